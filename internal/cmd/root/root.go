@@ -1,0 +1,76 @@
+// Package root assembles the kubeaccess command tree and runs it.
+package root
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmd/version"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/whoami"
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+)
+
+// pluginBinary is the name under which kubectl finds kubeaccess as a plugin.
+const pluginBinary = "kubectl-access"
+
+// NewCmdRoot builds the command tree. displayName is how the tool was invoked
+// ("kubeaccess", or "kubectl access" when run as a kubectl plugin) and is used
+// in help and completion text.
+func NewCmdRoot(streams genericiooptions.IOStreams, displayName string) *cobra.Command {
+	configFlags := genericclioptions.NewConfigFlags(true)
+	cmd := &cobra.Command{
+		Use:   "kubeaccess",
+		Short: "Give people and bots access to a Kubernetes cluster, safely, and keep track of it",
+		Long: `kubeaccess issues Kubernetes credentials (client certificates through the
+CSR API or an offline CA, or service-account tokens), binds RBAC, writes a
+ready kubeconfig, verifies that it grants exactly what was asked, and keeps
+track of that access until it is revoked.`,
+		// Without subcommand matches, an argument is an unknown command.
+		Args:          cmdutil.Args(cobra.NoArgs),
+		RunE:          func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: displayName},
+	}
+	cmd.SetIn(streams.In)
+	cmd.SetOut(streams.Out)
+	cmd.SetErr(streams.ErrOut)
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return cmdutil.UsageErrorf("%w\nSee '%s --help' for usage.", err, c.CommandPath())
+	})
+	configFlags.AddFlags(cmd.PersistentFlags())
+
+	cmd.AddCommand(
+		version.NewCmdVersion(streams),
+		whoami.NewCmdWhoAmI(configFlags, streams),
+	)
+	return cmd
+}
+
+// Execute runs the command line args (args[0] is the program) and returns the
+// process exit code, having printed any error to stderr.
+func Execute(ctx context.Context, args []string) int {
+	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	cmd := NewCmdRoot(streams, displayName(args[0]))
+	cmd.SetArgs(args[1:])
+	err := cmd.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
+	}
+	return cmdutil.ExitCode(err)
+}
+
+// displayName returns "kubectl access" when the binary runs as a kubectl plugin.
+func displayName(program string) string {
+	if strings.TrimSuffix(filepath.Base(program), ".exe") == pluginBinary {
+		return "kubectl access"
+	}
+	return "kubeaccess"
+}

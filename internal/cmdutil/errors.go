@@ -1,0 +1,76 @@
+// Package cmdutil holds what every command shares: documented exit codes,
+// typed errors that map to them, and structured output.
+package cmdutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// Exit codes, documented in the README. Every command returns an error and
+// only ExitCode decides which of these the process ends with.
+const (
+	ExitOK      = 0
+	ExitError   = 1 // anything not covered below
+	ExitUsage   = 2 // bad flags or arguments, or refused by policy: nothing was changed
+	ExitTimeout = 3 // a wait ran out of time
+	ExitDenied  = 4 // the API server or an approver said no
+)
+
+// codedError carries an exit code alongside the error it wraps.
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+// UsageErrorf reports bad input: a wrong flag, argument or value, or a
+// request refused by policy. Commands return it before making any change.
+func UsageErrorf(format string, args ...any) error {
+	return &codedError{code: ExitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// TimeoutErrorf reports a wait that ran out of time.
+func TimeoutErrorf(format string, args ...any) error {
+	return &codedError{code: ExitTimeout, err: fmt.Errorf(format, args...)}
+}
+
+// DeniedErrorf reports a refusal by the cluster: missing permission, or a
+// request denied by an approver.
+func DeniedErrorf(format string, args ...any) error {
+	return &codedError{code: ExitDenied, err: fmt.Errorf(format, args...)}
+}
+
+// ExitCode maps an error returned by a command to the process exit code.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var coded *codedError
+	switch {
+	case errors.As(err, &coded):
+		return coded.code
+	case errors.Is(err, context.DeadlineExceeded):
+		return ExitTimeout
+	case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
+		return ExitDenied
+	}
+	return ExitError
+}
+
+// Args wraps a cobra argument validator so its complaint is a usage error
+// (exit code 2) that points at the command's help.
+func Args(validate cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := validate(cmd, args); err != nil {
+			return UsageErrorf("%w\nSee '%s --help' for usage.", err, cmd.CommandPath())
+		}
+		return nil
+	}
+}

@@ -1,0 +1,72 @@
+// Package verify asks the API server what a credential can do: who it is
+// (SelfSubjectReview) and whether it may do something (access reviews).
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authenticationv1alpha1 "k8s.io/api/authentication/v1alpha1"
+	authenticationv1beta1 "k8s.io/api/authentication/v1beta1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+)
+
+// ErrSelfSubjectReviewUnavailable means the API server serves no version of
+// SelfSubjectReview (Kubernetes before 1.26, or the API switched off).
+var ErrSelfSubjectReviewUnavailable = errors.New("the API server does not serve SelfSubjectReview (authentication.k8s.io v1, v1beta1 or v1alpha1)")
+
+// Identity is who the API server says the client is.
+type Identity struct {
+	authenticationv1.UserInfo
+	// Review is the SelfSubjectReview object returned by the server, in
+	// whichever API version answered.
+	Review runtime.Object
+}
+
+// WhoAmI asks the API server who the client is. It tries SelfSubjectReview
+// v1 first and falls back to v1beta1, then v1alpha1, when a version is not
+// served (404), as kubectl auth whoami does.
+func WhoAmI(ctx context.Context, client kubernetes.Interface) (*Identity, error) {
+	attempts := []func() (authenticationv1.UserInfo, runtime.Object, error){
+		func() (authenticationv1.UserInfo, runtime.Object, error) {
+			r, err := client.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+			if err != nil {
+				return authenticationv1.UserInfo{}, nil, err
+			}
+			return r.Status.UserInfo, r, nil
+		},
+		func() (authenticationv1.UserInfo, runtime.Object, error) {
+			r, err := client.AuthenticationV1beta1().SelfSubjectReviews().Create(ctx, &authenticationv1beta1.SelfSubjectReview{}, metav1.CreateOptions{})
+			if err != nil {
+				return authenticationv1.UserInfo{}, nil, err
+			}
+			return r.Status.UserInfo, r, nil
+		},
+		func() (authenticationv1.UserInfo, runtime.Object, error) {
+			r, err := client.AuthenticationV1alpha1().SelfSubjectReviews().Create(ctx, &authenticationv1alpha1.SelfSubjectReview{}, metav1.CreateOptions{})
+			if err != nil {
+				return authenticationv1.UserInfo{}, nil, err
+			}
+			return r.Status.UserInfo, r, nil
+		},
+	}
+	for _, attempt := range attempts {
+		user, review, err := attempt()
+		switch {
+		case err == nil:
+			return &Identity{UserInfo: user, Review: review}, nil
+		case apierrors.IsNotFound(err):
+			continue
+		case apierrors.IsUnauthorized(err):
+			return nil, fmt.Errorf("the API server did not accept the credential: %w", err)
+		default:
+			return nil, fmt.Errorf("asking the API server who this is: %w", err)
+		}
+	}
+	return nil, ErrSelfSubjectReviewUnavailable
+}

@@ -1,0 +1,32 @@
+// Package version reports which build of kubeaccess is running.
+package version
+
+import (
+	"runtime"
+	"runtime/debug"
+)
+
+// gitVersion is set at build time with
+// -ldflags "-X github.com/kubeaccess/kubeaccess/internal/version.gitVersion=v1.2.3".
+var gitVersion = ""
+
+// Info describes a kubeaccess build.
+type Info struct {
+	Version   string `json:"version"`
+	GoVersion string `json:"goVersion"`
+	Platform  string `json:"platform"`
+}
+
+// Get returns the running build's version. Without a version stamped at link
+// time it falls back to the module version recorded by "go install", and to
+// "devel" for a plain "go build".
+func Get() Info {
+	v := gitVersion
+	if v == "" {
+		v = "devel"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+	}
+	return Info{Version: v, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+}
