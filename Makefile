@@ -1,0 +1,46 @@
+# kubeaccess: "make demo" shows the onboarding scenario against a real local
+# control plane; "make test" runs every test. Both build what they need.
+SHELL       := bash
+GO          ?= go
+BIN_DIR     := bin
+CLUSTER_DIR := .cluster
+GOBIN       ?= $(shell $(GO) env GOPATH)/bin
+
+.PHONY: build install install-plugin control-plane vet test cluster cluster-down clean
+
+## build: build bin/kubeaccess
+build:
+	$(GO) build -o $(BIN_DIR)/kubeaccess ./cmd/kubeaccess
+
+## install: go install kubeaccess into $(GOBIN)
+install:
+	$(GO) install ./cmd/kubeaccess
+
+## install-plugin: install as kubectl-access, so "kubectl access ..." works
+install-plugin: build
+	install -m 0755 $(BIN_DIR)/kubeaccess $(GOBIN)/kubectl-access
+
+## control-plane: build (or find cached) etcd, kube-apiserver, kube-controller-manager, kubectl
+control-plane:
+	@hack/control-plane-bins.sh >/dev/null
+
+## vet: gofmt and go vet
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [[ -n "$$unformatted" ]]; then echo "not gofmt-formatted: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## test: vet, unit tests and real-cluster tests; fails if a control-plane process is left running
+test: vet control-plane
+	hack/test.sh
+
+## cluster: start the real local control plane in $(CLUSTER_DIR) for trying things
+cluster: control-plane
+	@KUBEACCESS_CONTROL_PLANE_BIN=$$(hack/control-plane-bins.sh) $(GO) run ./hack/localcluster up --dir $(CLUSTER_DIR)
+
+## cluster-down: stop the cluster started by "make cluster"
+cluster-down:
+	@$(GO) run ./hack/localcluster down --dir $(CLUSTER_DIR)
+
+clean:
+	rm -rf $(BIN_DIR)

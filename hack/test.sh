@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every Go test against the cached control plane, then checks that no
+# control-plane process the tests started is still running. The check runs
+# even when tests fail, and either failure fails the script.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bindir=$(hack/control-plane-bins.sh) || exit 1
+export KUBEACCESS_CONTROL_PLANE_BIN=$bindir
+
+go test -count=1 -timeout 30m ./...
+status=$?
+
+hack/check-no-leftovers.sh "$bindir" "$root/.cluster" || status=1
+exit $status

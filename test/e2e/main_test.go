@@ -1,0 +1,91 @@
+// Package e2e drives the built kubeaccess binary and the real kubectl
+// against a real control plane started on loopback.
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubeaccess/kubeaccess/internal/testcluster"
+)
+
+var (
+	// cluster is the control plane shared by this package's tests.
+	cluster *testcluster.Cluster
+	// kubeaccessBin is the kubeaccess binary built for this test run.
+	kubeaccessBin string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "kubeaccess-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	kubeaccessBin = filepath.Join(dir, "kubeaccess")
+	build := exec.Command("go", "build", "-o", kubeaccessBin, "github.com/kubeaccess/kubeaccess/cmd/kubeaccess")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building kubeaccess:", err)
+		return 1
+	}
+	return testcluster.Main(m, testcluster.Options{}, func(c *testcluster.Cluster) { cluster = c })
+}
+
+// result is what a finished command printed and how it exited.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// run executes bin with args and KUBECONFIG set to kubeconfig.
+func run(t *testing.T, kubeconfig, bin string, args ...string) result {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), bin, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		t.Fatalf("running %s %v: %v", bin, args, err)
+	}
+	return result{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+}
+
+// kubeaccess runs the built kubeaccess binary.
+func kubeaccess(t *testing.T, kubeconfig string, args ...string) result {
+	t.Helper()
+	return run(t, kubeconfig, kubeaccessBin, args...)
+}
+
+// kubectl runs the real kubectl built with the control plane.
+func kubectl(t *testing.T, kubeconfig string, args ...string) result {
+	t.Helper()
+	return run(t, kubeconfig, cluster.Kubectl(), args...)
+}
+
+// mustSucceed fails the test unless r exited 0.
+func mustSucceed(t *testing.T, what string, r result) {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("%s: exit code %d\nstdout:\n%s\nstderr:\n%s", what, r.code, r.stdout, r.stderr)
+	}
+}
+
+func clientcmdConfig(kubeconfig string) (*rest.Config, error) {
+	return clientcmd.BuildConfigFromFlags("", kubeconfig)
+}
