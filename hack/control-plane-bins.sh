@@ -10,7 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/tools"
 version=$(cd "$tools" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
-sum=$(sha256sum "$tools/go.mod" "$tools/go.sum" | sha256sum | cut -c1-12)
+sum=$(cat "$tools/go.mod" "$tools/go.sum" | sha256sum | cut -c1-12)
 cache="${KUBEACCESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubeaccess}"
 dir="$cache/control-plane/$version-$sum"
 
