@@ -1,0 +1,111 @@
+// Package csr runs the round trip through the Kubernetes
+// CertificateSigningRequest API: build, create, approve, wait, fetch.
+package csr
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+)
+
+// Labels kubeaccess puts on what it creates.
+const (
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	ManagedBy      = "kubeaccess"
+	LabelUser      = "kubeaccess.io/user"
+)
+
+// MinTTL is the shortest lifetime the CSR API accepts (expirationSeconds >= 600).
+const MinTTL = 10 * time.Minute
+
+// Usages are the key usages of a Kubernetes client certificate.
+var Usages = []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}
+
+// Build returns the CertificateSigningRequest for a PEM request: signer
+// kube-apiserver-client, client-auth usages, the requested lifetime, a
+// server-generated unique name derived from user, and kubeaccess's labels.
+func Build(user string, request []byte, ttl time.Duration) *certificatesv1.CertificateSigningRequest {
+	return &certificatesv1.CertificateSigningRequest{
+		TypeMeta: metav1.TypeMeta{APIVersion: certificatesv1.SchemeGroupVersion.String(), Kind: "CertificateSigningRequest"},
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: "kubeaccess-" + NameFragment(user) + "-",
+			Labels:       map[string]string{LabelManagedBy: ManagedBy, LabelUser: LabelValue(user)},
+		},
+		Spec: certificatesv1.CertificateSigningRequestSpec{
+			Request:           request,
+			SignerName:        certificatesv1.KubeAPIServerClientSignerName,
+			Usages:            Usages,
+			ExpirationSeconds: ptr.To(int32(ttl / time.Second)),
+		},
+	}
+}
+
+var notNameChars = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// NameFragment turns a user name into something usable inside an object
+// name: lower case, runs of other characters as "-", at most 40 characters.
+func NameFragment(user string) string {
+	s := strings.Trim(notNameChars.ReplaceAllString(strings.ToLower(user), "-"), "-")
+	if len(s) > 40 {
+		s = strings.TrimRight(s[:40], "-")
+	}
+	if s == "" {
+		s = "user"
+	}
+	return s
+}
+
+var notLabelChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// LabelValue turns a user name into a valid label value (used to find
+// objects by user; the exact name is kept in the objects themselves).
+func LabelValue(user string) string {
+	s := notLabelChars.ReplaceAllString(user, "_")
+	if len(s) > 63 {
+		s = s[:63]
+	}
+	return strings.Trim(s, "._-")
+}
+
+// Create submits the request.
+func Create(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest) (*certificatesv1.CertificateSigningRequest, error) {
+	created, err := client.CertificatesV1().CertificateSigningRequests().Create(ctx, req, metav1.CreateOptions{FieldManager: ManagedBy})
+	if err != nil {
+		return nil, fmt.Errorf("creating CertificateSigningRequest: %w", err)
+	}
+	return created, nil
+}
+
+// Approve adds the Approved condition to req.
+func Approve(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest, message string) error {
+	approved := req.DeepCopy()
+	approved.Status.Conditions = append(approved.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
+		Type:           certificatesv1.CertificateApproved,
+		Status:         corev1.ConditionTrue,
+		Reason:         "KubeaccessApproved",
+		Message:        message,
+		LastUpdateTime: metav1.Now(),
+	})
+	_, err := client.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, req.Name, approved, metav1.UpdateOptions{FieldManager: ManagedBy})
+	if err != nil {
+		return fmt.Errorf("approving CertificateSigningRequest %s: %w", req.Name, err)
+	}
+	return nil
+}
+
+// Delete removes the request; a request already gone is not an error.
+func Delete(ctx context.Context, client kubernetes.Interface, name string) error {
+	err := client.CertificatesV1().CertificateSigningRequests().Delete(ctx, name, metav1.DeleteOptions{})
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("deleting CertificateSigningRequest %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+package pki
+
+import (
+	"crypto"
+	"crypto/x509/pkix"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+
+	certutil "k8s.io/client-go/util/cert"
+)
+
+// MaxNameLength bounds user and group names (the longest Kubernetes object name).
+const MaxNameLength = 253
+
+// forbiddenNameChars are refused in names: they are separators or quoting
+// in distinguished-name strings and in openssl -subj, where a name holding
+// them could smuggle in another attribute.
+const forbiddenNameChars = `/\,+="<>;`
+
+// ValidateName checks a user or group name; kind ("user" or "group") names
+// it in the error.
+func ValidateName(kind, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%s name is empty", kind)
+	case strings.TrimSpace(name) != name:
+		return fmt.Errorf("%s name %q has leading or trailing white space", kind, name)
+	case len(name) > MaxNameLength:
+		return fmt.Errorf("%s name is %d characters long; the limit is %d", kind, len(name), MaxNameLength)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%s name %q contains a control character", kind, name)
+		}
+		if strings.ContainsRune(forbiddenNameChars, r) {
+			return fmt.Errorf("%s name %q contains %q; these characters are not allowed: %s", kind, name, r, forbiddenNameChars)
+		}
+	}
+	return nil
+}
+
+// builtinPrivilegedGroups grant cluster-admin on common distributions.
+var builtinPrivilegedGroups = []string{"system:masters", "kubeadm:cluster-admins"}
+
+// SubjectPolicy decides which subjects kubeaccess may issue credentials for.
+type SubjectPolicy struct {
+	// AllowPrivileged permits system: names and privileged groups.
+	AllowPrivileged bool
+	// PrivilegedGroups are groups the cluster binds to cluster-admin, in
+	// addition to system:masters and kubeadm:cluster-admins.
+	PrivilegedGroups []string
+}
+
+// Check validates the user and group names and refuses privileged ones
+// unless the policy allows them. The error names the offending subject and
+// the flag that would allow it.
+func (p SubjectPolicy) Check(user string, groups []string) error {
+	if err := ValidateName("user", user); err != nil {
+		return err
+	}
+	for _, g := range groups {
+		if err := ValidateName("group", g); err != nil {
+			return err
+		}
+	}
+	if p.AllowPrivileged {
+		return nil
+	}
+	if strings.HasPrefix(user, "system:") {
+		return fmt.Errorf("user %q is in the reserved system: namespace of Kubernetes identities; pass --allow-privileged if this is really intended", user)
+	}
+	for _, g := range groups {
+		switch {
+		case slices.Contains(builtinPrivilegedGroups, g) || slices.Contains(p.PrivilegedGroups, g):
+			return fmt.Errorf("group %q has cluster-admin rights; pass --allow-privileged if this is really intended", g)
+		case strings.HasPrefix(g, "system:"):
+			return fmt.Errorf("group %q is in the reserved system: namespace of Kubernetes groups; pass --allow-privileged if this is really intended", g)
+		}
+	}
+	return nil
+}
+
+// Subject builds the certificate subject Kubernetes reads as user (CN) and
+// groups (O). It is built as a value, never parsed from a string.
+func Subject(user string, groups []string) pkix.Name {
+	return pkix.Name{CommonName: user, Organization: append([]string(nil), groups...)}
+}
+
+// CreateRequest returns a PEM certificate request for subject signed by key.
+func CreateRequest(key crypto.Signer, subject pkix.Name) ([]byte, error) {
+	return certutil.MakeCSR(key, &subject, nil, nil)
+}

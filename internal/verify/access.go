@@ -1,0 +1,91 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Permission is one thing a client may or may not do.
+type Permission struct {
+	Verb, Group, Resource, Subresource, Name, Namespace string
+}
+
+// String reads like RBAC: `approve signers.certificates.k8s.io "kubernetes.io/kube-apiserver-client"`.
+func (p Permission) String() string {
+	s := p.Verb + " " + p.Resource
+	if p.Subresource != "" {
+		s += "/" + p.Subresource
+	}
+	if p.Group != "" {
+		s += "." + p.Group
+	}
+	if p.Name != "" {
+		s += fmt.Sprintf(" %q", p.Name)
+	}
+	if p.Namespace != "" {
+		s += " in namespace " + p.Namespace
+	} else {
+		s += " (cluster-wide)"
+	}
+	return s
+}
+
+// Can asks the API server whether the client holds permission.
+func Can(ctx context.Context, client kubernetes.Interface, p Permission) (bool, error) {
+	review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+		ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource, Name: p.Name, Namespace: p.Namespace,
+		},
+	}}
+	got, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+	if err != nil {
+		return false, fmt.Errorf("checking permission to %s: %w", p, err)
+	}
+	return got.Status.Allowed, nil
+}
+
+// Missing returns the permissions the client does not hold.
+func Missing(ctx context.Context, client kubernetes.Interface, perms []Permission) ([]Permission, error) {
+	var missing []Permission
+	for _, p := range perms {
+		ok, err := Can(ctx, client, p)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			missing = append(missing, p)
+		}
+	}
+	return missing, nil
+}
+
+// RulePermissions expands rules into the permissions they grant in
+// namespace ("" for cluster-wide): one per verb, group and resource.
+// Rules limited to resource names or non-resource URLs are checked by name
+// or skipped, as an access review cannot express them otherwise.
+func RulePermissions(rules []rbacv1.PolicyRule, namespace string) []Permission {
+	var perms []Permission
+	for _, r := range rules {
+		names := r.ResourceNames
+		if len(names) == 0 {
+			names = []string{""}
+		}
+		for _, verb := range r.Verbs {
+			for _, group := range r.APIGroups {
+				for _, res := range r.Resources {
+					resource, sub, _ := strings.Cut(res, "/")
+					for _, name := range names {
+						perms = append(perms, Permission{Verb: verb, Group: group, Resource: resource, Subresource: sub, Name: name, Namespace: namespace})
+					}
+				}
+			}
+		}
+	}
+	return perms
+}
