@@ -12,6 +12,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmd/grant"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/version"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/whoami"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
@@ -48,6 +49,7 @@ track of that access until it is revoked.`,
 	configFlags.AddFlags(cmd.PersistentFlags())
 
 	cmd.AddCommand(
+		grant.NewCmdGrant(configFlags, streams),
 		version.NewCmdVersion(streams),
 		whoami.NewCmdWhoAmI(configFlags, streams),
 	)

@@ -1,0 +1,106 @@
+package grant
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
+	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/verify"
+)
+
+// checkDestination refuses before any change when the kubeconfig could not
+// be written as asked.
+func (o *Options) checkDestination() error {
+	if o.DryRun {
+		return nil
+	}
+	var err error
+	if o.Merge != "" {
+		_, err = kubeconfig.CheckMerge(o.Merge, o.entry(nil, nil), o.Force)
+	} else {
+		err = kubeconfig.CheckNew(o.kubeconfigPath(), o.Force)
+	}
+	if err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
+	return nil
+}
+
+// checkPrivilegedGroups refuses groups the cluster binds to cluster-admin.
+func (o *Options) checkPrivilegedGroups(ctx context.Context) error {
+	if o.AllowPrivileged || len(o.Groups) == 0 {
+		return nil
+	}
+	groups, err := rbac.PrivilegedGroups(ctx, o.client)
+	if apierrors.IsForbidden(err) {
+		fmt.Fprintf(o.ErrOut, "warning: cannot list ClusterRoleBindings to find groups bound to cluster-admin; only system:masters and kubeadm:cluster-admins are refused\n")
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("finding groups bound to cluster-admin: %w", err)
+	}
+	policy := pki.SubjectPolicy{PrivilegedGroups: groups}
+	if err := policy.Check(o.User, o.Groups); err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
+	return nil
+}
+
+// checkNamespace reports whether the namespace must be created, refusing
+// when it is missing and --create-namespace=false.
+func (o *Options) checkNamespace(ctx context.Context, acc *access) (bool, error) {
+	if acc == nil || acc.namespace == "" {
+		return false, nil
+	}
+	exists, err := o.namespaceExists(ctx)
+	if err != nil {
+		return false, fmt.Errorf("reading namespace %s: %w", o.namespace, err)
+	}
+	if !exists && !o.CreateNamespace {
+		return false, cmdutil.UsageErrorf("namespace %q does not exist and --create-namespace=false", o.namespace)
+	}
+	return !exists, nil
+}
+
+// checkPermissions asks the API server, before anything is created, whether
+// the admin may do every step, and names each missing permission.
+func (o *Options) checkPermissions(ctx context.Context, acc *access, createNamespace bool) error {
+	const group = certificatesv1.GroupName
+	perms := []verify.Permission{
+		{Verb: "create", Group: group, Resource: "certificatesigningrequests"},
+		{Verb: "watch", Group: group, Resource: "certificatesigningrequests"},
+	}
+	if o.Approve {
+		perms = append(perms,
+			verify.Permission{Verb: "update", Group: group, Resource: "certificatesigningrequests", Subresource: "approval"},
+			verify.Permission{Verb: "approve", Group: group, Resource: "signers", Name: certificatesv1.KubeAPIServerClientSignerName},
+		)
+	}
+	if createNamespace {
+		perms = append(perms, verify.Permission{Verb: "create", Resource: "namespaces"})
+	}
+	if acc != nil {
+		for _, obj := range acc.objects() {
+			kind := obj.GetObjectKind().GroupVersionKind().Kind
+			perms = append(perms, verify.Permission{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: strings.ToLower(kind) + "s", Namespace: acc.namespace})
+		}
+	}
+	missing, err := verify.Missing(ctx, o.client, perms)
+	if err != nil {
+		return err
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	lines := make([]string, len(missing))
+	for i, p := range missing {
+		lines[i] = "  " + p.String()
+	}
+	return cmdutil.DeniedErrorf("you lack permissions this grant needs; nothing was created:\n%s", strings.Join(lines, "\n"))
+}

@@ -1,0 +1,105 @@
+package grant
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"crypto/x509"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/printers"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+)
+
+// Summary is what a grant issued, printed for people or as -o json|yaml.
+type Summary struct {
+	User         string              `json:"user"`
+	Groups       []string            `json:"groups"`
+	Kind         string              `json:"kind"`
+	CSR          string              `json:"certificateSigningRequest"`
+	Certificate  pki.CertificateInfo `json:"certificate"`
+	RequestedTTL string              `json:"requestedTTL"`
+	Lifetime     string              `json:"lifetime"`
+	Clamped      bool                `json:"clampedBySigner"`
+	Applied      []string            `json:"applied"`
+	Kubeconfig   string              `json:"kubeconfig"`
+	Context      string              `json:"context"`
+	Namespace    string              `json:"namespace"`
+	Verified     verification        `json:"verified"`
+}
+
+// summary describes the issued certificate. Its lifetime is read from the
+// certificate, since a signer may shorten the requested TTL: the
+// kube-controller-manager signer backdates NotBefore and keeps
+// NotAfter-NotBefore equal to the TTL unless its --cluster-signing-duration
+// (or its CA's expiry) is shorter.
+func (o *Options) summary(csrName string, cert *x509.Certificate, applied []string, path string) Summary {
+	lifetime := cert.NotAfter.Sub(cert.NotBefore)
+	clamped := lifetime < o.TTL-time.Second
+	if clamped {
+		fmt.Fprintf(o.ErrOut, "warning: the signer shortened the certificate's lifetime to %s (asked for %s)\n", lifetime, o.TTL)
+	}
+	return Summary{
+		User: o.User, Groups: o.Groups, Kind: "certificate", CSR: csrName,
+		Certificate:  pki.Describe(cert),
+		RequestedTTL: o.TTL.String(), Lifetime: lifetime.String(), Clamped: clamped,
+		Applied:    applied,
+		Kubeconfig: path, Context: o.contextName(), Namespace: o.namespace,
+	}
+}
+
+func (o *Options) printSummary(s Summary) error {
+	if o.Output != "" {
+		return cmdutil.PrintStructured(o.Out, o.Output, s)
+	}
+	groups := "no groups"
+	if len(s.Groups) > 0 {
+		groups = "groups " + strings.Join(s.Groups, ",")
+	}
+	fmt.Fprintf(o.Out, "Granted %s (%s) a client certificate\n", s.User, groups)
+	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+	c := s.Certificate
+	fmt.Fprintf(w, "  serial\t%s\n  sha256\t%s\n  key\t%s\n", c.Serial, c.SHA256, c.KeyType)
+	fmt.Fprintf(w, "  valid\t%s to %s (%s)\n", c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339), s.Lifetime)
+	if len(s.Applied) > 0 {
+		fmt.Fprintf(w, "  applied\t%s\n", strings.Join(s.Applied, ", "))
+	} else {
+		fmt.Fprintf(w, "  applied\tnothing: no access was asked for, so the certificate only authenticates %s\n", s.User)
+	}
+	fmt.Fprintf(w, "  kubeconfig\t%s (context %s, namespace %s)\n", s.Kubeconfig, s.Context, s.Namespace)
+	fmt.Fprintf(w, "  verified\tthe API server sees %s in [%s]; %d granted permissions allowed\n",
+		s.Verified.Username, strings.Join(s.Verified.Groups, " "), s.Verified.Checked)
+	return w.Flush()
+}
+
+// printDryRun prints the objects the grant would create.
+func (o *Options) printDryRun(req *certificatesv1.CertificateSigningRequest, createNamespace bool, acc *access) error {
+	objs := []runtime.Object{req}
+	if createNamespace {
+		objs = append(objs, rbac.BuildNamespace(o.namespace))
+	}
+	if acc != nil {
+		objs = append(objs, acc.objects()...)
+	}
+	if o.Output == "json" {
+		list := &metav1.List{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "List"}}
+		for _, obj := range objs {
+			list.Items = append(list.Items, runtime.RawExtension{Object: obj})
+		}
+		return (&printers.JSONPrinter{}).PrintObj(list, o.Out)
+	}
+	p := &printers.YAMLPrinter{}
+	for _, obj := range objs {
+		if err := p.PrintObj(obj, o.Out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
