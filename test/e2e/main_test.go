@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"k8s.io/client-go/rest"
@@ -54,7 +55,14 @@ type result struct {
 // run executes bin with args and KUBECONFIG set to kubeconfig.
 func run(t *testing.T, kubeconfig, bin string, args ...string) result {
 	t.Helper()
+	return runIn(t, "", kubeconfig, bin, args...)
+}
+
+// runIn is run in working directory dir.
+func runIn(t *testing.T, dir, kubeconfig, bin string, args ...string) result {
+	t.Helper()
 	cmd := exec.CommandContext(t.Context(), bin, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -76,6 +84,15 @@ func kubeaccess(t *testing.T, kubeconfig string, args ...string) result {
 func kubectl(t *testing.T, kubeconfig string, args ...string) result {
 	t.Helper()
 	return run(t, kubeconfig, cluster.Kubectl(), args...)
+}
+
+// mustFailWith fails the test unless r exited with code and its stderr
+// contains want.
+func mustFailWith(t *testing.T, what string, r result, code int, want string) {
+	t.Helper()
+	if r.code != code || !strings.Contains(r.stderr, want) {
+		t.Fatalf("%s: exit code %d (want %d), stderr does not contain %q:\n%s", what, r.code, code, want, r.stderr)
+	}
 }
 
 // mustSucceed fails the test unless r exited 0.

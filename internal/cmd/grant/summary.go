@@ -27,6 +27,7 @@ type Summary struct {
 	Certificate  pki.CertificateInfo `json:"certificate"`
 	RequestedTTL string              `json:"requestedTTL"`
 	Lifetime     string              `json:"lifetime"`
+	ExpiresIn    string              `json:"expiresIn"`
 	Clamped      bool                `json:"clampedBySigner"`
 	Applied      []string            `json:"applied"`
 	Kubeconfig   string              `json:"kubeconfig"`
@@ -42,14 +43,15 @@ type Summary struct {
 // (or its CA's expiry) is shorter.
 func (o *Options) summary(csrName string, cert *x509.Certificate, applied []string, path string) Summary {
 	lifetime := cert.NotAfter.Sub(cert.NotBefore)
+	expiresIn := time.Until(cert.NotAfter).Round(time.Minute)
 	clamped := lifetime < o.TTL-time.Second
 	if clamped {
-		fmt.Fprintf(o.ErrOut, "warning: the signer shortened the certificate's lifetime to %s (asked for %s)\n", lifetime, o.TTL)
+		fmt.Fprintf(o.ErrOut, "warning: the signer shortened the certificate's lifetime: it expires in %s (asked for %s)\n", expiresIn, o.TTL)
 	}
 	return Summary{
 		User: o.User, Groups: o.Groups, Kind: "certificate", CSR: csrName,
 		Certificate:  pki.Describe(cert),
-		RequestedTTL: o.TTL.String(), Lifetime: lifetime.String(), Clamped: clamped,
+		RequestedTTL: o.TTL.String(), Lifetime: lifetime.String(), ExpiresIn: expiresIn.String(), Clamped: clamped,
 		Applied:    applied,
 		Kubeconfig: path, Context: o.contextName(), Namespace: o.namespace,
 	}
@@ -67,7 +69,7 @@ func (o *Options) printSummary(s Summary) error {
 	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
 	c := s.Certificate
 	fmt.Fprintf(w, "  serial\t%s\n  sha256\t%s\n  key\t%s\n", c.Serial, c.SHA256, c.KeyType)
-	fmt.Fprintf(w, "  valid\t%s to %s (%s)\n", c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339), s.Lifetime)
+	fmt.Fprintf(w, "  valid\t%s to %s (expires in %s)\n", c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339), s.ExpiresIn)
 	if len(s.Applied) > 0 {
 		fmt.Fprintf(w, "  applied\t%s\n", strings.Join(s.Applied, ", "))
 	} else {
