@@ -6,7 +6,7 @@ BIN_DIR     := bin
 CLUSTER_DIR := .cluster
 GOBIN       ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build install install-plugin control-plane vet test cluster cluster-down clean
+.PHONY: build install install-plugin control-plane vet test demo bench cluster cluster-down clean
 
 ## build: build bin/kubeaccess
 build:
@@ -33,6 +33,14 @@ vet:
 ## test: vet, unit tests and real-cluster tests; fails if a control-plane process is left running
 test: vet control-plane
 	hack/test.sh
+
+## demo: start a real local control plane and run the onboarding scenario against it
+demo:
+	hack/demo.sh
+
+## bench: time kubeaccess grant against the manual openssl + kubectl way
+bench:
+	bench/grant.sh
 
 ## cluster: start the real local control plane in $(CLUSTER_DIR) for trying things
 cluster: control-plane

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Times onboarding N users one after another against the real local control
+# plane: "kubeaccess grant" (default key, and rsa-4096) versus the documented
+# manual way (openssl genrsa/req, a CSR object, kubectl certificate approve,
+# fetching the certificate, namespace, role, rolebinding, kubectl config,
+# kubectl auth whoami). Prints the median per user of each and the ratios.
+#   bench/grant.sh [N]   (default 15)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+n=${1:-15}
+
+go build -o bin/kubeaccess ./cmd/kubeaccess
+bindir=$(hack/control-plane-bins.sh)
+work=$(mktemp -d "${TMPDIR:-/tmp}/kubeaccess-bench-XXXXXX")
+stop() { go run ./hack/localcluster down --dir "$work/cluster" >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap stop EXIT
+KUBECONFIG= KUBEACCESS_CONTROL_PLANE_BIN=$bindir go run ./hack/localcluster up --dir "$work/cluster" >/dev/null 2>&1
+export KUBECONFIG="$work/cluster/admin.kubeconfig"
+kubeaccess="$root/bin/kubeaccess"
+kubectl="$bindir/kubectl"
+server=$("$kubectl" config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+"$kubectl" config view --minify --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d >"$work/ca.crt"
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+grant_with_kubeaccess() { # key-type user
+	"$kubeaccess" grant "$2" -g dev -n "bench-$1" --key-type "$1" \
+		--verb create,get,update,list,delete --resource pods,services,deployments \
+		--out "$work/$2.kubeconfig" -o json >/dev/null
+}
+
+grant_by_hand() { # user: the steps of the manual procedure, as documented
+	local u=$1 d="$work/manual"
+	mkdir -p "$d"
+	openssl genrsa -out "$d/$u.key" 2048 2>/dev/null
+	openssl req -new -key "$d/$u.key" -out "$d/$u.csr" -subj "/CN=$u/O=dev" 2>/dev/null
+	cat <<YAML | "$kubectl" apply -f - >/dev/null
+apiVersion: certificates.k8s.io/v1
+kind: CertificateSigningRequest
+metadata:
+  name: $u
+spec:
+  request: $(base64 -w0 <"$d/$u.csr")
+  signerName: kubernetes.io/kube-apiserver-client
+  expirationSeconds: 86400
+  usages: [client auth]
+YAML
+	"$kubectl" certificate approve "$u" >/dev/null
+	until "$kubectl" get csr "$u" -o jsonpath='{.status.certificate}' | base64 -d >"$d/$u.crt" && [[ -s "$d/$u.crt" ]]; do sleep 0.1; done
+	"$kubectl" create namespace bench-manual --dry-run=client -o yaml | "$kubectl" apply -f - >/dev/null
+	"$kubectl" create role "$u" -n bench-manual --verb=create,get,update,list,delete --resource=pods,services,deployments >/dev/null
+	"$kubectl" create rolebinding "$u" -n bench-manual --role="$u" --user="$u" >/dev/null
+	local kc="$d/$u.kubeconfig"
+	"$kubectl" config set-cluster bench --server="$server" --certificate-authority="$work/ca.crt" --embed-certs --kubeconfig="$kc" >/dev/null
+	"$kubectl" config set-credentials "$u" --client-certificate="$d/$u.crt" --client-key="$d/$u.key" --embed-certs --kubeconfig="$kc" >/dev/null
+	"$kubectl" config set-context "$u@bench" --cluster=bench --user="$u" --namespace=bench-manual --kubeconfig="$kc" >/dev/null
+	"$kubectl" config use-context "$u@bench" --kubeconfig="$kc" >/dev/null
+	"$kubectl" auth whoami --kubeconfig="$kc" >/dev/null
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+measure() { # label command...: runs the command for users 1..n, prints per-user ms
+	local label=$1; shift
+	for i in $(seq 1 "$n"); do
+		local t0; t0=$(now_ms)
+		"$@" "$label-$i"
+		echo $(($(now_ms) - t0))
+	done
+}
+
+echo "onboarding $n users one after another on a local Kubernetes $("$kubectl" version -o json | sed -n 's/.*"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -1) control plane" >&2
+default_ms=$(measure ka-ecdsa grant_with_kubeaccess ecdsa-p256 | median)
+rsa_ms=$(measure ka-rsa grant_with_kubeaccess rsa-4096 | median)
+manual_ms=$(measure manual grant_by_hand | median)
+
+printf '%-42s %8s\n' "way (median per user)" "ms"
+printf '%-42s %8s\n' "kubeaccess grant (ecdsa-p256, default)" "$default_ms"
+printf '%-42s %8s\n' "kubeaccess grant --key-type rsa-4096" "$rsa_ms"
+printf '%-42s %8s\n' "manual openssl + kubectl" "$manual_ms"
+awk -v d="$default_ms" -v r="$rsa_ms" -v m="$manual_ms" 'BEGIN {
+	printf "ratio manual / kubeaccess default:  %.1fx (target >= 20x)\n", m / d
+	printf "ratio manual / kubeaccess rsa-4096: %.1fx\n", m / r
+	printf "kubeaccess default median %d ms (target <= 150 ms): %s\n", d, (d <= 150 ? "met" : "NOT met")
+}'
