@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -50,15 +52,28 @@ func Can(ctx context.Context, client kubernetes.Interface, p Permission) (bool, 
 	return got.Status.Allowed, nil
 }
 
-// Missing returns the permissions the client does not hold.
+// reviewConcurrency bounds the access reviews in flight at once.
+const reviewConcurrency = 8
+
+// Missing returns the permissions the client does not hold, in the order
+// given. The reviews run concurrently.
 func Missing(ctx context.Context, client kubernetes.Interface, perms []Permission) ([]Permission, error) {
+	allowed := make([]bool, len(perms))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(reviewConcurrency)
+	for i, p := range perms {
+		g.Go(func() error {
+			ok, err := Can(ctx, client, p)
+			allowed[i] = ok
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
 	var missing []Permission
-	for _, p := range perms {
-		ok, err := Can(ctx, client, p)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
+	for i, p := range perms {
+		if !allowed[i] {
 			missing = append(missing, p)
 		}
 	}

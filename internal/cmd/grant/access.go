@@ -86,10 +86,21 @@ func (o *Options) planAccess(ctx context.Context) (*access, error) {
 	return a, nil
 }
 
-// resolveRules maps --resource values to API groups through discovery.
+// resolveRules maps --resource values to API groups through discovery,
+// cached on disk as kubectl caches it. A resource missing from the cache
+// (say, a CRD installed since) refreshes the cache once before it is an error.
 func (o *Options) resolveRules(ctx context.Context) ([]rbacv1.PolicyRule, error) {
+	rules, err := o.rulesFromDiscovery()
+	if err != nil && !o.discovery.Fresh() {
+		o.discovery.Invalidate()
+		rules, err = o.rulesFromDiscovery()
+	}
+	return rules, err
+}
+
+func (o *Options) rulesFromDiscovery() ([]rbacv1.PolicyRule, error) {
 	// ServerPreferredResources would drop subresources such as pods/log.
-	_, lists, err := o.client.Discovery().ServerGroupsAndResources()
+	_, lists, err := o.discovery.ServerGroupsAndResources()
 	if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
 		return nil, fmt.Errorf("discovering the server's resources: %w", err)
 	}

@@ -33,6 +33,9 @@ func (o *Options) Complete(flags *genericclioptions.ConfigFlags, args []string) 
 	if o.client, err = kubernetes.NewForConfig(o.restConfig); err != nil {
 		return err
 	}
+	if o.discovery, err = flags.ToDiscoveryClient(); err != nil {
+		return err
+	}
 	return o.completeCluster(flags)
 }
 

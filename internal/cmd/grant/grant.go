@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -45,6 +46,7 @@ type Options struct {
 	namespace  string
 	keyType    pki.KeyType
 	client     kubernetes.Interface
+	discovery  discovery.CachedDiscoveryInterface
 	restConfig *rest.Config
 	cluster    clusterInfo
 

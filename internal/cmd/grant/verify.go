@@ -56,7 +56,7 @@ func (o *Options) verify(ctx context.Context, e kubeconfig.Entry, acc *access) (
 	perms := verify.RulePermissions(acc.rules, acc.namespace)
 	v.Checked = len(perms)
 	var missing []verify.Permission
-	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, rbacPropagation, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, rbacPropagation, true, func(ctx context.Context) (bool, error) {
 		missing, err = verify.Missing(ctx, client, perms)
 		return err == nil && len(missing) == 0, err
 	})
