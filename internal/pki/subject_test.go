@@ -1,0 +1,87 @@
+package pki
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestSubjectPolicyCheck(t *testing.T) {
+	tests := map[string]struct {
+		policy  SubjectPolicy
+		user    string
+		groups  []string
+		wantErr string
+	}{
+		"plain user and group":    {user: "dave", groups: []string{"dev"}},
+		"email-like user":         {user: "dave@example.com", groups: []string{"team-a"}},
+		"empty user":              {user: "", wantErr: "user name is empty"},
+		"trailing space":          {user: "dave ", wantErr: `user name "dave " has leading or trailing white space`},
+		"newline":                 {user: "da\nve", wantErr: `user name "da\nve" contains a control character`},
+		"slash injection":         {user: "dave/O=system:masters", wantErr: `user name "dave/O=system:masters" contains '/'`},
+		"equals":                  {user: "CN=dave", wantErr: `contains '='`},
+		"plus multi-value RDN":    {user: "dave+O=x", wantErr: `contains '+'`},
+		"semicolon in group":      {user: "dave", groups: []string{"dev;ops"}, wantErr: `group name "dev;ops" contains ';'`},
+		"254 characters":          {user: strings.Repeat("a", 254), wantErr: "user name is 254 characters long; the limit is 253"},
+		"253 characters":          {user: strings.Repeat("a", 253)},
+		"system user":             {user: "system:admin", wantErr: `user "system:admin" is in the reserved system: namespace`},
+		"system:masters":          {user: "dave", groups: []string{"dev", "system:masters"}, wantErr: `group "system:masters" has cluster-admin rights`},
+		"kubeadm admins":          {user: "dave", groups: []string{"kubeadm:cluster-admins"}, wantErr: `group "kubeadm:cluster-admins" has cluster-admin rights`},
+		"other system group":      {user: "dave", groups: []string{"system:nodes"}, wantErr: `group "system:nodes" is in the reserved system: namespace`},
+		"cluster's admin group":   {policy: SubjectPolicy{PrivilegedGroups: []string{"ops-admins"}}, user: "dave", groups: []string{"ops-admins"}, wantErr: `group "ops-admins" has cluster-admin rights`},
+		"allowed when privileged": {policy: SubjectPolicy{AllowPrivileged: true}, user: "system:admin", groups: []string{"system:masters"}},
+		"names checked even so":   {policy: SubjectPolicy{AllowPrivileged: true}, user: "a,b", wantErr: `contains ','`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := tc.policy.Check(tc.user, tc.groups)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error = %v, want it to contain %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestRequestCarriesSubjectAsValues(t *testing.T) {
+	for _, kt := range KeyTypes {
+		t.Run(string(kt), func(t *testing.T) {
+			key, err := GenerateKey(kt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pemData, err := CreateRequest(key, Subject("dave", []string{"dev", "ops"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, err := parseRequestPEM(pemData)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.Subject.CommonName != "dave" || strings.Join(req.Subject.Organization, ",") != "dev,ops" || len(req.Subject.OrganizationalUnit) != 0 {
+				t.Errorf("subject = %+v", req.Subject)
+			}
+			if err := req.CheckSignature(); err != nil {
+				t.Errorf("request signature: %v", err)
+			}
+			if _, err := MarshalKey(key); err != nil {
+				t.Errorf("MarshalKey: %v", err)
+			}
+		})
+	}
+}
+
+func parseRequestPEM(data []byte) (*x509.CertificateRequest, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("no PEM block")
+	}
+	return x509.ParseCertificateRequest(block.Bytes)
+}
