@@ -5,10 +5,8 @@
 package credential
 
 import (
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -17,6 +15,8 @@ import (
 
 	"k8s.io/client-go/rest"
 	certutil "k8s.io/client-go/util/cert"
+
+	"github.com/kubeaccess/kubeaccess/internal/pki"
 )
 
 // Claim is the identity a credential asserts, before any server has checked it.
@@ -35,15 +35,15 @@ type Claim struct {
 // FromCertificate returns what a client certificate claims: Kubernetes reads
 // the user from the subject's CommonName and the groups from Organization.
 func FromCertificate(cert *x509.Certificate) Claim {
-	sum := sha256.Sum256(cert.Raw)
+	info := pki.Describe(cert)
 	return Claim{
 		Kind:     "client certificate",
-		Username: cert.Subject.CommonName,
-		Groups:   cert.Subject.Organization,
-		Issuer:   cert.Issuer.CommonName,
-		Serial:   cert.SerialNumber.Text(16),
-		SHA256:   hex.EncodeToString(sum[:]),
-		NotAfter: cert.NotAfter,
+		Username: info.User,
+		Groups:   info.Groups,
+		Issuer:   info.Issuer,
+		Serial:   info.Serial,
+		SHA256:   info.SHA256,
+		NotAfter: info.NotAfter,
 	}
 }
 

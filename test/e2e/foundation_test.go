@@ -28,6 +28,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubeaccess/kubeaccess/internal/credential"
+	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/testcluster"
 )
 
@@ -195,21 +196,12 @@ func submitAndApproveCSR(t *testing.T, client kubernetes.Interface, name, cn str
 	return csr
 }
 
-// waitForCertificate polls the CSR until it carries a certificate or timeout passes.
+// waitForCertificate waits up to timeout for the CSR's certificate.
 func waitForCertificate(ctx context.Context, client kubernetes.Interface, name string, timeout time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for {
-		csr, err := client.CertificatesV1().CertificateSigningRequests().Get(ctx, name, metav1.GetOptions{})
-		if err == nil && len(csr.Status.Certificate) > 0 {
-			return csr.Status.Certificate, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	outcome, err := csr.WaitForCertificate(ctx, client, name)
+	return outcome.Certificate, err
 }
 
 func isApproved(csr *certificatesv1.CertificateSigningRequest) bool {
