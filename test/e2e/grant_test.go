@@ -347,3 +347,27 @@ var rbacv1ClusterRoleBinding = rbacv1.ClusterRoleBinding{
 	RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
 	Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "platform-admins"}},
 }
+
+func TestGrantNamesMissingPermissions(t *testing.T) {
+	dir := t.TempDir()
+	weak := filepath.Join(dir, "pat.kubeconfig")
+	grantJSON(t, cluster.AdminKubeconfig, "pat", "--out", weak)
+	r := kubeaccess(t, weak, "grant", "mallory", "-n", "development", "--verb", "get", "--resource", "pods", "--out", filepath.Join(dir, "m.kubeconfig"))
+	mustFailWith(t, "grant by a user without permissions", r, 4, "you lack permissions this grant needs; nothing was created:")
+	for _, want := range []string{
+		`approve signers.certificates.k8s.io "kubernetes.io/kube-apiserver-client" (cluster-wide)`,
+		"create certificatesigningrequests.certificates.k8s.io (cluster-wide)",
+		"create rolebindings.rbac.authorization.k8s.io in namespace development",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("missing permission %q not named in:\n%s", want, r.stderr)
+		}
+	}
+	csrs, err := adminClient(t).CertificatesV1().CertificateSigningRequests().List(t.Context(), metav1.ListOptions{LabelSelector: "kubeaccess.io/user=mallory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(csrs.Items) != 0 {
+		t.Errorf("a refused grant created %d CSRs", len(csrs.Items))
+	}
+}

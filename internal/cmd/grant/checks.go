@@ -68,29 +68,49 @@ func (o *Options) checkNamespace(ctx context.Context, acc *access) (bool, error)
 	return !exists, nil
 }
 
-// checkPermissions asks the API server, before anything is created, whether
-// the admin may do every step, and names each missing permission.
-func (o *Options) checkPermissions(ctx context.Context, acc *access, createNamespace bool) error {
-	const group = certificatesv1.GroupName
+// requiredPermissions lists what the admin needs for this grant, worked out
+// from the flags alone so it can be checked before anything is read.
+func (o *Options) requiredPermissions() []verify.Permission {
+	const csrGroup, rbacGroup = certificatesv1.GroupName, "rbac.authorization.k8s.io"
 	perms := []verify.Permission{
-		{Verb: "create", Group: group, Resource: "certificatesigningrequests"},
-		{Verb: "watch", Group: group, Resource: "certificatesigningrequests"},
+		{Verb: "create", Group: csrGroup, Resource: "certificatesigningrequests"},
+		{Verb: "watch", Group: csrGroup, Resource: "certificatesigningrequests"},
 	}
 	if o.Approve {
 		perms = append(perms,
-			verify.Permission{Verb: "update", Group: group, Resource: "certificatesigningrequests", Subresource: "approval"},
-			verify.Permission{Verb: "approve", Group: group, Resource: "signers", Name: certificatesv1.KubeAPIServerClientSignerName},
+			verify.Permission{Verb: "update", Group: csrGroup, Resource: "certificatesigningrequests", Subresource: "approval"},
+			verify.Permission{Verb: "approve", Group: csrGroup, Resource: "signers", Name: certificatesv1.KubeAPIServerClientSignerName},
 		)
 	}
-	if createNamespace {
-		perms = append(perms, verify.Permission{Verb: "create", Resource: "namespaces"})
+	if !o.hasAccess() {
+		return perms
 	}
-	if acc != nil {
-		for _, obj := range acc.objects() {
-			kind := obj.GetObjectKind().GroupVersionKind().Kind
-			perms = append(perms, verify.Permission{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: strings.ToLower(kind) + "s", Namespace: acc.namespace})
-		}
+	namespace := o.namespace
+	if o.ClusterWide {
+		namespace = ""
+	} else {
+		perms = append(perms, verify.Permission{Verb: "get", Resource: "namespaces", Name: o.namespace})
 	}
+	switch {
+	case o.Role != "":
+		perms = append(perms, verify.Permission{Verb: "get", Group: rbacGroup, Resource: "roles", Name: o.Role, Namespace: namespace})
+	case o.ClusterRole != "":
+		perms = append(perms, verify.Permission{Verb: "get", Group: rbacGroup, Resource: "clusterroles", Name: o.ClusterRole})
+	case o.ClusterWide:
+		perms = append(perms, verify.Permission{Verb: "create", Group: rbacGroup, Resource: "clusterroles"})
+	default:
+		perms = append(perms, verify.Permission{Verb: "create", Group: rbacGroup, Resource: "roles", Namespace: namespace})
+	}
+	binding := "rolebindings"
+	if o.ClusterWide {
+		binding = "clusterrolebindings"
+	}
+	return append(perms, verify.Permission{Verb: "create", Group: rbacGroup, Resource: binding, Namespace: namespace})
+}
+
+// checkPermissions asks the API server, before anything is read or
+// created, whether the admin may do every step, and names each missing one.
+func (o *Options) checkPermissions(ctx context.Context, perms []verify.Permission) error {
 	missing, err := verify.Missing(ctx, o.client, perms)
 	if err != nil {
 		return err

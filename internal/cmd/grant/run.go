@@ -18,6 +18,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
 // Run performs the grant. Checks that can refuse come first; once the CSR
@@ -25,6 +26,11 @@ import (
 func (o *Options) Run(ctx context.Context) error {
 	if err := o.checkDestination(); err != nil {
 		return err
+	}
+	if !o.DryRun {
+		if err := o.checkPermissions(ctx, o.requiredPermissions()); err != nil {
+			return err
+		}
 	}
 	if err := o.checkPrivilegedGroups(ctx); err != nil {
 		return err
@@ -49,8 +55,10 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.DryRun {
 		return o.printDryRun(req, createNamespace, acc)
 	}
-	if err := o.checkPermissions(ctx, acc, createNamespace); err != nil {
-		return err
+	if createNamespace {
+		if err := o.checkPermissions(ctx, []verify.Permission{{Verb: "create", Resource: "namespaces"}}); err != nil {
+			return err
+		}
 	}
 	return o.issueAndBind(ctx, key, req, createNamespace, acc)
 }
