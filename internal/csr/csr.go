@@ -14,13 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
-)
 
-// Labels kubeaccess puts on what it creates.
-const (
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	ManagedBy      = "kubeaccess"
-	LabelUser      = "kubeaccess.io/user"
+	"github.com/kubeaccess/kubeaccess/internal/labels"
 )
 
 // MinTTL is the shortest lifetime the CSR API accepts (expirationSeconds >= 600).
@@ -37,7 +32,7 @@ func Build(user string, request []byte, ttl time.Duration) *certificatesv1.Certi
 		TypeMeta: metav1.TypeMeta{APIVersion: certificatesv1.SchemeGroupVersion.String(), Kind: "CertificateSigningRequest"},
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: "kubeaccess-" + NameFragment(user) + "-",
-			Labels:       map[string]string{LabelManagedBy: ManagedBy, LabelUser: LabelValue(user)},
+			Labels:       map[string]string{labels.ManagedBy: labels.Kubeaccess, labels.User: LabelValue(user)},
 		},
 		Spec: certificatesv1.CertificateSigningRequestSpec{
 			Request:           request,
@@ -77,7 +72,7 @@ func LabelValue(user string) string {
 
 // Create submits the request.
 func Create(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest) (*certificatesv1.CertificateSigningRequest, error) {
-	created, err := client.CertificatesV1().CertificateSigningRequests().Create(ctx, req, metav1.CreateOptions{FieldManager: ManagedBy})
+	created, err := client.CertificatesV1().CertificateSigningRequests().Create(ctx, req, metav1.CreateOptions{FieldManager: labels.Kubeaccess})
 	if err != nil {
 		return nil, fmt.Errorf("creating CertificateSigningRequest: %w", err)
 	}
@@ -94,7 +89,7 @@ func Approve(ctx context.Context, client kubernetes.Interface, req *certificates
 		Message:        message,
 		LastUpdateTime: metav1.Now(),
 	})
-	_, err := client.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, req.Name, approved, metav1.UpdateOptions{FieldManager: ManagedBy})
+	_, err := client.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, req.Name, approved, metav1.UpdateOptions{FieldManager: labels.Kubeaccess})
 	if err != nil {
 		return fmt.Errorf("approving CertificateSigningRequest %s: %w", req.Name, err)
 	}

@@ -12,16 +12,15 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
-)
 
-// FieldManager names kubeaccess in server-side apply.
-const FieldManager = "kubeaccess"
+	"github.com/kubeaccess/kubeaccess/internal/labels"
+)
 
 // BuildNamespace returns a Namespace labelled as kubeaccess's.
 func BuildNamespace(name string) *corev1.Namespace {
 	return &corev1.Namespace{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelManagedBy: ManagedBy}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels.Managed()},
 	}
 }
 
@@ -57,7 +56,7 @@ func applyOne(ctx context.Context, client kubernetes.Interface, obj runtime.Obje
 	if err != nil {
 		return err
 	}
-	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: ptr.To(true)}
+	opts := metav1.PatchOptions{FieldManager: labels.Kubeaccess, Force: ptr.To(true)}
 	r := client.RbacV1()
 	switch o := obj.(type) {
 	case *corev1.Namespace:

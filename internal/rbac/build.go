@@ -3,12 +3,8 @@ package rbac
 import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-)
 
-// Labels on every RBAC object kubeaccess creates.
-const (
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	ManagedBy      = "kubeaccess"
+	"github.com/kubeaccess/kubeaccess/internal/labels"
 )
 
 // Subject is who a binding grants to: a user or a group.
@@ -17,7 +13,7 @@ func Subject(kind, name string) rbacv1.Subject {
 }
 
 func objectMeta(name, namespace string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{LabelManagedBy: ManagedBy}}
+	return metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: labels.Managed()}
 }
 
 // BuildRole returns a namespaced Role with rules.
