@@ -14,7 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 )
 
 const pollInterval = 200 * time.Millisecond
@@ -52,8 +53,8 @@ func waitForEtcd(ctx context.Context, p *process, clientURL string) error {
 	})
 }
 
-func waitForAPIServer(ctx context.Context, p *process, kubeconfig string) error {
-	client, err := clientFor(kubeconfig)
+func waitForAPIServer(ctx context.Context, p *process, kubeconfigPath string) error {
+	client, err := clientFor(kubeconfigPath)
 	if err != nil {
 		return err
 	}
@@ -66,8 +67,8 @@ func waitForAPIServer(ctx context.Context, p *process, kubeconfig string) error 
 // waitForControllers waits until the serviceaccount controller has created
 // the default service account: proof that kube-controller-manager is
 // connected and running its controllers.
-func waitForControllers(ctx context.Context, p *process, kubeconfig string) error {
-	client, err := clientFor(kubeconfig)
+func waitForControllers(ctx context.Context, p *process, kubeconfigPath string) error {
+	client, err := clientFor(kubeconfigPath)
 	if err != nil {
 		return err
 	}
@@ -80,8 +81,8 @@ func waitForControllers(ctx context.Context, p *process, kubeconfig string) erro
 	})
 }
 
-func clientFor(kubeconfig string) (kubernetes.Interface, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+func clientFor(kubeconfigPath string) (kubernetes.Interface, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfigPath)
 	if err != nil {
 		return nil, err
 	}
@@ -104,11 +105,10 @@ func writeKubeconfig(path, server, caPath, user, certPath, keyPath string) error
 		return err
 	}
 	const clusterName = "kubeaccess-test"
-	contextName := user + "@" + clusterName
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters[clusterName] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: ca}
-	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: cert, ClientKeyData: key}
-	cfg.Contexts[contextName] = &clientcmdapi.Context{Cluster: clusterName, AuthInfo: user}
-	cfg.CurrentContext = contextName
-	return clientcmd.WriteToFile(*cfg, path)
+	entry := kubeconfig.Entry{
+		ClusterName: clusterName, Server: server, CA: ca,
+		UserName: user, Certificate: cert, Key: key,
+		ContextName: user + "@" + clusterName,
+	}
+	return kubeconfig.Write(path, entry.Config(), true)
 }

@@ -22,13 +22,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubeaccess/kubeaccess/internal/credential"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/testcluster"
 )
 
@@ -241,13 +240,9 @@ func tokenKubeconfig(t *testing.T, token string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["test"] = &clientcmdapi.Cluster{Server: cluster.Server, CertificateAuthorityData: ca}
-	cfg.AuthInfos["bot"] = &clientcmdapi.AuthInfo{Token: token}
-	cfg.Contexts["bot@test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "bot"}
-	cfg.CurrentContext = "bot@test"
+	entry := kubeconfig.Entry{ClusterName: "test", Server: cluster.Server, CA: ca, UserName: "bot", Token: token, ContextName: "bot@test"}
 	path := filepath.Join(t.TempDir(), "token.kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+	if err := kubeconfig.Write(path, entry.Config(), false); err != nil {
 		t.Fatal(err)
 	}
 	return path
