@@ -64,12 +64,17 @@ func ExitCode(err error) int {
 	return ExitError
 }
 
-// Args wraps a cobra argument validator so its complaint is a usage error
-// (exit code 2) that points at the command's help.
+// CommandUsageError turns cobra's complaint about cmd's flags or arguments
+// into a usage error (exit code 2) that points at the command's help.
+func CommandUsageError(cmd *cobra.Command, err error) error {
+	return UsageErrorf("%w\nSee '%s --help' for usage.", err, cmd.CommandPath())
+}
+
+// Args wraps a cobra argument validator so its complaint is a CommandUsageError.
 func Args(validate cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := validate(cmd, args); err != nil {
-			return UsageErrorf("%w\nSee '%s --help' for usage.", err, cmd.CommandPath())
+			return CommandUsageError(cmd, err)
 		}
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -99,7 +100,7 @@ func Approve(ctx context.Context, client kubernetes.Interface, req *certificates
 // Delete removes the request; a request already gone is not an error.
 func Delete(ctx context.Context, client kubernetes.Interface, name string) error {
 	err := client.CertificatesV1().CertificateSigningRequests().Delete(ctx, name, metav1.DeleteOptions{})
-	if err != nil && !isNotFound(err) {
+	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting CertificateSigningRequest %s: %w", name, err)
 	}
 	return nil

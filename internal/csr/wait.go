@@ -8,7 +8,6 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -90,5 +89,3 @@ func WaitForCertificate(ctx context.Context, client kubernetes.Interface, name s
 	}
 	return last, err
 }
-
-func isNotFound(err error) bool { return apierrors.IsNotFound(err) }

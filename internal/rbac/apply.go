@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -26,7 +27,7 @@ func BuildNamespace(name string) *corev1.Namespace {
 
 // Describe names an object as "Kind namespace/name" or "Kind name".
 func Describe(obj runtime.Object) string {
-	m, err := meta(obj)
+	m, err := meta.Accessor(obj)
 	if err != nil {
 		return fmt.Sprintf("%T", obj)
 	}
@@ -73,14 +74,6 @@ func applyOne(ctx context.Context, client kubernetes.Interface, obj runtime.Obje
 		err = fmt.Errorf("kubeaccess cannot apply a %T", obj)
 	}
 	return err
-}
-
-func meta(obj runtime.Object) (metav1.Object, error) {
-	m, ok := obj.(metav1.Object)
-	if !ok {
-		return nil, fmt.Errorf("%T has no object metadata", obj)
-	}
-	return m, nil
 }
 
 // PrivilegedGroups returns the groups that ClusterRoleBindings bind to cluster-admin.

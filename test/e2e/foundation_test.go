@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/utils/ptr"
 
@@ -217,9 +218,9 @@ func adminClient(t *testing.T) kubernetes.Interface {
 	return clientFor(t, cluster.AdminKubeconfig)
 }
 
-func clientFor(t *testing.T, kubeconfig string) kubernetes.Interface {
+func clientFor(t *testing.T, kubeconfigPath string) kubernetes.Interface {
 	t.Helper()
-	cfg, err := clientcmdConfig(kubeconfig)
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfigPath)
 	if err != nil {
 		t.Fatal(err)
 	}

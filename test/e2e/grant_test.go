@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -172,7 +174,7 @@ func TestGrantMergeKeepsOtherEntries(t *testing.T) {
 	}
 	for _, name := range []string{"admin@kubeaccess-test", "mia@kubeaccess-test"} {
 		if cfg.Contexts[name] == nil {
-			t.Errorf("merged kubeconfig lacks context %s (has %v)", name, keys(cfg.Contexts))
+			t.Errorf("merged kubeconfig lacks context %s (has %v)", name, slices.Sorted(maps.Keys(cfg.Contexts)))
 		}
 	}
 	if cfg.CurrentContext != "admin@kubeaccess-test" {
@@ -253,7 +255,11 @@ func TestGrantRefusalsCreateNothing(t *testing.T) {
 // cluster might, so grant must treat it as privileged.
 func bindPlatformAdmins(t *testing.T, client kubernetes.Interface) {
 	t.Helper()
-	_, err := client.RbacV1().ClusterRoleBindings().Create(t.Context(), &rbacv1ClusterRoleBinding, metav1.CreateOptions{})
+	_, err := client.RbacV1().ClusterRoleBindings().Create(t.Context(), &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "platform-admins"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "platform-admins"}},
+	}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
@@ -332,20 +338,6 @@ func TestGrantReportsClampedLifetime(t *testing.T) {
 	if !strings.Contains(r.stderr, "shortened the certificate's lifetime: it expires in 1h0m0s (asked for 48h0m0s)") {
 		t.Errorf("no clamping warning on stderr:\n%s", r.stderr)
 	}
-}
-
-func keys[V any](m map[string]V) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
-
-var rbacv1ClusterRoleBinding = rbacv1.ClusterRoleBinding{
-	ObjectMeta: metav1.ObjectMeta{Name: "platform-admins"},
-	RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
-	Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "platform-admins"}},
 }
 
 func TestGrantNamesMissingPermissions(t *testing.T) {

@@ -12,9 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-
 	"github.com/kubeaccess/kubeaccess/internal/testcluster"
 )
 
@@ -101,8 +98,4 @@ func mustSucceed(t *testing.T, what string, r result) {
 	if r.code != 0 {
 		t.Fatalf("%s: exit code %d\nstdout:\n%s\nstderr:\n%s", what, r.code, r.stdout, r.stderr)
 	}
-}
-
-func clientcmdConfig(kubeconfig string) (*rest.Config, error) {
-	return clientcmd.BuildConfigFromFlags("", kubeconfig)
 }

@@ -6,7 +6,9 @@ import (
 	"strings"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
@@ -58,8 +60,9 @@ func (o *Options) checkNamespace(ctx context.Context, acc *access) (bool, error)
 	if acc == nil || acc.namespace == "" {
 		return false, nil
 	}
-	exists, err := o.namespaceExists(ctx)
-	if err != nil {
+	_, err := o.client.CoreV1().Namespaces().Get(ctx, o.namespace, metav1.GetOptions{})
+	exists := err == nil
+	if err != nil && !apierrors.IsNotFound(err) {
 		return false, fmt.Errorf("reading namespace %s: %w", o.namespace, err)
 	}
 	if !exists && !o.CreateNamespace {
@@ -71,7 +74,7 @@ func (o *Options) checkNamespace(ctx context.Context, acc *access) (bool, error)
 // requiredPermissions lists what the admin needs for this grant, worked out
 // from the flags alone so it can be checked before anything is read.
 func (o *Options) requiredPermissions() []verify.Permission {
-	const csrGroup, rbacGroup = certificatesv1.GroupName, "rbac.authorization.k8s.io"
+	const csrGroup, rbacGroup = certificatesv1.GroupName, rbacv1.GroupName
 	perms := []verify.Permission{
 		{Verb: "create", Group: csrGroup, Resource: "certificatesigningrequests"},
 		{Verb: "watch", Group: csrGroup, Resource: "certificatesigningrequests"},

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
@@ -70,28 +68,25 @@ func (o *Options) issueAndBind(ctx context.Context, key crypto.Signer, req *cert
 	if err != nil {
 		return err
 	}
-	fail := func(step error, applied []string) error {
-		return o.cleanUp(name, step, applied)
-	}
 	cert, err := pki.ParseCertificate(issued)
 	if err != nil {
-		return fail(fmt.Errorf("reading the issued certificate: %w", err), nil)
+		return o.cleanUp(name, fmt.Errorf("reading the issued certificate: %w", err), nil)
 	}
 	if err := pki.CheckIssued(cert, key, o.User, o.Groups); err != nil {
-		return fail(err, nil)
+		return o.cleanUp(name, err, nil)
 	}
 	applied, err := o.applyAccess(ctx, createNamespace, acc)
 	if err != nil {
-		return fail(err, applied)
+		return o.cleanUp(name, err, applied)
 	}
 	keyPEM, err := pki.MarshalKey(key)
 	if err != nil {
-		return fail(err, applied)
+		return o.cleanUp(name, err, applied)
 	}
 	entry := o.entry(issued, keyPEM)
 	path, err := o.writeKubeconfig(entry)
 	if err != nil {
-		return fail(err, applied)
+		return o.cleanUp(name, err, applied)
 	}
 	o.progress("wrote %s; verifying it against the API server", path)
 	s := o.summary(name, cert, applied, path)
@@ -194,15 +189,6 @@ func (o *Options) writeKubeconfig(e kubeconfig.Entry) (string, error) {
 	}
 	path := o.kubeconfigPath()
 	return path, kubeconfig.Write(path, e.Config(), o.Force)
-}
-
-// namespaceExists reports whether the namespace exists.
-func (o *Options) namespaceExists(ctx context.Context) (bool, error) {
-	_, err := o.client.CoreV1().Namespaces().Get(ctx, o.namespace, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	return err == nil, err
 }
 
 func (o *Options) progress(format string, args ...any) {

@@ -1,12 +1,11 @@
 package grant
 
 import (
+	"crypto/x509"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"crypto/x509"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"

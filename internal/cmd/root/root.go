@@ -43,9 +43,7 @@ track of that access until it is revoked.`,
 	cmd.SetIn(streams.In)
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.ErrOut)
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return cmdutil.UsageErrorf("%w\nSee '%s --help' for usage.", err, c.CommandPath())
-	})
+	cmd.SetFlagErrorFunc(cmdutil.CommandUsageError)
 	configFlags.AddFlags(cmd.PersistentFlags())
 
 	cmd.AddCommand(
