@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // stopGrace is how long a process has to exit after SIGTERM before SIGKILL.
@@ -102,12 +105,9 @@ func stopPID(pid int, bin string) error {
 	if err := proc.Signal(syscall.SIGTERM); err != nil {
 		return nil
 	}
-	deadline := time.Now().Add(stopGrace)
-	for time.Now().Before(deadline) {
-		if err := proc.Signal(syscall.Signal(0)); err != nil {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
+	gone := func(context.Context) (bool, error) { return !isRunning(pid, bin), nil }
+	if wait.PollUntilContextTimeout(context.Background(), pollInterval, stopGrace, true, gone) == nil {
+		return nil
 	}
 	if err := proc.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("killing pid %d (%s): %w", pid, bin, err)
