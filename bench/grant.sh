@@ -8,17 +8,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=hack/local-cluster.sh
+source hack/local-cluster.sh
 n=${1:-15}
 
 go build -o bin/kubeaccess ./cmd/kubeaccess
-bindir=$(hack/control-plane-bins.sh)
-work=$(mktemp -d "${TMPDIR:-/tmp}/kubeaccess-bench-XXXXXX")
-stop() { go run ./hack/localcluster down --dir "$work/cluster" >/dev/null 2>&1 || true; rm -rf "$work"; }
-trap stop EXIT
-KUBECONFIG= KUBEACCESS_CONTROL_PLANE_BIN=$bindir go run ./hack/localcluster up --dir "$work/cluster" >/dev/null 2>&1
-export KUBECONFIG="$work/cluster/admin.kubeconfig"
+start_local_cluster bench 2>/dev/null
 kubeaccess="$root/bin/kubeaccess"
-kubectl="$bindir/kubectl"
 server=$("$kubectl" config view --minify -o jsonpath='{.clusters[0].cluster.server}')
 "$kubectl" config view --minify --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d >"$work/ca.crt"
 

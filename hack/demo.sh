@@ -6,6 +6,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=hack/local-cluster.sh
+source hack/local-cluster.sh
 
 bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; }
@@ -24,16 +26,10 @@ expect_forbidden() {
 
 bold "building kubeaccess and the control plane (cached after the first run)"
 go build -o bin/kubeaccess ./cmd/kubeaccess
-bindir=$(hack/control-plane-bins.sh)
-work=$(mktemp -d "${TMPDIR:-/tmp}/kubeaccess-demo-XXXXXX")
-stop() { go run ./hack/localcluster down --dir "$work/cluster" >/dev/null 2>&1 || true; rm -rf "$work"; }
-trap stop EXIT
 
 bold "starting a real kube-apiserver, etcd and kube-controller-manager on loopback"
-KUBEACCESS_CONTROL_PLANE_BIN=$bindir go run ./hack/localcluster up --dir "$work/cluster" >/dev/null
-export KUBECONFIG="$work/cluster/admin.kubeconfig"
+start_local_cluster demo
 kubeaccess="$root/bin/kubeaccess"
-kubectl="$bindir/kubectl"
 dave="$work/dave.kubeconfig"
 
 bold "the admin grants dave (team dev) deployment rights in namespace development"
