@@ -178,7 +178,9 @@ func (o *Options) entry(certPEM, keyPEM []byte) kubeconfig.Entry {
 	}
 }
 
-// writeKubeconfig writes a new file or merges into --merge.
+// writeKubeconfig writes a new file or merges into --merge. The merge target
+// is read again here, not reused from checkDestination, so entries added to
+// it while the certificate was being issued are kept.
 func (o *Options) writeKubeconfig(e kubeconfig.Entry) (string, error) {
 	if o.Merge != "" {
 		cfg, err := kubeconfig.CheckMerge(o.Merge, e, o.Force)
