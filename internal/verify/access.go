@@ -53,7 +53,7 @@ func Can(ctx context.Context, client kubernetes.Interface, p Permission) (bool, 
 }
 
 // reviewConcurrency bounds the access reviews in flight at once.
-const reviewConcurrency = 8
+const reviewConcurrency = 16
 
 // Missing returns the permissions the client does not hold, in the order
 // given. The reviews run concurrently.

@@ -3,14 +3,17 @@ package root
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/klog/v2"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/grant"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/version"
@@ -45,6 +48,7 @@ track of that access until it is revoked.`,
 	cmd.SetErr(streams.ErrOut)
 	cmd.SetFlagErrorFunc(cmdutil.CommandUsageError)
 	configFlags.AddFlags(cmd.PersistentFlags())
+	addLogFlags(cmd)
 
 	cmd.AddCommand(
 		grant.NewCmdGrant(configFlags, streams),
@@ -65,6 +69,16 @@ func Execute(ctx context.Context, args []string) int {
 		fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
 	}
 	return cmdutil.ExitCode(err)
+}
+
+// addLogFlags adds kubectl's -v: at 6 and above client-go logs each
+// request with its latency.
+func addLogFlags(cmd *cobra.Command) {
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	v := pflag.PFlagFromGoFlag(fs.Lookup("v"))
+	v.Shorthand = "v"
+	cmd.PersistentFlags().AddFlag(v)
 }
 
 // displayName returns "kubectl access" when the binary runs as a kubectl plugin.

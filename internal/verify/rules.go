@@ -1,0 +1,47 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/component-helpers/auth/rbac/validation"
+)
+
+// Uncovered asks the API server which rules apply to the client in namespace
+// (a SelfSubjectRulesReview, as kubectl auth can-i --list does) and returns
+// the resource rules of want that those do not cover. One review answers
+// for a whole role, where access reviews take one request per permission.
+// complete is false when some authorizer cannot list its rules (a webhook,
+// say); then only access reviews can tell.
+func Uncovered(ctx context.Context, client kubernetes.Interface, namespace string, want []rbacv1.PolicyRule) (uncovered []rbacv1.PolicyRule, complete bool, err error) {
+	review := &authorizationv1.SelfSubjectRulesReview{Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: namespace}}
+	got, err := client.AuthorizationV1().SelfSubjectRulesReviews().Create(ctx, review, metav1.CreateOptions{})
+	if err != nil {
+		return nil, false, fmt.Errorf("listing the rules that apply in namespace %s: %w", namespace, err)
+	}
+	if got.Status.Incomplete {
+		return nil, false, nil
+	}
+	return uncoveredBy(got.Status, want), true, nil
+}
+
+// uncoveredBy returns the resource rules of want that status does not cover.
+// Non-resource rules are left out: a namespace's bindings cannot grant them.
+func uncoveredBy(status authorizationv1.SubjectRulesReviewStatus, want []rbacv1.PolicyRule) []rbacv1.PolicyRule {
+	var held []rbacv1.PolicyRule
+	for _, r := range status.ResourceRules {
+		held = append(held, rbacv1.PolicyRule{Verbs: r.Verbs, APIGroups: r.APIGroups, Resources: r.Resources, ResourceNames: r.ResourceNames})
+	}
+	var resourceRules []rbacv1.PolicyRule
+	for _, r := range want {
+		if len(r.NonResourceURLs) == 0 {
+			resourceRules = append(resourceRules, r)
+		}
+	}
+	_, uncovered := validation.Covers(held, resourceRules)
+	return uncovered
+}

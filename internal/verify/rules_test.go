@@ -1,0 +1,63 @@
+package verify
+
+import (
+	"testing"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+)
+
+func TestUncoveredBy(t *testing.T) {
+	deploy := rbacv1.PolicyRule{Verbs: []string{"get", "create"}, APIGroups: []string{"apps"}, Resources: []string{"deployments"}}
+	pods := rbacv1.PolicyRule{Verbs: []string{"list"}, APIGroups: []string{""}, Resources: []string{"pods", "pods/log"}}
+	held := func(rules ...authorizationv1.ResourceRule) authorizationv1.SubjectRulesReviewStatus {
+		return authorizationv1.SubjectRulesReviewStatus{ResourceRules: rules}
+	}
+	tests := map[string]struct {
+		status authorizationv1.SubjectRulesReviewStatus
+		want   []rbacv1.PolicyRule
+		expect []rbacv1.PolicyRule
+	}{
+		"exact rules are covered": {
+			status: held(authorizationv1.ResourceRule{Verbs: []string{"get", "create"}, APIGroups: []string{"apps"}, Resources: []string{"deployments"}}),
+			want:   []rbacv1.PolicyRule{deploy},
+		},
+		"wildcards cover": {
+			status: held(authorizationv1.ResourceRule{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}}),
+			want:   []rbacv1.PolicyRule{deploy, pods},
+		},
+		"a missing verb is reported alone": {
+			status: held(authorizationv1.ResourceRule{Verbs: []string{"get"}, APIGroups: []string{"apps"}, Resources: []string{"deployments"}}),
+			want:   []rbacv1.PolicyRule{deploy},
+			expect: []rbacv1.PolicyRule{{Verbs: []string{"create"}, APIGroups: []string{"apps"}, Resources: []string{"deployments"}}},
+		},
+		"a subresource needs its own rule": {
+			status: held(authorizationv1.ResourceRule{Verbs: []string{"list"}, APIGroups: []string{""}, Resources: []string{"pods"}}),
+			want:   []rbacv1.PolicyRule{pods},
+			expect: []rbacv1.PolicyRule{{Verbs: []string{"list"}, APIGroups: []string{""}, Resources: []string{"pods/log"}}},
+		},
+		"a rule for named objects does not cover all of them": {
+			status: held(authorizationv1.ResourceRule{Verbs: []string{"get", "create"}, APIGroups: []string{"apps"}, Resources: []string{"deployments"}, ResourceNames: []string{"web"}}),
+			want:   []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{"apps"}, Resources: []string{"deployments"}}},
+			expect: []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{"apps"}, Resources: []string{"deployments"}}},
+		},
+		"non-resource rules are not asked of a namespace": {
+			status: held(),
+			want:   []rbacv1.PolicyRule{{Verbs: []string{"get"}, NonResourceURLs: []string{"/healthz"}}},
+		},
+		"nothing held covers nothing": {
+			status: held(),
+			want:   []rbacv1.PolicyRule{{Verbs: []string{"list"}, APIGroups: []string{""}, Resources: []string{"pods"}}},
+			expect: []rbacv1.PolicyRule{{Verbs: []string{"list"}, APIGroups: []string{""}, Resources: []string{"pods"}}},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := uncoveredBy(tc.status, tc.want)
+			if !apiequality.Semantic.DeepEqual(got, tc.expect) {
+				t.Errorf("uncovered = %+v, want %+v", got, tc.expect)
+			}
+		})
+	}
+}
