@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -45,45 +44,50 @@ type Outcome struct {
 	Approved    bool
 }
 
-// WaitForCertificate watches the named request until it carries a
-// certificate, ends Denied or Failed (a *ConditionError), or ctx ends
-// (ErrNotIssued, with the Outcome saying whether it had been approved).
-func WaitForCertificate(ctx context.Context, client kubernetes.Interface, name string) (Outcome, error) {
-	csrs := client.CertificatesV1().CertificateSigningRequests()
-	selector := fields.OneTermEqualSelector("metadata.name", name).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			opts.FieldSelector = selector
-			return csrs.List(ctx, opts)
-		},
-		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-			opts.FieldSelector = selector
-			return csrs.Watch(ctx, opts)
-		},
-	}
+// WaitForCertificate watches req, as last read (say, as created), from its
+// resourceVersion until it carries a certificate, ends Denied or Failed (a
+// *ConditionError), or ctx ends (ErrNotIssued, with the Outcome saying
+// whether it had been approved). Watching from a known version needs no
+// initial list, so the watch can be opened before the request is approved.
+func WaitForCertificate(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest) (Outcome, error) {
 	var last Outcome
-	_, err := watchtools.UntilWithSync(ctx, lw, &certificatesv1.CertificateSigningRequest{}, nil, func(ev watch.Event) (bool, error) {
+	check := func(ev watch.Event) (bool, error) {
 		if ev.Type == watch.Deleted {
-			return false, fmt.Errorf("CertificateSigningRequest %s was deleted while waiting for its certificate", name)
+			return false, fmt.Errorf("CertificateSigningRequest %s was deleted while waiting for its certificate", req.Name)
 		}
-		req, ok := ev.Object.(*certificatesv1.CertificateSigningRequest)
+		r, ok := ev.Object.(*certificatesv1.CertificateSigningRequest)
 		if !ok {
 			return false, nil
 		}
-		last = Outcome{Certificate: req.Status.Certificate}
-		for _, c := range req.Status.Conditions {
+		last = Outcome{Certificate: r.Status.Certificate}
+		for _, c := range r.Status.Conditions {
 			if c.Status != corev1.ConditionTrue {
 				continue
 			}
 			switch c.Type {
 			case certificatesv1.CertificateDenied, certificatesv1.CertificateFailed:
-				return false, &ConditionError{Name: name, Type: c.Type, Reason: c.Reason, Message: c.Message}
+				return false, &ConditionError{Name: r.Name, Type: c.Type, Reason: c.Reason, Message: c.Message}
 			case certificatesv1.CertificateApproved:
 				last.Approved = true
 			}
 		}
-		return len(req.Status.Certificate) > 0, nil
-	})
+		return len(r.Status.Certificate) > 0, nil
+	}
+	if done, err := check(watch.Event{Type: watch.Modified, Object: req}); done || err != nil {
+		return last, err
+	}
+	csrs := client.CertificatesV1().CertificateSigningRequests()
+	selector := fields.OneTermEqualSelector("metadata.name", req.Name).String()
+	lw := &cache.ListWatch{WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+		opts.FieldSelector = selector
+		return csrs.Watch(ctx, opts)
+	}}
+	w, err := watchtools.NewRetryWatcherWithContext(ctx, req.ResourceVersion, lw)
+	if err != nil {
+		return last, err
+	}
+	defer w.Stop()
+	_, err = watchtools.UntilWithoutRetry(ctx, w, check)
 	if err != nil && ctx.Err() != nil {
 		return last, ErrNotIssued
 	}

@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+
+	"golang.org/x/sync/errgroup"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -38,47 +42,169 @@ func Describe(obj runtime.Object) string {
 	return kind + " " + m.GetName()
 }
 
-// Apply creates or updates each object with server-side apply, so running
-// the same grant twice converges. It returns the objects applied before any
-// error, described.
-func Apply(ctx context.Context, client kubernetes.Interface, objs []runtime.Object) ([]string, error) {
-	var applied []string
-	for _, obj := range objs {
-		if err := applyOne(ctx, client, obj); err != nil {
-			return applied, fmt.Errorf("applying %s: %w", Describe(obj), err)
-		}
-		applied = append(applied, Describe(obj))
-	}
-	return applied, nil
+// Change is one object Apply wrote.
+type Change struct {
+	Object  runtime.Object // as the server returned it
+	Created bool           // it did not exist before this run
 }
 
-func applyOne(ctx context.Context, client kubernetes.Interface, obj runtime.Object) error {
+// String names the object and whether it was created or updated.
+func (c Change) String() string {
+	if c.Created {
+		return Describe(c.Object) + " (created)"
+	}
+	return Describe(c.Object) + " (updated)"
+}
+
+// Apply creates or updates each object with server-side apply, so running
+// the same grant twice converges. existed tells which objects were there
+// before (see Existing), so that Undo can remove exactly what this run
+// created. It returns the changes made before any error.
+func Apply(ctx context.Context, client kubernetes.Interface, objs []runtime.Object, existed map[string]bool) ([]Change, error) {
+	var changes []Change
+	for _, obj := range objs {
+		got, err := applyOne(ctx, client, obj)
+		if err != nil {
+			return changes, fmt.Errorf("applying %s: %w", Describe(obj), err)
+		}
+		got.GetObjectKind().SetGroupVersionKind(obj.GetObjectKind().GroupVersionKind())
+		changes = append(changes, Change{Object: got, Created: !existed[Describe(obj)]})
+	}
+	return changes, nil
+}
+
+// Existing reads, concurrently, which of objs exist, keyed by Describe.
+func Existing(ctx context.Context, client kubernetes.Interface, objs []runtime.Object) (map[string]bool, error) {
+	found := make([]bool, len(objs))
+	g, ctx := errgroup.WithContext(ctx)
+	for i, obj := range objs {
+		g.Go(func() error {
+			err := get(ctx, client, obj)
+			if err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("reading %s: %w", Describe(obj), err)
+			}
+			found[i] = err == nil
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	existed := map[string]bool{}
+	for i, obj := range objs {
+		if found[i] {
+			existed[Describe(obj)] = true
+		}
+	}
+	return existed, nil
+}
+
+// Undo deletes, newest first, the objects changes created, each only if it
+// is still the very object created (same UID). Updated objects stay as they
+// are. It returns what it deleted and what it could not.
+func Undo(ctx context.Context, client kubernetes.Interface, changes []Change) (deleted []string, failed []error) {
+	for _, c := range slices.Backward(changes) {
+		if !c.Created {
+			continue
+		}
+		if err := remove(ctx, client, c.Object); err != nil && !apierrors.IsNotFound(err) {
+			failed = append(failed, fmt.Errorf("%s could not be deleted: %w", Describe(c.Object), err))
+			continue
+		}
+		deleted = append(deleted, Describe(c.Object))
+	}
+	return deleted, failed
+}
+
+func applyOne(ctx context.Context, client kubernetes.Interface, obj runtime.Object) (runtime.Object, error) {
+	c, err := clientFor(client, obj)
+	if err != nil {
+		return nil, err
+	}
 	data, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	return c.apply(ctx, data)
+}
+
+func get(ctx context.Context, client kubernetes.Interface, obj runtime.Object) error {
+	c, err := clientFor(client, obj)
 	if err != nil {
 		return err
 	}
-	opts := metav1.PatchOptions{FieldManager: labels.Kubeaccess, Force: ptr.To(true)}
+	return c.get(ctx)
+}
+
+// remove deletes obj if it still has the same UID.
+func remove(ctx context.Context, client kubernetes.Interface, obj runtime.Object) error {
+	c, err := clientFor(client, obj)
+	if err != nil {
+		return err
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return err
+	}
+	return c.delete(ctx, m.GetUID())
+}
+
+// objectClient reads, applies and deletes one named object.
+type objectClient interface {
+	get(ctx context.Context) error
+	apply(ctx context.Context, data []byte) (runtime.Object, error)
+	delete(ctx context.Context, uid types.UID) error
+}
+
+// typedClient is the part of a client-go typed client that objectClient needs.
+type typedClient[T runtime.Object] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
+	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
+}
+
+type named[T runtime.Object] struct {
+	client typedClient[T]
+	name   string
+}
+
+func (n named[T]) get(ctx context.Context) error {
+	_, err := n.client.Get(ctx, n.name, metav1.GetOptions{})
+	return err
+}
+
+func (n named[T]) apply(ctx context.Context, data []byte) (runtime.Object, error) {
+	return n.client.Patch(ctx, n.name, types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: labels.Kubeaccess, Force: ptr.To(true)})
+}
+
+func (n named[T]) delete(ctx context.Context, uid types.UID) error {
+	return n.client.Delete(ctx, n.name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+}
+
+// clientFor returns the client for obj's kind, one of those a grant writes.
+func clientFor(client kubernetes.Interface, obj runtime.Object) (objectClient, error) {
 	r := client.RbacV1()
 	switch o := obj.(type) {
 	case *corev1.Namespace:
-		_, err = client.CoreV1().Namespaces().Patch(ctx, o.Name, types.ApplyPatchType, data, opts)
+		return named[*corev1.Namespace]{client.CoreV1().Namespaces(), o.Name}, nil
 	case *rbacv1.Role:
-		_, err = r.Roles(o.Namespace).Patch(ctx, o.Name, types.ApplyPatchType, data, opts)
+		return named[*rbacv1.Role]{r.Roles(o.Namespace), o.Name}, nil
 	case *rbacv1.ClusterRole:
-		_, err = r.ClusterRoles().Patch(ctx, o.Name, types.ApplyPatchType, data, opts)
+		return named[*rbacv1.ClusterRole]{r.ClusterRoles(), o.Name}, nil
 	case *rbacv1.RoleBinding:
-		_, err = r.RoleBindings(o.Namespace).Patch(ctx, o.Name, types.ApplyPatchType, data, opts)
+		return named[*rbacv1.RoleBinding]{r.RoleBindings(o.Namespace), o.Name}, nil
 	case *rbacv1.ClusterRoleBinding:
-		_, err = r.ClusterRoleBindings().Patch(ctx, o.Name, types.ApplyPatchType, data, opts)
-	default:
-		err = fmt.Errorf("kubeaccess cannot apply a %T", obj)
+		return named[*rbacv1.ClusterRoleBinding]{r.ClusterRoleBindings(), o.Name}, nil
 	}
-	return err
+	return nil, fmt.Errorf("kubeaccess does not handle %T", obj)
 }
 
 // PrivilegedGroups returns the groups that ClusterRoleBindings bind to cluster-admin.
 func PrivilegedGroups(ctx context.Context, client kubernetes.Interface) ([]string, error) {
-	list, err := client.RbacV1().ClusterRoleBindings().List(ctx, metav1.ListOptions{})
+	// Served from the API server's watch cache (resourceVersion 0): a
+	// consistent list waits for that cache to catch up with etcd, often
+	// tens of milliseconds, and could only add a binding made within them.
+	list, err := client.RbacV1().ClusterRoleBindings().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 	if err != nil {
 		return nil, err
 	}

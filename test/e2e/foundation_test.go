@@ -95,7 +95,7 @@ func TestWhoAmIShowsAdmin(t *testing.T) {
 func TestApprovedCSRIsSignedByControllerManager(t *testing.T) {
 	client := adminClient(t)
 	csr := submitAndApproveCSR(t, client, "foundation-signed", "signed-user")
-	issued, err := waitForCertificate(t.Context(), client, csr.Name, 30*time.Second)
+	issued, err := waitForCertificate(t.Context(), client, csr, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestNoSignerLeavesApprovedCSRUnsigned(t *testing.T) {
 	csr := submitAndApproveCSR(t, client, "foundation-unsigned", "unsigned-user")
 	// The cluster with a signer issues within a second or two (see the test
 	// above); here nothing may issue while we watch for ten.
-	issued, err := waitForCertificate(t.Context(), client, csr.Name, 10*time.Second)
+	issued, err := waitForCertificate(t.Context(), client, csr, 10*time.Second)
 	if err == nil {
 		t.Fatalf("a cluster without csrsigning issued a certificate (%d bytes)", len(issued))
 	}
@@ -197,10 +197,10 @@ func submitAndApproveCSR(t *testing.T, client kubernetes.Interface, name, cn str
 }
 
 // waitForCertificate waits up to timeout for the CSR's certificate.
-func waitForCertificate(ctx context.Context, client kubernetes.Interface, name string, timeout time.Duration) ([]byte, error) {
+func waitForCertificate(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest, timeout time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	outcome, err := csr.WaitForCertificate(ctx, client, name)
+	outcome, err := csr.WaitForCertificate(ctx, client, req)
 	return outcome.Certificate, err
 }
 

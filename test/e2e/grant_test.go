@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/testcluster"
 )
 
@@ -304,23 +305,62 @@ func TestGrantDeniedByAnotherAdmin(t *testing.T) {
 
 func TestGrantWithoutSignerTimesOut(t *testing.T) {
 	unsigned := testcluster.StartForTest(t, testcluster.Options{NoSigner: true})
-	out := filepath.Join(t.TempDir(), "nina.kubeconfig")
-	start := time.Now()
-	r := kubeaccess(t, unsigned.AdminKubeconfig, "grant", "nina", "--timeout", "5s", "--out", out)
-	mustFailWith(t, "grant on a cluster without a signer", r, 3,
-		"certificate approved but not issued after 5s: no signer for kubernetes.io/kube-apiserver-client is running")
-	if elapsed := time.Since(start); elapsed < 5*time.Second {
-		t.Errorf("gave up after %s, before --timeout", elapsed)
-	}
-	csrs, err := clientFor(t, unsigned.AdminKubeconfig).CertificatesV1().CertificateSigningRequests().List(t.Context(), metav1.ListOptions{})
-	if err != nil {
+	admin := clientFor(t, unsigned.AdminKubeconfig)
+	// A Role of the name the grant uses exists already in default: the
+	// failed grant updates it and must leave it; what it creates goes.
+	existing := rbac.BuildRole("kubeaccess:nina", "default", []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"configmaps"}}})
+	if _, err := admin.RbacV1().Roles("default").Create(t.Context(), existing, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if len(csrs.Items) != 0 {
-		t.Errorf("the timed-out CSR was left behind: %d CSRs", len(csrs.Items))
+	for name, tc := range map[string]struct {
+		namespace string
+		deleted   []string
+		kept      string
+	}{
+		"new namespace": {namespace: "nina-ns", deleted: []string{"RoleBinding nina-ns/kubeaccess:nina, Role nina-ns/kubeaccess:nina, Namespace nina-ns"}},
+		"existing role": {namespace: "default", deleted: []string{"RoleBinding default/kubeaccess:nina"}, kept: "these existed before and were updated by this run: Role default/kubeaccess:nina"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "nina.kubeconfig")
+			start := time.Now()
+			r := kubeaccess(t, unsigned.AdminKubeconfig, "grant", "nina", "-n", tc.namespace, "--verb", "get,list", "--resource", "pods", "--timeout", "5s", "--out", out)
+			mustFailWith(t, "grant on a cluster without a signer", r, 3,
+				"certificate approved but not issued after 5s: no signer for kubernetes.io/kube-apiserver-client is running")
+			if elapsed := time.Since(start); elapsed < 5*time.Second {
+				t.Errorf("gave up after %s, before --timeout", elapsed)
+			}
+			for _, want := range append(tc.deleted, "deleted what this run created: ", tc.kept) {
+				if !strings.Contains(r.stderr, want) {
+					t.Errorf("the error does not say %q:\n%s", want, r.stderr)
+				}
+			}
+			csrs, err := admin.CertificatesV1().CertificateSigningRequests().List(t.Context(), metav1.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(csrs.Items) != 0 {
+				t.Errorf("the timed-out CSR was left behind: %d CSRs", len(csrs.Items))
+			}
+			if _, err := admin.RbacV1().RoleBindings(tc.namespace).Get(t.Context(), "kubeaccess:nina", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("the RoleBinding the failed grant created is still there (err %v)", err)
+			}
+			_, err = admin.RbacV1().Roles(tc.namespace).Get(t.Context(), "kubeaccess:nina", metav1.GetOptions{})
+			if tc.kept == "" && !apierrors.IsNotFound(err) {
+				t.Errorf("the Role the failed grant created is still there (err %v)", err)
+			}
+			if tc.kept != "" && err != nil {
+				t.Errorf("the Role that existed before was removed: %v", err)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("a failed grant left %s", out)
+			}
+		})
 	}
-	if _, err := os.Stat(out); !os.IsNotExist(err) {
-		t.Errorf("a failed grant left %s", out)
+	// This cluster runs no namespace controller, so the namespace the
+	// failed grant created stays terminating rather than vanishing.
+	ns, err := admin.CoreV1().Namespaces().Get(t.Context(), "nina-ns", metav1.GetOptions{})
+	if err == nil && ns.DeletionTimestamp == nil {
+		t.Errorf("the namespace the failed grant created was not deleted")
 	}
 }
 

@@ -33,6 +33,9 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// kubectl and kubeaccess cache discovery per server address; each test
+	// cluster has a new one, so keep those caches out of ~/.kube.
+	os.Setenv("KUBECACHEDIR", filepath.Join(dir, "cache"))
 	kubeaccessBin = filepath.Join(dir, "kubeaccess")
 	build := exec.Command("go", "build", "-o", kubeaccessBin, "github.com/kubeaccess/kubeaccess/cmd/kubeaccess")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr

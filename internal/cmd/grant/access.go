@@ -21,6 +21,7 @@ type access struct {
 	rules     []rbacv1.PolicyRule
 	namespace string // "" when cluster-wide
 	subject   rbacv1.Subject
+	existed   map[string]bool // which of objects() exist already, by rbac.Describe
 }
 
 // objects returns what is applied, in order.

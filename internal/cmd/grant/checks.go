@@ -3,6 +3,7 @@ package grant
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -54,21 +55,33 @@ func (o *Options) checkPrivilegedGroups(ctx context.Context) error {
 	return nil
 }
 
-// checkNamespace reports whether the namespace must be created, refusing
-// when it is missing and --create-namespace=false.
-func (o *Options) checkNamespace(ctx context.Context, acc *access) (bool, error) {
-	if acc == nil || acc.namespace == "" {
-		return false, nil
+// needsNamespace reports whether the access lives in a namespace that
+// must exist.
+func (o *Options) needsNamespace() bool {
+	return o.hasAccess() && !o.ClusterWide
+}
+
+// namespaceExists reads the namespace when the access needs one.
+func (o *Options) namespaceExists(ctx context.Context) (bool, error) {
+	if !o.needsNamespace() {
+		return true, nil
 	}
 	_, err := o.client.CoreV1().Namespaces().Get(ctx, o.namespace, metav1.GetOptions{})
-	exists := err == nil
-	if err != nil && !apierrors.IsNotFound(err) {
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	} else if err != nil {
 		return false, fmt.Errorf("reading namespace %s: %w", o.namespace, err)
 	}
-	if !exists && !o.CreateNamespace {
-		return false, cmdutil.UsageErrorf("namespace %q does not exist and --create-namespace=false", o.namespace)
-	}
-	return !exists, nil
+	return true, nil
+}
+
+// createNamespacePermissions are needed only when the namespace is missing;
+// it is applied server-side like the rest.
+var createNamespacePermissions = []verify.Permission{{Verb: "create", Resource: "namespaces"}, {Verb: "patch", Resource: "namespaces"}}
+
+// withoutPermissions returns perms less those in drop.
+func withoutPermissions(perms, drop []verify.Permission) []verify.Permission {
+	return slices.DeleteFunc(perms, func(p verify.Permission) bool { return slices.Contains(drop, p) })
 }
 
 // requiredPermissions lists what the admin needs for this grant, worked out
@@ -94,30 +107,33 @@ func (o *Options) requiredPermissions() []verify.Permission {
 	} else {
 		perms = append(perms, verify.Permission{Verb: "get", Resource: "namespaces", Name: o.namespace})
 	}
+	// Objects are read (to know what a failed run created), then applied
+	// server-side, which needs patch, and create for new ones.
+	write := func(resource string) {
+		for _, verb := range []string{"get", "create", "patch"} {
+			perms = append(perms, verify.Permission{Verb: verb, Group: rbacGroup, Resource: resource, Namespace: namespace})
+		}
+	}
 	switch {
 	case o.Role != "":
 		perms = append(perms, verify.Permission{Verb: "get", Group: rbacGroup, Resource: "roles", Name: o.Role, Namespace: namespace})
 	case o.ClusterRole != "":
 		perms = append(perms, verify.Permission{Verb: "get", Group: rbacGroup, Resource: "clusterroles", Name: o.ClusterRole})
 	case o.ClusterWide:
-		perms = append(perms, verify.Permission{Verb: "create", Group: rbacGroup, Resource: "clusterroles"})
+		write("clusterroles")
 	default:
-		perms = append(perms, verify.Permission{Verb: "create", Group: rbacGroup, Resource: "roles", Namespace: namespace})
+		write("roles")
 	}
-	binding := "rolebindings"
 	if o.ClusterWide {
-		binding = "clusterrolebindings"
+		write("clusterrolebindings")
+	} else {
+		write("rolebindings")
 	}
-	return append(perms, verify.Permission{Verb: "create", Group: rbacGroup, Resource: binding, Namespace: namespace})
+	return perms
 }
 
-// checkPermissions asks the API server, before anything is read or
-// created, whether the admin may do every step, and names each missing one.
-func (o *Options) checkPermissions(ctx context.Context, perms []verify.Permission) error {
-	missing, err := verify.Missing(ctx, o.client, perms)
-	if err != nil {
-		return err
-	}
+// permissionError names each permission the admin lacks for this grant.
+func (o *Options) permissionError(missing []verify.Permission) error {
 	if len(missing) == 0 {
 		return nil
 	}

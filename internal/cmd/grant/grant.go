@@ -18,6 +18,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
 // Options holds the flags and clients of "kubeaccess grant".
@@ -49,6 +50,7 @@ type Options struct {
 	discovery  discovery.CachedDiscoveryInterface
 	restConfig *rest.Config
 	cluster    clusterInfo
+	issuer     *verify.Identity // who runs the grant; nil when the server cannot say
 
 	genericiooptions.IOStreams
 }

@@ -3,6 +3,7 @@ package grant
 import (
 	"context"
 	"crypto"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"strings"
@@ -16,7 +17,6 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
-	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
 // Run performs the grant. Checks that can refuse come first; once the CSR
@@ -25,23 +25,14 @@ func (o *Options) Run(ctx context.Context) error {
 	if err := o.checkDestination(); err != nil {
 		return err
 	}
-	if !o.DryRun {
-		if err := o.checkPermissions(ctx, o.requiredPermissions()); err != nil {
-			return err
-		}
-	}
-	if err := o.checkPrivilegedGroups(ctx); err != nil {
-		return err
-	}
-	acc, err := o.planAccess(ctx)
+	// An RSA key takes up to a second to generate: make it while the
+	// preflight checks wait on the API server.
+	keyReady := async(func() (crypto.Signer, error) { return pki.GenerateKey(o.keyType) })
+	acc, createNamespace, err := o.preflight(ctx)
 	if err != nil {
 		return err
 	}
-	createNamespace, err := o.checkNamespace(ctx, acc)
-	if err != nil {
-		return err
-	}
-	key, err := pki.GenerateKey(o.keyType)
+	key, err := keyReady()
 	if err != nil {
 		return err
 	}
@@ -53,43 +44,67 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.DryRun {
 		return o.printDryRun(req, createNamespace, acc)
 	}
-	if createNamespace {
-		if err := o.checkPermissions(ctx, []verify.Permission{{Verb: "create", Resource: "namespaces"}}); err != nil {
-			return err
-		}
-	}
 	return o.issueAndBind(ctx, key, req, createNamespace, acc)
 }
 
-// issueAndBind runs the steps that change the cluster.
+// async starts f and returns a function that waits for its result.
+func async[T any](f func() (T, error)) func() (T, error) {
+	var (
+		v    T
+		err  error
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		v, err = f()
+	}()
+	return func() (T, error) {
+		<-done
+		return v, err
+	}
+}
+
+// issueAndBind runs the steps that change the cluster. The watch for the
+// certificate opens as soon as the request exists and, when this run
+// approves it, the access is applied while the signer works; a failure
+// undoes what the run created.
 func (o *Options) issueAndBind(ctx context.Context, key crypto.Signer, req *certificatesv1.CertificateSigningRequest, createNamespace bool, acc *access) error {
 	o.progress("requesting a certificate for %s", o.User)
-	issued, name, err := o.issue(ctx, req)
+	created, err := csr.Create(ctx, o.client, req)
 	if err != nil {
 		return err
 	}
-	cert, err := pki.ParseCertificate(issued)
-	if err != nil {
-		return o.cleanUp(name, fmt.Errorf("reading the issued certificate: %w", err), nil)
+	certificate := async(func() ([]byte, error) { return o.awaitCertificate(ctx, created) })
+	apply := func() ([]rbac.Change, error) { return o.applyAccess(ctx, createNamespace, acc) }
+	var access func() ([]rbac.Change, error)
+	if o.Approve {
+		access = async(apply)
+		if err := csr.Approve(ctx, o.client, created, fmt.Sprintf("approved by kubeaccess grant for %s", o.User)); err != nil {
+			changes, _ := access()
+			return o.cleanUp(created.Name, err, changes)
+		}
+	} else {
+		o.progress("waiting for an approver: kubectl certificate approve %s", created.Name)
 	}
-	if err := pki.CheckIssued(cert, key, o.User, o.Groups); err != nil {
-		return o.cleanUp(name, err, nil)
+	issued, err := certificate()
+	var changes []rbac.Change
+	switch {
+	case access != nil:
+		var applyErr error
+		changes, applyErr = access()
+		err = errors.Join(err, applyErr)
+	case err == nil:
+		changes, err = apply()
 	}
-	applied, err := o.applyAccess(ctx, createNamespace, acc)
 	if err != nil {
-		return o.cleanUp(name, err, applied)
+		return o.cleanUp(created.Name, err, changes)
 	}
-	keyPEM, err := pki.MarshalKey(key)
+	path, entry, cert, err := o.writeCredential(issued, key)
 	if err != nil {
-		return o.cleanUp(name, err, applied)
-	}
-	entry := o.entry(issued, keyPEM)
-	path, err := o.writeKubeconfig(entry)
-	if err != nil {
-		return o.cleanUp(name, err, applied)
+		return o.cleanUp(created.Name, err, changes)
 	}
 	o.progress("wrote %s; verifying it against the API server", path)
-	s := o.summary(name, cert, applied, path)
+	s := o.summary(created.Name, cert, changes, path)
 	s.Verified, err = o.verify(ctx, entry, acc)
 	if err != nil {
 		return fmt.Errorf("%s was written but does not work as granted: %w", path, err)
@@ -97,42 +112,49 @@ func (o *Options) issueAndBind(ctx context.Context, key crypto.Signer, req *cert
 	return o.printSummary(s)
 }
 
-// issue creates, approves and waits for the CSR; on failure the CSR is deleted.
-func (o *Options) issue(ctx context.Context, req *certificatesv1.CertificateSigningRequest) (certPEM []byte, name string, err error) {
-	created, err := csr.Create(ctx, o.client, req)
-	if err != nil {
-		return nil, "", err
-	}
-	name = created.Name
-	if o.Approve {
-		if err := csr.Approve(ctx, o.client, created, fmt.Sprintf("approved by kubeaccess grant for %s", o.User)); err != nil {
-			return nil, "", o.cleanUp(name, err, nil)
-		}
-	} else {
-		o.progress("waiting for an approver: kubectl certificate approve %s", name)
-	}
+// awaitCertificate waits up to --timeout for the certificate and explains
+// why none came.
+func (o *Options) awaitCertificate(ctx context.Context, req *certificatesv1.CertificateSigningRequest) ([]byte, error) {
 	waitCtx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	outcome, err := csr.WaitForCertificate(waitCtx, o.client, name)
+	outcome, err := csr.WaitForCertificate(waitCtx, o.client, req)
 	var denied *csr.ConditionError
 	switch {
 	case errors.As(err, &denied):
-		return nil, "", o.cleanUp(name, cmdutil.DeniedErrorf("%w", err), nil)
+		return nil, cmdutil.DeniedErrorf("%w", err)
 	case errors.Is(err, csr.ErrNotIssued) && outcome.Approved:
-		return nil, "", o.cleanUp(name, cmdutil.TimeoutErrorf("certificate approved but not issued after %s: no signer for %s is running "+
+		return nil, cmdutil.TimeoutErrorf("certificate approved but not issued after %s: no signer for %s is running "+
 			"(managed clusters such as EKS do not sign client certificates); sign offline with the cluster CA key instead",
-			o.Timeout, certificatesv1.KubeAPIServerClientSignerName), nil)
+			o.Timeout, certificatesv1.KubeAPIServerClientSignerName)
 	case errors.Is(err, csr.ErrNotIssued):
-		return nil, "", o.cleanUp(name, cmdutil.TimeoutErrorf("CertificateSigningRequest %s was not approved within %s", name, o.Timeout), nil)
-	case err != nil:
-		return nil, "", o.cleanUp(name, err, nil)
+		return nil, cmdutil.TimeoutErrorf("CertificateSigningRequest %s was not approved within %s", req.Name, o.Timeout)
 	}
-	return outcome.Certificate, name, nil
+	return outcome.Certificate, err
 }
 
-// cleanUp deletes the CSR after a failure and returns the failure with an
-// account of what was created and what was removed.
-func (o *Options) cleanUp(csrName string, cause error, applied []string) error {
+// writeCredential checks the issued certificate against the key and the
+// request, then writes the kubeconfig.
+func (o *Options) writeCredential(issued []byte, key crypto.Signer) (string, kubeconfig.Entry, *x509.Certificate, error) {
+	cert, err := pki.ParseCertificate(issued)
+	if err != nil {
+		return "", kubeconfig.Entry{}, nil, fmt.Errorf("reading the issued certificate: %w", err)
+	}
+	if err := pki.CheckIssued(cert, key, o.User, o.Groups); err != nil {
+		return "", kubeconfig.Entry{}, nil, err
+	}
+	keyPEM, err := pki.MarshalKey(key)
+	if err != nil {
+		return "", kubeconfig.Entry{}, nil, err
+	}
+	entry := o.entry(issued, keyPEM)
+	path, err := o.writeKubeconfig(entry)
+	return path, entry, cert, err
+}
+
+// cleanUp deletes the CSR and the objects this run created after a
+// failure, and returns the failure with an account of what was removed
+// and what remains.
+func (o *Options) cleanUp(csrName string, cause error, changes []rbac.Change) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	msg := "no kubeconfig was written"
@@ -141,26 +163,41 @@ func (o *Options) cleanUp(csrName string, cause error, applied []string) error {
 	} else {
 		msg += fmt.Sprintf("; CertificateSigningRequest %s was deleted", csrName)
 	}
-	if len(applied) > 0 {
-		msg += fmt.Sprintf("; these objects were applied and remain: %s (running the same grant again completes it)", strings.Join(applied, ", "))
+	deleted, failed := rbac.Undo(ctx, o.client, changes)
+	if len(deleted) > 0 {
+		msg += "; deleted what this run created: " + strings.Join(deleted, ", ")
+	}
+	for _, err := range failed {
+		msg += fmt.Sprintf("; %v: delete it with kubectl", err)
+	}
+	var kept []string
+	for _, c := range changes {
+		if !c.Created {
+			kept = append(kept, rbac.Describe(c.Object))
+		}
+	}
+	if len(kept) > 0 {
+		msg += "; these existed before and were updated by this run: " + strings.Join(kept, ", ")
 	}
 	return fmt.Errorf("%w\n%s", cause, msg)
 }
 
 // applyAccess creates the namespace when needed, then the role and binding.
-func (o *Options) applyAccess(ctx context.Context, createNamespace bool, acc *access) ([]string, error) {
+func (o *Options) applyAccess(ctx context.Context, createNamespace bool, acc *access) ([]rbac.Change, error) {
 	var objs []runtime.Object
 	if createNamespace {
 		objs = append(objs, rbac.BuildNamespace(o.namespace))
 	}
+	var existed map[string]bool
 	if acc != nil {
 		objs = append(objs, acc.objects()...)
+		existed = acc.existed
 	}
 	if len(objs) == 0 {
 		return nil, nil
 	}
 	o.progress("applying %d object(s)", len(objs))
-	return rbac.Apply(ctx, o.client, objs)
+	return rbac.Apply(ctx, o.client, objs, existed)
 }
 
 // entry is the kubeconfig entry for the issued certificate.

@@ -28,6 +28,7 @@ type Summary struct {
 	Lifetime     string              `json:"lifetime"`
 	ExpiresIn    string              `json:"expiresIn"`
 	Clamped      bool                `json:"clampedBySigner"`
+	IssuedBy     string              `json:"issuedBy,omitempty"`
 	Applied      []string            `json:"applied"`
 	Kubeconfig   string              `json:"kubeconfig"`
 	Context      string              `json:"context"`
@@ -40,15 +41,24 @@ type Summary struct {
 // kube-controller-manager signer backdates NotBefore and keeps
 // NotAfter-NotBefore equal to the TTL unless its --cluster-signing-duration
 // (or its CA's expiry) is shorter.
-func (o *Options) summary(csrName string, cert *x509.Certificate, applied []string, path string) Summary {
+func (o *Options) summary(csrName string, cert *x509.Certificate, changes []rbac.Change, path string) Summary {
 	lifetime := cert.NotAfter.Sub(cert.NotBefore)
 	expiresIn := time.Until(cert.NotAfter).Round(time.Minute)
 	clamped := lifetime < o.TTL-time.Second
 	if clamped {
 		fmt.Fprintf(o.ErrOut, "warning: the signer shortened the certificate's lifetime: it expires in %s (asked for %s)\n", expiresIn, o.TTL)
 	}
+	applied := make([]string, len(changes))
+	for i, c := range changes {
+		applied[i] = c.String()
+	}
+	var issuedBy string
+	if o.issuer != nil {
+		issuedBy = o.issuer.Username
+	}
 	return Summary{
-		User: o.User, Groups: o.Groups, Kind: "certificate", CSR: csrName,
+		IssuedBy: issuedBy,
+		User:     o.User, Groups: o.Groups, Kind: "certificate", CSR: csrName,
 		Certificate:  pki.Describe(cert),
 		RequestedTTL: o.TTL.String(), Lifetime: lifetime.String(), ExpiresIn: expiresIn.String(), Clamped: clamped,
 		Applied:    applied,
