@@ -52,13 +52,18 @@ spec:
 // grantSummary is the part of "grant -o json" the tests read.
 type grantSummary struct {
 	User        string
-	Certificate struct{ Serial, SHA256 string }
-	Lifetime    string
-	ExpiresIn   string
-	Clamped     bool `json:"clampedBySigner"`
-	Applied     []string
-	Kubeconfig  string
-	Context     string
+	IssuedVia   string
+	CSR         string `json:"certificateSigningRequest"`
+	Certificate struct {
+		Serial, SHA256      string
+		NotBefore, NotAfter time.Time
+	}
+	Lifetime   string
+	ExpiresIn  string
+	Clamped    bool `json:"clampedBySigner"`
+	Applied    []string
+	Kubeconfig string
+	Context    string
 }
 
 func grantJSON(t *testing.T, adminKubeconfig string, args ...string) grantSummary {

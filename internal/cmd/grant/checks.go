@@ -88,11 +88,14 @@ func withoutPermissions(perms, drop []verify.Permission) []verify.Permission {
 // from the flags alone so it can be checked before anything is read.
 func (o *Options) requiredPermissions() []verify.Permission {
 	const csrGroup, rbacGroup = certificatesv1.GroupName, rbacv1.GroupName
-	perms := []verify.Permission{
-		{Verb: "create", Group: csrGroup, Resource: "certificatesigningrequests"},
-		{Verb: "watch", Group: csrGroup, Resource: "certificatesigningrequests"},
+	var perms []verify.Permission
+	if o.CACert == "" {
+		perms = append(perms,
+			verify.Permission{Verb: "create", Group: csrGroup, Resource: "certificatesigningrequests"},
+			verify.Permission{Verb: "watch", Group: csrGroup, Resource: "certificatesigningrequests"},
+		)
 	}
-	if o.Approve {
+	if o.Approve && o.CACert == "" {
 		perms = append(perms,
 			verify.Permission{Verb: "update", Group: csrGroup, Resource: "certificatesigningrequests", Subresource: "approval"},
 			verify.Permission{Verb: "approve", Group: csrGroup, Resource: "signers", Name: certificatesv1.KubeAPIServerClientSignerName},

@@ -8,6 +8,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 )
 
 // Client-side rate limits: a grant makes a few dozen requests in a burst
@@ -74,6 +76,10 @@ func (o *Options) completeCluster(flags *genericclioptions.ConfigFlags) error {
 		if o.cluster.ca, err = os.ReadFile(o.restConfig.CAFile); err != nil {
 			return fmt.Errorf("reading the cluster CA for the new kubeconfig: %w", err)
 		}
+	}
+	if o.Offline && (o.cluster.server == "" || len(o.cluster.ca) == 0 && !o.cluster.insecure) {
+		return cmdutil.UsageErrorf("--offline needs the API server's URL and CA for the new kubeconfig: " +
+			"from the current context, or --server-url and --certificate-authority")
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
@@ -25,11 +26,23 @@ func (o *Options) Run(ctx context.Context) error {
 	if err := o.checkDestination(); err != nil {
 		return err
 	}
+	if o.CACert != "" {
+		var err error
+		if o.authority, err = pki.LoadAuthority(o.CACert, o.CAKey); err != nil {
+			return cmdutil.UsageErrorf("%w", err)
+		}
+	}
 	// An RSA key takes up to a second to generate: make it while the
 	// preflight checks wait on the API server.
 	keyReady := async(func() (crypto.Signer, error) { return pki.GenerateKey(o.keyType) })
-	acc, createNamespace, err := o.preflight(ctx)
-	if err != nil {
+	var (
+		acc             *access
+		createNamespace bool
+		err             error
+	)
+	if o.Offline {
+		fmt.Fprintf(o.ErrOut, "warning: --offline: groups the cluster binds to cluster-admin cannot be checked; only system: groups and kubeadm:cluster-admins are refused\n")
+	} else if acc, createNamespace, err = o.preflight(ctx); err != nil {
 		return err
 	}
 	key, err := keyReady()
@@ -39,6 +52,12 @@ func (o *Options) Run(ctx context.Context) error {
 	request, err := pki.CreateRequest(key, pki.Subject(o.User, o.Groups))
 	if err != nil {
 		return err
+	}
+	if o.authority != nil {
+		if o.DryRun {
+			return o.printDryRun(nil, createNamespace, acc)
+		}
+		return o.signAndBind(ctx, key, request, createNamespace, acc)
 	}
 	req := csr.Build(o.User, request, o.TTL)
 	if o.DryRun {
@@ -99,13 +118,48 @@ func (o *Options) issueAndBind(ctx context.Context, key crypto.Signer, req *cert
 	if err != nil {
 		return o.cleanUp(created.Name, err, changes)
 	}
+	return o.finish(ctx, created.Name, issued, key, changes, acc)
+}
+
+// signAndBind signs the request with the CA key, then applies the access
+// unless --offline.
+func (o *Options) signAndBind(ctx context.Context, key crypto.Signer, request []byte, createNamespace bool, acc *access) error {
+	parsed, err := pki.ParseRequest(request)
+	if err != nil {
+		return err
+	}
+	o.progress("signing a certificate for %s with the CA %q", o.User, o.authority.Cert.Subject.CommonName)
+	issued, err := o.authority.Sign(parsed, o.TTL, time.Now())
+	if err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
+	var changes []rbac.Change
+	if !o.Offline {
+		if changes, err = o.applyAccess(ctx, createNamespace, acc); err != nil {
+			return o.cleanUp("", err, changes)
+		}
+	}
+	return o.finish(ctx, "", issued, key, changes, acc)
+}
+
+// finish writes the kubeconfig, verifies it unless --offline, and prints
+// the summary.
+func (o *Options) finish(ctx context.Context, csrName string, issued []byte, key crypto.Signer, changes []rbac.Change, acc *access) error {
 	path, entry, cert, err := o.writeCredential(issued, key)
 	if err != nil {
-		return o.cleanUp(created.Name, err, changes)
+		return o.cleanUp(csrName, err, changes)
+	}
+	s := o.summary(csrName, cert, changes, path)
+	if o.Offline {
+		o.progress("wrote %s; --offline, so it was not tried against the API server", path)
+		return o.printSummary(s)
 	}
 	o.progress("wrote %s; verifying it against the API server", path)
-	s := o.summary(created.Name, cert, changes, path)
 	s.Verified, err = o.verify(ctx, entry, acc)
+	if err != nil && o.authority != nil && apierrors.IsUnauthorized(err) {
+		return fmt.Errorf("%s was written but the API server rejects its certificate: it does not trust the CA %q (--ca-cert) "+
+			"for client certificates; sign with the CA that kube-apiserver's --client-ca-file names", path, o.authority.Cert.Subject.CommonName)
+	}
 	if err != nil {
 		return fmt.Errorf("%s was written but does not work as granted: %w", path, err)
 	}
@@ -124,7 +178,7 @@ func (o *Options) awaitCertificate(ctx context.Context, req *certificatesv1.Cert
 		return nil, cmdutil.DeniedErrorf("%w", err)
 	case errors.Is(err, csr.ErrNotIssued) && outcome.Approved:
 		return nil, cmdutil.TimeoutErrorf("certificate approved but not issued after %s: no signer for %s is running "+
-			"(managed clusters such as EKS do not sign client certificates); sign offline with the cluster CA key instead",
+			"(managed clusters such as EKS do not sign client certificates); sign offline with --ca-cert and --ca-key instead",
 			o.Timeout, certificatesv1.KubeAPIServerClientSignerName)
 	case errors.Is(err, csr.ErrNotIssued):
 		return nil, cmdutil.TimeoutErrorf("CertificateSigningRequest %s was not approved within %s", req.Name, o.Timeout)
@@ -151,17 +205,19 @@ func (o *Options) writeCredential(issued []byte, key crypto.Signer) (string, kub
 	return path, entry, cert, err
 }
 
-// cleanUp deletes the CSR and the objects this run created after a
+// cleanUp deletes the CSR (if any) and the objects this run created after a
 // failure, and returns the failure with an account of what was removed
 // and what remains.
 func (o *Options) cleanUp(csrName string, cause error, changes []rbac.Change) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	msg := "no kubeconfig was written"
-	if err := csr.Delete(ctx, o.client, csrName); err != nil {
-		msg += fmt.Sprintf("; CertificateSigningRequest %s could not be deleted (%v): delete it with kubectl delete csr %s", csrName, err, csrName)
-	} else {
-		msg += fmt.Sprintf("; CertificateSigningRequest %s was deleted", csrName)
+	if csrName != "" {
+		if err := csr.Delete(ctx, o.client, csrName); err != nil {
+			msg += fmt.Sprintf("; CertificateSigningRequest %s could not be deleted (%v): delete it with kubectl delete csr %s", csrName, err, csrName)
+		} else {
+			msg += fmt.Sprintf("; CertificateSigningRequest %s was deleted", csrName)
+		}
 	}
 	deleted, failed := rbac.Undo(ctx, o.client, changes)
 	if len(deleted) > 0 {

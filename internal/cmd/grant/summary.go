@@ -22,7 +22,8 @@ type Summary struct {
 	User         string              `json:"user"`
 	Groups       []string            `json:"groups"`
 	Kind         string              `json:"kind"`
-	CSR          string              `json:"certificateSigningRequest"`
+	IssuedVia    string              `json:"issuedVia"`
+	CSR          string              `json:"certificateSigningRequest,omitempty"`
 	Certificate  pki.CertificateInfo `json:"certificate"`
 	RequestedTTL string              `json:"requestedTTL"`
 	Lifetime     string              `json:"lifetime"`
@@ -56,9 +57,14 @@ func (o *Options) summary(csrName string, cert *x509.Certificate, changes []rbac
 	if o.issuer != nil {
 		issuedBy = o.issuer.Username
 	}
+	via := "csr-api"
+	if o.authority != nil {
+		via = "offline-ca"
+	}
 	return Summary{
-		IssuedBy: issuedBy,
-		User:     o.User, Groups: o.Groups, Kind: "certificate", CSR: csrName,
+		IssuedVia: via,
+		IssuedBy:  issuedBy,
+		User:      o.User, Groups: o.Groups, Kind: "certificate", CSR: csrName,
 		Certificate:  pki.Describe(cert),
 		RequestedTTL: o.TTL.String(), Lifetime: lifetime.String(), ExpiresIn: expiresIn.String(), Clamped: clamped,
 		Applied:    applied,
@@ -85,14 +91,22 @@ func (o *Options) printSummary(s Summary) error {
 		fmt.Fprintf(w, "  applied\tnothing: no access was asked for, so the certificate only authenticates %s\n", s.User)
 	}
 	fmt.Fprintf(w, "  kubeconfig\t%s (context %s, namespace %s)\n", s.Kubeconfig, s.Context, s.Namespace)
-	fmt.Fprintf(w, "  verified\tthe API server sees %s in [%s]; %d granted permissions allowed\n",
-		s.Verified.Username, strings.Join(s.Verified.Groups, " "), s.Verified.Checked)
+	if o.Offline {
+		fmt.Fprintf(w, "  verified\tnot tried (--offline)\n")
+	} else {
+		fmt.Fprintf(w, "  verified\tthe API server sees %s in [%s]; %d granted permissions allowed\n",
+			s.Verified.Username, strings.Join(s.Verified.Groups, " "), s.Verified.Checked)
+	}
 	return w.Flush()
 }
 
-// printDryRun prints the objects the grant would create.
+// printDryRun prints the objects the grant would create; signing offline
+// creates no CertificateSigningRequest (req nil).
 func (o *Options) printDryRun(req *certificatesv1.CertificateSigningRequest, createNamespace bool, acc *access) error {
-	objs := []runtime.Object{req}
+	var objs []runtime.Object
+	if req != nil {
+		objs = append(objs, req)
+	}
 	if createNamespace {
 		objs = append(objs, rbac.BuildNamespace(o.namespace))
 	}
