@@ -6,7 +6,7 @@ BIN_DIR     := bin
 CLUSTER_DIR := .cluster
 GOBIN       ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build install install-plugin control-plane vet test demo bench cluster cluster-down clean
+.PHONY: build install install-plugin control-plane vet test fuzz demo bench cluster cluster-down clean
 
 ## build: build bin/kubeaccess
 build:
@@ -33,6 +33,15 @@ vet:
 ## test: vet, unit tests and real-cluster tests; fails if a control-plane process is left running
 test: vet control-plane
 	hack/test.sh
+
+## fuzz: run each parser's fuzz test for FUZZTIME (make test runs only their seeds)
+FUZZTIME ?= 30s
+FUZZ_TARGETS := FuzzDecode:./internal/inspect FuzzParseRequest:./internal/pki FuzzParseToken:./internal/credential
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "== $${t%%:*} ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t%%:*}\$$" -fuzztime $(FUZZTIME) "$${t#*:}" || exit 1; \
+	done
 
 ## demo: start a real local control plane and run the onboarding scenario against it
 demo:

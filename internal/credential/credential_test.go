@@ -73,3 +73,18 @@ func TestFromCertificateReadsCNAndOrganization(t *testing.T) {
 		t.Errorf("SHA256 fingerprint %q is not 64 hex digits", claim.SHA256)
 	}
 }
+
+// FuzzParseToken checks that no token makes ParseToken panic.
+func FuzzParseToken(f *testing.F) {
+	for _, seed := range []string{
+		"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIiwiYXVkIjpbImIiXSwiZXhwIjoxfQ.c2ln",
+		"a.b.c", "", "...", "x.eyJleHAiOjFlMzAwfQ.y", "x.eyJhdWQiOjF9.y",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, token string) {
+		if _, err := ParseToken(token); err == nil && len(token) < 4 {
+			t.Errorf("accepted %q as a JWT", token)
+		}
+	})
+}

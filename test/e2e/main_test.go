@@ -64,12 +64,26 @@ func runIn(t *testing.T, dir, kubeconfig, bin string, args ...string) result {
 	cmd := exec.CommandContext(t.Context(), bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	return execute(t, cmd)
+}
+
+// runWithStdin runs bin with stdin, and no kubeconfig set.
+func runWithStdin(t *testing.T, stdin []byte, bin string, args ...string) result {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), bin, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(t.TempDir(), "none"))
+	cmd.Stdin = bytes.NewReader(stdin)
+	return execute(t, cmd)
+}
+
+func execute(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) {
-		t.Fatalf("running %s %v: %v", bin, args, err)
+		t.Fatalf("running %v: %v", cmd.Args, err)
 	}
 	return result{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/grant"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/inspect"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/version"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/whoami"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
@@ -52,6 +53,7 @@ track of that access until it is revoked.`,
 
 	cmd.AddCommand(
 		grant.NewCmdGrant(configFlags, streams),
+		inspect.NewCmdInspect(streams),
 		version.NewCmdVersion(streams),
 		whoami.NewCmdWhoAmI(configFlags, streams),
 	)
