@@ -11,33 +11,20 @@ import (
 	"k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
-	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
-// Options holds the flags and clients of "kubeaccess grant".
+// Options holds the flags of "kubeaccess grant".
 type Options struct {
 	User            string
 	Groups          []string
-	Verbs           []string
-	Resources       []string
-	Role            string
-	ClusterRole     string
-	ClusterWide     bool
 	BindGroup       string
-	CreateNamespace bool
 	TTL             time.Duration
 	KeyType         string
-	OutFile         string
-	Merge           string
-	Force           bool
-	Server          string
 	Timeout         time.Duration
 	DryRun          bool
 	Output          string
@@ -46,36 +33,24 @@ type Options struct {
 	CACert          string
 	CAKey           string
 	Offline         bool
+	issuing.Flags
 
-	namespace  string
-	keyType    pki.KeyType
-	client     kubernetes.Interface
-	discovery  discovery.CachedDiscoveryInterface
-	restConfig *rest.Config
-	cluster    clusterInfo
-	issuer     *verify.Identity // who runs the grant; nil when the server cannot say
-	authority  *pki.Authority   // signs offline, with --ca-cert and --ca-key
+	keyType   pki.KeyType
+	is        *issuing.Issuer
+	authority *pki.Authority // signs offline, with --ca-cert and --ca-key
 
 	genericiooptions.IOStreams
-}
-
-// clusterInfo is what the new kubeconfig copies from the admin's.
-type clusterInfo struct {
-	name     string
-	server   string
-	ca       []byte
-	insecure bool
 }
 
 // NewOptions returns Options with defaults.
 func NewOptions(streams genericiooptions.IOStreams) *Options {
 	return &Options{
-		TTL:             24 * time.Hour,
-		KeyType:         string(pki.DefaultKeyType),
-		Timeout:         60 * time.Second,
-		CreateNamespace: true,
-		Approve:         true,
-		IOStreams:       streams,
+		TTL:       24 * time.Hour,
+		KeyType:   string(pki.DefaultKeyType),
+		Timeout:   60 * time.Second,
+		Approve:   true,
+		Flags:     issuing.NewFlags(),
+		IOStreams: streams,
 	}
 }
 
@@ -118,19 +93,10 @@ API server sees USER and allows exactly what was granted.`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.Groups, "group", "g", nil, "Group of the user (the certificate's O); repeatable")
-	f.StringSliceVar(&o.Verbs, "verb", nil, "Verbs to grant on --resource, e.g. get,list,watch")
-	f.StringSliceVar(&o.Resources, "resource", nil, "Resources to grant --verb on, e.g. pods,deployments.apps,pods/log")
-	f.StringVar(&o.Role, "role", "", "Bind this existing Role in the namespace")
-	f.StringVar(&o.ClusterRole, "clusterrole", "", "Bind this existing ClusterRole, in the namespace or with --cluster-wide everywhere")
-	f.BoolVar(&o.ClusterWide, "cluster-wide", false, "Grant across the cluster (ClusterRole and ClusterRoleBinding)")
+	o.Flags.AddFlags(f, "./USER.kubeconfig")
 	f.StringVar(&o.BindGroup, "bind-group", "", "Bind the access to this group (one of --group) instead of the user")
-	f.BoolVar(&o.CreateNamespace, "create-namespace", o.CreateNamespace, "Create the namespace if it does not exist")
 	f.DurationVar(&o.TTL, "ttl", o.TTL, "Requested certificate lifetime (at least 10m); the signer may shorten it")
 	f.StringVar(&o.KeyType, "key-type", o.KeyType, "Private key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519")
-	f.StringVar(&o.OutFile, "out", "", "Kubeconfig file to write (default ./USER.kubeconfig)")
-	f.StringVar(&o.Merge, "merge", "", "Add the cluster, user and context to this existing kubeconfig instead")
-	f.BoolVar(&o.Force, "force", false, "Replace an existing --out file, or entries of the same name in --merge")
-	f.StringVar(&o.Server, "server-url", "", "API server URL for the new kubeconfig (default: the current context's)")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the certificate to be issued")
 	f.BoolVar(&o.DryRun, "dry-run", false, "Print the objects that would be created, and create nothing")
 	f.StringVarP(&o.Output, "output", "o", "", "Print a summary as json or yaml")
@@ -156,14 +122,17 @@ func (o *Options) Validate() error {
 		return cmdutil.UsageErrorf("--key-type: %w", err)
 	}
 	o.keyType = kt
-	if err := o.validateAccess(); err != nil {
+	if err := o.Flags.Validate(); err != nil {
 		return cmdutil.UsageErrorf("%w", err)
 	}
-	if errs := validation.ValidateNamespaceName(o.namespace, false); len(errs) > 0 {
-		return cmdutil.UsageErrorf("namespace %q is not a valid name: %s", o.namespace, errs[0])
+	switch {
+	case o.BindGroup != "" && !o.HasAccess():
+		return cmdutil.UsageErrorf("--bind-group needs access to grant: --verb/--resource, --role or --clusterrole")
+	case o.BindGroup != "" && !slices.Contains(o.Groups, o.BindGroup):
+		return cmdutil.UsageErrorf("--bind-group %q must be one of the user's groups (--group)", o.BindGroup)
 	}
-	if o.OutFile != "" && o.Merge != "" {
-		return cmdutil.UsageErrorf("--out and --merge cannot be used together")
+	if errs := validation.ValidateNamespaceName(o.is.Namespace, false); len(errs) > 0 {
+		return cmdutil.UsageErrorf("namespace %q is not a valid name: %s", o.is.Namespace, errs[0])
 	}
 	if err := o.validateSigning(); err != nil {
 		return cmdutil.UsageErrorf("%w", err)
@@ -174,31 +143,6 @@ func (o *Options) Validate() error {
 	return cmdutil.ValidateOutputFormat(o.Output, "json", "yaml")
 }
 
-// validateAccess checks that at most one kind of access was asked for.
-func (o *Options) validateAccess() error {
-	kinds := 0
-	for _, set := range []bool{len(o.Verbs) > 0 || len(o.Resources) > 0, o.Role != "", o.ClusterRole != ""} {
-		if set {
-			kinds++
-		}
-	}
-	switch {
-	case kinds > 1:
-		return fmt.Errorf("choose one of --verb/--resource, --role and --clusterrole")
-	case len(o.Verbs) > 0 && len(o.Resources) == 0:
-		return fmt.Errorf("--verb needs --resource")
-	case len(o.Resources) > 0 && len(o.Verbs) == 0:
-		return fmt.Errorf("--resource needs --verb")
-	case o.Role != "" && o.ClusterWide:
-		return fmt.Errorf("--role binds a namespaced Role and cannot be --cluster-wide; use --clusterrole")
-	case kinds == 0 && (o.ClusterWide || o.BindGroup != ""):
-		return fmt.Errorf("--cluster-wide and --bind-group need access to grant: --verb/--resource, --role or --clusterrole")
-	case o.BindGroup != "" && !slices.Contains(o.Groups, o.BindGroup):
-		return fmt.Errorf("--bind-group %q must be one of the user's groups (--group)", o.BindGroup)
-	}
-	return nil
-}
-
 // validateSigning checks the offline-signing flags.
 func (o *Options) validateSigning() error {
 	switch {
@@ -206,26 +150,10 @@ func (o *Options) validateSigning() error {
 		return fmt.Errorf("--ca-cert and --ca-key go together")
 	case o.Offline && o.CACert == "":
 		return fmt.Errorf("--offline signs with the CA key: give --ca-cert and --ca-key")
-	case o.Offline && o.hasAccess():
+	case o.Offline && o.HasAccess():
 		return fmt.Errorf("--offline makes no API request, so it cannot bind RBAC: drop --offline, or bind later")
 	case o.Offline && o.DryRun:
 		return fmt.Errorf("--offline creates no object, so --dry-run has nothing to show")
 	}
 	return nil
 }
-
-// hasAccess reports whether RBAC is to be bound at all.
-func (o *Options) hasAccess() bool {
-	return len(o.Verbs) > 0 || o.Role != "" || o.ClusterRole != ""
-}
-
-// kubeconfigPath is where the new kubeconfig goes when not merging.
-func (o *Options) kubeconfigPath() string {
-	if o.OutFile != "" {
-		return o.OutFile
-	}
-	return o.User + ".kubeconfig"
-}
-
-// contextName is USER@CLUSTER, also used for the user entry.
-func (o *Options) contextName() string { return o.User + "@" + o.cluster.name }

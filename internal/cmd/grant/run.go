@@ -6,13 +6,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
@@ -23,8 +22,10 @@ import (
 // Run performs the grant. Checks that can refuse come first; once the CSR
 // exists, any failure deletes it and says what else was left.
 func (o *Options) Run(ctx context.Context) error {
-	if err := o.checkDestination(); err != nil {
-		return err
+	if !o.DryRun {
+		if err := o.is.CheckDestination(o.is.Entry(o.User), o.kubeconfigName()); err != nil {
+			return err
+		}
 	}
 	if o.CACert != "" {
 		var err error
@@ -36,7 +37,7 @@ func (o *Options) Run(ctx context.Context) error {
 	// preflight checks wait on the API server.
 	keyReady := async(func() (crypto.Signer, error) { return pki.GenerateKey(o.keyType) })
 	var (
-		acc             *access
+		acc             *issuing.Access
 		createNamespace bool
 		err             error
 	)
@@ -87,9 +88,9 @@ func async[T any](f func() (T, error)) func() (T, error) {
 // certificate opens as soon as the request exists and, when this run
 // approves it, the access is applied while the signer works; a failure
 // undoes what the run created.
-func (o *Options) issueAndBind(ctx context.Context, key crypto.Signer, req *certificatesv1.CertificateSigningRequest, createNamespace bool, acc *access) error {
+func (o *Options) issueAndBind(ctx context.Context, key crypto.Signer, req *certificatesv1.CertificateSigningRequest, createNamespace bool, acc *issuing.Access) error {
 	o.progress("requesting a certificate for %s", o.User)
-	created, err := csr.Create(ctx, o.client, req)
+	created, err := csr.Create(ctx, o.is.Client, req)
 	if err != nil {
 		return err
 	}
@@ -98,7 +99,7 @@ func (o *Options) issueAndBind(ctx context.Context, key crypto.Signer, req *cert
 	var access func() ([]rbac.Change, error)
 	if o.Approve {
 		access = async(apply)
-		if err := csr.Approve(ctx, o.client, created, fmt.Sprintf("approved by kubeaccess grant for %s", o.User)); err != nil {
+		if err := csr.Approve(ctx, o.is.Client, created, fmt.Sprintf("approved by kubeaccess grant for %s", o.User)); err != nil {
 			changes, _ := access()
 			return o.cleanUp(created.Name, err, changes)
 		}
@@ -123,7 +124,7 @@ func (o *Options) issueAndBind(ctx context.Context, key crypto.Signer, req *cert
 
 // signAndBind signs the request with the CA key, then applies the access
 // unless --offline.
-func (o *Options) signAndBind(ctx context.Context, key crypto.Signer, request []byte, createNamespace bool, acc *access) error {
+func (o *Options) signAndBind(ctx context.Context, key crypto.Signer, request []byte, createNamespace bool, acc *issuing.Access) error {
 	parsed, err := pki.ParseRequest(request)
 	if err != nil {
 		return err
@@ -144,7 +145,7 @@ func (o *Options) signAndBind(ctx context.Context, key crypto.Signer, request []
 
 // finish writes the kubeconfig, verifies it unless --offline, and prints
 // the summary.
-func (o *Options) finish(ctx context.Context, csrName string, issued []byte, key crypto.Signer, changes []rbac.Change, acc *access) error {
+func (o *Options) finish(ctx context.Context, csrName string, issued []byte, key crypto.Signer, changes []rbac.Change, acc *issuing.Access) error {
 	path, entry, cert, err := o.writeCredential(issued, key)
 	if err != nil {
 		return o.cleanUp(csrName, err, changes)
@@ -155,7 +156,7 @@ func (o *Options) finish(ctx context.Context, csrName string, issued []byte, key
 		return o.printSummary(s)
 	}
 	o.progress("wrote %s; verifying it against the API server", path)
-	s.Verified, err = o.verify(ctx, entry, acc)
+	s.Verified, err = issuing.Verify(ctx, entry, o.User, o.Groups, acc)
 	if err != nil && o.authority != nil && apierrors.IsUnauthorized(err) {
 		return fmt.Errorf("%s was written but the API server rejects its certificate: it does not trust the CA %q (--ca-cert) "+
 			"for client certificates; sign with the CA that kube-apiserver's --client-ca-file names", path, o.authority.Cert.Subject.CommonName)
@@ -171,7 +172,7 @@ func (o *Options) finish(ctx context.Context, csrName string, issued []byte, key
 func (o *Options) awaitCertificate(ctx context.Context, req *certificatesv1.CertificateSigningRequest) ([]byte, error) {
 	waitCtx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	outcome, err := csr.WaitForCertificate(waitCtx, o.client, req)
+	outcome, err := csr.WaitForCertificate(waitCtx, o.is.Client, req)
 	var denied *csr.ConditionError
 	switch {
 	case errors.As(err, &denied):
@@ -201,7 +202,7 @@ func (o *Options) writeCredential(issued []byte, key crypto.Signer) (string, kub
 		return "", kubeconfig.Entry{}, nil, err
 	}
 	entry := o.entry(issued, keyPEM)
-	path, err := o.writeKubeconfig(entry)
+	path, err := o.is.WriteKubeconfig(entry, o.kubeconfigName())
 	return path, entry, cert, err
 }
 
@@ -213,77 +214,31 @@ func (o *Options) cleanUp(csrName string, cause error, changes []rbac.Change) er
 	defer cancel()
 	msg := "no kubeconfig was written"
 	if csrName != "" {
-		if err := csr.Delete(ctx, o.client, csrName); err != nil {
+		if err := csr.Delete(ctx, o.is.Client, csrName); err != nil {
 			msg += fmt.Sprintf("; CertificateSigningRequest %s could not be deleted (%v): delete it with kubectl delete csr %s", csrName, err, csrName)
 		} else {
 			msg += fmt.Sprintf("; CertificateSigningRequest %s was deleted", csrName)
 		}
 	}
-	deleted, failed := rbac.Undo(ctx, o.client, changes)
-	if len(deleted) > 0 {
-		msg += "; deleted what this run created: " + strings.Join(deleted, ", ")
-	}
-	for _, err := range failed {
-		msg += fmt.Sprintf("; %v: delete it with kubectl", err)
-	}
-	var kept []string
-	for _, c := range changes {
-		if !c.Created {
-			kept = append(kept, rbac.Describe(c.Object))
-		}
-	}
-	if len(kept) > 0 {
-		msg += "; these existed before and were updated by this run: " + strings.Join(kept, ", ")
+	if undone := o.is.Undo(changes); undone != "" {
+		msg += "; " + undone
 	}
 	return fmt.Errorf("%w\n%s", cause, msg)
 }
 
 // applyAccess creates the namespace when needed, then the role and binding.
-func (o *Options) applyAccess(ctx context.Context, createNamespace bool, acc *access) ([]rbac.Change, error) {
-	var objs []runtime.Object
-	if createNamespace {
-		objs = append(objs, rbac.BuildNamespace(o.namespace))
+func (o *Options) applyAccess(ctx context.Context, createNamespace bool, acc *issuing.Access) ([]rbac.Change, error) {
+	if createNamespace || acc != nil {
+		o.progress("applying the access")
 	}
-	var existed map[string]bool
-	if acc != nil {
-		objs = append(objs, acc.objects()...)
-		existed = acc.existed
-	}
-	if len(objs) == 0 {
-		return nil, nil
-	}
-	o.progress("applying %d object(s)", len(objs))
-	return rbac.Apply(ctx, o.client, objs, existed)
+	return o.is.Apply(ctx, createNamespace, acc)
 }
 
 // entry is the kubeconfig entry for the issued certificate.
 func (o *Options) entry(certPEM, keyPEM []byte) kubeconfig.Entry {
-	return kubeconfig.Entry{
-		ClusterName: o.cluster.name,
-		Server:      o.cluster.server,
-		CA:          o.cluster.ca,
-		Insecure:    o.cluster.insecure,
-		UserName:    o.contextName(),
-		Certificate: certPEM,
-		Key:         keyPEM,
-		ContextName: o.contextName(),
-		Namespace:   o.namespace,
-	}
-}
-
-// writeKubeconfig writes a new file or merges into --merge. The merge target
-// is read again here, not reused from checkDestination, so entries added to
-// it while the certificate was being issued are kept.
-func (o *Options) writeKubeconfig(e kubeconfig.Entry) (string, error) {
-	if o.Merge != "" {
-		cfg, err := kubeconfig.CheckMerge(o.Merge, e, o.Force)
-		if err != nil {
-			return "", err
-		}
-		return o.Merge, kubeconfig.Merge(o.Merge, cfg, e)
-	}
-	path := o.kubeconfigPath()
-	return path, kubeconfig.Write(path, e.Config(), o.Force)
+	e := o.is.Entry(o.User)
+	e.Certificate, e.Key = certPEM, keyPEM
+	return e
 }
 
 func (o *Options) progress(format string, args ...any) {

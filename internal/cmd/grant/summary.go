@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/printers"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
@@ -19,22 +20,22 @@ import (
 
 // Summary is what a grant issued, printed for people or as -o json|yaml.
 type Summary struct {
-	User         string              `json:"user"`
-	Groups       []string            `json:"groups"`
-	Kind         string              `json:"kind"`
-	IssuedVia    string              `json:"issuedVia"`
-	CSR          string              `json:"certificateSigningRequest,omitempty"`
-	Certificate  pki.CertificateInfo `json:"certificate"`
-	RequestedTTL string              `json:"requestedTTL"`
-	Lifetime     string              `json:"lifetime"`
-	ExpiresIn    string              `json:"expiresIn"`
-	Clamped      bool                `json:"clampedBySigner"`
-	IssuedBy     string              `json:"issuedBy,omitempty"`
-	Applied      []string            `json:"applied"`
-	Kubeconfig   string              `json:"kubeconfig"`
-	Context      string              `json:"context"`
-	Namespace    string              `json:"namespace"`
-	Verified     verification        `json:"verified"`
+	User         string               `json:"user"`
+	Groups       []string             `json:"groups"`
+	Kind         string               `json:"kind"`
+	IssuedVia    string               `json:"issuedVia"`
+	CSR          string               `json:"certificateSigningRequest,omitempty"`
+	Certificate  pki.CertificateInfo  `json:"certificate"`
+	RequestedTTL string               `json:"requestedTTL"`
+	Lifetime     string               `json:"lifetime"`
+	ExpiresIn    string               `json:"expiresIn"`
+	Clamped      bool                 `json:"clampedBySigner"`
+	IssuedBy     string               `json:"issuedBy,omitempty"`
+	Applied      []string             `json:"applied"`
+	Kubeconfig   string               `json:"kubeconfig"`
+	Context      string               `json:"context"`
+	Namespace    string               `json:"namespace"`
+	Verified     issuing.Verification `json:"verified"`
 }
 
 // summary describes the issued certificate. Its lifetime is read from the
@@ -54,8 +55,8 @@ func (o *Options) summary(csrName string, cert *x509.Certificate, changes []rbac
 		applied[i] = c.String()
 	}
 	var issuedBy string
-	if o.issuer != nil {
-		issuedBy = o.issuer.Username
+	if o.is.Identity != nil {
+		issuedBy = o.is.Identity.Username
 	}
 	via := "csr-api"
 	if o.authority != nil {
@@ -68,7 +69,7 @@ func (o *Options) summary(csrName string, cert *x509.Certificate, changes []rbac
 		Certificate:  pki.Describe(cert),
 		RequestedTTL: o.TTL.String(), Lifetime: lifetime.String(), ExpiresIn: expiresIn.String(), Clamped: clamped,
 		Applied:    applied,
-		Kubeconfig: path, Context: o.contextName(), Namespace: o.namespace,
+		Kubeconfig: path, Context: issuing.ContextName(o.User, o.is.Cluster.Name), Namespace: o.is.Namespace,
 	}
 }
 
@@ -102,16 +103,16 @@ func (o *Options) printSummary(s Summary) error {
 
 // printDryRun prints the objects the grant would create; signing offline
 // creates no CertificateSigningRequest (req nil).
-func (o *Options) printDryRun(req *certificatesv1.CertificateSigningRequest, createNamespace bool, acc *access) error {
+func (o *Options) printDryRun(req *certificatesv1.CertificateSigningRequest, createNamespace bool, acc *issuing.Access) error {
 	var objs []runtime.Object
 	if req != nil {
 		objs = append(objs, req)
 	}
 	if createNamespace {
-		objs = append(objs, rbac.BuildNamespace(o.namespace))
+		objs = append(objs, rbac.BuildNamespace(o.is.Namespace))
 	}
 	if acc != nil {
-		objs = append(objs, acc.objects()...)
+		objs = append(objs, acc.Objects()...)
 	}
 	if o.Output == "json" {
 		list := &metav1.List{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "List"}}

@@ -1,4 +1,4 @@
-package grant
+package issuing
 
 import (
 	"context"
@@ -18,46 +18,46 @@ import (
 // API server's authorizer cache.
 const rbacPropagation = 10 * time.Second
 
-// verification is what the new kubeconfig proved against the API server.
-type verification struct {
+// Verification is what a new kubeconfig proved against the API server.
+type Verification struct {
 	Username string   `json:"username"`
 	Groups   []string `json:"groups"`
 	Checked  int      `json:"permissionsChecked"`
 }
 
-// verify connects with the new credential only, and checks that the API
-// server sees the expected user and groups and allows every granted permission.
-func (o *Options) verify(ctx context.Context, e kubeconfig.Entry, acc *access) (verification, error) {
+// Verify connects with the new credential only, and checks that the API
+// server sees user in groups and allows every permission of acc.
+func Verify(ctx context.Context, e kubeconfig.Entry, user string, groups []string, acc *Access) (Verification, error) {
 	cfg, err := clientcmd.NewDefaultClientConfig(*e.Config(), &clientcmd.ConfigOverrides{}).ClientConfig()
 	if err != nil {
-		return verification{}, err
+		return Verification{}, err
 	}
 	cfg.QPS, cfg.Burst = clientQPS, clientBurst
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return verification{}, err
+		return Verification{}, err
 	}
 	// Asked alone first: it opens the connection the access reviews then
 	// share, where concurrent requests on a fresh client would each dial.
 	id, err := verify.WhoAmI(ctx, client)
 	if err != nil {
-		return verification{}, err
+		return Verification{}, err
 	}
-	v := verification{Username: id.Username, Groups: id.Groups}
+	v := Verification{Username: id.Username, Groups: id.Groups}
 	if acc != nil {
-		v.Checked = len(verify.RulePermissions(acc.rules, acc.namespace))
+		v.Checked = len(verify.RulePermissions(acc.Rules, acc.Namespace))
 	}
-	if id.Username != o.User {
-		return v, fmt.Errorf("the API server sees user %q, not %q", id.Username, o.User)
+	if id.Username != user {
+		return v, fmt.Errorf("the API server sees user %q, not %q", id.Username, user)
 	}
-	for _, g := range o.Groups {
+	for _, g := range groups {
 		if !slices.Contains(id.Groups, g) {
-			return v, fmt.Errorf("the API server does not put %s in group %q (it sees %v)", o.User, g, id.Groups)
+			return v, fmt.Errorf("the API server does not put %s in group %q (it sees %v)", user, g, id.Groups)
 		}
 	}
-	missing, err := o.waitForPermissions(ctx, client, acc)
+	missing, err := waitForPermissions(ctx, client, acc)
 	if len(missing) > 0 {
-		return v, fmt.Errorf("after %s the API server still denies %s %s", rbacPropagation, o.User, missing[0])
+		return v, fmt.Errorf("after %s the API server still denies %s %s", rbacPropagation, user, missing[0])
 	}
 	return v, err
 }
@@ -67,16 +67,16 @@ func (o *Options) verify(ctx context.Context, e kubeconfig.Entry, acc *access) (
 // In a namespace one rules review answers for the whole role; access
 // reviews, one per permission, answer cluster-wide grants and servers
 // whose rules review is incomplete, and name what is missing at the end.
-func (o *Options) waitForPermissions(ctx context.Context, client kubernetes.Interface, acc *access) ([]verify.Permission, error) {
+func waitForPermissions(ctx context.Context, client kubernetes.Interface, acc *Access) ([]verify.Permission, error) {
 	if acc == nil {
 		return nil, nil
 	}
-	perms := verify.RulePermissions(acc.rules, acc.namespace)
-	useRulesReview := acc.namespace != ""
+	perms := verify.RulePermissions(acc.Rules, acc.Namespace)
+	useRulesReview := acc.Namespace != ""
 	var missing []verify.Permission
 	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, rbacPropagation, true, func(ctx context.Context) (bool, error) {
 		if useRulesReview {
-			uncovered, complete, err := verify.Uncovered(ctx, client, acc.namespace, acc.rules)
+			uncovered, complete, err := verify.Uncovered(ctx, client, acc.Namespace, acc.Rules)
 			if err != nil {
 				return false, err
 			}

@@ -1,0 +1,54 @@
+package issuing
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+)
+
+// Apply creates the namespace when needed, then the role and binding.
+func (is *Issuer) Apply(ctx context.Context, createNamespace bool, acc *Access) ([]rbac.Change, error) {
+	var objs []runtime.Object
+	if createNamespace {
+		objs = append(objs, rbac.BuildNamespace(is.Namespace))
+	}
+	var existed map[string]bool
+	if acc != nil {
+		objs = append(objs, acc.Objects()...)
+		existed = acc.Existed
+	}
+	if len(objs) == 0 {
+		return nil, nil
+	}
+	return rbac.Apply(ctx, is.Client, objs, existed)
+}
+
+// Undo deletes what changes created, after a failure, and returns an
+// account of what was removed and what remains, for the error message.
+func (is *Issuer) Undo(changes []rbac.Change) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var msg []string
+	deleted, failed := rbac.Undo(ctx, is.Client, changes)
+	if len(deleted) > 0 {
+		msg = append(msg, "deleted what this run created: "+strings.Join(deleted, ", "))
+	}
+	for _, err := range failed {
+		msg = append(msg, fmt.Sprintf("%v: delete it with kubectl", err))
+	}
+	var kept []string
+	for _, c := range changes {
+		if !c.Created {
+			kept = append(kept, rbac.Describe(c.Object))
+		}
+	}
+	if len(kept) > 0 {
+		msg = append(msg, "these existed before and were updated by this run: "+strings.Join(kept, ", "))
+	}
+	return strings.Join(msg, "; ")
+}

@@ -1,0 +1,75 @@
+// Package issuing holds what the commands that issue a credential share
+// (grant, token, approve): the access and kubeconfig flags, the admin's
+// connection, the preflight checks, applying and undoing access, writing
+// the kubeconfig and verifying it against the API server.
+package issuing
+
+import (
+	"fmt"
+
+	"github.com/spf13/pflag"
+)
+
+// Flags are the access and kubeconfig flags of an issuing command.
+type Flags struct {
+	Verbs           []string
+	Resources       []string
+	Role            string
+	ClusterRole     string
+	ClusterWide     bool
+	CreateNamespace bool
+	OutFile         string
+	Merge           string
+	Force           bool
+	Server          string
+}
+
+// NewFlags returns Flags with their defaults.
+func NewFlags() Flags {
+	return Flags{CreateNamespace: true}
+}
+
+// AddFlags registers the flags. outDefault describes --out's default.
+func (f *Flags) AddFlags(fs *pflag.FlagSet, outDefault string) {
+	fs.StringSliceVar(&f.Verbs, "verb", nil, "Verbs to grant on --resource, e.g. get,list,watch")
+	fs.StringSliceVar(&f.Resources, "resource", nil, "Resources to grant --verb on, e.g. pods,deployments.apps,pods/log")
+	fs.StringVar(&f.Role, "role", "", "Bind this existing Role in the namespace")
+	fs.StringVar(&f.ClusterRole, "clusterrole", "", "Bind this existing ClusterRole, in the namespace or with --cluster-wide everywhere")
+	fs.BoolVar(&f.ClusterWide, "cluster-wide", false, "Grant across the cluster (ClusterRole and ClusterRoleBinding)")
+	fs.BoolVar(&f.CreateNamespace, "create-namespace", f.CreateNamespace, "Create the namespace if it does not exist")
+	fs.StringVar(&f.OutFile, "out", "", "Kubeconfig file to write (default "+outDefault+")")
+	fs.StringVar(&f.Merge, "merge", "", "Add the cluster, user and context to this existing kubeconfig instead")
+	fs.BoolVar(&f.Force, "force", false, "Replace an existing --out file, or entries of the same name in --merge")
+	fs.StringVar(&f.Server, "server-url", "", "API server URL for the new kubeconfig (default: the current context's)")
+}
+
+// Validate checks the flags without I/O: at most one kind of access, and
+// one destination.
+func (f *Flags) Validate() error {
+	kinds := 0
+	for _, set := range []bool{len(f.Verbs) > 0 || len(f.Resources) > 0, f.Role != "", f.ClusterRole != ""} {
+		if set {
+			kinds++
+		}
+	}
+	switch {
+	case kinds > 1:
+		return fmt.Errorf("choose one of --verb/--resource, --role and --clusterrole")
+	case len(f.Verbs) > 0 && len(f.Resources) == 0:
+		return fmt.Errorf("--verb needs --resource")
+	case len(f.Resources) > 0 && len(f.Verbs) == 0:
+		return fmt.Errorf("--resource needs --verb")
+	case f.Role != "" && f.ClusterWide:
+		return fmt.Errorf("--role binds a namespaced Role and cannot be --cluster-wide; use --clusterrole")
+	case kinds == 0 && f.ClusterWide:
+		return fmt.Errorf("--cluster-wide needs access to grant: --verb/--resource, --role or --clusterrole")
+	case f.OutFile != "" && f.Merge != "":
+		return fmt.Errorf("--out and --merge cannot be used together")
+	}
+	return nil
+}
+
+// HasAccess reports whether RBAC is to be bound at all.
+func (f *Flags) HasAccess() bool {
+	return len(f.Verbs) > 0 || f.Role != "" || f.ClusterRole != ""
+}

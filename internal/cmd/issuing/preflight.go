@@ -1,0 +1,173 @@
+package issuing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/verify"
+)
+
+// Checks are a command's own parts of the preflight.
+type Checks struct {
+	// Command names the command in messages ("grant", "token").
+	Command string
+	// Required are the permissions the command needs besides those of
+	// binding the access.
+	Required []verify.Permission
+	// Subject and Base name the binding (see PlanAccess).
+	Subject rbacv1.Subject
+	Base    string
+	// Policy, when set, runs alongside the other checks.
+	Policy func(ctx context.Context) error
+	// DryRun asks nothing of permissions and reads no existing objects.
+	DryRun bool
+}
+
+// Preflight makes the read-only checks that precede any change: the
+// admin's permissions, the command's policy, the access plan and the
+// namespace. They are independent, so they run concurrently; issuing
+// otherwise spends most of its time waiting on these round trips. Missing
+// permissions are reported before any other failure, since they explain it.
+// It returns the access to bind and whether the namespace must be created.
+func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createNamespace bool, err error) {
+	var (
+		wg                                 sync.WaitGroup
+		missing                            []verify.Permission
+		permErr, policyErr, planErr, nsErr error
+		nsExists                           bool
+	)
+	// Asked alone first: it opens the connection the concurrent checks
+	// then share, where concurrent requests on a fresh client would each
+	// dial, and it tells who is issuing.
+	if is.Identity, err = whoIssues(ctx, is); err != nil {
+		return nil, false, err
+	}
+	if !c.DryRun {
+		// Creating the namespace is asked about up front, and only counts
+		// if the namespace turns out to be missing.
+		perms := slices.Concat(c.Required, is.accessPermissions(), createNamespacePermissions)
+		wg.Go(func() { missing, permErr = verify.Missing(ctx, is.Client, perms) })
+	}
+	if c.Policy != nil {
+		wg.Go(func() { policyErr = c.Policy(ctx) })
+	}
+	wg.Go(func() {
+		if acc, planErr = is.PlanAccess(ctx, c.Subject, c.Base); acc != nil && planErr == nil && !c.DryRun {
+			acc.Existed, planErr = rbac.Existing(ctx, is.Client, acc.Objects())
+		}
+	})
+	wg.Go(func() { nsExists, nsErr = is.namespaceExists(ctx) })
+	wg.Wait()
+	if permErr != nil {
+		return nil, false, permErr
+	}
+	createNamespace = is.needsNamespace() && !nsExists
+	if !createNamespace {
+		missing = slices.DeleteFunc(missing, func(p verify.Permission) bool { return slices.Contains(createNamespacePermissions, p) })
+	}
+	if err := permissionError(c.Command, missing); err != nil {
+		return nil, false, err
+	}
+	if err := errors.Join(policyErr, planErr, nsErr); err != nil {
+		return nil, false, err
+	}
+	if createNamespace && !is.CreateNamespace {
+		return nil, false, cmdutil.UsageErrorf("namespace %q does not exist and --create-namespace=false", is.Namespace)
+	}
+	return acc, createNamespace, nil
+}
+
+// whoIssues asks who the admin is, as the API server sees them; it is
+// recorded with what they issue. An API server without SelfSubjectReview
+// leaves it unknown.
+func whoIssues(ctx context.Context, is *Issuer) (*verify.Identity, error) {
+	id, err := verify.WhoAmI(ctx, is.Client)
+	if errors.Is(err, verify.ErrSelfSubjectReviewUnavailable) {
+		return nil, nil
+	}
+	return id, err
+}
+
+// needsNamespace reports whether the access lives in a namespace that
+// must exist.
+func (is *Issuer) needsNamespace() bool {
+	return is.HasAccess() && !is.ClusterWide
+}
+
+func (is *Issuer) namespaceExists(ctx context.Context) (bool, error) {
+	if !is.needsNamespace() {
+		return true, nil
+	}
+	_, err := is.Client.CoreV1().Namespaces().Get(ctx, is.Namespace, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("reading namespace %s: %w", is.Namespace, err)
+	}
+	return true, nil
+}
+
+// createNamespacePermissions are needed only when the namespace is missing;
+// it is applied server-side like the rest.
+var createNamespacePermissions = []verify.Permission{{Verb: "create", Resource: "namespaces"}, {Verb: "patch", Resource: "namespaces"}}
+
+// accessPermissions lists what binding the access needs, worked out from
+// the flags alone so it can be checked before anything is read.
+func (is *Issuer) accessPermissions() []verify.Permission {
+	const rbacGroup = rbacv1.GroupName
+	if !is.HasAccess() {
+		return nil
+	}
+	var perms []verify.Permission
+	namespace := is.Namespace
+	if is.ClusterWide {
+		namespace = ""
+	} else {
+		perms = append(perms, verify.Permission{Verb: "get", Resource: "namespaces", Name: is.Namespace})
+	}
+	// Objects are read (to know what a failed run created), then applied
+	// server-side, which needs patch, and create for new ones.
+	write := func(resource string) {
+		for _, verb := range []string{"get", "create", "patch"} {
+			perms = append(perms, verify.Permission{Verb: verb, Group: rbacGroup, Resource: resource, Namespace: namespace})
+		}
+	}
+	switch {
+	case is.Role != "":
+		perms = append(perms, verify.Permission{Verb: "get", Group: rbacGroup, Resource: "roles", Name: is.Role, Namespace: namespace})
+	case is.ClusterRole != "":
+		perms = append(perms, verify.Permission{Verb: "get", Group: rbacGroup, Resource: "clusterroles", Name: is.ClusterRole})
+	case is.ClusterWide:
+		write("clusterroles")
+	default:
+		write("roles")
+	}
+	if is.ClusterWide {
+		write("clusterrolebindings")
+	} else {
+		write("rolebindings")
+	}
+	return perms
+}
+
+// permissionError names each permission the admin lacks.
+func permissionError(command string, missing []verify.Permission) error {
+	if len(missing) == 0 {
+		return nil
+	}
+	lines := make([]string, len(missing))
+	for i, p := range missing {
+		lines[i] = "  " + p.String()
+	}
+	return cmdutil.DeniedErrorf("you lack permissions this %s needs; nothing was created:\n%s", command, strings.Join(lines, "\n"))
+}
