@@ -29,6 +29,26 @@ func BuildNamespace(name string) *corev1.Namespace {
 	}
 }
 
+// BuildServiceAccount returns a ServiceAccount labelled as kubeaccess's.
+func BuildServiceAccount(name, namespace string) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+		ObjectMeta: objectMeta(name, namespace),
+	}
+}
+
+// BuildLeaseSecret returns an empty Secret that tokens can be bound to:
+// deleting it revokes them.
+func BuildLeaseSecret(name, namespace string) *corev1.Secret {
+	s := &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: objectMeta(name, namespace),
+		Type:       corev1.SecretTypeOpaque,
+	}
+	s.Annotations = map[string]string{"kubeaccess.io/purpose": "tokens bound to this Secret stop working when it is deleted"}
+	return s
+}
+
 // Describe names an object as "Kind namespace/name" or "Kind name".
 func Describe(obj runtime.Object) string {
 	m, err := meta.Accessor(obj)
@@ -181,12 +201,16 @@ func (n named[T]) delete(ctx context.Context, uid types.UID) error {
 	return n.client.Delete(ctx, n.name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 }
 
-// clientFor returns the client for obj's kind, one of those a grant writes.
+// clientFor returns the client for obj's kind, one of those kubeaccess writes.
 func clientFor(client kubernetes.Interface, obj runtime.Object) (objectClient, error) {
 	r := client.RbacV1()
 	switch o := obj.(type) {
 	case *corev1.Namespace:
 		return named[*corev1.Namespace]{client.CoreV1().Namespaces(), o.Name}, nil
+	case *corev1.ServiceAccount:
+		return named[*corev1.ServiceAccount]{client.CoreV1().ServiceAccounts(o.Namespace), o.Name}, nil
+	case *corev1.Secret:
+		return named[*corev1.Secret]{client.CoreV1().Secrets(o.Namespace), o.Name}, nil
 	case *rbacv1.Role:
 		return named[*rbacv1.Role]{r.Roles(o.Namespace), o.Name}, nil
 	case *rbacv1.ClusterRole:

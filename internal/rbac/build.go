@@ -12,6 +12,11 @@ func Subject(kind, name string) rbacv1.Subject {
 	return rbacv1.Subject{Kind: kind, APIGroup: rbacv1.GroupName, Name: name}
 }
 
+// ServiceAccountSubject is a ServiceAccount as a binding's subject.
+func ServiceAccountSubject(namespace, name string) rbacv1.Subject {
+	return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: namespace}
+}
+
 func objectMeta(name, namespace string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: labels.Managed()}
 }

@@ -3,6 +3,7 @@ package issuing
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -11,16 +12,22 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 )
 
-// Apply creates the namespace when needed, then the role and binding.
-func (is *Issuer) Apply(ctx context.Context, createNamespace bool, acc *Access) ([]rbac.Change, error) {
+// Apply creates the namespace when needed, then the objects the
+// credential needs (a ServiceAccount, say; existed tells which of them are
+// there already), then the role and binding.
+func (is *Issuer) Apply(ctx context.Context, createNamespace bool, acc *Access, needed []runtime.Object, existed map[string]bool) ([]rbac.Change, error) {
 	var objs []runtime.Object
 	if createNamespace {
 		objs = append(objs, rbac.BuildNamespace(is.Namespace))
 	}
-	var existed map[string]bool
+	objs = append(objs, needed...)
+	existed = maps.Clone(existed)
 	if acc != nil {
 		objs = append(objs, acc.Objects()...)
-		existed = acc.Existed
+		if existed == nil {
+			existed = map[string]bool{}
+		}
+		maps.Copy(existed, acc.Existed)
 	}
 	if len(objs) == 0 {
 		return nil, nil

@@ -31,6 +31,9 @@ type Checks struct {
 	Policy func(ctx context.Context) error
 	// DryRun asks nothing of permissions and reads no existing objects.
 	DryRun bool
+	// InNamespace says the credential itself lives in the namespace (a
+	// ServiceAccount), which then must exist even without access to bind.
+	InNamespace bool
 }
 
 // Preflight makes the read-only checks that precede any change: the
@@ -66,12 +69,13 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 			acc.Existed, planErr = rbac.Existing(ctx, is.Client, acc.Objects())
 		}
 	})
-	wg.Go(func() { nsExists, nsErr = is.namespaceExists(ctx) })
+	needsNamespace := c.InNamespace || is.HasAccess() && !is.ClusterWide
+	wg.Go(func() { nsExists, nsErr = is.namespaceExists(ctx, needsNamespace) })
 	wg.Wait()
 	if permErr != nil {
 		return nil, false, permErr
 	}
-	createNamespace = is.needsNamespace() && !nsExists
+	createNamespace = needsNamespace && !nsExists
 	if !createNamespace {
 		missing = slices.DeleteFunc(missing, func(p verify.Permission) bool { return slices.Contains(createNamespacePermissions, p) })
 	}
@@ -98,14 +102,9 @@ func whoIssues(ctx context.Context, is *Issuer) (*verify.Identity, error) {
 	return id, err
 }
 
-// needsNamespace reports whether the access lives in a namespace that
-// must exist.
-func (is *Issuer) needsNamespace() bool {
-	return is.HasAccess() && !is.ClusterWide
-}
-
-func (is *Issuer) namespaceExists(ctx context.Context) (bool, error) {
-	if !is.needsNamespace() {
+// namespaceExists reads the namespace when it is needed.
+func (is *Issuer) namespaceExists(ctx context.Context, needed bool) (bool, error) {
+	if !needed {
 		return true, nil
 	}
 	_, err := is.Client.CoreV1().Namespaces().Get(ctx, is.Namespace, metav1.GetOptions{})

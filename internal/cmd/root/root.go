@@ -17,6 +17,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/grant"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/inspect"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/token"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/version"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/whoami"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
@@ -54,6 +55,7 @@ track of that access until it is revoked.`,
 	cmd.AddCommand(
 		grant.NewCmdGrant(configFlags, streams),
 		inspect.NewCmdInspect(streams),
+		token.NewCmdToken(configFlags, streams),
 		version.NewCmdVersion(streams),
 		whoami.NewCmdWhoAmI(configFlags, streams),
 	)
