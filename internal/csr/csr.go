@@ -80,19 +80,29 @@ func Create(ctx context.Context, client kubernetes.Interface, req *certificatesv
 	return created, nil
 }
 
-// Approve adds the Approved condition to req.
+// Approve adds an Approved condition with message.
 func Approve(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest, message string) error {
-	approved := req.DeepCopy()
-	approved.Status.Conditions = append(approved.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
-		Type:           certificatesv1.CertificateApproved,
+	return decide(ctx, client, req, certificatesv1.CertificateApproved, "KubeaccessApproved", message)
+}
+
+// Deny adds a Denied condition with message.
+func Deny(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest, message string) error {
+	return decide(ctx, client, req, certificatesv1.CertificateDenied, "KubeaccessDenied", message)
+}
+
+func decide(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest, decision certificatesv1.RequestConditionType, reason, message string) error {
+	decided := req.DeepCopy()
+	decided.Status.Conditions = append(decided.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
+		Type:           decision,
 		Status:         corev1.ConditionTrue,
-		Reason:         "KubeaccessApproved",
+		Reason:         reason,
 		Message:        message,
 		LastUpdateTime: metav1.Now(),
 	})
-	_, err := client.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, req.Name, approved, metav1.UpdateOptions{FieldManager: labels.Kubeaccess})
+	_, err := client.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, req.Name, decided, metav1.UpdateOptions{FieldManager: labels.Kubeaccess})
 	if err != nil {
-		return fmt.Errorf("approving CertificateSigningRequest %s: %w", req.Name, err)
+		verb := map[certificatesv1.RequestConditionType]string{certificatesv1.CertificateApproved: "approving", certificatesv1.CertificateDenied: "denying"}[decision]
+		return fmt.Errorf("%s CertificateSigningRequest %s: %w", verb, req.Name, err)
 	}
 	return nil
 }
@@ -104,4 +114,26 @@ func Delete(ctx context.Context, client kubernetes.Interface, name string) error
 		return fmt.Errorf("deleting CertificateSigningRequest %s: %w", name, err)
 	}
 	return nil
+}
+
+// Get reads the named request.
+func Get(ctx context.Context, client kubernetes.Interface, name string) (*certificatesv1.CertificateSigningRequest, error) {
+	req, err := client.CertificatesV1().CertificateSigningRequests().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reading CertificateSigningRequest %s: %w", name, err)
+	}
+	return req, nil
+}
+
+// State is "approved", "denied" or "failed" after a decision (or a
+// failure), and "" while the request is pending.
+func State(req *certificatesv1.CertificateSigningRequest) string {
+	for _, t := range []certificatesv1.RequestConditionType{certificatesv1.CertificateDenied, certificatesv1.CertificateFailed, certificatesv1.CertificateApproved} {
+		for _, c := range req.Status.Conditions {
+			if c.Type == t && c.Status == corev1.ConditionTrue {
+				return strings.ToLower(string(t))
+			}
+		}
+	}
+	return ""
 }

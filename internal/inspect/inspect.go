@@ -5,7 +5,6 @@ package inspect
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -201,35 +200,9 @@ func describeKey(block *pem.Block) (*Key, error) {
 	if block.Type == "ENCRYPTED PRIVATE KEY" || block.Headers["Proc-Type"] != "" {
 		return &Key{Type: "encrypted"}, nil
 	}
-	key, err := parsePrivateKey(block)
+	key, err := pki.ParseKeyBlock(block)
 	if err != nil {
 		return nil, fmt.Errorf("the %s cannot be parsed: %w", strings.ToLower(block.Type), err)
 	}
 	return &Key{Type: pki.DescribePublicKey(key.Public())}, nil
-}
-
-// parsePrivateKey reads the PKCS#1, SEC 1 and PKCS#8 forms, Ed25519 included.
-func parsePrivateKey(block *pem.Block) (crypto.Signer, error) {
-	var (
-		key any
-		err error
-	)
-	switch block.Type {
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("unknown private key type %q", block.Type)
-	}
-	if err != nil {
-		return nil, err
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("a %T is not a signing key", key)
-	}
-	return signer, nil
 }

@@ -3,7 +3,6 @@ package inspect
 import (
 	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"maps"
 	"os"
@@ -15,6 +14,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kubeaccess/kubeaccess/internal/credential"
+	"github.com/kubeaccess/kubeaccess/internal/pki"
 )
 
 // Kubeconfig describes the users of a kubeconfig and how they connect.
@@ -139,11 +139,7 @@ func describeClientCertificate(u *User, auth *clientcmdapi.AuthInfo, cluster *cl
 
 // keyMatches reports whether the PEM private key belongs to cert.
 func keyMatches(keyPEM []byte, cert *x509.Certificate) bool {
-	block, _ := pem.Decode(keyPEM)
-	if block == nil {
-		return false
-	}
-	key, err := parsePrivateKey(block)
+	key, err := pki.ParseKey(keyPEM)
 	if err != nil {
 		return false
 	}

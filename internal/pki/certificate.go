@@ -50,11 +50,11 @@ func ParseCertificate(pemData []byte) (*x509.Certificate, error) {
 }
 
 // CheckIssued confirms that an issued certificate is the one asked for: it
-// certifies key's public key for exactly the requested subject, for client
-// authentication.
-func CheckIssued(cert *x509.Certificate, key crypto.Signer, user string, groups []string) error {
+// certifies the requester's public key for exactly the requested subject,
+// for client authentication.
+func CheckIssued(cert *x509.Certificate, public crypto.PublicKey, user string, groups []string) error {
 	pub, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
-	if !ok || !pub.Equal(key.Public()) {
+	if !ok || !pub.Equal(public) {
 		return fmt.Errorf("issued certificate does not certify the key that was submitted")
 	}
 	if cert.Subject.CommonName != user || !slices.Equal(cert.Subject.Organization, groups) {

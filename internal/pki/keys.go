@@ -95,3 +95,39 @@ func DescribePublicKey(pub crypto.PublicKey) string {
 	}
 	return fmt.Sprintf("%T", pub)
 }
+
+// ParseKey reads a PEM private key in the PKCS#1, SEC 1 or PKCS#8 form,
+// Ed25519 included.
+func ParseKey(pemData []byte) (crypto.Signer, error) {
+	block, _ := pem.Decode(pemData)
+	if block == nil {
+		return nil, fmt.Errorf("no PEM data found")
+	}
+	return ParseKeyBlock(block)
+}
+
+// ParseKeyBlock reads a private key PEM block (see ParseKey).
+func ParseKeyBlock(block *pem.Block) (crypto.Signer, error) {
+	var (
+		key any
+		err error
+	)
+	switch block.Type {
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	default:
+		return nil, fmt.Errorf("unknown private key type %q", block.Type)
+	}
+	if err != nil {
+		return nil, err
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("a %T is not a signing key", key)
+	}
+	return signer, nil
+}

@@ -72,7 +72,7 @@ func TestAuthoritySign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckIssued(cert, key, "dave", []string{"dev", "ops"}); err != nil {
+	if err := CheckIssued(cert, key.Public(), "dave", []string{"dev", "ops"}); err != nil {
 		t.Error(err)
 	}
 	if !cert.NotBefore.Equal(now.Add(-5*time.Minute)) || !cert.NotAfter.Equal(now.Add(36*time.Hour)) {

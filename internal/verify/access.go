@@ -55,15 +55,40 @@ func Can(ctx context.Context, client kubernetes.Interface, p Permission) (bool, 
 // reviewConcurrency bounds the access reviews in flight at once.
 const reviewConcurrency = 16
 
+// CanFor asks the API server whether user, in groups, holds permission
+// (a SubjectAccessReview, which the asker needs permission to create).
+func CanFor(ctx context.Context, client kubernetes.Interface, user string, groups []string, p Permission) (bool, error) {
+	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: user, Groups: groups,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource, Name: p.Name, Namespace: p.Namespace,
+		},
+	}}
+	got, err := client.AuthorizationV1().SubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+	if err != nil {
+		return false, fmt.Errorf("checking whether %s may %s: %w", user, p, err)
+	}
+	return got.Status.Allowed, nil
+}
+
+// MissingFor is Missing for another user, through SubjectAccessReviews.
+func MissingFor(ctx context.Context, client kubernetes.Interface, user string, groups []string, perms []Permission) ([]Permission, error) {
+	return missing(ctx, perms, func(ctx context.Context, p Permission) (bool, error) { return CanFor(ctx, client, user, groups, p) })
+}
+
 // Missing returns the permissions the client does not hold, in the order
 // given. The reviews run concurrently.
 func Missing(ctx context.Context, client kubernetes.Interface, perms []Permission) ([]Permission, error) {
+	return missing(ctx, perms, func(ctx context.Context, p Permission) (bool, error) { return Can(ctx, client, p) })
+}
+
+func missing(ctx context.Context, perms []Permission, can func(context.Context, Permission) (bool, error)) ([]Permission, error) {
 	allowed := make([]bool, len(perms))
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(reviewConcurrency)
 	for i, p := range perms {
 		g.Go(func() error {
-			ok, err := Can(ctx, client, p)
+			ok, err := can(ctx, p)
 			allowed[i] = ok
 			return err
 		})

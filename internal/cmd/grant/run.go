@@ -194,7 +194,7 @@ func (o *Options) writeCredential(issued []byte, key crypto.Signer) (string, kub
 	if err != nil {
 		return "", kubeconfig.Entry{}, nil, fmt.Errorf("reading the issued certificate: %w", err)
 	}
-	if err := pki.CheckIssued(cert, key, o.User, o.Groups); err != nil {
+	if err := pki.CheckIssued(cert, key.Public(), o.User, o.Groups); err != nil {
 		return "", kubeconfig.Entry{}, nil, err
 	}
 	keyPEM, err := pki.MarshalKey(key)

@@ -100,3 +100,25 @@ func waitForPermissions(ctx context.Context, client kubernetes.Interface, acc *A
 	}
 	return nil, err
 }
+
+// VerifyFor checks, as the admin and without the credential (whose key the
+// admin never holds), that the API server allows user in groups every
+// permission of acc, giving fresh bindings time to take effect.
+func (is *Issuer) VerifyFor(ctx context.Context, user string, groups []string, acc *Access) (Verification, error) {
+	v := Verification{Username: user, Groups: groups}
+	if acc == nil {
+		return v, nil
+	}
+	perms := verify.RulePermissions(acc.Rules, acc.Namespace)
+	v.Checked = len(perms)
+	var missing []verify.Permission
+	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, rbacPropagation, true, func(ctx context.Context) (bool, error) {
+		var err error
+		missing, err = verify.MissingFor(ctx, is.Client, user, groups, perms)
+		return err == nil && len(missing) == 0, err
+	})
+	if len(missing) > 0 {
+		return v, fmt.Errorf("after %s the API server still denies %s %s", rbacPropagation, user, missing[0])
+	}
+	return v, err
+}

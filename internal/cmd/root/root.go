@@ -15,8 +15,12 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/klog/v2"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmd/approve"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/complete"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/deny"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/grant"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/inspect"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/request"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/token"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/version"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/whoami"
@@ -54,6 +58,10 @@ track of that access until it is revoked.`,
 
 	cmd.AddCommand(
 		grant.NewCmdGrant(configFlags, streams),
+		request.NewCmdRequest(configFlags, streams),
+		approve.NewCmdApprove(configFlags, streams),
+		deny.NewCmdDeny(configFlags, streams),
+		complete.NewCmdComplete(streams),
 		inspect.NewCmdInspect(streams),
 		token.NewCmdToken(configFlags, streams),
 		version.NewCmdVersion(streams),

@@ -1,0 +1,173 @@
+// Package approve implements "kubeaccess approve": the admin's side of the
+// split flow. It approves a user's certificate request (by name, or from a
+// CSR file it submits), binds access, and writes a kubeconfig without a key
+// for the user to complete. With no request named it lists those pending.
+package approve
+
+import (
+	"context"
+	"crypto/x509"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/spf13/cobra"
+	certificatesv1 "k8s.io/api/certificates/v1"
+	"k8s.io/apimachinery/pkg/api/validation"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/pki"
+)
+
+// Options holds the flags of "kubeaccess approve".
+type Options struct {
+	Name            string
+	CSRFile         string
+	TTL             time.Duration
+	BindGroup       string
+	AllowPrivileged bool
+	Timeout         time.Duration
+	Output          string
+	issuing.Flags
+
+	is *issuing.Issuer
+	// The request being approved: the object (nil until a file is
+	// submitted), its parsed content, and the subject it asks for.
+	req    *certificatesv1.CertificateSigningRequest
+	parsed *x509.CertificateRequest
+	user   string
+	groups []string
+
+	genericiooptions.IOStreams
+}
+
+// NewCmdApprove returns the "approve" command.
+func NewCmdApprove(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{TTL: 24 * time.Hour, Timeout: 60 * time.Second, Flags: issuing.NewFlags(), IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "approve [NAME | --csr-file USER.csr] [flags]",
+		Short: "Approve a user's certificate request, bind access, and write a kubeconfig without a key",
+		Long: `Approve the CertificateSigningRequest NAME, or submit and approve the request in
+--csr-file, after showing its subject, groups, key type and lifetime and
+refusing what grant refuses (system: names, groups with cluster-admin rights).
+Then wait for the certificate, bind the access flags as grant does, check it
+with SubjectAccessReviews, and write a kubeconfig with the certificate and no
+key: the user adds theirs with "kubeaccess complete". With neither NAME nor
+--csr-file, list the requests waiting for approval.`,
+		Example: `  # What waits for approval?
+  kubeaccess approve
+
+  # Approve dave's request file and let him deploy into development
+  kubeaccess approve --csr-file dave.csr -n development --role deployer --out dave.kubeconfig`,
+		Args: cmdutil.Args(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.Name = args[0]
+			}
+			var err error
+			if o.is, err = issuing.NewIssuer(&o.Flags, flags, o.ErrOut); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			if o.Name == "" && o.CSRFile == "" {
+				return o.listPending(cmd.Context())
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.CSRFile, "csr-file", "", "Submit this PEM certificate request (from kubeaccess request) and approve it")
+	f.DurationVar(&o.TTL, "ttl", o.TTL, "With --csr-file, the requested lifetime (at least 10m); the signer may shorten it")
+	f.StringVar(&o.BindGroup, "bind-group", "", "Bind the access to this group (one of the request's) instead of the user")
+	f.BoolVar(&o.AllowPrivileged, "allow-privileged", false, "Allow system: names and groups with cluster-admin rights")
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the certificate to be issued")
+	f.StringVarP(&o.Output, "output", "o", "", "Print a summary (or the pending list) as json or yaml")
+	o.Flags.AddFlags(f, "./USER.kubeconfig")
+	return cmd
+}
+
+// Validate checks the flags without I/O.
+func (o *Options) Validate() error {
+	switch {
+	case o.Name != "" && o.CSRFile != "":
+		return cmdutil.UsageErrorf("name a CertificateSigningRequest or give --csr-file, not both")
+	case o.CSRFile != "" && o.TTL < csr.MinTTL:
+		return cmdutil.UsageErrorf("--ttl %s is too short: the CSR API requires at least %s", o.TTL, csr.MinTTL)
+	case o.Timeout <= 0:
+		return cmdutil.UsageErrorf("--timeout must be positive")
+	case o.BindGroup != "" && !o.HasAccess():
+		return cmdutil.UsageErrorf("--bind-group needs access to grant: --verb/--resource, --role or --clusterrole")
+	}
+	if err := o.Flags.Validate(); err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
+	if errs := validation.ValidateNamespaceName(o.is.Namespace, false); len(errs) > 0 {
+		return cmdutil.UsageErrorf("namespace %q is not a valid name: %s", o.is.Namespace, errs[0])
+	}
+	return cmdutil.ValidateOutputFormat(o.Output, "json", "yaml")
+}
+
+// load reads the request to approve, from the file or the cluster, and
+// checks it is a client-certificate request kubeaccess may approve.
+func (o *Options) load(ctx context.Context) error {
+	if o.CSRFile != "" {
+		data, err := os.ReadFile(o.CSRFile)
+		if err != nil {
+			return cmdutil.UsageErrorf("reading %s: %w", o.CSRFile, err)
+		}
+		if o.parsed, err = pki.ParseRequest(data); err != nil {
+			return cmdutil.UsageErrorf("%s: %w", o.CSRFile, err)
+		}
+		o.user, o.groups = o.parsed.Subject.CommonName, o.parsed.Subject.Organization
+		return nil
+	}
+	req, err := csr.Get(ctx, o.is.Client, o.Name)
+	if err != nil {
+		return err
+	}
+	if err := checkPending(req); err != nil {
+		return err
+	}
+	if o.parsed, err = pki.ParseRequest(req.Spec.Request); err != nil {
+		return cmdutil.UsageErrorf("CertificateSigningRequest %s: %w", o.Name, err)
+	}
+	o.req, o.user, o.groups = req, o.parsed.Subject.CommonName, o.parsed.Subject.Organization
+	return nil
+}
+
+// checkPending refuses a request kubeaccess should not approve.
+func checkPending(req *certificatesv1.CertificateSigningRequest) error {
+	if req.Spec.SignerName != certificatesv1.KubeAPIServerClientSignerName {
+		return cmdutil.UsageErrorf("CertificateSigningRequest %s is for signer %s; kubeaccess approves only %s",
+			req.Name, req.Spec.SignerName, certificatesv1.KubeAPIServerClientSignerName)
+	}
+	for _, u := range req.Spec.Usages {
+		if !slices.Contains(allowedUsages, u) {
+			return cmdutil.UsageErrorf("CertificateSigningRequest %s asks for usage %q; a client certificate needs only %v", req.Name, u, allowedUsages)
+		}
+	}
+	if state := csr.State(req); state != "" {
+		return cmdutil.UsageErrorf("CertificateSigningRequest %s is already %s", req.Name, state)
+	}
+	return nil
+}
+
+// allowedUsages are what a Kubernetes client certificate may carry.
+var allowedUsages = []certificatesv1.KeyUsage{certificatesv1.UsageClientAuth, certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment}
+
+// lifetime is the requested lifetime, as the request (or --ttl) says.
+func (o *Options) lifetime() string {
+	switch {
+	case o.req == nil:
+		return o.TTL.String()
+	case o.req.Spec.ExpirationSeconds != nil:
+		return (time.Duration(*o.req.Spec.ExpirationSeconds) * time.Second).String()
+	}
+	return "the signer's default"
+}

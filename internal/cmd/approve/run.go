@@ -1,0 +1,222 @@
+package approve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/duration"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
+	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/verify"
+)
+
+// Run approves the request, binds the access and writes the kubeconfig.
+func (o *Options) Run(ctx context.Context) error {
+	if err := o.load(ctx); err != nil {
+		return err
+	}
+	if err := (pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged}).Check(o.user, o.groups); err != nil {
+		return cmdutil.UsageErrorf("refusing to approve: %w", err)
+	}
+	if o.BindGroup != "" && !slices.Contains(o.groups, o.BindGroup) {
+		return cmdutil.UsageErrorf("--bind-group %q must be one of the request's groups %v", o.BindGroup, o.groups)
+	}
+	fmt.Fprintf(o.ErrOut, "request for user %q in groups [%s], key %s, lifetime %s\n",
+		o.user, strings.Join(o.groups, " "), pki.DescribePublicKey(o.parsed.PublicKey), o.lifetime())
+	entry := o.is.Entry(o.user)
+	if err := o.is.CheckDestination(entry, o.user+".kubeconfig"); err != nil {
+		return err
+	}
+	subject, base := rbac.Subject(rbacv1.UserKind, o.user), "kubeaccess:"+o.user
+	if o.BindGroup != "" {
+		subject, base = rbac.Subject(rbacv1.GroupKind, o.BindGroup), "kubeaccess:group:"+o.BindGroup
+	}
+	acc, createNamespace, err := o.is.Preflight(ctx, issuing.Checks{
+		Command: "approval", Required: o.requiredPermissions(), Subject: subject, Base: base, Policy: o.checkPrivilegedGroups,
+	})
+	if err != nil {
+		return err
+	}
+	if o.req == nil {
+		if o.req, err = csr.Create(ctx, o.is.Client, csr.Build(o.user, pemOf(o.parsed), o.TTL)); err != nil {
+			return err
+		}
+		fmt.Fprintf(o.ErrOut, "submitted %s as CertificateSigningRequest %s\n", o.CSRFile, o.req.Name)
+	}
+	return o.approveAndBind(ctx, entry, createNamespace, acc)
+}
+
+// approveAndBind approves, applies the access while the signer works, and
+// writes the key-less kubeconfig; a failure undoes what this run created.
+func (o *Options) approveAndBind(ctx context.Context, entry kubeconfig.Entry, createNamespace bool, acc *issuing.Access) error {
+	waitCtx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	var (
+		outcome csr.Outcome
+		waitErr error
+		done    = make(chan struct{})
+	)
+	go func() { defer close(done); outcome, waitErr = csr.WaitForCertificate(waitCtx, o.is.Client, o.req) }()
+	if err := csr.Approve(ctx, o.is.Client, o.req, fmt.Sprintf("approved with kubeaccess approve for %s", o.user)); err != nil {
+		return o.cleanUp(err, nil)
+	}
+	changes, err := o.is.Apply(ctx, createNamespace, acc, nil, nil)
+	<-done
+	if err = errors.Join(err, o.issued(outcome, waitErr)); err != nil {
+		return o.cleanUp(err, changes)
+	}
+	cert, err := pki.ParseCertificate(outcome.Certificate)
+	if err == nil {
+		err = pki.CheckIssued(cert, o.parsed.PublicKey, o.user, o.groups)
+	}
+	if err != nil {
+		return o.cleanUp(err, changes)
+	}
+	entry.Certificate = outcome.Certificate
+	path, err := o.is.WriteKubeconfig(entry, o.user+".kubeconfig")
+	if err != nil {
+		return o.cleanUp(err, changes)
+	}
+	s := o.summary(cert, changes, path, entry.ContextName)
+	if s.Verified, err = o.is.VerifyFor(ctx, o.user, o.groups, acc); err != nil {
+		return fmt.Errorf("%s was written but the access does not work as granted: %w", path, err)
+	}
+	return o.printSummary(s)
+}
+
+// issued explains why no certificate came.
+func (o *Options) issued(outcome csr.Outcome, err error) error {
+	var denied *csr.ConditionError
+	switch {
+	case errors.As(err, &denied):
+		return cmdutil.DeniedErrorf("%w", err)
+	case errors.Is(err, csr.ErrNotIssued):
+		return cmdutil.TimeoutErrorf("certificate approved but not issued after %s: no signer for %s is running; "+
+			"sign the request offline with kubeaccess sign --ca-cert --ca-key instead", o.Timeout, certificatesv1.KubeAPIServerClientSignerName)
+	}
+	return err
+}
+
+// cleanUp undoes this run after a failure: the access it created, and the
+// request when this run submitted it (a user's own request stays theirs).
+func (o *Options) cleanUp(cause error, changes []rbac.Change) error {
+	msg := "no kubeconfig was written"
+	if o.CSRFile != "" && o.req != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := csr.Delete(ctx, o.is.Client, o.req.Name); err != nil {
+			msg += fmt.Sprintf("; CertificateSigningRequest %s could not be deleted (%v)", o.req.Name, err)
+		} else {
+			msg += fmt.Sprintf("; CertificateSigningRequest %s was deleted", o.req.Name)
+		}
+	}
+	if undone := o.is.Undo(changes); undone != "" {
+		msg += "; " + undone
+	}
+	return fmt.Errorf("%w\n%s", cause, msg)
+}
+
+// requiredPermissions lists what approving needs besides the access.
+func (o *Options) requiredPermissions() []verify.Permission {
+	const g = certificatesv1.GroupName
+	perms := []verify.Permission{
+		{Verb: "update", Group: g, Resource: "certificatesigningrequests", Subresource: "approval"},
+		{Verb: "approve", Group: g, Resource: "signers", Name: certificatesv1.KubeAPIServerClientSignerName},
+		{Verb: "watch", Group: g, Resource: "certificatesigningrequests"},
+	}
+	if o.CSRFile != "" {
+		perms = append(perms, verify.Permission{Verb: "create", Group: g, Resource: "certificatesigningrequests"})
+	}
+	if o.HasAccess() {
+		perms = append(perms, verify.Permission{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"})
+	}
+	return perms
+}
+
+// checkPrivilegedGroups refuses groups the cluster binds to cluster-admin.
+func (o *Options) checkPrivilegedGroups(ctx context.Context) error {
+	if o.AllowPrivileged || len(o.groups) == 0 {
+		return nil
+	}
+	groups, err := rbac.PrivilegedGroups(ctx, o.is.Client)
+	if apierrors.IsForbidden(err) {
+		fmt.Fprintf(o.ErrOut, "warning: cannot list ClusterRoleBindings to find groups bound to cluster-admin; only system:masters and kubeadm:cluster-admins are refused\n")
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("finding groups bound to cluster-admin: %w", err)
+	}
+	if err := (pki.SubjectPolicy{PrivilegedGroups: groups}).Check(o.user, o.groups); err != nil {
+		return cmdutil.UsageErrorf("refusing to approve: %w", err)
+	}
+	return nil
+}
+
+// Pending is a request waiting for approval, as listed.
+type Pending struct {
+	Name      string    `json:"name"`
+	Requester string    `json:"requester"`
+	User      string    `json:"user"`
+	Groups    []string  `json:"groups"`
+	KeyType   string    `json:"keyType"`
+	Lifetime  string    `json:"lifetime"`
+	Created   time.Time `json:"created"`
+	Problem   string    `json:"problem,omitempty"`
+}
+
+// listPending lists the client-certificate requests waiting for a decision.
+func (o *Options) listPending(ctx context.Context) error {
+	list, err := o.is.Client.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{
+		FieldSelector: "spec.signerName=" + certificatesv1.KubeAPIServerClientSignerName,
+	})
+	if err != nil {
+		return fmt.Errorf("listing CertificateSigningRequests: %w", err)
+	}
+	pending := []Pending{}
+	for i := range list.Items {
+		req := &list.Items[i]
+		if csr.State(req) != "" {
+			continue
+		}
+		p := Pending{Name: req.Name, Requester: req.Spec.Username, Lifetime: "signer default", Created: req.CreationTimestamp.UTC()}
+		if req.Spec.ExpirationSeconds != nil {
+			p.Lifetime = (time.Duration(*req.Spec.ExpirationSeconds) * time.Second).String()
+		}
+		if parsed, err := pki.ParseRequest(req.Spec.Request); err != nil {
+			p.Problem = err.Error()
+		} else {
+			p.User, p.Groups, p.KeyType = parsed.Subject.CommonName, parsed.Subject.Organization, pki.DescribePublicKey(parsed.PublicKey)
+		}
+		pending = append(pending, p)
+	}
+	if o.Output != "" {
+		return cmdutil.PrintStructured(o.Out, o.Output, pending)
+	}
+	if len(pending) == 0 {
+		fmt.Fprintln(o.ErrOut, "No client-certificate requests are waiting for approval.")
+		return nil
+	}
+	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tREQUESTER\tUSER\tGROUPS\tKEY\tLIFETIME\tAGE")
+	for _, p := range pending {
+		user := p.User
+		if p.Problem != "" {
+			user = "(unreadable: " + p.Problem + ")"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Requester, user, strings.Join(p.Groups, ","), p.KeyType, p.Lifetime, duration.HumanDuration(time.Since(p.Created)))
+	}
+	return w.Flush()
+}

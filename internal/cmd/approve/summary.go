@@ -1,0 +1,74 @@
+package approve
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+)
+
+// Summary is what an approval issued. It holds no private key: the admin
+// side never has one.
+type Summary struct {
+	User        string               `json:"user"`
+	Groups      []string             `json:"groups"`
+	Kind        string               `json:"kind"`
+	IssuedVia   string               `json:"issuedVia"`
+	IssuedBy    string               `json:"issuedBy,omitempty"`
+	CSR         string               `json:"certificateSigningRequest"`
+	Requester   string               `json:"requester"`
+	Certificate pki.CertificateInfo  `json:"certificate"`
+	ExpiresIn   string               `json:"expiresIn"`
+	Applied     []string             `json:"applied"`
+	Kubeconfig  string               `json:"kubeconfig"`
+	Context     string               `json:"context"`
+	Namespace   string               `json:"namespace"`
+	Verified    issuing.Verification `json:"verified"`
+}
+
+func (o *Options) summary(cert *x509.Certificate, changes []rbac.Change, path, context string) Summary {
+	s := Summary{
+		User: o.user, Groups: o.groups, Kind: "certificate", IssuedVia: "csr-api", CSR: o.req.Name, Requester: o.req.Spec.Username,
+		Certificate: pki.Describe(cert), ExpiresIn: time.Until(cert.NotAfter).Round(time.Minute).String(),
+		Kubeconfig: path, Context: context, Namespace: o.is.Namespace,
+	}
+	if o.is.Identity != nil {
+		s.IssuedBy = o.is.Identity.Username
+	}
+	for _, c := range changes {
+		s.Applied = append(s.Applied, c.String())
+	}
+	return s
+}
+
+func (o *Options) printSummary(s Summary) error {
+	if o.Output != "" {
+		return cmdutil.PrintStructured(o.Out, o.Output, s)
+	}
+	fmt.Fprintf(o.Out, "Approved %s for %s (groups %s)\n", s.CSR, s.User, strings.Join(s.Groups, ","))
+	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+	c := s.Certificate
+	fmt.Fprintf(w, "  serial\t%s\n  sha256\t%s\n  valid\t%s to %s (expires in %s)\n", c.Serial, c.SHA256, c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339), s.ExpiresIn)
+	if len(s.Applied) > 0 {
+		fmt.Fprintf(w, "  applied\t%s\n", strings.Join(s.Applied, ", "))
+	}
+	fmt.Fprintf(w, "  kubeconfig\t%s (context %s, no key)\n", s.Kubeconfig, s.Context)
+	fmt.Fprintf(w, "  verified\t%d granted permissions allowed for %s\n", s.Verified.Checked, s.User)
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(o.Out, "Send %s to %s, who adds their key with:\n  kubeaccess complete %s --key %s.key\n", s.Kubeconfig, s.User, s.Kubeconfig, s.User)
+	return err
+}
+
+// pemOf encodes a parsed request back to PEM, exactly as it was signed.
+func pemOf(req *x509.CertificateRequest) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: req.Raw})
+}

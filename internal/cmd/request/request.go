@@ -1,0 +1,136 @@
+// Package request implements "kubeaccess request": the user's side of the
+// split flow. The private key is created here and never leaves this machine;
+// only the certificate request goes to the admin.
+package request
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
+	"github.com/kubeaccess/kubeaccess/internal/pki"
+)
+
+// Options holds the flags of "kubeaccess request".
+type Options struct {
+	User    string
+	Groups  []string
+	KeyType string
+	Dir     string
+	Force   bool
+	Submit  bool
+	TTL     time.Duration
+
+	keyType pki.KeyType
+	genericiooptions.IOStreams
+}
+
+// NewCmdRequest returns the "request" command.
+func NewCmdRequest(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{KeyType: string(pki.DefaultKeyType), Dir: ".", TTL: 24 * time.Hour, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "request USER [flags]",
+		Short: "Create your private key and a certificate request for an admin to approve",
+		Long: `Create a private key (USER.key, mode 0600) and a certificate request (USER.csr)
+for USER and groups, here, where the key will be used. Send the request, never
+the key, to a cluster admin; with --submit, create the CertificateSigningRequest
+yourself (this needs create on certificatesigningrequests). The admin's
+kubeconfig comes back without a key: add yours with "kubeaccess complete".`,
+		Example: `  kubeaccess request dave -g dev
+  kubeaccess request dave -g dev --submit --ttl 8h`,
+		Args: cmdutil.Args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.User = args[0]
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context(), flags)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.Groups, "group", "g", nil, "Group (the certificate's O); repeatable")
+	f.StringVar(&o.KeyType, "key-type", o.KeyType, "Private key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519")
+	f.StringVar(&o.Dir, "dir", o.Dir, "Directory for USER.key and USER.csr")
+	f.BoolVar(&o.Force, "force", false, "Replace existing USER.key and USER.csr")
+	f.BoolVar(&o.Submit, "submit", false, "Also create the CertificateSigningRequest in the cluster")
+	f.DurationVar(&o.TTL, "ttl", o.TTL, "With --submit, the requested lifetime (at least 10m)")
+	return cmd
+}
+
+// Validate refuses what an admin would refuse, before a key is made.
+func (o *Options) Validate() error {
+	if err := (pki.SubjectPolicy{}).Check(o.User, o.Groups); err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
+	kt, err := pki.ParseKeyType(o.KeyType)
+	if err != nil {
+		return cmdutil.UsageErrorf("--key-type: %w", err)
+	}
+	o.keyType = kt
+	if o.Submit && o.TTL < csr.MinTTL {
+		return cmdutil.UsageErrorf("--ttl %s is too short: the CSR API requires at least %s", o.TTL, csr.MinTTL)
+	}
+	return nil
+}
+
+// Run writes the key and the request, and submits it with --submit.
+func (o *Options) Run(ctx context.Context, flags *genericclioptions.ConfigFlags) error {
+	keyPath, csrPath := filepath.Join(o.Dir, o.User+".key"), filepath.Join(o.Dir, o.User+".csr")
+	for _, p := range []string{keyPath, csrPath} {
+		if _, err := os.Lstat(p); err == nil && !o.Force {
+			return cmdutil.UsageErrorf("%s already exists; pass --force to replace it (a new key needs a new certificate)", p)
+		}
+	}
+	var client kubernetes.Interface
+	if o.Submit {
+		cfg, err := flags.ToRESTConfig()
+		if err != nil {
+			return err
+		}
+		if client, err = kubernetes.NewForConfig(cfg); err != nil {
+			return err
+		}
+	}
+	key, err := pki.GenerateKey(o.keyType)
+	if err != nil {
+		return err
+	}
+	keyPEM, err := pki.MarshalKey(key)
+	if err != nil {
+		return err
+	}
+	request, err := pki.CreateRequest(key, pki.Subject(o.User, o.Groups))
+	if err != nil {
+		return err
+	}
+	if err := kubeconfig.WriteFileAtomic(keyPath, keyPEM, o.Force); err != nil {
+		return err
+	}
+	if err := kubeconfig.WriteFileAtomic(csrPath, request, o.Force); err != nil {
+		return fmt.Errorf("%w (the key was written to %s)", err, keyPath)
+	}
+	fmt.Fprintf(o.ErrOut, "wrote %s (keep it here, mode 0600) and %s\n", keyPath, csrPath)
+	if !o.Submit {
+		fmt.Fprintf(o.Out, "Send %s (not the key) to a cluster admin, who runs:\n  kubeaccess approve --csr-file %s [-n NAMESPACE --role ROLE ...] --out %s.kubeconfig\n",
+			csrPath, filepath.Base(csrPath), o.User)
+		fmt.Fprintf(o.Out, "Then add your key to the kubeconfig they send back:\n  kubeaccess complete %s.kubeconfig --key %s\n", o.User, keyPath)
+		return nil
+	}
+	created, err := csr.Create(ctx, client, csr.Build(o.User, request, o.TTL))
+	if err != nil {
+		return fmt.Errorf("submitting the request: %w (the key and request were written to %s and %s)", err, keyPath, csrPath)
+	}
+	fmt.Fprintf(o.Out, "Submitted CertificateSigningRequest %s. A cluster admin runs:\n  kubeaccess approve %s [-n NAMESPACE --role ROLE ...] --out %s.kubeconfig\n", created.Name, created.Name, o.User)
+	fmt.Fprintf(o.Out, "Then add your key to the kubeconfig they send back:\n  kubeaccess complete %s.kubeconfig --key %s\n", o.User, keyPath)
+	return nil
+}
