@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -173,4 +174,36 @@ func TestApproveByNameListsDeniesAndRefuses(t *testing.T) {
 	if csr.State(got) != "" {
 		t.Errorf("a refused request is now %s", csr.State(got))
 	}
+}
+
+func TestSignOfflineForTheSplitFlow(t *testing.T) {
+	dir := t.TempDir()
+	for name, tc := range map[string]struct {
+		user string
+		args []string
+	}{
+		"binding access": {"hal", []string{"-n", "signed", "--verb", "get,list", "--resource", "pods"}},
+		"offline":        {"ida", []string{"--offline"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			keyPath := requestKey(t, dir, tc.user, "-g", "dev")
+			out := filepath.Join(dir, tc.user+".kubeconfig")
+			r := kubeaccess(t, cluster.AdminKubeconfig, append([]string{"sign", filepath.Join(dir, tc.user+".csr"),
+				"--ca-cert", cluster.CACert, "--ca-key", cluster.CAKey, "--ttl", "3h", "--out", out, "-o", "json"}, tc.args...)...)
+			mustSucceed(t, "kubeaccess sign", r)
+			var s grantSummary
+			if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+				t.Fatal(err)
+			}
+			if s.IssuedVia != "offline-ca" || s.Certificate.NotAfter.Sub(s.Certificate.NotBefore) != 3*time.Hour+5*time.Minute {
+				t.Errorf("issued via %q, valid %s to %s; want offline-ca, 3h plus 5m backdating", s.IssuedVia, s.Certificate.NotBefore, s.Certificate.NotAfter)
+			}
+			mustSucceed(t, "complete", kubeaccess(t, "", "complete", out, "--key", keyPath))
+			if who := whoami(t, out); who.stdout != tc.user {
+				t.Errorf("whoami = %q (%s), want %s", who.stdout, who.stderr, tc.user)
+			}
+		})
+	}
+	mustSucceed(t, "kubectl get pods -n signed as hal", kubectl(t, filepath.Join(dir, "hal.kubeconfig"), "get", "pods", "-n", "signed"))
+	expectForbidden(t, filepath.Join(dir, "hal.kubeconfig"), "get", "pods", "-n", "default")
 }

@@ -11,7 +11,6 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 
@@ -46,7 +45,7 @@ func (o *Options) Run(ctx context.Context) error {
 		subject, base = rbac.Subject(rbacv1.GroupKind, o.BindGroup), "kubeaccess:group:"+o.BindGroup
 	}
 	acc, createNamespace, err := o.is.Preflight(ctx, issuing.Checks{
-		Command: "approval", Required: o.requiredPermissions(), Subject: subject, Base: base, Policy: o.checkPrivilegedGroups,
+		Command: "approval", Required: o.requiredPermissions(), Subject: subject, Base: base, Policy: o.checkSubject,
 	})
 	if err != nil {
 		return err
@@ -147,20 +146,10 @@ func (o *Options) requiredPermissions() []verify.Permission {
 	return perms
 }
 
-// checkPrivilegedGroups refuses groups the cluster binds to cluster-admin.
-func (o *Options) checkPrivilegedGroups(ctx context.Context) error {
-	if o.AllowPrivileged || len(o.groups) == 0 {
-		return nil
-	}
-	groups, err := rbac.PrivilegedGroups(ctx, o.is.Client)
-	if apierrors.IsForbidden(err) {
-		fmt.Fprintf(o.ErrOut, "warning: cannot list ClusterRoleBindings to find groups bound to cluster-admin; only system:masters and kubeadm:cluster-admins are refused\n")
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("finding groups bound to cluster-admin: %w", err)
-	}
-	if err := (pki.SubjectPolicy{PrivilegedGroups: groups}).Check(o.user, o.groups); err != nil {
-		return cmdutil.UsageErrorf("refusing to approve: %w", err)
+// checkSubject refuses groups the cluster binds to cluster-admin.
+func (o *Options) checkSubject(ctx context.Context) error {
+	if err := o.is.CheckSubject(ctx, o.user, o.groups, o.AllowPrivileged); err != nil {
+		return fmt.Errorf("refusing to approve: %w", err)
 	}
 	return nil
 }

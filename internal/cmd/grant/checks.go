@@ -2,15 +2,11 @@ package grant
 
 import (
 	"context"
-	"fmt"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
-	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
-	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
@@ -27,28 +23,9 @@ func (o *Options) preflight(ctx context.Context) (*issuing.Access, bool, error) 
 		Required: o.requiredPermissions(),
 		Subject:  subject,
 		Base:     base,
-		Policy:   o.checkPrivilegedGroups,
+		Policy:   func(ctx context.Context) error { return o.is.CheckSubject(ctx, o.User, o.Groups, o.AllowPrivileged) },
 		DryRun:   o.DryRun,
 	})
-}
-
-// checkPrivilegedGroups refuses groups the cluster binds to cluster-admin.
-func (o *Options) checkPrivilegedGroups(ctx context.Context) error {
-	if o.AllowPrivileged || len(o.Groups) == 0 {
-		return nil
-	}
-	groups, err := rbac.PrivilegedGroups(ctx, o.is.Client)
-	if apierrors.IsForbidden(err) {
-		fmt.Fprintf(o.ErrOut, "warning: cannot list ClusterRoleBindings to find groups bound to cluster-admin; only system:masters and kubeadm:cluster-admins are refused\n")
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("finding groups bound to cluster-admin: %w", err)
-	}
-	policy := pki.SubjectPolicy{PrivilegedGroups: groups}
-	if err := policy.Check(o.User, o.Groups); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
-	}
-	return nil
 }
 
 // requiredPermissions lists what the CSR round trip needs: nothing when

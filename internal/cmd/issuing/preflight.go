@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
@@ -169,4 +170,25 @@ func permissionError(command string, missing []verify.Permission) error {
 		lines[i] = "  " + p.String()
 	}
 	return cmdutil.DeniedErrorf("you lack permissions this %s needs; nothing was created:\n%s", command, strings.Join(lines, "\n"))
+}
+
+// CheckSubject refuses, unless allowPrivileged, a user or group name the
+// subject policy reserves, and groups the cluster binds to cluster-admin.
+// An admin who may not list ClusterRoleBindings gets a warning instead of
+// the second check.
+func (is *Issuer) CheckSubject(ctx context.Context, user string, groups []string, allowPrivileged bool) error {
+	if allowPrivileged || len(groups) == 0 {
+		return nil
+	}
+	privileged, err := rbac.PrivilegedGroups(ctx, is.Client)
+	if apierrors.IsForbidden(err) {
+		fmt.Fprintf(is.ErrOut, "warning: cannot list ClusterRoleBindings to find groups bound to cluster-admin; only system:masters and kubeadm:cluster-admins are refused\n")
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("finding groups bound to cluster-admin: %w", err)
+	}
+	if err := (pki.SubjectPolicy{PrivilegedGroups: privileged}).Check(user, groups); err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
+	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/grant"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/inspect"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/request"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/sign"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/token"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/version"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/whoami"
@@ -62,6 +63,7 @@ track of that access until it is revoked.`,
 		approve.NewCmdApprove(configFlags, streams),
 		deny.NewCmdDeny(configFlags, streams),
 		complete.NewCmdComplete(streams),
+		sign.NewCmdSign(configFlags, streams),
 		inspect.NewCmdInspect(streams),
 		token.NewCmdToken(configFlags, streams),
 		version.NewCmdVersion(streams),
