@@ -116,6 +116,17 @@ func Delete(ctx context.Context, client kubernetes.Interface, name string) error
 	return nil
 }
 
+// Discard deletes a request after a failure and says what became of it,
+// for the error message.
+func Discard(client kubernetes.Interface, name string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := Delete(ctx, client, name); err != nil {
+		return fmt.Sprintf("CertificateSigningRequest %s could not be deleted (%v): delete it with kubectl delete csr %s", name, err, name)
+	}
+	return fmt.Sprintf("CertificateSigningRequest %s was deleted", name)
+}
+
 // Get reads the named request.
 func Get(ctx context.Context, client kubernetes.Interface, name string) (*certificatesv1.CertificateSigningRequest, error) {
 	req, err := client.CertificatesV1().CertificateSigningRequests().Get(ctx, name, metav1.GetOptions{})

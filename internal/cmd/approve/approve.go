@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 	certificatesv1 "k8s.io/api/certificates/v1"
-	"k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -104,11 +103,8 @@ func (o *Options) Validate() error {
 	case o.BindGroup != "" && !o.HasAccess():
 		return cmdutil.UsageErrorf("--bind-group needs access to grant: --verb/--resource, --role or --clusterrole")
 	}
-	if err := o.Flags.Validate(); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
-	}
-	if errs := validation.ValidateNamespaceName(o.is.Namespace, false); len(errs) > 0 {
-		return cmdutil.UsageErrorf("namespace %q is not a valid name: %s", o.is.Namespace, errs[0])
+	if err := o.is.Validate(); err != nil {
+		return err
 	}
 	return cmdutil.ValidateOutputFormat(o.Output, "json", "yaml")
 }

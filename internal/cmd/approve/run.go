@@ -113,20 +113,10 @@ func (o *Options) issued(outcome csr.Outcome, err error) error {
 // cleanUp undoes this run after a failure: the access it created, and the
 // request when this run submitted it (a user's own request stays theirs).
 func (o *Options) cleanUp(cause error, changes []rbac.Change) error {
-	msg := "no kubeconfig was written"
-	if o.CSRFile != "" && o.req != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := csr.Delete(ctx, o.is.Client, o.req.Name); err != nil {
-			msg += fmt.Sprintf("; CertificateSigningRequest %s could not be deleted (%v)", o.req.Name, err)
-		} else {
-			msg += fmt.Sprintf("; CertificateSigningRequest %s was deleted", o.req.Name)
-		}
+	if o.CSRFile == "" || o.req == nil {
+		return o.is.Failed(cause, changes)
 	}
-	if undone := o.is.Undo(changes); undone != "" {
-		msg += "; " + undone
-	}
-	return fmt.Errorf("%w\n%s", cause, msg)
+	return o.is.Failed(cause, changes, csr.Discard(o.is.Client, o.req.Name))
 }
 
 // requiredPermissions lists what approving needs besides the access.

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -122,17 +121,14 @@ func (o *Options) Validate() error {
 		return cmdutil.UsageErrorf("--key-type: %w", err)
 	}
 	o.keyType = kt
-	if err := o.Flags.Validate(); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+	if err := o.is.Validate(); err != nil {
+		return err
 	}
 	switch {
 	case o.BindGroup != "" && !o.HasAccess():
 		return cmdutil.UsageErrorf("--bind-group needs access to grant: --verb/--resource, --role or --clusterrole")
 	case o.BindGroup != "" && !slices.Contains(o.Groups, o.BindGroup):
 		return cmdutil.UsageErrorf("--bind-group %q must be one of the user's groups (--group)", o.BindGroup)
-	}
-	if errs := validation.ValidateNamespaceName(o.is.Namespace, false); len(errs) > 0 {
-		return cmdutil.UsageErrorf("namespace %q is not a valid name: %s", o.is.Namespace, errs[0])
 	}
 	if err := o.validateSigning(); err != nil {
 		return cmdutil.UsageErrorf("%w", err)

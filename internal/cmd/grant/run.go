@@ -210,20 +210,10 @@ func (o *Options) writeCredential(issued []byte, key crypto.Signer) (string, kub
 // failure, and returns the failure with an account of what was removed
 // and what remains.
 func (o *Options) cleanUp(csrName string, cause error, changes []rbac.Change) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	msg := "no kubeconfig was written"
-	if csrName != "" {
-		if err := csr.Delete(ctx, o.is.Client, csrName); err != nil {
-			msg += fmt.Sprintf("; CertificateSigningRequest %s could not be deleted (%v): delete it with kubectl delete csr %s", csrName, err, csrName)
-		} else {
-			msg += fmt.Sprintf("; CertificateSigningRequest %s was deleted", csrName)
-		}
+	if csrName == "" {
+		return o.is.Failed(cause, changes)
 	}
-	if undone := o.is.Undo(changes); undone != "" {
-		msg += "; " + undone
-	}
-	return fmt.Errorf("%w\n%s", cause, msg)
+	return o.is.Failed(cause, changes, csr.Discard(o.is.Client, csrName))
 }
 
 // applyAccess creates the namespace when needed, then the role and binding.

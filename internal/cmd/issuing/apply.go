@@ -35,9 +35,20 @@ func (is *Issuer) Apply(ctx context.Context, createNamespace bool, acc *Access, 
 	return rbac.Apply(ctx, is.Client, objs, existed)
 }
 
-// Undo deletes what changes created, after a failure, and returns an
-// account of what was removed and what remains, for the error message.
-func (is *Issuer) Undo(changes []rbac.Change) string {
+// Failed undoes what changes created after a failure and returns cause
+// with an account of the state left: no kubeconfig, the notes (what
+// happened to a CSR, say), and what was deleted and what remains.
+func (is *Issuer) Failed(cause error, changes []rbac.Change, notes ...string) error {
+	msg := append([]string{"no kubeconfig was written"}, notes...)
+	if undone := is.undo(changes); undone != "" {
+		msg = append(msg, undone)
+	}
+	return fmt.Errorf("%w\n%s", cause, strings.Join(msg, "; "))
+}
+
+// undo deletes what changes created and says what was removed and what
+// remains.
+func (is *Issuer) undo(changes []rbac.Change) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var msg []string

@@ -5,12 +5,14 @@ import (
 	"io"
 	"os"
 
+	"k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
@@ -71,6 +73,17 @@ func NewIssuer(flags *Flags, config *genericclioptions.ConfigFlags, errOut io.Wr
 		return nil, err
 	}
 	return is, is.completeCluster(config)
+}
+
+// Validate checks the flags and the namespace without I/O.
+func (is *Issuer) Validate() error {
+	if err := is.Flags.Validate(); err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
+	if errs := validation.ValidateNamespaceName(is.Namespace, false); len(errs) > 0 {
+		return cmdutil.UsageErrorf("namespace %q is not a valid name: %s", is.Namespace, errs[0])
+	}
+	return nil
 }
 
 // completeCluster takes the cluster name from the current context and the

@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -94,11 +93,8 @@ func (o *Options) Validate() error {
 	case o.BindGroup != "" && !o.HasAccess():
 		return cmdutil.UsageErrorf("--bind-group needs access to grant: --verb/--resource, --role or --clusterrole")
 	}
-	if err := o.Flags.Validate(); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
-	}
-	if errs := validation.ValidateNamespaceName(o.is.Namespace, false); len(errs) > 0 {
-		return cmdutil.UsageErrorf("namespace %q is not a valid name: %s", o.is.Namespace, errs[0])
+	if err := o.is.Validate(); err != nil {
+		return err
 	}
 	c := o.is.Cluster
 	if o.Offline && (c.Server == "" || len(c.CA) == 0 && !c.Insecure) {
@@ -184,11 +180,7 @@ func (o *Options) Run(ctx context.Context) error {
 }
 
 func (o *Options) cleanUp(cause error, changes []rbac.Change) error {
-	msg := "no kubeconfig was written"
-	if undone := o.is.Undo(changes); undone != "" {
-		msg += "; " + undone
-	}
-	return fmt.Errorf("%w\n%s", cause, msg)
+	return o.is.Failed(cause, changes)
 }
 
 // summary is what sign issued; it holds no key.

@@ -139,11 +139,7 @@ func (o *Options) request(ctx context.Context, secret *corev1.Secret) (string, e
 }
 
 func (o *Options) cleanUp(cause error, changes []rbac.Change) error {
-	msg := "no kubeconfig was written"
-	if undone := o.is.Undo(changes); undone != "" {
-		msg += "; " + undone
-	}
-	return fmt.Errorf("%w\n%s", cause, msg)
+	return o.is.Failed(cause, changes)
 }
 
 func (o *Options) progress(format string, args ...any) {

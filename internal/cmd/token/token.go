@@ -86,17 +86,14 @@ func (o *Options) Validate() error {
 	if errs := validation.NameIsDNSSubdomain(o.BoundSecret, false); o.BoundSecret != "" && len(errs) > 0 {
 		return cmdutil.UsageErrorf("--bound-secret %q is not a valid name: %s", o.BoundSecret, errs[0])
 	}
-	if errs := validation.ValidateNamespaceName(o.is.Namespace, false); len(errs) > 0 {
-		return cmdutil.UsageErrorf("namespace %q is not a valid name: %s", o.is.Namespace, errs[0])
-	}
 	if o.Duration < MinDuration {
 		return cmdutil.UsageErrorf("--duration %s is too short: the TokenRequest API requires at least %s", o.Duration, MinDuration)
 	}
 	if slices.Contains(o.Audiences, "") {
 		return cmdutil.UsageErrorf("--audience cannot be empty")
 	}
-	if err := o.Flags.Validate(); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+	if err := o.is.Validate(); err != nil {
+		return err
 	}
 	return cmdutil.ValidateOutputFormat(o.Output, "json", "yaml")
 }
