@@ -91,7 +91,15 @@ func (o *Options) approveAndBind(ctx context.Context, entry kubeconfig.Entry, cr
 		return o.cleanUp(err, changes)
 	}
 	s := o.summary(cert, changes, path, entry.ContextName)
-	if s.Verified, err = o.is.VerifyFor(ctx, o.user, o.groups, acc); err != nil {
+	recorded := issuing.Async(func() (string, error) {
+		return o.is.Record(ctx, issuing.CertificateRecord("csr-api", o.req.Name, outcome.Certificate, s.Certificate, changes, o.is.Namespace))
+	})
+	s.Verified, err = o.is.VerifyFor(ctx, o.user, o.groups, acc)
+	var recordErr error
+	if s.Record, recordErr = recorded(); recordErr != nil {
+		return fmt.Errorf("%s was written but the credential was not recorded: %w", path, recordErr)
+	}
+	if err != nil {
 		return fmt.Errorf("%s was written but the access does not work as granted: %w", path, err)
 	}
 	return o.printSummary(s)

@@ -31,6 +31,7 @@ type Summary struct {
 	Context     string               `json:"context"`
 	Namespace   string               `json:"namespace"`
 	Verified    issuing.Verification `json:"verified"`
+	Record      string               `json:"record,omitempty"`
 }
 
 func (o *Options) summary(cert *x509.Certificate, changes []rbac.Change, path, context string) Summary {

@@ -35,7 +35,7 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	// An RSA key takes up to a second to generate: make it while the
 	// preflight checks wait on the API server.
-	keyReady := async(func() (crypto.Signer, error) { return pki.GenerateKey(o.keyType) })
+	keyReady := issuing.Async(func() (crypto.Signer, error) { return pki.GenerateKey(o.keyType) })
 	var (
 		acc             *issuing.Access
 		createNamespace bool
@@ -67,23 +67,6 @@ func (o *Options) Run(ctx context.Context) error {
 	return o.issueAndBind(ctx, key, req, createNamespace, acc)
 }
 
-// async starts f and returns a function that waits for its result.
-func async[T any](f func() (T, error)) func() (T, error) {
-	var (
-		v    T
-		err  error
-		done = make(chan struct{})
-	)
-	go func() {
-		defer close(done)
-		v, err = f()
-	}()
-	return func() (T, error) {
-		<-done
-		return v, err
-	}
-}
-
 // issueAndBind runs the steps that change the cluster. The watch for the
 // certificate opens as soon as the request exists and, when this run
 // approves it, the access is applied while the signer works; a failure
@@ -94,11 +77,11 @@ func (o *Options) issueAndBind(ctx context.Context, key crypto.Signer, req *cert
 	if err != nil {
 		return err
 	}
-	certificate := async(func() ([]byte, error) { return o.awaitCertificate(ctx, created) })
+	certificate := issuing.Async(func() ([]byte, error) { return o.awaitCertificate(ctx, created) })
 	apply := func() ([]rbac.Change, error) { return o.applyAccess(ctx, createNamespace, acc) }
 	var access func() ([]rbac.Change, error)
 	if o.Approve {
-		access = async(apply)
+		access = issuing.Async(apply)
 		if err := csr.Approve(ctx, o.is.Client, created, fmt.Sprintf("approved by kubeaccess grant for %s", o.User)); err != nil {
 			changes, _ := access()
 			return o.cleanUp(created.Name, err, changes)
@@ -152,11 +135,16 @@ func (o *Options) finish(ctx context.Context, csrName string, issued []byte, key
 	}
 	s := o.summary(csrName, cert, changes, path)
 	if o.Offline {
-		o.progress("wrote %s; --offline, so it was not tried against the API server", path)
+		o.progress("wrote %s; --offline, so it was not tried against the API server, and no record was kept", path)
 		return o.printSummary(s)
 	}
 	o.progress("wrote %s; verifying it against the API server", path)
+	recorded := issuing.Async(func() (string, error) { return o.is.Record(ctx, o.record(csrName, issued, cert, changes)) })
 	s.Verified, err = issuing.Verify(ctx, entry, o.User, o.Groups, acc)
+	var recordErr error
+	if s.Record, recordErr = recorded(); recordErr != nil {
+		return fmt.Errorf("%s was written but the credential was not recorded: %w", path, recordErr)
+	}
 	if err != nil && o.authority != nil && apierrors.IsUnauthorized(err) {
 		return fmt.Errorf("%s was written but the API server rejects its certificate: it does not trust the CA %q (--ca-cert) "+
 			"for client certificates; sign with the CA that kube-apiserver's --client-ca-file names", path, o.authority.Cert.Subject.CommonName)

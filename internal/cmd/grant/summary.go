@@ -16,6 +16,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
 // Summary is what a grant issued, printed for people or as -o json|yaml.
@@ -36,6 +37,7 @@ type Summary struct {
 	Context      string               `json:"context"`
 	Namespace    string               `json:"namespace"`
 	Verified     issuing.Verification `json:"verified"`
+	Record       string               `json:"record,omitempty"`
 }
 
 // summary describes the issued certificate. Its lifetime is read from the
@@ -98,7 +100,19 @@ func (o *Options) printSummary(s Summary) error {
 		fmt.Fprintf(w, "  verified\tthe API server sees %s in [%s]; %d granted permissions allowed\n",
 			s.Verified.Username, strings.Join(s.Verified.Groups, " "), s.Verified.Checked)
 	}
+	if s.Record != "" {
+		fmt.Fprintf(w, "  record\t%s\n", s.Record)
+	}
 	return w.Flush()
+}
+
+// record is what the inventory keeps of the certificate.
+func (o *Options) record(csrName string, issued []byte, cert *x509.Certificate, changes []rbac.Change) records.Record {
+	via := "csr-api"
+	if o.authority != nil {
+		via = "offline-ca"
+	}
+	return issuing.CertificateRecord(via, csrName, issued, pki.Describe(cert), changes, o.is.Namespace)
 }
 
 // printDryRun prints the objects the grant would create; signing offline

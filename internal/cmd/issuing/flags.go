@@ -8,6 +8,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/pflag"
+
+	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
 // Flags are the access and kubeconfig flags of an issuing command.
@@ -22,11 +24,14 @@ type Flags struct {
 	Merge           string
 	Force           bool
 	Server          string
+	// RecordsNamespace holds the records of what is issued; NoRecord skips them.
+	RecordsNamespace string
+	NoRecord         bool
 }
 
 // NewFlags returns Flags with their defaults.
 func NewFlags() Flags {
-	return Flags{CreateNamespace: true}
+	return Flags{CreateNamespace: true, RecordsNamespace: records.DefaultNamespace}
 }
 
 // AddFlags registers the flags. outDefault describes --out's default.
@@ -41,6 +46,8 @@ func (f *Flags) AddFlags(fs *pflag.FlagSet, outDefault string) {
 	fs.StringVar(&f.Merge, "merge", "", "Add the cluster, user and context to this existing kubeconfig instead")
 	fs.BoolVar(&f.Force, "force", false, "Replace an existing --out file, or entries of the same name in --merge")
 	fs.StringVar(&f.Server, "server-url", "", "API server URL for the new kubeconfig (default: the current context's)")
+	fs.StringVar(&f.RecordsNamespace, "records-namespace", f.RecordsNamespace, "Namespace of the records of issued credentials")
+	fs.BoolVar(&f.NoRecord, "no-record", false, "Keep no record (list, renew and revoke will not know of this credential)")
 }
 
 // Validate checks the flags without I/O: at most one kind of access, and

@@ -20,6 +20,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/deny"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/grant"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/inspect"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/list"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/request"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/sign"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/token"
@@ -65,6 +66,7 @@ track of that access until it is revoked.`,
 		complete.NewCmdComplete(streams),
 		sign.NewCmdSign(configFlags, streams),
 		inspect.NewCmdInspect(streams),
+		list.NewCmdList(configFlags, streams),
 		token.NewCmdToken(configFlags, streams),
 		version.NewCmdVersion(streams),
 		whoami.NewCmdWhoAmI(configFlags, streams),

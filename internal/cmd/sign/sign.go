@@ -172,7 +172,15 @@ func (o *Options) Run(ctx context.Context) error {
 		s.Applied = append(s.Applied, c.String())
 	}
 	if !o.Offline {
-		if s.Verified, err = o.is.VerifyFor(ctx, user, groups, acc); err != nil {
+		recorded := issuing.Async(func() (string, error) {
+			return o.is.Record(ctx, issuing.CertificateRecord("offline-ca", "", issued, s.Certificate, changes, o.is.Namespace))
+		})
+		s.Verified, err = o.is.VerifyFor(ctx, user, groups, acc)
+		var recordErr error
+		if s.Record, recordErr = recorded(); recordErr != nil {
+			return fmt.Errorf("%s was written but the credential was not recorded: %w", path, recordErr)
+		}
+		if err != nil {
 			return fmt.Errorf("%s was written but the access does not work as granted: %w", path, err)
 		}
 	}
@@ -194,6 +202,7 @@ type summary struct {
 	Kubeconfig  string               `json:"kubeconfig"`
 	Context     string               `json:"context"`
 	Verified    issuing.Verification `json:"verified"`
+	Record      string               `json:"record,omitempty"`
 }
 
 func (o *Options) print(s summary) error {

@@ -18,6 +18,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/credential"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
@@ -68,7 +69,12 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	s := o.summary(claims, secret, changes, path, entry.ContextName)
 	o.progress("wrote %s; verifying it against the API server", path)
+	recorded := issuing.Async(func() (string, error) { return o.is.Record(ctx, o.record(token, claims, s, changes)) })
 	s.Verified, err = issuing.Verify(ctx, entry, o.username(), o.groups(), acc)
+	var recordErr error
+	if s.Record, recordErr = recorded(); recordErr != nil {
+		return fmt.Errorf("%s was written but the credential was not recorded: %w", path, recordErr)
+	}
 	if err != nil && apierrors.IsUnauthorized(err) && len(o.Audiences) > 0 {
 		return fmt.Errorf("%s was written but the API server rejects its token: it is for %s, not an audience the API server accepts; "+
 			"leave --audience unset for a kubeconfig", path, strings.Join(o.Audiences, ", "))
@@ -166,6 +172,7 @@ type Summary struct {
 	Kubeconfig        string               `json:"kubeconfig"`
 	Context           string               `json:"context"`
 	Verified          issuing.Verification `json:"verified"`
+	Record            string               `json:"record,omitempty"`
 }
 
 // summary reports the token's expiry from its exp claim, not the request.
@@ -191,6 +198,15 @@ func (o *Options) summary(claims credential.TokenClaims, secret *corev1.Secret, 
 		s.Applied = append(s.Applied, c.String())
 	}
 	return s
+}
+
+// record is what the inventory keeps of the token: never the token itself.
+func (o *Options) record(token string, claims credential.TokenClaims, s Summary, changes []rbac.Change) records.Record {
+	return records.Record{
+		ID: records.TokenID(token), User: s.Username, Groups: o.groups(), Kind: "token", IssuedVia: "token-request",
+		Issuer: claims.Issuer, NotBefore: time.Now().UTC().Truncate(time.Second), NotAfter: claims.ExpiresAt,
+		Access: records.Describe(changes), Namespace: s.Namespace, ServiceAccount: s.Namespace + "/" + s.ServiceAccount, BoundSecret: s.BoundSecret,
+	}
 }
 
 func (o *Options) printSummary(s Summary) error {

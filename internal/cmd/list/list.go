@@ -1,0 +1,188 @@
+// Package list implements "kubeaccess list": who has access, until when,
+// from the records kubeaccess keeps in the cluster.
+package list
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+)
+
+// expiringShare is the part of its lifetime left at which a credential
+// counts as expiring, unless --expiring gives a window.
+const expiringShare = 5
+
+// Options holds the flags of "kubeaccess list".
+type Options struct {
+	User             string
+	Expiring         string
+	All              bool
+	Output           string
+	RecordsNamespace string
+
+	window time.Duration
+	genericiooptions.IOStreams
+}
+
+// Entry is a record with its status now.
+type Entry struct {
+	records.Record
+	Status    string `json:"status"` // active, expiring, expired or revoked
+	Remaining string `json:"remaining"`
+}
+
+// NewCmdList returns the "list" command.
+func NewCmdList(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{RecordsNamespace: records.DefaultNamespace, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "list [flags]",
+		Short: "List the credentials kubeaccess issued: who, what kind, until when, with what access",
+		Long: `List the credentials recorded in the cluster, soonest expiry first. Expired and
+revoked ones are hidden unless --all. A credential is expiring when less than
+a fifth of its lifetime is left; --expiring shows only those that expire
+within a window instead (as "7d" or "72h").`,
+		Example: `  kubeaccess list
+  kubeaccess list --user dave --all -o wide
+  kubeaccess list --expiring 7d -o json`,
+		Args: cmdutil.Args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			cfg, err := flags.ToRESTConfig()
+			if err != nil {
+				return err
+			}
+			client, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				return err
+			}
+			return o.Run(cmd.Context(), client)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.User, "user", "", "Only this user's credentials")
+	f.StringVar(&o.Expiring, "expiring", "", "Only credentials expiring within this window, e.g. 7d or 72h")
+	f.BoolVar(&o.All, "all", false, "Include expired and revoked credentials")
+	f.StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml")
+	f.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
+	return cmd
+}
+
+// Validate checks the flags.
+func (o *Options) Validate() error {
+	if o.Expiring != "" {
+		d, err := ParseWindow(o.Expiring)
+		if err != nil {
+			return cmdutil.UsageErrorf("--expiring: %w", err)
+		}
+		o.window = d
+	}
+	return cmdutil.ValidateOutputFormat(o.Output, "wide", "json", "yaml")
+}
+
+// ParseWindow reads a duration that may be given in days ("7d").
+func ParseWindow(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration such as 7d or 72h", s)
+	}
+	return d, nil
+}
+
+// Run reads the records and prints those asked for.
+func (o *Options) Run(ctx context.Context, client kubernetes.Interface) error {
+	recs, err := records.Store{Client: client, Namespace: o.RecordsNamespace}.List(ctx, o.User)
+	if apierrors.IsForbidden(err) {
+		return cmdutil.DeniedErrorf("reading the records needs permission to list configmaps in namespace %s: %w", o.RecordsNamespace, err)
+	}
+	if err != nil {
+		return err
+	}
+	entries := Select(recs, time.Now(), o.window, o.Expiring != "", o.All)
+	if o.Output == "json" || o.Output == "yaml" {
+		return cmdutil.PrintStructured(o.Out, o.Output, entries)
+	}
+	if len(entries) == 0 {
+		fmt.Fprintln(o.ErrOut, "No credentials to show (expired and revoked ones need --all).")
+		return nil
+	}
+	return o.printTable(entries)
+}
+
+// Select gives each record its status at now and keeps those to show:
+// with expiringOnly those expiring within window (0: within a fifth of
+// their lifetime); expired and revoked ones only with all.
+func Select(recs []records.Record, now time.Time, window time.Duration, expiringOnly, all bool) []Entry {
+	entries := []Entry{}
+	for _, r := range recs {
+		soon := window
+		if soon == 0 {
+			soon = r.NotAfter.Sub(r.NotBefore) / expiringShare
+		}
+		e := Entry{Record: r, Status: "active"}
+		left := r.NotAfter.Sub(now)
+		e.Remaining = duration.HumanDuration(left)
+		switch {
+		case r.Revoked != nil:
+			e.Status = "revoked"
+		case left <= 0:
+			e.Status, e.Remaining = "expired", "-"
+		case left < soon:
+			e.Status = "expiring"
+		}
+		if (e.Status == "expired" || e.Status == "revoked") && !all {
+			continue
+		}
+		if expiringOnly && e.Status != "expiring" {
+			continue
+		}
+		entries = append(entries, e)
+	}
+	return entries
+}
+
+func (o *Options) printTable(entries []Entry) error {
+	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+	header := "USER\tGROUPS\tKIND\tID\tEXPIRES\tREMAINING\tSTATUS\tACCESS"
+	if o.Output == "wide" {
+		header += "\tISSUED-VIA\tISSUED-BY\tISSUED\tSERIAL"
+	}
+	fmt.Fprintln(w, header)
+	for _, e := range entries {
+		access := strings.Join(e.Access, ",")
+		if access == "" {
+			access = "<none>"
+		}
+		groups := strings.Join(e.Groups, ",")
+		if groups == "" {
+			groups = "<none>"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", e.User, groups, e.Kind, e.ID, e.NotAfter.Format(time.RFC3339), e.Remaining, e.Status, access)
+		if o.Output == "wide" {
+			fmt.Fprintf(w, "\t%s\t%s\t%s\t%s", e.IssuedVia, e.IssuedBy, e.IssuedAt.Format(time.RFC3339), e.Serial)
+		}
+		fmt.Fprintln(w)
+	}
+	return w.Flush()
+}

@@ -1,0 +1,198 @@
+// Package records keeps, in the cluster, a record of every credential
+// kubeaccess issues, so that every admin sees the same inventory: one
+// ConfigMap per credential in a dedicated namespace. A record holds no
+// secret: the subject, how and by whom it was issued, its validity, the
+// RBAC objects it created or joined, and the public certificate.
+package records
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/labels"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+)
+
+// DefaultNamespace holds the records unless --records-namespace says otherwise.
+const DefaultNamespace = "kubeaccess-system"
+
+// The labels on a record, besides labels.ManagedBy and labels.User.
+const (
+	KindLabel = "kubeaccess.io/record"
+	dataKey   = "record.json"
+	certKey   = "certificate.pem"
+)
+
+// Record is one issued credential.
+type Record struct {
+	ID        string    `json:"id"`
+	User      string    `json:"user"`
+	Groups    []string  `json:"groups,omitempty"`
+	Kind      string    `json:"kind"`      // certificate or token
+	IssuedVia string    `json:"issuedVia"` // csr-api, offline-ca or token-request
+	IssuedBy  string    `json:"issuedBy,omitempty"`
+	IssuedAt  time.Time `json:"issuedAt"`
+	Serial    string    `json:"serial,omitempty"`
+	SHA256    string    `json:"sha256,omitempty"`
+	Issuer    string    `json:"issuer,omitempty"`
+	NotBefore time.Time `json:"notBefore"`
+	NotAfter  time.Time `json:"notAfter"`
+	// Access names the RBAC objects the credential's issuance created or
+	// joined, as rbac.Describe puts them.
+	Access    []string `json:"access,omitempty"`
+	Namespace string   `json:"namespace,omitempty"`
+	CSR       string   `json:"certificateSigningRequest,omitempty"`
+	// For tokens: the ServiceAccount's namespace/name and the bound Secret.
+	ServiceAccount string `json:"serviceAccount,omitempty"`
+	BoundSecret    string `json:"boundSecret,omitempty"`
+	// Certificate is the public certificate, PEM.
+	Certificate string     `json:"-"`
+	Revoked     *time.Time `json:"revoked,omitempty"`
+	RevokedBy   string     `json:"revokedBy,omitempty"`
+	Replaces    string     `json:"replaces,omitempty"`
+}
+
+// CertificateID identifies a certificate by its fingerprint.
+func CertificateID(sha256Hex string) string { return "c-" + sha256Hex[:16] }
+
+// TokenID identifies a token by a hash of it, from which it cannot be had back.
+func TokenID(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return "t-" + hex.EncodeToString(sum[:8])
+}
+
+// Describe lists the RBAC objects among changes, as a record's Access.
+func Describe(changes []rbac.Change) []string {
+	var access []string
+	for _, c := range changes {
+		if c.Object.GetObjectKind().GroupVersionKind().Group == rbacv1.GroupName {
+			access = append(access, rbac.Describe(c.Object))
+		}
+	}
+	return access
+}
+
+// Store reads and writes records in one namespace.
+type Store struct {
+	Client    kubernetes.Interface
+	Namespace string
+}
+
+func objectName(id string) string { return "kubeaccess-" + id }
+
+// Save writes a new record, creating the namespace on first use.
+func (s Store) Save(ctx context.Context, r Record) error {
+	cm, err := toConfigMap(s.Namespace, r)
+	if err != nil {
+		return err
+	}
+	create := func() error {
+		_, err := s.Client.CoreV1().ConfigMaps(s.Namespace).Create(ctx, cm, metav1.CreateOptions{FieldManager: labels.Kubeaccess})
+		return err
+	}
+	err = create()
+	if apierrors.IsNotFound(err) {
+		if err = s.ensureNamespace(ctx); err == nil {
+			err = create()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("recording credential %s in namespace %s: %w", r.ID, s.Namespace, err)
+	}
+	return nil
+}
+
+// Update rewrites an existing record.
+func (s Store) Update(ctx context.Context, r Record) error {
+	cm, err := toConfigMap(s.Namespace, r)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(cm)
+	if err != nil {
+		return err
+	}
+	_, err = s.Client.CoreV1().ConfigMaps(s.Namespace).Patch(ctx, cm.Name, types.ApplyPatchType, data,
+		metav1.PatchOptions{FieldManager: labels.Kubeaccess, Force: ptr.To(true)})
+	if err != nil {
+		return fmt.Errorf("updating the record of credential %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// List returns the records, of user only when user is not "", soonest
+// expiry first.
+func (s Store) List(ctx context.Context, user string) ([]Record, error) {
+	selector := KindLabel
+	if user != "" {
+		selector += "," + labels.User + "=" + csr.LabelValue(user)
+	}
+	list, err := s.Client.CoreV1().ConfigMaps(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, fmt.Errorf("reading the records in namespace %s: %w", s.Namespace, err)
+	}
+	var out []Record
+	for i := range list.Items {
+		r, err := fromConfigMap(&list.Items[i])
+		if err != nil {
+			return nil, err
+		}
+		if user == "" || r.User == user {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b Record) int { return a.NotAfter.Compare(b.NotAfter) })
+	return out, nil
+}
+
+func (s Store) ensureNamespace(ctx context.Context) error {
+	ns := rbac.BuildNamespace(s.Namespace)
+	_, err := rbac.Apply(ctx, s.Client, []runtime.Object{ns}, map[string]bool{})
+	if err != nil {
+		return fmt.Errorf("creating the records namespace: %w", err)
+	}
+	return nil
+}
+
+func toConfigMap(namespace string, r Record) (*corev1.ConfigMap, error) {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	l := labels.Managed()
+	l[labels.User] = csr.LabelValue(r.User)
+	l[KindLabel] = r.Kind
+	cm := &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Name: objectName(r.ID), Namespace: namespace, Labels: l},
+		Data:       map[string]string{dataKey: string(data)},
+	}
+	if r.Certificate != "" {
+		cm.Data[certKey] = r.Certificate
+	}
+	return cm, nil
+}
+
+func fromConfigMap(cm *corev1.ConfigMap) (Record, error) {
+	var r Record
+	if err := json.Unmarshal([]byte(cm.Data[dataKey]), &r); err != nil {
+		return Record{}, fmt.Errorf("record %s/%s cannot be read: %w", cm.Namespace, cm.Name, err)
+	}
+	r.Certificate = cm.Data[certKey]
+	return r, nil
+}
