@@ -22,6 +22,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/inspect"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/list"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/request"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/revoke"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/sign"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/token"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/version"
@@ -67,6 +68,7 @@ track of that access until it is revoked.`,
 		sign.NewCmdSign(configFlags, streams),
 		inspect.NewCmdInspect(streams),
 		list.NewCmdList(configFlags, streams),
+		revoke.NewCmdRevoke(configFlags, streams),
 		token.NewCmdToken(configFlags, streams),
 		version.NewCmdVersion(streams),
 		whoami.NewCmdWhoAmI(configFlags, streams),

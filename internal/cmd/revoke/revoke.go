@@ -1,0 +1,220 @@
+// Package revoke implements "kubeaccess revoke USER": take away the access
+// kubeaccess bound for a user, mark their records revoked, prove it with
+// SubjectAccessReviews, and say what remains.
+package revoke
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/labels"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/verify"
+)
+
+// Options holds the flags of "kubeaccess revoke".
+type Options struct {
+	User             string
+	RecordsNamespace string
+
+	client kubernetes.Interface
+	admin  string
+	genericiooptions.IOStreams
+}
+
+// NewCmdRevoke returns the "revoke" command.
+func NewCmdRevoke(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{RecordsNamespace: records.DefaultNamespace, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "revoke USER",
+		Short: "Take away the access kubeaccess bound for USER, and check it is gone",
+		Long: `Remove USER from every binding kubeaccess created or joined for them, deleting
+bindings left without subjects and the roles kubeaccess made for them; mark
+USER's records revoked; then check with SubjectAccessReviews that USER has no
+access left through those rules. Other bindings that still give USER or their
+groups access are listed, not touched. Kubernetes cannot revoke a client
+certificate: it keeps authenticating until it expires, which is said plainly.
+For a service account, USER is system:serviceaccount:NAMESPACE:NAME.`,
+		Example: `  kubeaccess revoke dave`,
+		Args:    cmdutil.Args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.User = args[0]
+			cfg, err := flags.ToRESTConfig()
+			if err != nil {
+				return err
+			}
+			// The check polls access reviews; client-go's default 5 QPS
+			// would throttle it.
+			cfg = rest.CopyConfig(cfg)
+			cfg.QPS, cfg.Burst = 100, 200
+			if o.client, err = kubernetes.NewForConfig(cfg); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
+	return cmd
+}
+
+// Run revokes, checks and reports.
+func (o *Options) Run(ctx context.Context) error {
+	store := records.Store{Client: o.client, Namespace: o.RecordsNamespace}
+	recs, err := store.List(ctx, o.User)
+	if apierrors.IsForbidden(err) {
+		return cmdutil.DeniedErrorf("revoking needs permission to read the records (list configmaps in namespace %s): %w", o.RecordsNamespace, err)
+	}
+	if err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return cmdutil.UsageErrorf("no records of %s in namespace %s: kubeaccess did not issue them a credential (see kubeaccess list --all)", o.User, o.RecordsNamespace)
+	}
+	if id, err := verify.WhoAmI(ctx, o.client); err == nil {
+		o.admin = id.Username
+	}
+	subject := subjectOf(recs[0])
+	var rules []scopedRules
+	var done []string
+	for _, ref := range accessOf(recs) {
+		r, what, err := o.unbind(ctx, ref, subject)
+		if err != nil {
+			return fmt.Errorf("%w\nalready done: %s", err, strings.Join(done, "; "))
+		}
+		rules = append(rules, r...)
+		done = append(done, what...)
+	}
+	for _, what := range done {
+		fmt.Fprintln(o.Out, what)
+	}
+	if err := o.markRevoked(ctx, store, recs); err != nil {
+		return err
+	}
+	groups := groupsOf(recs)
+	still, err := o.checkGone(ctx, groups, rules)
+	if err != nil {
+		return err
+	}
+	o.reportOthers(ctx, subject, groups)
+	o.reportValidity(recs)
+	if len(still) > 0 {
+		return fmt.Errorf("%s may still %s, through a binding of one of their groups (listed above): a certificate keeps its groups, "+
+			"so remove that binding, or the user from it, to take this away", o.User, still[0])
+	}
+	return nil
+}
+
+// subjectOf is how bindings name the credential's holder.
+func subjectOf(r records.Record) rbacv1.Subject {
+	if ns, name, ok := strings.Cut(r.ServiceAccount, "/"); ok {
+		return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}
+	}
+	return rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: r.User}
+}
+
+// accessOf lists, once each, the bindings the records name.
+func accessOf(recs []records.Record) []string {
+	var refs []string
+	for _, r := range recs {
+		for _, a := range r.Access {
+			if strings.HasPrefix(a, "RoleBinding ") || strings.HasPrefix(a, "ClusterRoleBinding ") {
+				if !slices.Contains(refs, a) {
+					refs = append(refs, a)
+				}
+			}
+		}
+	}
+	return refs
+}
+
+func groupsOf(recs []records.Record) []string {
+	var groups []string
+	for _, r := range recs {
+		for _, g := range r.Groups {
+			if !slices.Contains(groups, g) {
+				groups = append(groups, g)
+			}
+		}
+	}
+	return groups
+}
+
+func (o *Options) markRevoked(ctx context.Context, store records.Store, recs []records.Record) error {
+	now := time.Now().UTC().Truncate(time.Second)
+	for _, r := range recs {
+		if r.Revoked != nil {
+			continue
+		}
+		r.Revoked, r.RevokedBy = &now, o.admin
+		if err := store.Update(ctx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkGone asks, with SubjectAccessReviews, until none of rules is allowed
+// to the user (with their groups), and returns what still is.
+func (o *Options) checkGone(ctx context.Context, groups []string, rules []scopedRules) ([]verify.Permission, error) {
+	var perms []verify.Permission
+	for _, r := range rules {
+		perms = append(perms, verify.RulePermissions(r.rules, r.namespace)...)
+	}
+	if len(perms) == 0 {
+		return nil, nil
+	}
+	var allowed []verify.Permission
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 5*time.Second, true, func(ctx context.Context) (bool, error) {
+		missing, err := verify.MissingFor(ctx, o.client, o.User, groups, perms)
+		if err != nil {
+			return false, err
+		}
+		allowed = slices.DeleteFunc(slices.Clone(perms), func(p verify.Permission) bool { return slices.Contains(missing, p) })
+		return len(allowed) == 0, nil
+	})
+	switch {
+	case len(allowed) > 0:
+		// Still allowed when the wait ended, however it ended.
+		return allowed, nil
+	case err != nil:
+		return nil, err
+	}
+	fmt.Fprintf(o.Out, "checked: the API server now denies %s all %d permissions those bindings gave\n", o.User, len(perms))
+	return nil, nil
+}
+
+// reportValidity says how long the credentials keep authenticating.
+func (o *Options) reportValidity(recs []records.Record) {
+	for _, r := range recs {
+		if time.Now().After(r.NotAfter) {
+			continue
+		}
+		switch r.Kind {
+		case "token":
+			fmt.Fprintf(o.Out, "note: token %s still authenticates as %s until %s (delete its ServiceAccount or bound Secret to end it now)\n",
+				r.ID, r.User, r.NotAfter.Format(time.RFC3339))
+		default:
+			fmt.Fprintf(o.Out, "note: certificate %s (serial %s) still authenticates as %s until %s: Kubernetes cannot revoke a client certificate, so %s keeps an identity, now without this access\n",
+				r.ID, r.Serial, r.User, r.NotAfter.Format(time.RFC3339), r.User)
+		}
+	}
+}
+
+// kubeaccessMade reports whether an object carries kubeaccess's label.
+func kubeaccessMade(m metav1.Object) bool {
+	return m.GetLabels()[labels.ManagedBy] == labels.Kubeaccess
+}
