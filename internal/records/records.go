@@ -61,10 +61,13 @@ type Record struct {
 	ServiceAccount string `json:"serviceAccount,omitempty"`
 	BoundSecret    string `json:"boundSecret,omitempty"`
 	// Certificate is the public certificate, PEM.
-	Certificate string     `json:"-"`
-	Revoked     *time.Time `json:"revoked,omitempty"`
-	RevokedBy   string     `json:"revokedBy,omitempty"`
-	Replaces    string     `json:"replaces,omitempty"`
+	Certificate string `json:"-"`
+	// TTL is the lifetime asked for, which renew asks for again.
+	TTL        string     `json:"ttl,omitempty"`
+	Revoked    *time.Time `json:"revoked,omitempty"`
+	RevokedBy  string     `json:"revokedBy,omitempty"`
+	Replaces   string     `json:"replaces,omitempty"`
+	ReplacedBy string     `json:"replacedBy,omitempty"`
 }
 
 // CertificateID identifies a certificate by its fingerprint.
@@ -133,6 +136,15 @@ func (s Store) Update(ctx context.Context, r Record) error {
 		return fmt.Errorf("updating the record of credential %s: %w", r.ID, err)
 	}
 	return nil
+}
+
+// Get reads one record by ID.
+func (s Store) Get(ctx context.Context, id string) (Record, error) {
+	cm, err := s.Client.CoreV1().ConfigMaps(s.Namespace).Get(ctx, objectName(id), metav1.GetOptions{})
+	if err != nil {
+		return Record{}, fmt.Errorf("reading the record of credential %s: %w", id, err)
+	}
+	return fromConfigMap(cm)
 }
 
 // List returns the records, of user only when user is not "", soonest

@@ -157,6 +157,14 @@ func checkPending(req *certificatesv1.CertificateSigningRequest) error {
 // allowedUsages are what a Kubernetes client certificate may carry.
 var allowedUsages = []certificatesv1.KeyUsage{certificatesv1.UsageClientAuth, certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment}
 
+// requestedTTL is the lifetime a request asks for; 0 for the signer's default.
+func requestedTTL(req *certificatesv1.CertificateSigningRequest) time.Duration {
+	if req.Spec.ExpirationSeconds == nil {
+		return 0
+	}
+	return time.Duration(*req.Spec.ExpirationSeconds) * time.Second
+}
+
 // lifetime is the requested lifetime, as the request (or --ttl) says.
 func (o *Options) lifetime() string {
 	switch {

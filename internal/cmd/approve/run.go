@@ -92,7 +92,7 @@ func (o *Options) approveAndBind(ctx context.Context, entry kubeconfig.Entry, cr
 	}
 	s := o.summary(cert, changes, path, entry.ContextName)
 	recorded := issuing.Async(func() (string, error) {
-		return o.is.Record(ctx, issuing.CertificateRecord("csr-api", o.req.Name, outcome.Certificate, s.Certificate, changes, o.is.Namespace))
+		return o.is.Record(ctx, issuing.CertificateRecord("csr-api", o.req.Name, outcome.Certificate, s.Certificate, changes, o.is.Namespace, requestedTTL(o.req)))
 	})
 	s.Verified, err = o.is.VerifyFor(ctx, o.user, o.groups, acc)
 	var recordErr error

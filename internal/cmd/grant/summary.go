@@ -112,7 +112,7 @@ func (o *Options) record(csrName string, issued []byte, cert *x509.Certificate, 
 	if o.authority != nil {
 		via = "offline-ca"
 	}
-	return issuing.CertificateRecord(via, csrName, issued, pki.Describe(cert), changes, o.is.Namespace)
+	return issuing.CertificateRecord(via, csrName, issued, pki.Describe(cert), changes, o.is.Namespace, o.TTL)
 }
 
 // printDryRun prints the objects the grant would create; signing offline

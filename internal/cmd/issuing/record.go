@@ -54,9 +54,10 @@ func Async[T any](f func() (T, error)) func() (T, error) {
 }
 
 // CertificateRecord is the record of an issued certificate.
-func CertificateRecord(via, csrName string, certPEM []byte, info pki.CertificateInfo, changes []rbac.Change, namespace string) records.Record {
+func CertificateRecord(via, csrName string, certPEM []byte, info pki.CertificateInfo, changes []rbac.Change, namespace string, ttl time.Duration) records.Record {
 	return records.Record{
-		ID: records.CertificateID(info.SHA256), User: info.User, Groups: info.Groups, Kind: "certificate", IssuedVia: via,
+		TTL: ttl.String(),
+		ID:  records.CertificateID(info.SHA256), User: info.User, Groups: info.Groups, Kind: "certificate", IssuedVia: via,
 		Serial: info.Serial, SHA256: info.SHA256, Issuer: info.Issuer, NotBefore: info.NotBefore, NotAfter: info.NotAfter,
 		Access: records.Describe(changes), Namespace: namespace, CSR: csrName, Certificate: string(certPEM),
 	}

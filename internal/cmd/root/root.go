@@ -21,6 +21,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/grant"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/inspect"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/list"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/renew"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/request"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/revoke"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/sign"
@@ -69,6 +70,7 @@ track of that access until it is revoked.`,
 		inspect.NewCmdInspect(streams),
 		list.NewCmdList(configFlags, streams),
 		revoke.NewCmdRevoke(configFlags, streams),
+		renew.NewCmdRenew(configFlags, streams),
 		token.NewCmdToken(configFlags, streams),
 		version.NewCmdVersion(streams),
 		whoami.NewCmdWhoAmI(configFlags, streams),

@@ -173,7 +173,7 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	if !o.Offline {
 		recorded := issuing.Async(func() (string, error) {
-			return o.is.Record(ctx, issuing.CertificateRecord("offline-ca", "", issued, s.Certificate, changes, o.is.Namespace))
+			return o.is.Record(ctx, issuing.CertificateRecord("offline-ca", "", issued, s.Certificate, changes, o.is.Namespace, o.TTL))
 		})
 		s.Verified, err = o.is.VerifyFor(ctx, user, groups, acc)
 		var recordErr error

@@ -205,7 +205,7 @@ func (o *Options) record(token string, claims credential.TokenClaims, s Summary,
 	return records.Record{
 		ID: records.TokenID(token), User: s.Username, Groups: o.groups(), Kind: "token", IssuedVia: "token-request",
 		Issuer: claims.Issuer, NotBefore: time.Now().UTC().Truncate(time.Second), NotAfter: claims.ExpiresAt,
-		Access: records.Describe(changes), Namespace: s.Namespace, ServiceAccount: s.Namespace + "/" + s.ServiceAccount, BoundSecret: s.BoundSecret,
+		Access: records.Describe(changes), Namespace: s.Namespace, TTL: o.Duration.String(), ServiceAccount: s.Namespace + "/" + s.ServiceAccount, BoundSecret: s.BoundSecret,
 	}
 }
 

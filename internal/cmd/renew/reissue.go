@@ -1,0 +1,130 @@
+package renew
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/credential"
+	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+)
+
+// reissue issues the new credential by the old one's path, puts it into
+// auth, and returns its record.
+func (o *Options) reissue(ctx context.Context, old records.Record, auth *clientcmdapi.AuthInfo) (records.Record, error) {
+	ttl, err := time.ParseDuration(old.TTL)
+	if err != nil || ttl <= 0 {
+		ttl = old.NotAfter.Sub(old.NotBefore)
+	}
+	switch {
+	case old.Kind == "token":
+		return o.renewToken(ctx, old, ttl, auth)
+	case old.IssuedVia == "offline-ca" && o.CACert == "":
+		return records.Record{}, cmdutil.UsageErrorf("credential %s was signed offline: give --ca-cert and --ca-key to renew it the same way", old.ID)
+	}
+	key, keyPEM, err := o.newKey()
+	if err != nil {
+		return records.Record{}, err
+	}
+	request, err := pki.CreateRequest(key, pki.Subject(old.User, old.Groups))
+	if err != nil {
+		return records.Record{}, err
+	}
+	var certPEM []byte
+	via, csrName := old.IssuedVia, ""
+	if old.IssuedVia == "offline-ca" {
+		certPEM, err = o.signOffline(request, ttl)
+	} else {
+		certPEM, csrName, err = o.throughCSR(ctx, old.User, request, ttl)
+	}
+	if err != nil {
+		return records.Record{}, err
+	}
+	cert, err := pki.ParseCertificate(certPEM)
+	if err == nil {
+		err = pki.CheckIssued(cert, key.Public(), old.User, old.Groups)
+	}
+	if err != nil {
+		return records.Record{}, err
+	}
+	auth.ClientCertificateData, auth.ClientKeyData = certPEM, keyPEM
+	auth.ClientCertificate, auth.ClientKey = "", ""
+	rec := issuing.CertificateRecord(via, csrName, certPEM, pki.Describe(cert), nil, old.Namespace, ttl)
+	rec.Access = old.Access
+	return rec, nil
+}
+
+func (o *Options) signOffline(request []byte, ttl time.Duration) ([]byte, error) {
+	authority, err := pki.LoadAuthority(o.CACert, o.CAKey)
+	if err != nil {
+		return nil, cmdutil.UsageErrorf("%w", err)
+	}
+	parsed, err := pki.ParseRequest(request)
+	if err != nil {
+		return nil, err
+	}
+	return authority.Sign(parsed, ttl, time.Now())
+}
+
+// throughCSR submits, approves and waits; on failure the CSR is deleted.
+func (o *Options) throughCSR(ctx context.Context, user string, request []byte, ttl time.Duration) ([]byte, string, error) {
+	created, err := csr.Create(ctx, o.client, csr.Build(user, request, ttl))
+	if err != nil {
+		return nil, "", err
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	outcome := issuing.Async(func() (csr.Outcome, error) { return csr.WaitForCertificate(waitCtx, o.client, created) })
+	if err := csr.Approve(ctx, o.client, created, "approved by kubeaccess renew for "+user); err != nil {
+		return nil, "", fmt.Errorf("%w; %s", err, csr.Discard(o.client, created.Name))
+	}
+	got, err := outcome()
+	if err != nil {
+		return nil, "", fmt.Errorf("renewing through the CSR API: %w; %s", err, csr.Discard(o.client, created.Name))
+	}
+	return got.Certificate, created.Name, nil
+}
+
+// renewToken requests a new token for the same account, audiences, bound
+// Secret and duration.
+func (o *Options) renewToken(ctx context.Context, old records.Record, ttl time.Duration, auth *clientcmdapi.AuthInfo) (records.Record, error) {
+	ns, name, ok := strings.Cut(old.ServiceAccount, "/")
+	if !ok {
+		return records.Record{}, fmt.Errorf("record %s names no service account", old.ID)
+	}
+	claims, err := credential.ParseToken(auth.Token)
+	if err != nil {
+		return records.Record{}, err
+	}
+	spec := authenticationv1.TokenRequestSpec{Audiences: claims.Audience, ExpirationSeconds: ptr.To(int64(ttl.Seconds()))}
+	if old.BoundSecret != "" {
+		secret, err := o.client.CoreV1().Secrets(ns).Get(ctx, old.BoundSecret, metav1.GetOptions{})
+		if err != nil {
+			return records.Record{}, fmt.Errorf("reading the bound Secret %s/%s (deleted Secrets revoke their tokens: issue a new one with kubeaccess token): %w", ns, old.BoundSecret, err)
+		}
+		spec.BoundObjectRef = &authenticationv1.BoundObjectReference{Kind: "Secret", APIVersion: "v1", Name: secret.Name, UID: secret.UID}
+	}
+	tr, err := o.client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{Spec: spec}, metav1.CreateOptions{})
+	if err != nil {
+		return records.Record{}, fmt.Errorf("requesting a token for serviceaccount %s/%s: %w", ns, name, err)
+	}
+	fresh, err := credential.ParseToken(tr.Status.Token)
+	if err != nil {
+		return records.Record{}, err
+	}
+	auth.Token, auth.TokenFile = tr.Status.Token, ""
+	rec := old
+	rec.ID, rec.Issuer, rec.NotBefore, rec.NotAfter = records.TokenID(tr.Status.Token), fresh.Issuer, time.Now().UTC().Truncate(time.Second), fresh.ExpiresAt
+	rec.Revoked, rec.RevokedBy, rec.Replaces, rec.ReplacedBy = nil, "", "", ""
+	return rec, nil
+}

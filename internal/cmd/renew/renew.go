@@ -1,0 +1,222 @@
+// Package renew implements "kubeaccess renew KUBECONFIG": replace the
+// credential in a kubeconfig with a fresh one for the same subject, groups,
+// lifetime and access, by the path that issued it.
+package renew
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmd/list"
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/credential"
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
+	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/verify"
+)
+
+// Options holds the flags of "kubeaccess renew".
+type Options struct {
+	Kubeconfig       string
+	User             string
+	Within           string
+	CACert           string
+	CAKey            string
+	KeyType          string
+	Timeout          time.Duration
+	RecordsNamespace string
+
+	within time.Duration
+	client kubernetes.Interface
+	store  records.Store
+	admin  string
+	genericiooptions.IOStreams
+}
+
+// NewCmdRenew returns the "renew" command.
+func NewCmdRenew(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{KeyType: string(pki.DefaultKeyType), Timeout: 60 * time.Second, RecordsNamespace: records.DefaultNamespace, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "renew KUBECONFIG [flags]",
+		Short: "Replace the credential in a kubeconfig with a fresh one, by the path that issued it",
+		Long: `Renew the credential of the kubeconfig's current user (or --user): a new key and
+certificate for the same subject and groups through the CSR API, or signed with
+--ca-cert/--ca-key when it was issued offline; for a token, a new token from
+the TokenRequest API. The lifetime and access stay those recorded. The file
+keeps its other entries and is rewritten atomically at 0600. The record is
+linked to the one it replaces. With --within, renew only a credential that
+expires within that window, so it can run from cron.
+The admin's own kubeconfig (--kubeconfig, KUBECONFIG) is used to reach the
+cluster.`,
+		Example: `  kubeaccess renew dave.kubeconfig
+  kubeaccess renew bot.kubeconfig --within 72h`,
+		Args: cmdutil.Args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Kubeconfig = args[0]
+			if o.Within != "" {
+				var err error
+				if o.within, err = list.ParseWindow(o.Within); err != nil {
+					return cmdutil.UsageErrorf("--within: %w", err)
+				}
+			}
+			if (o.CACert == "") != (o.CAKey == "") {
+				return cmdutil.UsageErrorf("--ca-cert and --ca-key go together")
+			}
+			cfg, err := flags.ToRESTConfig()
+			if err != nil {
+				return err
+			}
+			cfg = rest.CopyConfig(cfg)
+			cfg.QPS, cfg.Burst = 100, 200
+			if o.client, err = kubernetes.NewForConfig(cfg); err != nil {
+				return err
+			}
+			o.store = records.Store{Client: o.client, Namespace: o.RecordsNamespace}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.User, "user", "", "The kubeconfig user entry to renew (default: the current context's)")
+	f.StringVar(&o.Within, "within", "", "Renew only if the credential expires within this window (e.g. 72h, 7d)")
+	f.StringVar(&o.CACert, "ca-cert", "", "For a certificate issued offline: the CA certificate")
+	f.StringVar(&o.CAKey, "ca-key", "", "For a certificate issued offline: the CA key; only read")
+	f.StringVar(&o.KeyType, "key-type", o.KeyType, "Type of the new private key")
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the certificate")
+	f.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
+	return cmd
+}
+
+// Run renews the credential if it is due.
+func (o *Options) Run(ctx context.Context) error {
+	cfg, auth, err := o.load()
+	if err != nil {
+		return err
+	}
+	id, notAfter, err := identify(auth)
+	if err != nil {
+		return err
+	}
+	if o.within > 0 && time.Until(notAfter) > o.within {
+		fmt.Fprintf(o.Out, "nothing to do: the credential expires %s, later than %s from now\n", notAfter.Format(time.RFC3339), o.Within)
+		return nil
+	}
+	old, err := o.store.Get(ctx, id)
+	if err != nil {
+		return cmdutil.UsageErrorf("%w: kubeaccess keeps no record of this credential, so it does not know how to renew it", err)
+	}
+	if old.Revoked != nil {
+		return cmdutil.UsageErrorf("credential %s of %s was revoked on %s; grant anew instead", old.ID, old.User, old.Revoked.Format(time.RFC3339))
+	}
+	if whoami, err := verify.WhoAmI(ctx, o.client); err == nil {
+		o.admin = whoami.Username
+	}
+	fresh, err := o.reissue(ctx, old, auth)
+	if err != nil {
+		return err
+	}
+	if err := kubeconfig.Write(o.Kubeconfig, cfg, true); err != nil {
+		return fmt.Errorf("the new credential was issued (record %s) but %s could not be rewritten: %w", fresh.ID, o.Kubeconfig, err)
+	}
+	if err := o.link(ctx, old, fresh); err != nil {
+		return err
+	}
+	return o.verify(ctx, fresh)
+}
+
+// load reads the kubeconfig and picks the user entry.
+func (o *Options) load() (*clientcmdapi.Config, *clientcmdapi.AuthInfo, error) {
+	cfg, err := clientcmd.LoadFromFile(o.Kubeconfig)
+	if err != nil {
+		return nil, nil, cmdutil.UsageErrorf("reading %s: %w", o.Kubeconfig, err)
+	}
+	name := o.User
+	if name == "" {
+		c, ok := cfg.Contexts[cfg.CurrentContext]
+		if !ok {
+			return nil, nil, cmdutil.UsageErrorf("%s has no current context; name the user entry with --user", o.Kubeconfig)
+		}
+		name = c.AuthInfo
+	}
+	auth, ok := cfg.AuthInfos[name]
+	if !ok {
+		return nil, nil, cmdutil.UsageErrorf("%s has no user %q", o.Kubeconfig, name)
+	}
+	return cfg, auth, nil
+}
+
+// identify finds the record ID and expiry of the entry's credential.
+func identify(auth *clientcmdapi.AuthInfo) (string, time.Time, error) {
+	switch {
+	case len(auth.ClientCertificateData) > 0:
+		cert, err := pki.ParseCertificate(auth.ClientCertificateData)
+		if err != nil {
+			return "", time.Time{}, cmdutil.UsageErrorf("reading the client certificate: %w", err)
+		}
+		return records.CertificateID(pki.Describe(cert).SHA256), cert.NotAfter, nil
+	case auth.Token != "":
+		claims, err := credential.ParseToken(auth.Token)
+		if err != nil {
+			return "", time.Time{}, cmdutil.UsageErrorf("reading the token: %w", err)
+		}
+		return records.TokenID(auth.Token), claims.ExpiresAt, nil
+	}
+	return "", time.Time{}, cmdutil.UsageErrorf("the user entry holds neither an embedded client certificate nor a token")
+}
+
+// link records the new credential as replacing the old one.
+func (o *Options) link(ctx context.Context, old, fresh records.Record) error {
+	fresh.Replaces, fresh.IssuedBy = old.ID, o.admin
+	fresh.IssuedAt = time.Now().UTC().Truncate(time.Second)
+	if err := o.store.Save(ctx, fresh); err != nil {
+		return fmt.Errorf("%s was renewed but the new credential was not recorded: %w", o.Kubeconfig, err)
+	}
+	old.ReplacedBy = fresh.ID
+	return o.store.Update(ctx, old)
+}
+
+// verify asks the API server who the renewed kubeconfig is.
+func (o *Options) verify(ctx context.Context, fresh records.Record) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	id, err := verify.WhoAmI(ctx, client)
+	if err != nil {
+		return fmt.Errorf("%s was renewed but does not work: %w", o.Kubeconfig, err)
+	}
+	if id.Username != fresh.User {
+		return fmt.Errorf("%s was renewed but the API server sees %q, not %q", o.Kubeconfig, id.Username, fresh.User)
+	}
+	_, err = fmt.Fprintf(o.Out, "Renewed %s for %s: %s %s, expires %s (record %s replaces %s)\n",
+		o.Kubeconfig, fresh.User, fresh.Kind, fresh.ID, fresh.NotAfter.Format(time.RFC3339), fresh.ID, fresh.Replaces)
+	return err
+}
+
+// newKey makes the renewed certificate's key.
+func (o *Options) newKey() (crypto.Signer, []byte, error) {
+	kt, err := pki.ParseKeyType(o.KeyType)
+	if err != nil {
+		return nil, nil, cmdutil.UsageErrorf("--key-type: %w", err)
+	}
+	key, err := pki.GenerateKey(kt)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyPEM, err := pki.MarshalKey(key)
+	return key, keyPEM, err
+}
