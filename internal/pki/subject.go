@@ -41,8 +41,8 @@ func ValidateName(kind, name string) error {
 	return nil
 }
 
-// builtinPrivilegedGroups grant cluster-admin on common distributions.
-var builtinPrivilegedGroups = []string{"system:masters", "kubeadm:cluster-admins"}
+// BuiltinPrivilegedGroups grant cluster-admin on common distributions.
+var BuiltinPrivilegedGroups = []string{"system:masters", "kubeadm:cluster-admins"}
 
 // SubjectPolicy decides which subjects kubeaccess may issue credentials for.
 type SubjectPolicy struct {
@@ -73,7 +73,7 @@ func (p SubjectPolicy) Check(user string, groups []string) error {
 	}
 	for _, g := range groups {
 		switch {
-		case slices.Contains(builtinPrivilegedGroups, g) || slices.Contains(p.PrivilegedGroups, g):
+		case slices.Contains(BuiltinPrivilegedGroups, g) || slices.Contains(p.PrivilegedGroups, g):
 			return fmt.Errorf("group %q has cluster-admin rights; pass --allow-privileged if this is really intended", g)
 		case strings.HasPrefix(g, "system:"):
 			return fmt.Errorf("group %q is in the reserved system: namespace of Kubernetes groups; pass --allow-privileged if this is really intended", g)

@@ -16,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/approve"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/audit"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/complete"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/deny"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/grant"
@@ -64,6 +65,7 @@ track of that access until it is revoked.`,
 		grant.NewCmdGrant(configFlags, streams),
 		request.NewCmdRequest(configFlags, streams),
 		approve.NewCmdApprove(configFlags, streams),
+		audit.NewCmdAudit(configFlags, streams),
 		deny.NewCmdDeny(configFlags, streams),
 		complete.NewCmdComplete(streams),
 		sign.NewCmdSign(configFlags, streams),

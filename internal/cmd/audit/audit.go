@@ -1,0 +1,127 @@
+// Package audit implements "kubeaccess audit": risky access in the cluster,
+// as a table or JSON, with --fail-on for CI.
+package audit
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubeaccess/kubeaccess/internal/audit"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/list"
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+)
+
+// Options holds the flags of "kubeaccess audit".
+type Options struct {
+	Expiring         string
+	MaxTTL           string
+	FailOn           string
+	Output           string
+	RecordsNamespace string
+
+	genericiooptions.IOStreams
+}
+
+// NewCmdAudit returns the "audit" command.
+func NewCmdAudit(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{Expiring: "7d", MaxTTL: "90d", RecordsNamespace: records.DefaultNamespace, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "audit [flags]",
+		Short: "Report risky access: cluster-admin and wildcard bindings, stale or long-lived credentials, and more",
+		Long: `Report, with a severity: subjects bound to cluster-admin or to rules with "*"
+verbs or resources; bindings to privileged groups; credentials kubeaccess
+issued that are expired or revoked but still bound, expiring within
+--expiring, or valid longer than --max-ttl; legacy service-account token
+Secrets; users in bindings with no kubeaccess record; and pending or approved
+certificate requests for privileged subjects. The API server's own bootstrap
+bindings are left out. With --fail-on, exit 1 when a finding is that severe.`,
+		Example: `  kubeaccess audit
+  kubeaccess audit -o json --fail-on high`,
+		Args: cmdutil.Args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts, err := o.options()
+			if err != nil {
+				return err
+			}
+			cfg, err := flags.ToRESTConfig()
+			if err != nil {
+				return err
+			}
+			client, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				return err
+			}
+			findings, err := audit.Run(cmd.Context(), client, opts)
+			if err != nil {
+				return err
+			}
+			return o.print(findings)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Expiring, "expiring", o.Expiring, "Report credentials expiring within this window")
+	f.StringVar(&o.MaxTTL, "max-ttl", o.MaxTTL, "Report credentials valid for longer than this")
+	f.StringVar(&o.FailOn, "fail-on", "", "Exit 1 when a finding is at least this severe: high or medium")
+	f.StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml")
+	f.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
+	return cmd
+}
+
+// options checks the flags and turns them into the audit's options.
+func (o *Options) options() (audit.Options, error) {
+	expiring, err := list.ParseWindow(o.Expiring)
+	if err != nil {
+		return audit.Options{}, cmdutil.UsageErrorf("--expiring: %w", err)
+	}
+	maxTTL, err := list.ParseWindow(o.MaxTTL)
+	if err != nil {
+		return audit.Options{}, cmdutil.UsageErrorf("--max-ttl: %w", err)
+	}
+	if o.FailOn != "" && o.FailOn != audit.High && o.FailOn != audit.Medium {
+		return audit.Options{}, cmdutil.UsageErrorf("--fail-on must be high or medium")
+	}
+	if err := cmdutil.ValidateOutputFormat(o.Output, "json", "yaml"); err != nil {
+		return audit.Options{}, err
+	}
+	return audit.Options{RecordsNamespace: o.RecordsNamespace, Expiring: expiring, MaxTTL: maxTTL, Now: time.Now()}, nil
+}
+
+func (o *Options) print(findings []audit.Finding) error {
+	if findings == nil {
+		findings = []audit.Finding{}
+	}
+	switch {
+	case o.Output != "":
+		if err := cmdutil.PrintStructured(o.Out, o.Output, findings); err != nil {
+			return err
+		}
+	case len(findings) == 0:
+		fmt.Fprintln(o.Out, "No findings.")
+	default:
+		w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "SEVERITY\tCHECK\tOBJECT\tDETAIL")
+		for _, f := range findings {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", f.Severity, f.Check, f.Object, f.Detail)
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	failing := 0
+	for _, f := range findings {
+		if o.FailOn != "" && audit.Rank(f.Severity) >= audit.Rank(o.FailOn) {
+			failing++
+		}
+	}
+	if failing > 0 {
+		return fmt.Errorf("%d finding(s) at or above %s", failing, o.FailOn)
+	}
+	return nil
+}
