@@ -2,7 +2,9 @@ package pki
 
 import (
 	"crypto"
+	"crypto/rand"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -51,6 +53,27 @@ type SubjectPolicy struct {
 	// PrivilegedGroups are groups the cluster binds to cluster-admin, in
 	// addition to system:masters and kubeadm:cluster-admins.
 	PrivilegedGroups []string
+	// CredentialGroup is the one kubeaccess: group allowed: the one minted
+	// for this very issuance (see NewCredentialGroup). Any other is
+	// refused, privileged or not, so that no request borrows the access
+	// bound to another credential's group.
+	CredentialGroup string
+}
+
+// CredentialGroupPrefix starts the per-credential groups of revocable
+// certificates; all kubeaccess: groups are kubeaccess's to mint.
+const (
+	CredentialGroupPrefix = "kubeaccess:credential:"
+	reservedGroupPrefix   = "kubeaccess:"
+)
+
+// NewCredentialGroup mints a fresh per-credential group.
+func NewCredentialGroup() (string, error) {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return CredentialGroupPrefix + hex.EncodeToString(b), nil
 }
 
 // Check validates the user and group names and refuses privileged ones
@@ -63,6 +86,11 @@ func (p SubjectPolicy) Check(user string, groups []string) error {
 	for _, g := range groups {
 		if err := ValidateName("group", g); err != nil {
 			return err
+		}
+	}
+	for _, g := range groups {
+		if strings.HasPrefix(g, reservedGroupPrefix) && g != p.CredentialGroup {
+			return fmt.Errorf("group %q is reserved for the per-credential groups kubeaccess mints (--revocable); a request may not choose one", g)
 		}
 	}
 	if p.AllowPrivileged {

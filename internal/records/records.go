@@ -62,6 +62,9 @@ type Record struct {
 	BoundSecret    string `json:"boundSecret,omitempty"`
 	// Certificate is the public certificate, PEM.
 	Certificate string `json:"-"`
+	// CredentialGroup is the per-credential group of a revocable
+	// certificate, to which its access is bound.
+	CredentialGroup string `json:"credentialGroup,omitempty"`
 	// TTL is the lifetime asked for, which renew asks for again.
 	TTL        string     `json:"ttl,omitempty"`
 	Revoked    *time.Time `json:"revoked,omitempty"`

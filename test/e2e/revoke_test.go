@@ -5,8 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/list"
+	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/pki"
 )
 
 func TestRevokeTakesAwayOneUsersAccess(t *testing.T) {
@@ -62,4 +65,58 @@ func TestRevokeSaysWhatStillGivesAccess(t *testing.T) {
 		t.Errorf("through the untouched group binding cy should still get pods; can-i says %q", can.stdout)
 	}
 	mustFailWith(t, "revoke of a stranger", kubeaccess(t, cluster.AdminKubeconfig, "revoke", "nobody-at-all"), 2, "no records of nobody-at-all")
+}
+
+func TestRevokeOneRevocableCertificate(t *testing.T) {
+	dir := t.TempDir()
+	first, second := filepath.Join(dir, "first.kubeconfig"), filepath.Join(dir, "second.kubeconfig")
+	var ids []string
+	for _, out := range []string{first, second} {
+		r := kubeaccess(t, cluster.AdminKubeconfig, "grant", "rhea", "-g", "dev", "--revocable", "-n", "revocable", "--verb", "get,list", "--resource", "pods", "--out", out, "-o", "json")
+		mustSucceed(t, "grant --revocable", r)
+		var s struct {
+			Record    string
+			Revocable bool
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &s); err != nil || !s.Revocable {
+			t.Fatalf("grant --revocable summary: %v %s", err, r.stdout)
+		}
+		ids = append(ids, strings.TrimPrefix(s.Record, "kubeaccess-system/"))
+	}
+	mustSucceed(t, "first lists pods", kubectl(t, first, "get", "pods", "-n", "revocable"))
+
+	r := kubeaccess(t, cluster.AdminKubeconfig, "revoke", "--credential", ids[0])
+	mustSucceed(t, "revoke --credential", r)
+	expectForbidden(t, first, "get", "pods", "-n", "revocable")
+	mustSucceed(t, "the other certificate keeps its access", kubectl(t, second, "get", "pods", "-n", "revocable"))
+
+	// A request carrying the second certificate's group would borrow its
+	// access: approve refuses it.
+	l := kubeaccess(t, cluster.AdminKubeconfig, "list", "--user", "rhea", "-o", "json")
+	var entries []list.Entry
+	if err := json.Unmarshal([]byte(l.stdout), &entries); err != nil || len(entries) != 1 || entries[0].ID != ids[1] {
+		t.Fatalf("after revoking one, rhea's listed credentials: %v %s", err, l.stdout)
+	}
+	group := entries[0].CredentialGroup
+	key, err := pki.GenerateKey(pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemReq, err := pki.CreateRequest(key, pki.Subject("rhea", []string{"dev", group}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	borrowed, err := csr.Create(t.Context(), adminClient(t), csr.Build("rhea", pemReq, time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustFailWith(t, "approve a borrowed credential group", kubeaccess(t, cluster.AdminKubeconfig, "approve", borrowed.Name, "--out", filepath.Join(dir, "b.kubeconfig")), 2,
+		`group "`+group+`" is reserved for the per-credential groups kubeaccess mints`)
+	mustFailWith(t, "grant with a chosen credential group", kubeaccess(t, cluster.AdminKubeconfig, "grant", "rhea", "-g", group, "--out", filepath.Join(dir, "c.kubeconfig")), 2,
+		"is reserved for the per-credential groups kubeaccess mints")
+	mustFailWith(t, "revoke --credential of an unknown ID", kubeaccess(t, cluster.AdminKubeconfig, "revoke", "--credential", "c-0000000000000000"), 2,
+		"no record of credential c-0000000000000000")
+	plain := grantJSON(t, cluster.AdminKubeconfig, "rhea-plain", "--out", filepath.Join(dir, "plain.kubeconfig"))
+	mustFailWith(t, "revoke --credential of a plain certificate", kubeaccess(t, cluster.AdminKubeconfig, "revoke", "--credential", "c-"+plain.Certificate.SHA256[:16]), 2,
+		"was issued without --revocable")
 }

@@ -146,7 +146,7 @@ func (o *Options) requiredPermissions() []verify.Permission {
 
 // checkSubject refuses groups the cluster binds to cluster-admin.
 func (o *Options) checkSubject(ctx context.Context) error {
-	if err := o.is.CheckSubject(ctx, o.user, o.groups, o.AllowPrivileged); err != nil {
+	if err := o.is.CheckSubject(ctx, o.user, o.groups, pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged}); err != nil {
 		return fmt.Errorf("refusing to approve: %w", err)
 	}
 	return nil

@@ -15,7 +15,10 @@ import (
 // and the refusal of groups the cluster binds to cluster-admin.
 func (o *Options) preflight(ctx context.Context) (*issuing.Access, bool, error) {
 	subject, base := rbac.Subject(rbacv1.UserKind, o.User), "kubeaccess:"+o.User
-	if o.BindGroup != "" {
+	switch {
+	case o.credentialGroup != "":
+		subject, base = rbac.Subject(rbacv1.GroupKind, o.credentialGroup), o.credentialGroup
+	case o.BindGroup != "":
 		subject, base = rbac.Subject(rbacv1.GroupKind, o.BindGroup), "kubeaccess:group:"+o.BindGroup
 	}
 	return o.is.Preflight(ctx, issuing.Checks{
@@ -23,7 +26,7 @@ func (o *Options) preflight(ctx context.Context) (*issuing.Access, bool, error) 
 		Required: o.requiredPermissions(),
 		Subject:  subject,
 		Base:     base,
-		Policy:   func(ctx context.Context) error { return o.is.CheckSubject(ctx, o.User, o.Groups, o.AllowPrivileged) },
+		Policy:   func(ctx context.Context) error { return o.is.CheckSubject(ctx, o.User, o.Groups, o.policy()) },
 		DryRun:   o.DryRun,
 	})
 }

@@ -32,11 +32,14 @@ type Options struct {
 	CACert          string
 	CAKey           string
 	Offline         bool
+	Revocable       bool
 	issuing.Flags
 
 	keyType   pki.KeyType
 	is        *issuing.Issuer
 	authority *pki.Authority // signs offline, with --ca-cert and --ca-key
+	// credentialGroup is the group minted for a --revocable certificate.
+	credentialGroup string
 
 	genericiooptions.IOStreams
 }
@@ -103,6 +106,7 @@ API server sees USER and allows exactly what was granted.`,
 	f.BoolVar(&o.Approve, "approve", o.Approve, "Approve the request; with --approve=false wait for another approver")
 	f.StringVar(&o.CACert, "ca-cert", "", "Sign offline with this CA certificate (the cluster's client CA) instead of the CSR API")
 	f.StringVar(&o.CAKey, "ca-key", "", "The private key of --ca-cert; only read")
+	f.BoolVar(&o.Revocable, "revocable", false, "Bind the access to a group minted for this certificate alone, so that revoke --credential takes it away from this certificate only")
 	f.BoolVar(&o.Offline, "offline", false, "With --ca-cert/--ca-key, make no API request at all (no RBAC, no verification)")
 	return cmd
 }
@@ -110,8 +114,13 @@ API server sees USER and allows exactly what was granted.`,
 // Validate checks the flags without contacting the cluster. Every error is a
 // usage error: nothing has been created.
 func (o *Options) Validate() error {
-	if err := (pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged}).Check(o.User, o.Groups); err != nil {
+	if err := o.policy().Check(o.User, o.Groups); err != nil {
 		return cmdutil.UsageErrorf("%w", err)
+	}
+	if o.Revocable {
+		if err := o.mintCredentialGroup(); err != nil {
+			return err
+		}
 	}
 	if o.TTL < csr.MinTTL {
 		return cmdutil.UsageErrorf("--ttl %s is too short: the CSR API requires at least %s", o.TTL, csr.MinTTL)
@@ -137,6 +146,28 @@ func (o *Options) Validate() error {
 		return cmdutil.UsageErrorf("--timeout must be positive")
 	}
 	return cmdutil.ValidateOutputFormat(o.Output, "json", "yaml")
+}
+
+// policy is the subject policy of this grant.
+func (o *Options) policy() pki.SubjectPolicy {
+	return pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged, CredentialGroup: o.credentialGroup}
+}
+
+// mintCredentialGroup adds the per-credential group of a --revocable
+// certificate to its groups.
+func (o *Options) mintCredentialGroup() error {
+	switch {
+	case o.BindGroup != "":
+		return cmdutil.UsageErrorf("--revocable binds the access to the certificate's own group, so --bind-group cannot be used with it")
+	case o.Offline:
+		return cmdutil.UsageErrorf("--revocable needs the access bound, which --offline cannot do")
+	}
+	group, err := pki.NewCredentialGroup()
+	if err != nil {
+		return err
+	}
+	o.credentialGroup, o.Groups = group, append(o.Groups, group)
+	return nil
 }
 
 // validateSigning checks the offline-signing flags.

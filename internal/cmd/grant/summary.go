@@ -32,6 +32,7 @@ type Summary struct {
 	ExpiresIn    string               `json:"expiresIn"`
 	Clamped      bool                 `json:"clampedBySigner"`
 	IssuedBy     string               `json:"issuedBy,omitempty"`
+	Revocable    bool                 `json:"revocable,omitempty"`
 	Applied      []string             `json:"applied"`
 	Kubeconfig   string               `json:"kubeconfig"`
 	Context      string               `json:"context"`
@@ -65,6 +66,7 @@ func (o *Options) summary(csrName string, cert *x509.Certificate, changes []rbac
 		via = "offline-ca"
 	}
 	return Summary{
+		Revocable: o.credentialGroup != "",
 		IssuedVia: via,
 		IssuedBy:  issuedBy,
 		User:      o.User, Groups: o.Groups, Kind: "certificate", CSR: csrName,
@@ -112,7 +114,9 @@ func (o *Options) record(csrName string, issued []byte, cert *x509.Certificate, 
 	if o.authority != nil {
 		via = "offline-ca"
 	}
-	return issuing.CertificateRecord(via, csrName, issued, pki.Describe(cert), changes, o.is.Namespace, o.TTL)
+	r := issuing.CertificateRecord(via, csrName, issued, pki.Describe(cert), changes, o.is.Namespace, o.TTL)
+	r.CredentialGroup = o.credentialGroup
+	return r
 }
 
 // printDryRun prints the objects the grant would create; signing offline

@@ -172,12 +172,11 @@ func permissionError(command string, missing []verify.Permission) error {
 	return cmdutil.DeniedErrorf("you lack permissions this %s needs; nothing was created:\n%s", command, strings.Join(lines, "\n"))
 }
 
-// CheckSubject refuses, unless allowPrivileged, a user or group name the
-// subject policy reserves, and groups the cluster binds to cluster-admin.
-// An admin who may not list ClusterRoleBindings gets a warning instead of
-// the second check.
-func (is *Issuer) CheckSubject(ctx context.Context, user string, groups []string, allowPrivileged bool) error {
-	if allowPrivileged || len(groups) == 0 {
+// CheckSubject applies policy with the groups the cluster binds to
+// cluster-admin added to its privileged ones. An admin who may not list
+// ClusterRoleBindings gets a warning instead of that addition.
+func (is *Issuer) CheckSubject(ctx context.Context, user string, groups []string, policy pki.SubjectPolicy) error {
+	if policy.AllowPrivileged || len(groups) == 0 {
 		return nil
 	}
 	privileged, err := rbac.PrivilegedGroups(ctx, is.Client)
@@ -187,7 +186,8 @@ func (is *Issuer) CheckSubject(ctx context.Context, user string, groups []string
 	} else if err != nil {
 		return fmt.Errorf("finding groups bound to cluster-admin: %w", err)
 	}
-	if err := (pki.SubjectPolicy{PrivilegedGroups: privileged}).Check(user, groups); err != nil {
+	policy.PrivilegedGroups = append(policy.PrivilegedGroups, privileged...)
+	if err := policy.Check(user, groups); err != nil {
 		return cmdutil.UsageErrorf("%w", err)
 	}
 	return nil

@@ -5,6 +5,7 @@ package revoke
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -29,6 +30,7 @@ import (
 // Options holds the flags of "kubeaccess revoke".
 type Options struct {
 	User             string
+	Credential       string
 	RecordsNamespace string
 
 	client kubernetes.Interface
@@ -49,10 +51,20 @@ access left through those rules. Other bindings that still give USER or their
 groups access are listed, not touched. Kubernetes cannot revoke a client
 certificate: it keeps authenticating until it expires, which is said plainly.
 For a service account, USER is system:serviceaccount:NAMESPACE:NAME.`,
-		Example: `  kubeaccess revoke dave`,
-		Args:    cmdutil.Args(cobra.ExactArgs(1)),
+		Example: `  kubeaccess revoke dave
+
+  # Only the certificate issued with grant --revocable as record c-1bfd07df79eb224a
+  kubeaccess revoke --credential c-1bfd07df79eb224a`,
+		Args: cmdutil.Args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.User = args[0]
+			switch {
+			case len(args) == 1 && o.Credential != "":
+				return cmdutil.UsageErrorf("name a USER or give --credential ID, not both")
+			case len(args) == 1:
+				o.User = args[0]
+			case o.Credential == "":
+				return cmdutil.UsageErrorf("name the USER to revoke, or --credential ID for one revocable certificate")
+			}
 			cfg, err := flags.ToRESTConfig()
 			if err != nil {
 				return err
@@ -67,6 +79,7 @@ For a service account, USER is system:serviceaccount:NAMESPACE:NAME.`,
 			return o.Run(cmd.Context())
 		},
 	}
+	cmd.Flags().StringVar(&o.Credential, "credential", "", "Revoke only this credential (a record ID from kubeaccess list), issued with --revocable")
 	cmd.Flags().StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
 	return cmd
 }
@@ -74,29 +87,33 @@ For a service account, USER is system:serviceaccount:NAMESPACE:NAME.`,
 // Run revokes, checks and reports.
 func (o *Options) Run(ctx context.Context) error {
 	store := records.Store{Client: o.client, Namespace: o.RecordsNamespace}
-	recs, err := store.List(ctx, o.User)
-	if apierrors.IsForbidden(err) {
-		return cmdutil.DeniedErrorf("revoking needs permission to read the records (list configmaps in namespace %s): %w", o.RecordsNamespace, err)
-	}
+	recs, subject, err := o.target(ctx, store)
 	if err != nil {
 		return err
-	}
-	if len(recs) == 0 {
-		return cmdutil.UsageErrorf("no records of %s in namespace %s: kubeaccess did not issue them a credential (see kubeaccess list --all)", o.User, o.RecordsNamespace)
 	}
 	if id, err := verify.WhoAmI(ctx, o.client); err == nil {
 		o.admin = id.Username
 	}
-	subject := subjectOf(recs[0])
 	var rules []scopedRules
 	var done []string
-	for _, ref := range accessOf(recs) {
-		r, what, err := o.unbind(ctx, ref, subject)
-		if err != nil {
-			return fmt.Errorf("%w\nalready done: %s", err, strings.Join(done, "; "))
+	seen := map[string]bool{}
+	for _, rec := range recs {
+		who := subject
+		if rec.CredentialGroup != "" {
+			who = rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: rec.CredentialGroup}
 		}
-		rules = append(rules, r...)
-		done = append(done, what...)
+		for _, ref := range bindingsOf(rec) {
+			if seen[ref] {
+				continue
+			}
+			seen[ref] = true
+			r, what, err := o.unbind(ctx, ref, who)
+			if err != nil {
+				return fmt.Errorf("%w\nalready done: %s", err, strings.Join(done, "; "))
+			}
+			rules = append(rules, r...)
+			done = append(done, what...)
+		}
 	}
 	for _, what := range done {
 		fmt.Fprintln(o.Out, what)
@@ -118,6 +135,37 @@ func (o *Options) Run(ctx context.Context) error {
 	return nil
 }
 
+// target reads the records to revoke and the subject to unbind: all of
+// USER's, or the one --credential names, whose access is bound to its own
+// group.
+func (o *Options) target(ctx context.Context, store records.Store) ([]records.Record, rbacv1.Subject, error) {
+	if o.Credential != "" {
+		r, err := store.Get(ctx, o.Credential)
+		if apierrors.IsNotFound(errors.Unwrap(err)) {
+			return nil, rbacv1.Subject{}, cmdutil.UsageErrorf("no record of credential %s in namespace %s (see kubeaccess list --all)", o.Credential, o.RecordsNamespace)
+		} else if err != nil {
+			return nil, rbacv1.Subject{}, err
+		}
+		if r.CredentialGroup == "" {
+			return nil, rbacv1.Subject{}, cmdutil.UsageErrorf("credential %s of %s was issued without --revocable, so its access is shared with %s's other credentials; "+
+				"revoke %s takes it from all of them", r.ID, r.User, r.User, r.User)
+		}
+		o.User = r.User
+		return []records.Record{r}, rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: r.CredentialGroup}, nil
+	}
+	recs, err := store.List(ctx, o.User)
+	if apierrors.IsForbidden(err) {
+		return nil, rbacv1.Subject{}, cmdutil.DeniedErrorf("revoking needs permission to read the records (list configmaps in namespace %s): %w", o.RecordsNamespace, err)
+	}
+	if err != nil {
+		return nil, rbacv1.Subject{}, err
+	}
+	if len(recs) == 0 {
+		return nil, rbacv1.Subject{}, cmdutil.UsageErrorf("no records of %s in namespace %s: kubeaccess did not issue them a credential (see kubeaccess list --all)", o.User, o.RecordsNamespace)
+	}
+	return recs, subjectOf(recs[0]), nil
+}
+
 // subjectOf is how bindings name the credential's holder.
 func subjectOf(r records.Record) rbacv1.Subject {
 	if ns, name, ok := strings.Cut(r.ServiceAccount, "/"); ok {
@@ -126,16 +174,12 @@ func subjectOf(r records.Record) rbacv1.Subject {
 	return rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: r.User}
 }
 
-// accessOf lists, once each, the bindings the records name.
-func accessOf(recs []records.Record) []string {
+// bindingsOf lists the bindings a record names.
+func bindingsOf(r records.Record) []string {
 	var refs []string
-	for _, r := range recs {
-		for _, a := range r.Access {
-			if strings.HasPrefix(a, "RoleBinding ") || strings.HasPrefix(a, "ClusterRoleBinding ") {
-				if !slices.Contains(refs, a) {
-					refs = append(refs, a)
-				}
-			}
+	for _, a := range r.Access {
+		if strings.HasPrefix(a, "RoleBinding ") || strings.HasPrefix(a, "ClusterRoleBinding ") {
+			refs = append(refs, a)
 		}
 	}
 	return refs

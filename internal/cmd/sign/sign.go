@@ -142,7 +142,9 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 		acc, createNamespace, err = o.is.Preflight(ctx, issuing.Checks{
 			Command: "signing", Subject: subject, Base: base,
-			Policy: func(ctx context.Context) error { return o.is.CheckSubject(ctx, user, groups, o.AllowPrivileged) },
+			Policy: func(ctx context.Context) error {
+				return o.is.CheckSubject(ctx, user, groups, pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged})
+			},
 		})
 		if err != nil {
 			return err
