@@ -207,3 +207,29 @@ func TestSignOfflineForTheSplitFlow(t *testing.T) {
 	mustSucceed(t, "kubectl get pods -n signed as hal", kubectl(t, filepath.Join(dir, "hal.kubeconfig"), "get", "pods", "-n", "signed"))
 	expectForbidden(t, filepath.Join(dir, "hal.kubeconfig"), "get", "pods", "-n", "default")
 }
+
+func TestSplitFlowRevocable(t *testing.T) {
+	dir := t.TempDir()
+	keyPath := requestKey(t, dir, "rory", "-g", "dev", "--revocable")
+	csrFile := filepath.Join(dir, "rory.csr")
+	plainKey := requestKey(t, t.TempDir(), "rory", "-g", "dev")
+	mustFailWith(t, "approve --revocable of a plain request", kubeaccess(t, cluster.AdminKubeconfig, "approve", "--csr-file", strings.TrimSuffix(plainKey, ".key")+".csr", "--revocable"), 2,
+		"--revocable needs a request made with kubeaccess request --revocable")
+	mustFailWith(t, "approve of a revocable request without --revocable", kubeaccess(t, cluster.AdminKubeconfig, "approve", "--csr-file", csrFile, "--out", filepath.Join(dir, "x.kubeconfig")), 2,
+		"is reserved for the per-credential groups kubeaccess mints")
+
+	out := filepath.Join(dir, "rory.kubeconfig")
+	r := kubeaccess(t, cluster.AdminKubeconfig, "approve", "--csr-file", csrFile, "--revocable", "-n", "split-revocable", "--verb", "get,list", "--resource", "pods", "--out", out, "-o", "json")
+	mustSucceed(t, "approve --revocable", r)
+	var s struct{ Record string }
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil || s.Record == "" {
+		t.Fatalf("approve summary: %v %s", err, r.stdout)
+	}
+	mustSucceed(t, "complete", kubeaccess(t, "", "complete", out, "--key", keyPath))
+	mustSucceed(t, "rory lists pods", kubectl(t, out, "get", "pods", "-n", "split-revocable"))
+	mustSucceed(t, "revoke --credential", kubeaccess(t, cluster.AdminKubeconfig, "revoke", "--credential", strings.TrimPrefix(s.Record, "kubeaccess-system/")))
+	expectForbidden(t, out, "get", "pods", "-n", "split-revocable")
+	// The same request cannot be approved again to get the group back.
+	mustFailWith(t, "approve the same revocable request again", kubeaccess(t, cluster.AdminKubeconfig, "approve", "--csr-file", csrFile, "--revocable", "--out", filepath.Join(dir, "again.kubeconfig")), 2,
+		"a request may not borrow it")
+}

@@ -29,6 +29,7 @@ type Options struct {
 	TTL             time.Duration
 	BindGroup       string
 	AllowPrivileged bool
+	Revocable       bool
 	Timeout         time.Duration
 	Output          string
 	issuing.Flags
@@ -40,6 +41,8 @@ type Options struct {
 	parsed *x509.CertificateRequest
 	user   string
 	groups []string
+	// credentialGroup is the request's own group, with --revocable.
+	credentialGroup string
 
 	genericiooptions.IOStreams
 }
@@ -85,6 +88,7 @@ key: the user adds theirs with "kubeaccess complete". With neither NAME nor
 	f.DurationVar(&o.TTL, "ttl", o.TTL, "With --csr-file, the requested lifetime (at least 10m); the signer may shorten it")
 	f.StringVar(&o.BindGroup, "bind-group", "", "Bind the access to this group (one of the request's) instead of the user")
 	f.BoolVar(&o.AllowPrivileged, "allow-privileged", false, "Allow system: names and groups with cluster-admin rights")
+	f.BoolVar(&o.Revocable, "revocable", false, "Bind the access to the request's own group (from kubeaccess request --revocable), so that revoke --credential takes it from this certificate only")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the certificate to be issued")
 	f.StringVarP(&o.Output, "output", "o", "", "Print a summary (or the pending list) as json or yaml")
 	o.Flags.AddFlags(f, "./USER.kubeconfig")
@@ -100,6 +104,8 @@ func (o *Options) Validate() error {
 		return cmdutil.UsageErrorf("--ttl %s is too short: the CSR API requires at least %s", o.TTL, csr.MinTTL)
 	case o.Timeout <= 0:
 		return cmdutil.UsageErrorf("--timeout must be positive")
+	case o.Revocable && o.BindGroup != "":
+		return cmdutil.UsageErrorf("--revocable binds the access to the certificate's own group, so --bind-group cannot be used with it")
 	case o.BindGroup != "" && !o.HasAccess():
 		return cmdutil.UsageErrorf("--bind-group needs access to grant: --verb/--resource, --role or --clusterrole")
 	}

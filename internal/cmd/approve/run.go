@@ -28,7 +28,15 @@ func (o *Options) Run(ctx context.Context) error {
 	if err := o.load(ctx); err != nil {
 		return err
 	}
-	if err := (pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged}).Check(o.user, o.groups); err != nil {
+	if o.Revocable {
+		if o.credentialGroup = issuing.CredentialGroupOf(o.groups); o.credentialGroup == "" {
+			return cmdutil.UsageErrorf("--revocable needs a request made with kubeaccess request --revocable, which carries the certificate's own group")
+		}
+		if err := o.is.CheckFreshCredentialGroup(ctx, o.credentialGroup); err != nil {
+			return fmt.Errorf("refusing to approve: %w", err)
+		}
+	}
+	if err := o.policy().Check(o.user, o.groups); err != nil {
 		return cmdutil.UsageErrorf("refusing to approve: %w", err)
 	}
 	if o.BindGroup != "" && !slices.Contains(o.groups, o.BindGroup) {
@@ -41,7 +49,10 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	subject, base := rbac.Subject(rbacv1.UserKind, o.user), "kubeaccess:"+o.user
-	if o.BindGroup != "" {
+	switch {
+	case o.credentialGroup != "":
+		subject, base = rbac.Subject(rbacv1.GroupKind, o.credentialGroup), o.credentialGroup
+	case o.BindGroup != "":
 		subject, base = rbac.Subject(rbacv1.GroupKind, o.BindGroup), "kubeaccess:group:"+o.BindGroup
 	}
 	acc, createNamespace, err := o.is.Preflight(ctx, issuing.Checks{
@@ -92,7 +103,9 @@ func (o *Options) approveAndBind(ctx context.Context, entry kubeconfig.Entry, cr
 	}
 	s := o.summary(cert, changes, path, entry.ContextName)
 	recorded := issuing.Async(func() (string, error) {
-		return o.is.Record(ctx, issuing.CertificateRecord("csr-api", o.req.Name, outcome.Certificate, s.Certificate, changes, o.is.Namespace, requestedTTL(o.req)))
+		r := issuing.CertificateRecord("csr-api", o.req.Name, outcome.Certificate, s.Certificate, changes, o.is.Namespace, requestedTTL(o.req))
+		r.CredentialGroup = o.credentialGroup
+		return o.is.Record(ctx, r)
 	})
 	s.Verified, err = o.is.VerifyFor(ctx, o.user, o.groups, acc)
 	var recordErr error
@@ -144,9 +157,14 @@ func (o *Options) requiredPermissions() []verify.Permission {
 	return perms
 }
 
+// policy is the subject policy of this approval.
+func (o *Options) policy() pki.SubjectPolicy {
+	return pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged, CredentialGroup: o.credentialGroup}
+}
+
 // checkSubject refuses groups the cluster binds to cluster-admin.
 func (o *Options) checkSubject(ctx context.Context) error {
-	if err := o.is.CheckSubject(ctx, o.user, o.groups, pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged}); err != nil {
+	if err := o.is.CheckSubject(ctx, o.user, o.groups, o.policy()); err != nil {
 		return fmt.Errorf("refusing to approve: %w", err)
 	}
 	return nil

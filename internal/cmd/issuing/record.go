@@ -3,8 +3,14 @@ package issuing
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
@@ -61,4 +67,46 @@ func CertificateRecord(via, csrName string, certPEM []byte, info pki.Certificate
 		Serial: info.Serial, SHA256: info.SHA256, Issuer: info.Issuer, NotBefore: info.NotBefore, NotAfter: info.NotAfter,
 		Access: records.Describe(changes), Namespace: namespace, CSR: csrName, Certificate: string(certPEM),
 	}
+}
+
+// CredentialGroupOf returns the per-credential group among groups, if any.
+func CredentialGroupOf(groups []string) string {
+	for _, g := range groups {
+		if strings.HasPrefix(g, pki.CredentialGroupPrefix) {
+			return g
+		}
+	}
+	return ""
+}
+
+// CheckFreshCredentialGroup refuses a per-credential group that a record
+// or a binding already uses: a request carrying it would borrow another
+// credential's access.
+func (is *Issuer) CheckFreshCredentialGroup(ctx context.Context, group string) error {
+	recs, err := records.Store{Client: is.Client, Namespace: is.RecordsNamespace}.List(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.CredentialGroup == group {
+			return cmdutil.UsageErrorf("group %q belongs to credential %s of %s: a request may not borrow it", group, r.ID, r.User)
+		}
+	}
+	r := is.Client.RbacV1()
+	crbs, err := r.ClusterRoleBindings().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	rbs, err := r.RoleBindings("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	binds := func(subjects []rbacv1.Subject) bool {
+		return slices.ContainsFunc(subjects, func(s rbacv1.Subject) bool { return s.Kind == rbacv1.GroupKind && s.Name == group })
+	}
+	if slices.ContainsFunc(crbs.Items, func(b rbacv1.ClusterRoleBinding) bool { return binds(b.Subjects) }) ||
+		slices.ContainsFunc(rbs.Items, func(b rbacv1.RoleBinding) bool { return binds(b.Subjects) }) {
+		return cmdutil.UsageErrorf("group %q is already bound: a request may not borrow another credential's access", group)
+	}
+	return nil
 }

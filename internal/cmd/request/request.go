@@ -23,13 +23,14 @@ import (
 
 // Options holds the flags of "kubeaccess request".
 type Options struct {
-	User    string
-	Groups  []string
-	KeyType string
-	Dir     string
-	Force   bool
-	Submit  bool
-	TTL     time.Duration
+	User      string
+	Groups    []string
+	KeyType   string
+	Dir       string
+	Force     bool
+	Submit    bool
+	TTL       time.Duration
+	Revocable bool
 
 	keyType pki.KeyType
 	genericiooptions.IOStreams
@@ -64,6 +65,7 @@ kubeconfig comes back without a key: add yours with "kubeaccess complete".`,
 	f.BoolVar(&o.Force, "force", false, "Replace existing USER.key and USER.csr")
 	f.BoolVar(&o.Submit, "submit", false, "Also create the CertificateSigningRequest in the cluster")
 	f.DurationVar(&o.TTL, "ttl", o.TTL, "With --submit, the requested lifetime (at least 10m)")
+	f.BoolVar(&o.Revocable, "revocable", false, "Carry a group minted for this certificate alone, so that its access can be revoked on its own (approve --revocable)")
 	return cmd
 }
 
@@ -71,6 +73,13 @@ kubeconfig comes back without a key: add yours with "kubeaccess complete".`,
 func (o *Options) Validate() error {
 	if err := (pki.SubjectPolicy{}).Check(o.User, o.Groups); err != nil {
 		return cmdutil.UsageErrorf("%w", err)
+	}
+	if o.Revocable {
+		group, err := pki.NewCredentialGroup()
+		if err != nil {
+			return err
+		}
+		o.Groups = append(o.Groups, group)
 	}
 	kt, err := pki.ParseKeyType(o.KeyType)
 	if err != nil {
@@ -121,8 +130,8 @@ func (o *Options) Run(ctx context.Context, flags *genericclioptions.ConfigFlags)
 	}
 	fmt.Fprintf(o.ErrOut, "wrote %s (keep it here, mode 0600) and %s\n", keyPath, csrPath)
 	if !o.Submit {
-		fmt.Fprintf(o.Out, "Send %s (not the key) to a cluster admin, who runs:\n  kubeaccess approve --csr-file %s [-n NAMESPACE --role ROLE ...] --out %s.kubeconfig\n",
-			csrPath, filepath.Base(csrPath), o.User)
+		fmt.Fprintf(o.Out, "Send %s (not the key) to a cluster admin, who runs:\n  kubeaccess approve --csr-file %s%s [-n NAMESPACE --role ROLE ...] --out %s.kubeconfig\n",
+			csrPath, filepath.Base(csrPath), o.revocableFlag(), o.User)
 		fmt.Fprintf(o.Out, "Then add your key to the kubeconfig they send back:\n  kubeaccess complete %s.kubeconfig --key %s\n", o.User, keyPath)
 		return nil
 	}
@@ -130,7 +139,14 @@ func (o *Options) Run(ctx context.Context, flags *genericclioptions.ConfigFlags)
 	if err != nil {
 		return fmt.Errorf("submitting the request: %w (the key and request were written to %s and %s)", err, keyPath, csrPath)
 	}
-	fmt.Fprintf(o.Out, "Submitted CertificateSigningRequest %s. A cluster admin runs:\n  kubeaccess approve %s [-n NAMESPACE --role ROLE ...] --out %s.kubeconfig\n", created.Name, created.Name, o.User)
+	fmt.Fprintf(o.Out, "Submitted CertificateSigningRequest %s. A cluster admin runs:\n  kubeaccess approve %s%s [-n NAMESPACE --role ROLE ...] --out %s.kubeconfig\n", created.Name, created.Name, o.revocableFlag(), o.User)
 	fmt.Fprintf(o.Out, "Then add your key to the kubeconfig they send back:\n  kubeaccess complete %s.kubeconfig --key %s\n", o.User, keyPath)
 	return nil
+}
+
+func (o *Options) revocableFlag() string {
+	if o.Revocable {
+		return " --revocable"
+	}
+	return ""
 }

@@ -34,6 +34,7 @@ type Options struct {
 	Offline         bool
 	BindGroup       string
 	AllowPrivileged bool
+	Revocable       bool
 	Output          string
 	issuing.Flags
 
@@ -76,6 +77,7 @@ theirs with "kubeaccess complete".`,
 	f.BoolVar(&o.Offline, "offline", false, "Make no API request at all (no RBAC, no verification)")
 	f.StringVar(&o.BindGroup, "bind-group", "", "Bind the access to this group (one of the request's) instead of the user")
 	f.BoolVar(&o.AllowPrivileged, "allow-privileged", false, "Allow system: names and groups with cluster-admin rights")
+	f.BoolVar(&o.Revocable, "revocable", false, "Bind the access to the request's own group (from kubeaccess request --revocable)")
 	f.StringVarP(&o.Output, "output", "o", "", "Print a summary as json or yaml")
 	o.Flags.AddFlags(f, "./USER.kubeconfig")
 	return cmd
@@ -115,7 +117,16 @@ func (o *Options) Run(ctx context.Context) error {
 		return cmdutil.UsageErrorf("%s: %w", o.CSRFile, err)
 	}
 	user, groups := o.parsed.Subject.CommonName, o.parsed.Subject.Organization
-	if err := (pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged}).Check(user, groups); err != nil {
+	policy := pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged}
+	if o.Revocable {
+		if policy.CredentialGroup = issuing.CredentialGroupOf(groups); policy.CredentialGroup == "" || o.Offline {
+			return cmdutil.UsageErrorf("--revocable needs a request made with kubeaccess request --revocable, and the cluster reachable to bind its group")
+		}
+		if err := o.is.CheckFreshCredentialGroup(ctx, policy.CredentialGroup); err != nil {
+			return fmt.Errorf("refusing to sign: %w", err)
+		}
+	}
+	if err := policy.Check(user, groups); err != nil {
 		return cmdutil.UsageErrorf("refusing to sign: %w", err)
 	}
 	if o.BindGroup != "" && !slices.Contains(groups, o.BindGroup) {
@@ -137,13 +148,16 @@ func (o *Options) Run(ctx context.Context) error {
 	)
 	if !o.Offline {
 		subject, base := rbac.Subject(rbacv1.UserKind, user), "kubeaccess:"+user
-		if o.BindGroup != "" {
+		switch {
+		case policy.CredentialGroup != "":
+			subject, base = rbac.Subject(rbacv1.GroupKind, policy.CredentialGroup), policy.CredentialGroup
+		case o.BindGroup != "":
 			subject, base = rbac.Subject(rbacv1.GroupKind, o.BindGroup), "kubeaccess:group:"+o.BindGroup
 		}
 		acc, createNamespace, err = o.is.Preflight(ctx, issuing.Checks{
 			Command: "signing", Subject: subject, Base: base,
 			Policy: func(ctx context.Context) error {
-				return o.is.CheckSubject(ctx, user, groups, pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged})
+				return o.is.CheckSubject(ctx, user, groups, policy)
 			},
 		})
 		if err != nil {
@@ -175,7 +189,9 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	if !o.Offline {
 		recorded := issuing.Async(func() (string, error) {
-			return o.is.Record(ctx, issuing.CertificateRecord("offline-ca", "", issued, s.Certificate, changes, o.is.Namespace, o.TTL))
+			r := issuing.CertificateRecord("offline-ca", "", issued, s.Certificate, changes, o.is.Namespace, o.TTL)
+			r.CredentialGroup = policy.CredentialGroup
+			return o.is.Record(ctx, r)
 		})
 		s.Verified, err = o.is.VerifyFor(ctx, user, groups, acc)
 		var recordErr error
