@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -44,4 +45,62 @@ func uncoveredBy(status authorizationv1.SubjectRulesReviewStatus, want []rbacv1.
 	}
 	_, uncovered := validation.Covers(held, resourceRules)
 	return uncovered
+}
+
+// MissingBatched is Missing with fewer requests: where two or more
+// permissions share a namespace, one rules review answers for those it
+// covers, and only the rest get access reviews, which stay the authority
+// for any denial. Cluster-scoped permissions always get access reviews.
+func MissingBatched(ctx context.Context, client kubernetes.Interface, perms []Permission) ([]Permission, error) {
+	byNamespace := map[string][]Permission{}
+	for _, p := range perms {
+		if p.Namespace != "" {
+			byNamespace[p.Namespace] = append(byNamespace[p.Namespace], p)
+		}
+	}
+	held := map[Permission]bool{}
+	for ns, nsPerms := range byNamespace {
+		if len(nsPerms) < 2 {
+			continue
+		}
+		want := make([]rbacv1.PolicyRule, len(nsPerms))
+		for i, p := range nsPerms {
+			want[i] = p.rule()
+		}
+		uncovered, complete, err := Uncovered(ctx, client, ns, want)
+		if err != nil || !complete {
+			continue // the access reviews below decide
+		}
+		for i, p := range nsPerms {
+			if !slices.ContainsFunc(uncovered, func(r rbacv1.PolicyRule) bool { return covers(r, want[i]) }) {
+				held[p] = true
+			}
+		}
+	}
+	var rest []Permission
+	for _, p := range perms {
+		if !held[p] {
+			rest = append(rest, p)
+		}
+	}
+	return Missing(ctx, client, rest)
+}
+
+// rule is the permission as a single policy rule.
+func (p Permission) rule() rbacv1.PolicyRule {
+	resource := p.Resource
+	if p.Subresource != "" {
+		resource += "/" + p.Subresource
+	}
+	r := rbacv1.PolicyRule{Verbs: []string{p.Verb}, APIGroups: []string{p.Group}, Resources: []string{resource}}
+	if p.Name != "" {
+		r.ResourceNames = []string{p.Name}
+	}
+	return r
+}
+
+// covers reports whether an uncovered rule Covers reported comes from want.
+func covers(uncovered, want rbacv1.PolicyRule) bool {
+	ok, _ := validation.Covers([]rbacv1.PolicyRule{want}, []rbacv1.PolicyRule{uncovered})
+	return ok
 }

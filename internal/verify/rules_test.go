@@ -61,3 +61,28 @@ func TestUncoveredBy(t *testing.T) {
 		})
 	}
 }
+
+func TestPermissionRuleIsCoveredLikeTheAccessReview(t *testing.T) {
+	held := []rbacv1.PolicyRule{
+		{Verbs: []string{"get", "create", "patch"}, APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"roles"}},
+		{Verbs: []string{"update"}, APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests/approval"}},
+		{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"namespaces"}, ResourceNames: []string{"dev"}},
+	}
+	status := authorizationv1.SubjectRulesReviewStatus{}
+	for _, r := range held {
+		status.ResourceRules = append(status.ResourceRules, authorizationv1.ResourceRule{Verbs: r.Verbs, APIGroups: r.APIGroups, Resources: r.Resources, ResourceNames: r.ResourceNames})
+	}
+	for p, want := range map[Permission]bool{
+		{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "roles", Namespace: "dev"}:                       true,
+		{Verb: "delete", Group: "rbac.authorization.k8s.io", Resource: "roles", Namespace: "dev"}:                       false,
+		{Verb: "update", Group: "certificates.k8s.io", Resource: "certificatesigningrequests", Subresource: "approval"}: true,
+		{Verb: "update", Group: "certificates.k8s.io", Resource: "certificatesigningrequests"}:                          false,
+		{Verb: "get", Resource: "namespaces", Name: "dev"}:                                                              true,
+		{Verb: "get", Resource: "namespaces", Name: "prod"}:                                                             false,
+		{Verb: "get", Resource: "namespaces"}:                                                                           false,
+	} {
+		if got := len(uncoveredBy(status, []rbacv1.PolicyRule{p.rule()})) == 0; got != want {
+			t.Errorf("%s covered = %v, want %v", p, got, want)
+		}
+	}
+}

@@ -60,7 +60,7 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 		// Creating the namespace is asked about up front, and only counts
 		// if the namespace turns out to be missing.
 		perms := slices.Concat(c.Required, is.accessPermissions(), is.recordPermissions(), createNamespacePermissions)
-		wg.Go(func() { missing, permErr = verify.Missing(ctx, is.Client, perms) })
+		wg.Go(func() { missing, permErr = verify.MissingBatched(ctx, is.Client, perms) })
 	}
 	if c.Policy != nil {
 		wg.Go(func() { policyErr = c.Policy(ctx) })
