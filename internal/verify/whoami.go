@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // ErrSelfSubjectReviewUnavailable means the API server serves no version of
@@ -69,4 +70,17 @@ func WhoAmI(ctx context.Context, client kubernetes.Interface) (*Identity, error)
 		}
 	}
 	return nil, ErrSelfSubjectReviewUnavailable
+}
+
+// WhoAmIFile asks the API server who the kubeconfig file's current context is.
+func WhoAmIFile(ctx context.Context, path string) (*Identity, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return WhoAmI(ctx, client)
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 
@@ -48,13 +47,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err := o.is.CheckDestination(entry, o.user+".kubeconfig"); err != nil {
 		return err
 	}
-	subject, base := rbac.Subject(rbacv1.UserKind, o.user), "kubeaccess:"+o.user
-	switch {
-	case o.credentialGroup != "":
-		subject, base = rbac.Subject(rbacv1.GroupKind, o.credentialGroup), o.credentialGroup
-	case o.BindGroup != "":
-		subject, base = rbac.Subject(rbacv1.GroupKind, o.BindGroup), "kubeaccess:group:"+o.BindGroup
-	}
+	subject, base := issuing.BindingSubject(o.user, o.credentialGroup, o.BindGroup)
 	acc, createNamespace, err := o.is.Preflight(ctx, issuing.Checks{
 		Command: "approval", Required: o.requiredPermissions(), Subject: subject, Base: base, Policy: o.checkSubject,
 	})

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeaccess/kubeaccess/internal/audit"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/list"
@@ -50,11 +49,7 @@ bindings are left out. With --fail-on, exit 1 when a finding is that severe.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := flags.ToRESTConfig()
-			if err != nil {
-				return err
-			}
-			client, err := kubernetes.NewForConfig(cfg)
+			client, err := cmdutil.NewClient(flags)
 			if err != nil {
 				return err
 			}

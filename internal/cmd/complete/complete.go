@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
@@ -112,15 +111,7 @@ func checkPair(certPEM, keyPEM []byte, keyFile, kubeconfigFile string) error {
 
 // verify asks the API server who the completed kubeconfig is.
 func (o *Options) verify(ctx context.Context) error {
-	cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
-	if err != nil {
-		return err
-	}
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	id, err := verify.WhoAmI(ctx, client)
+	id, err := verify.WhoAmIFile(ctx, o.Kubeconfig)
 	if err != nil {
 		return fmt.Errorf("%s is complete but does not work: %w", o.Kubeconfig, err)
 	}

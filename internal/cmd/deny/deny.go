@@ -35,11 +35,7 @@ func NewCmdDeny(flags *genericclioptions.ConfigFlags, streams genericiooptions.I
 			if o.Reason == "" {
 				return cmdutil.UsageErrorf("--reason is required: the requester sees it")
 			}
-			cfg, err := flags.ToRESTConfig()
-			if err != nil {
-				return err
-			}
-			client, err := kubernetes.NewForConfig(cfg)
+			client, err := cmdutil.NewClient(flags)
 			if err != nil {
 				return err
 			}

@@ -4,23 +4,15 @@ import (
 	"context"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
-	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
 // preflight runs the shared checks with grant's own: the CSR permissions
 // and the refusal of groups the cluster binds to cluster-admin.
 func (o *Options) preflight(ctx context.Context) (*issuing.Access, bool, error) {
-	subject, base := rbac.Subject(rbacv1.UserKind, o.User), "kubeaccess:"+o.User
-	switch {
-	case o.credentialGroup != "":
-		subject, base = rbac.Subject(rbacv1.GroupKind, o.credentialGroup), o.credentialGroup
-	case o.BindGroup != "":
-		subject, base = rbac.Subject(rbacv1.GroupKind, o.BindGroup), "kubeaccess:group:"+o.BindGroup
-	}
+	subject, base := issuing.BindingSubject(o.User, o.credentialGroup, o.BindGroup)
 	return o.is.Preflight(ctx, issuing.Checks{
 		Command:  "grant",
 		Required: o.requiredPermissions(),

@@ -109,3 +109,16 @@ func (is *Issuer) rulesFromDiscovery() ([]rbacv1.PolicyRule, error) {
 	}
 	return rules, nil
 }
+
+// BindingSubject is who the access of a user's certificate is bound to, and
+// the name of its role and binding: the certificate's own group when it is
+// revocable, else the group of --bind-group, else the user.
+func BindingSubject(user, credentialGroup, bindGroup string) (rbacv1.Subject, string) {
+	switch {
+	case credentialGroup != "":
+		return rbac.Subject(rbacv1.GroupKind, credentialGroup), credentialGroup
+	case bindGroup != "":
+		return rbac.Subject(rbacv1.GroupKind, bindGroup), "kubeaccess:group:" + bindGroup
+	}
+	return rbac.Subject(rbacv1.UserKind, user), "kubeaccess:" + user
+}

@@ -62,11 +62,7 @@ within a window instead (as "7d" or "72h").`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			cfg, err := flags.ToRESTConfig()
-			if err != nil {
-				return err
-			}
-			client, err := kubernetes.NewForConfig(cfg)
+			client, err := cmdutil.NewClient(flags)
 			if err != nil {
 				return err
 			}

@@ -13,7 +13,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -73,13 +72,8 @@ cluster.`,
 			if (o.CACert == "") != (o.CAKey == "") {
 				return cmdutil.UsageErrorf("--ca-cert and --ca-key go together")
 			}
-			cfg, err := flags.ToRESTConfig()
-			if err != nil {
-				return err
-			}
-			cfg = rest.CopyConfig(cfg)
-			cfg.QPS, cfg.Burst = 100, 200
-			if o.client, err = kubernetes.NewForConfig(cfg); err != nil {
+			var err error
+			if o.client, err = cmdutil.NewClient(flags); err != nil {
 				return err
 			}
 			o.store = records.Store{Client: o.client, Namespace: o.RecordsNamespace}
@@ -187,15 +181,7 @@ func (o *Options) link(ctx context.Context, old, fresh records.Record) error {
 
 // verify asks the API server who the renewed kubeconfig is.
 func (o *Options) verify(ctx context.Context, fresh records.Record) error {
-	cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
-	if err != nil {
-		return err
-	}
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	id, err := verify.WhoAmI(ctx, client)
+	id, err := verify.WhoAmIFile(ctx, o.Kubeconfig)
 	if err != nil {
 		return fmt.Errorf("%s was renewed but does not work: %w", o.Kubeconfig, err)
 	}

@@ -19,7 +19,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/labels"
@@ -65,15 +64,8 @@ For a service account, USER is system:serviceaccount:NAMESPACE:NAME.`,
 			case o.Credential == "":
 				return cmdutil.UsageErrorf("name the USER to revoke, or --credential ID for one revocable certificate")
 			}
-			cfg, err := flags.ToRESTConfig()
-			if err != nil {
-				return err
-			}
-			// The check polls access reviews; client-go's default 5 QPS
-			// would throttle it.
-			cfg = rest.CopyConfig(cfg)
-			cfg.QPS, cfg.Burst = 100, 200
-			if o.client, err = kubernetes.NewForConfig(cfg); err != nil {
+			var err error
+			if o.client, err = cmdutil.NewClient(flags); err != nil {
 				return err
 			}
 			return o.Run(cmd.Context())

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -147,13 +146,7 @@ func (o *Options) Run(ctx context.Context) error {
 		createNamespace bool
 	)
 	if !o.Offline {
-		subject, base := rbac.Subject(rbacv1.UserKind, user), "kubeaccess:"+user
-		switch {
-		case policy.CredentialGroup != "":
-			subject, base = rbac.Subject(rbacv1.GroupKind, policy.CredentialGroup), policy.CredentialGroup
-		case o.BindGroup != "":
-			subject, base = rbac.Subject(rbacv1.GroupKind, o.BindGroup), "kubeaccess:group:"+o.BindGroup
-		}
+		subject, base := issuing.BindingSubject(user, policy.CredentialGroup, o.BindGroup)
 		acc, createNamespace, err = o.is.Preflight(ctx, issuing.Checks{
 			Command: "signing", Subject: subject, Base: base,
 			Policy: func(ctx context.Context) error {
