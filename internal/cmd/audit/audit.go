@@ -12,7 +12,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubeaccess/kubeaccess/internal/audit"
-	"github.com/kubeaccess/kubeaccess/internal/cmd/list"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
@@ -71,11 +70,11 @@ bindings are left out. With --fail-on, exit 1 when a finding is that severe.`,
 
 // options checks the flags and turns them into the audit's options.
 func (o *Options) options() (audit.Options, error) {
-	expiring, err := list.ParseWindow(o.Expiring)
+	expiring, err := cmdutil.ParseWindow(o.Expiring)
 	if err != nil {
 		return audit.Options{}, cmdutil.UsageErrorf("--expiring: %w", err)
 	}
-	maxTTL, err := list.ParseWindow(o.MaxTTL)
+	maxTTL, err := cmdutil.ParseWindow(o.MaxTTL)
 	if err != nil {
 		return audit.Options{}, cmdutil.UsageErrorf("--max-ttl: %w", err)
 	}

@@ -61,13 +61,9 @@ func (o *Options) summary(csrName string, cert *x509.Certificate, changes []rbac
 	if o.is.Identity != nil {
 		issuedBy = o.is.Identity.Username
 	}
-	via := "csr-api"
-	if o.authority != nil {
-		via = "offline-ca"
-	}
 	return Summary{
 		Revocable: o.credentialGroup != "",
-		IssuedVia: via,
+		IssuedVia: o.issuedVia(),
 		IssuedBy:  issuedBy,
 		User:      o.User, Groups: o.Groups, Kind: "certificate", CSR: csrName,
 		Certificate:  pki.Describe(cert),
@@ -108,13 +104,17 @@ func (o *Options) printSummary(s Summary) error {
 	return w.Flush()
 }
 
+// issuedVia names the path the certificate took.
+func (o *Options) issuedVia() string {
+	if o.authority != nil {
+		return "offline-ca"
+	}
+	return "csr-api"
+}
+
 // record is what the inventory keeps of the certificate.
 func (o *Options) record(csrName string, issued []byte, cert *x509.Certificate, changes []rbac.Change) records.Record {
-	via := "csr-api"
-	if o.authority != nil {
-		via = "offline-ca"
-	}
-	r := issuing.CertificateRecord(via, csrName, issued, pki.Describe(cert), changes, o.is.Namespace, o.TTL)
+	r := issuing.CertificateRecord(o.issuedVia(), csrName, issued, pki.Describe(cert), changes, o.is.Namespace, o.TTL)
 	r.CredentialGroup = o.credentialGroup
 	return r
 }

@@ -5,7 +5,6 @@ package list
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -81,29 +80,13 @@ within a window instead (as "7d" or "72h").`,
 // Validate checks the flags.
 func (o *Options) Validate() error {
 	if o.Expiring != "" {
-		d, err := ParseWindow(o.Expiring)
+		d, err := cmdutil.ParseWindow(o.Expiring)
 		if err != nil {
 			return cmdutil.UsageErrorf("--expiring: %w", err)
 		}
 		o.window = d
 	}
 	return cmdutil.ValidateOutputFormat(o.Output, "wide", "json", "yaml")
-}
-
-// ParseWindow reads a duration that may be given in days ("7d").
-func ParseWindow(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("%q is not a number of days", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%q is not a duration such as 7d or 72h", s)
-	}
-	return d, nil
 }
 
 // Run reads the records and prints those asked for.

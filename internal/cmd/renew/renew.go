@@ -16,7 +16,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/kubeaccess/kubeaccess/internal/cmd/list"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/credential"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
@@ -65,7 +64,7 @@ cluster.`,
 			o.Kubeconfig = args[0]
 			if o.Within != "" {
 				var err error
-				if o.within, err = list.ParseWindow(o.Within); err != nil {
+				if o.within, err = cmdutil.ParseWindow(o.Within); err != nil {
 					return cmdutil.UsageErrorf("--within: %w", err)
 				}
 			}
