@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"golang.org/x/sync/errgroup"
-
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -76,47 +74,29 @@ func (c Change) String() string {
 	return Describe(c.Object) + " (updated)"
 }
 
-// Apply creates or updates each object with server-side apply, so running
-// the same grant twice converges. existed tells which objects were there
-// before (see Existing), so that Undo can remove exactly what this run
-// created. It returns the changes made before any error.
-func Apply(ctx context.Context, client kubernetes.Interface, objs []runtime.Object, existed map[string]bool) ([]Change, error) {
+// Apply creates each object or, where it exists already, updates it with
+// server-side apply, so running the same grant twice converges. Whether
+// the create succeeded tells Undo exactly what this run made, with no read
+// beforehand to race with. It returns the changes made before any error.
+func Apply(ctx context.Context, client kubernetes.Interface, objs []runtime.Object) ([]Change, error) {
 	var changes []Change
 	for _, obj := range objs {
-		got, err := applyOne(ctx, client, obj)
+		c, err := clientFor(client, obj)
+		if err != nil {
+			return changes, err
+		}
+		got, err := c.create(ctx, obj)
+		created := err == nil
+		if apierrors.IsAlreadyExists(err) {
+			got, err = c.apply(ctx, obj)
+		}
 		if err != nil {
 			return changes, fmt.Errorf("applying %s: %w", Describe(obj), err)
 		}
 		got.GetObjectKind().SetGroupVersionKind(obj.GetObjectKind().GroupVersionKind())
-		changes = append(changes, Change{Object: got, Created: !existed[Describe(obj)]})
+		changes = append(changes, Change{Object: got, Created: created})
 	}
 	return changes, nil
-}
-
-// Existing reads, concurrently, which of objs exist, keyed by Describe.
-func Existing(ctx context.Context, client kubernetes.Interface, objs []runtime.Object) (map[string]bool, error) {
-	found := make([]bool, len(objs))
-	g, ctx := errgroup.WithContext(ctx)
-	for i, obj := range objs {
-		g.Go(func() error {
-			err := get(ctx, client, obj)
-			if err != nil && !apierrors.IsNotFound(err) {
-				return fmt.Errorf("reading %s: %w", Describe(obj), err)
-			}
-			found[i] = err == nil
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	existed := map[string]bool{}
-	for i, obj := range objs {
-		if found[i] {
-			existed[Describe(obj)] = true
-		}
-	}
-	return existed, nil
 }
 
 // Undo deletes, newest first, the objects changes created, each only if it
@@ -136,26 +116,6 @@ func Undo(ctx context.Context, client kubernetes.Interface, changes []Change) (d
 	return deleted, failed
 }
 
-func applyOne(ctx context.Context, client kubernetes.Interface, obj runtime.Object) (runtime.Object, error) {
-	c, err := clientFor(client, obj)
-	if err != nil {
-		return nil, err
-	}
-	data, err := json.Marshal(obj)
-	if err != nil {
-		return nil, err
-	}
-	return c.apply(ctx, data)
-}
-
-func get(ctx context.Context, client kubernetes.Interface, obj runtime.Object) error {
-	c, err := clientFor(client, obj)
-	if err != nil {
-		return err
-	}
-	return c.get(ctx)
-}
-
 // remove deletes obj if it still has the same UID.
 func remove(ctx context.Context, client kubernetes.Interface, obj runtime.Object) error {
 	c, err := clientFor(client, obj)
@@ -171,14 +131,14 @@ func remove(ctx context.Context, client kubernetes.Interface, obj runtime.Object
 
 // objectClient reads, applies and deletes one named object.
 type objectClient interface {
-	get(ctx context.Context) error
-	apply(ctx context.Context, data []byte) (runtime.Object, error)
+	create(ctx context.Context, obj runtime.Object) (runtime.Object, error)
+	apply(ctx context.Context, obj runtime.Object) (runtime.Object, error)
 	delete(ctx context.Context, uid types.UID) error
 }
 
 // typedClient is the part of a client-go typed client that objectClient needs.
 type typedClient[T runtime.Object] interface {
-	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
 	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
 }
@@ -188,12 +148,15 @@ type named[T runtime.Object] struct {
 	name   string
 }
 
-func (n named[T]) get(ctx context.Context) error {
-	_, err := n.client.Get(ctx, n.name, metav1.GetOptions{})
-	return err
+func (n named[T]) create(ctx context.Context, obj runtime.Object) (runtime.Object, error) {
+	return n.client.Create(ctx, obj.(T), metav1.CreateOptions{FieldManager: labels.Kubeaccess})
 }
 
-func (n named[T]) apply(ctx context.Context, data []byte) (runtime.Object, error) {
+func (n named[T]) apply(ctx context.Context, obj runtime.Object) (runtime.Object, error) {
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
 	return n.client.Patch(ctx, n.name, types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: labels.Kubeaccess, Force: ptr.To(true)})
 }
 

@@ -177,7 +177,7 @@ func (s Store) List(ctx context.Context, user string) ([]Record, error) {
 
 func (s Store) ensureNamespace(ctx context.Context) error {
 	ns := rbac.BuildNamespace(s.Namespace)
-	_, err := rbac.Apply(ctx, s.Client, []runtime.Object{ns}, map[string]bool{})
+	_, err := rbac.Apply(ctx, s.Client, []runtime.Object{ns})
 	if err != nil {
 		return fmt.Errorf("creating the records namespace: %w", err)
 	}

@@ -77,7 +77,7 @@ func (o *Options) approveAndBind(ctx context.Context, entry kubeconfig.Entry, cr
 	if err := csr.Approve(ctx, o.is.Client, o.req, fmt.Sprintf("approved with kubeaccess approve for %s", o.user)); err != nil {
 		return o.cleanUp(err, nil)
 	}
-	changes, err := o.is.Apply(ctx, createNamespace, acc, nil, nil)
+	changes, err := o.is.Apply(ctx, createNamespace, acc, nil)
 	<-done
 	if err = errors.Join(err, o.issued(outcome, waitErr)); err != nil {
 		return o.cleanUp(err, changes)

@@ -209,7 +209,7 @@ func (o *Options) applyAccess(ctx context.Context, createNamespace bool, acc *is
 	if createNamespace || acc != nil {
 		o.progress("applying the access")
 	}
-	return o.is.Apply(ctx, createNamespace, acc, nil, nil)
+	return o.is.Apply(ctx, createNamespace, acc, nil)
 }
 
 // entry is the kubeconfig entry for the issued certificate.

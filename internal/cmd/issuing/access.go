@@ -21,8 +21,6 @@ type Access struct {
 	Rules     []rbacv1.PolicyRule
 	Namespace string // "" when cluster-wide
 	Subject   rbacv1.Subject
-	// Existed tells which of Objects() exist already, by rbac.Describe.
-	Existed map[string]bool
 }
 
 // Objects returns what is applied, in order.

@@ -3,7 +3,6 @@ package issuing
 import (
 	"context"
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 
@@ -13,26 +12,20 @@ import (
 )
 
 // Apply creates the namespace when needed, then the objects the
-// credential needs (a ServiceAccount, say; existed tells which of them are
-// there already), then the role and binding.
-func (is *Issuer) Apply(ctx context.Context, createNamespace bool, acc *Access, needed []runtime.Object, existed map[string]bool) ([]rbac.Change, error) {
+// credential needs (a ServiceAccount, say), then the role and binding.
+func (is *Issuer) Apply(ctx context.Context, createNamespace bool, acc *Access, needed []runtime.Object) ([]rbac.Change, error) {
 	var objs []runtime.Object
 	if createNamespace {
 		objs = append(objs, rbac.BuildNamespace(is.Namespace))
 	}
 	objs = append(objs, needed...)
-	existed = maps.Clone(existed)
 	if acc != nil {
 		objs = append(objs, acc.Objects()...)
-		if existed == nil {
-			existed = map[string]bool{}
-		}
-		maps.Copy(existed, acc.Existed)
 	}
 	if len(objs) == 0 {
 		return nil, nil
 	}
-	return rbac.Apply(ctx, is.Client, objs, existed)
+	return rbac.Apply(ctx, is.Client, objs)
 }
 
 // Failed undoes what changes created after a failure and returns cause

@@ -30,7 +30,7 @@ type Checks struct {
 	Base    string
 	// Policy, when set, runs alongside the other checks.
 	Policy func(ctx context.Context) error
-	// DryRun asks nothing of permissions and reads no existing objects.
+	// DryRun asks nothing of permissions.
 	DryRun bool
 	// InNamespace says the credential itself lives in the namespace (a
 	// ServiceAccount), which then must exist even without access to bind.
@@ -65,11 +65,7 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 	if c.Policy != nil {
 		wg.Go(func() { policyErr = c.Policy(ctx) })
 	}
-	wg.Go(func() {
-		if acc, planErr = is.PlanAccess(ctx, c.Subject, c.Base); acc != nil && planErr == nil && !c.DryRun {
-			acc.Existed, planErr = rbac.Existing(ctx, is.Client, acc.Objects())
-		}
-	})
+	wg.Go(func() { acc, planErr = is.PlanAccess(ctx, c.Subject, c.Base) })
 	needsNamespace := c.InNamespace || is.HasAccess() && !is.ClusterWide
 	wg.Go(func() { nsExists, nsErr = is.namespaceExists(ctx, needsNamespace) })
 	wg.Wait()
@@ -135,10 +131,9 @@ func (is *Issuer) accessPermissions() []verify.Permission {
 	} else {
 		perms = append(perms, verify.Permission{Verb: "get", Resource: "namespaces", Name: is.Namespace})
 	}
-	// Objects are read (to know what a failed run created), then applied
-	// server-side, which needs patch, and create for new ones.
+	// Objects are created, or applied server-side (patch) where they exist.
 	write := func(resource string) {
-		for _, verb := range []string{"get", "create", "patch"} {
+		for _, verb := range []string{"create", "patch"} {
 			perms = append(perms, verify.Permission{Verb: verb, Group: rbacGroup, Resource: resource, Namespace: namespace})
 		}
 	}

@@ -167,7 +167,7 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	var changes []rbac.Change
 	if !o.Offline {
-		if changes, err = o.is.Apply(ctx, createNamespace, acc, nil, nil); err != nil {
+		if changes, err = o.is.Apply(ctx, createNamespace, acc, nil); err != nil {
 			return o.cleanUp(err, changes)
 		}
 	}

@@ -44,7 +44,7 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	o.progress("applying what the token needs")
-	changes, err := o.is.Apply(ctx, createNamespace, acc, o.needed, nil)
+	changes, err := o.is.Apply(ctx, createNamespace, acc, o.needed)
 	if err != nil {
 		return o.cleanUp(err, changes)
 	}
