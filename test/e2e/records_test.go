@@ -2,15 +2,18 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/list"
+	"github.com/kubeaccess/kubeaccess/internal/testcluster"
 )
 
 func TestListShowsWhatWasIssued(t *testing.T) {
@@ -84,4 +87,37 @@ func TestListShowsWhatWasIssued(t *testing.T) {
 	// Someone who may not read the records is told which permission is missing.
 	denied := kubeaccess(t, filepath.Join(dir, "lou.kubeconfig"), "list")
 	mustFailWith(t, "list without permission", denied, 4, "reading the records needs permission to list configmaps in namespace kubeaccess-system")
+}
+
+func TestRecordsNamespaceCreationIsCheckedUpFront(t *testing.T) {
+	c := testcluster.StartForTest(t, testcluster.Options{})
+	admin := clientFor(t, c.AdminKubeconfig)
+	// An admin who may do everything a certificate-only grant needs, and
+	// keep records, but not create namespaces; no records namespace yet.
+	rules := []rbacv1.PolicyRule{
+		{Verbs: []string{"create", "watch", "list"}, APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests"}},
+		{Verbs: []string{"update"}, APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests/approval"}},
+		{Verbs: []string{"approve"}, APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"signers"}, ResourceNames: []string{"kubernetes.io/kube-apiserver-client"}},
+		{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"namespaces"}},
+		{Verbs: []string{"create"}, APIGroups: []string{""}, Resources: []string{"configmaps"}},
+		{Verbs: []string{"list"}, APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterrolebindings"}},
+	}
+	if _, err := admin.RbacV1().ClusterRoles().Create(t.Context(), &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "issuer"}, Rules: rules}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	issuer := filepath.Join(dir, "issuer.kubeconfig")
+	mustSucceed(t, "grant the issuer", kubeaccess(t, c.AdminKubeconfig, "grant", "issuer", "--clusterrole", "issuer", "--cluster-wide", "--no-record", "--out", issuer))
+
+	out := filepath.Join(dir, "kim.kubeconfig")
+	r := kubeaccess(t, issuer, "grant", "kim", "--out", out)
+	mustFailWith(t, "grant whose record would need a namespace the admin may not create", r, 4, "create namespaces (cluster-wide)")
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Error("the refused grant wrote a kubeconfig")
+	}
+	csrs, err := admin.CertificatesV1().CertificateSigningRequests().List(t.Context(), metav1.ListOptions{LabelSelector: "kubeaccess.io/user=kim"})
+	if err != nil || len(csrs.Items) != 0 {
+		t.Errorf("the refused grant left CSRs: %v %v", csrs, err)
+	}
+	mustSucceed(t, "the same grant with --no-record", kubeaccess(t, issuer, "grant", "kim", "--no-record", "--out", out))
 }

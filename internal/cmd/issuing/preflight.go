@@ -49,6 +49,8 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 		missing                            []verify.Permission
 		permErr, policyErr, planErr, nsErr error
 		nsExists                           bool
+		recordsNsExists                    = true
+		recordsErr                         error
 	)
 	// Asked alone first: it opens the connection the concurrent checks
 	// then share, where concurrent requests on a fresh client would each
@@ -68,18 +70,23 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 	wg.Go(func() { acc, planErr = is.PlanAccess(ctx, c.Subject, c.Base) })
 	needsNamespace := c.InNamespace || is.HasAccess() && !is.ClusterWide
 	wg.Go(func() { nsExists, nsErr = is.namespaceExists(ctx, needsNamespace) })
+	if !c.DryRun && !is.NoRecord {
+		// The records namespace is created on first use, which needs the
+		// same permissions as creating the access's namespace.
+		wg.Go(func() { recordsNsExists, recordsErr = is.namespaceNamedExists(ctx, is.RecordsNamespace) })
+	}
 	wg.Wait()
 	if permErr != nil {
 		return nil, false, permErr
 	}
 	createNamespace = needsNamespace && !nsExists
-	if !createNamespace {
+	if !createNamespace && recordsNsExists {
 		missing = slices.DeleteFunc(missing, func(p verify.Permission) bool { return slices.Contains(createNamespacePermissions, p) })
 	}
 	if err := permissionError(c.Command, missing); err != nil {
 		return nil, false, err
 	}
-	if err := errors.Join(policyErr, planErr, nsErr); err != nil {
+	if err := errors.Join(policyErr, planErr, nsErr, recordsErr); err != nil {
 		return nil, false, err
 	}
 	if createNamespace && !is.CreateNamespace {
@@ -104,11 +111,15 @@ func (is *Issuer) namespaceExists(ctx context.Context, needed bool) (bool, error
 	if !needed {
 		return true, nil
 	}
-	_, err := is.Client.CoreV1().Namespaces().Get(ctx, is.Namespace, metav1.GetOptions{})
+	return is.namespaceNamedExists(ctx, is.Namespace)
+}
+
+func (is *Issuer) namespaceNamedExists(ctx context.Context, name string) (bool, error) {
+	_, err := is.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	} else if err != nil {
-		return false, fmt.Errorf("reading namespace %s: %w", is.Namespace, err)
+		return false, fmt.Errorf("reading namespace %s: %w", name, err)
 	}
 	return true, nil
 }

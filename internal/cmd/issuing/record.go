@@ -17,12 +17,16 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
-// recordPermissions are what keeping a record needs.
+// recordPermissions are what keeping a record needs (and, on first use,
+// creating its namespace: see Preflight).
 func (is *Issuer) recordPermissions() []verify.Permission {
 	if is.NoRecord {
 		return nil
 	}
-	return []verify.Permission{{Verb: "create", Resource: "configmaps", Namespace: is.RecordsNamespace}}
+	return []verify.Permission{
+		{Verb: "get", Resource: "namespaces", Name: is.RecordsNamespace},
+		{Verb: "create", Resource: "configmaps", Namespace: is.RecordsNamespace},
+	}
 }
 
 // Record keeps the record of an issued credential, stamped with who issued
