@@ -66,37 +66,32 @@ func (o *Options) Run(ctx context.Context) error {
 // approveAndBind approves, applies the access while the signer works, and
 // writes the key-less kubeconfig; a failure undoes what this run created.
 func (o *Options) approveAndBind(ctx context.Context, entry kubeconfig.Entry, createNamespace bool, acc *issuing.Access) error {
-	waitCtx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	var (
-		outcome csr.Outcome
-		waitErr error
-		done    = make(chan struct{})
-	)
-	go func() { defer close(done); outcome, waitErr = csr.WaitForCertificate(waitCtx, o.is.Client, o.req) }()
+	certificate := issuing.Async(func() ([]byte, error) {
+		return issuing.AwaitCertificate(ctx, o.is.Client, o.req, o.Timeout, "sign the request offline with kubeaccess sign --ca-cert --ca-key instead")
+	})
 	if err := csr.Approve(ctx, o.is.Client, o.req, fmt.Sprintf("approved with kubeaccess approve for %s", o.user)); err != nil {
 		return o.cleanUp(err, nil)
 	}
 	changes, err := o.is.Apply(ctx, createNamespace, acc, nil)
-	<-done
-	if err = errors.Join(err, o.issued(outcome, waitErr)); err != nil {
+	issued, waitErr := certificate()
+	if err = errors.Join(err, waitErr); err != nil {
 		return o.cleanUp(err, changes)
 	}
-	cert, err := pki.ParseCertificate(outcome.Certificate)
+	cert, err := pki.ParseCertificate(issued)
 	if err == nil {
 		err = pki.CheckIssued(cert, o.parsed.PublicKey, o.user, o.groups)
 	}
 	if err != nil {
 		return o.cleanUp(err, changes)
 	}
-	entry.Certificate = outcome.Certificate
+	entry.Certificate = issued
 	path, err := o.is.WriteKubeconfig(entry, o.user+".kubeconfig")
 	if err != nil {
 		return o.cleanUp(err, changes)
 	}
 	s := o.summary(cert, changes, path, entry.ContextName)
 	recorded := issuing.Async(func() (string, error) {
-		r := issuing.CertificateRecord("csr-api", o.req.Name, outcome.Certificate, s.Certificate, changes, o.is.Namespace, requestedTTL(o.req))
+		r := issuing.CertificateRecord("csr-api", o.req.Name, issued, s.Certificate, changes, o.is.Namespace, requestedTTL(o.req))
 		r.CredentialGroup = o.credentialGroup
 		return o.is.Record(ctx, r)
 	})
@@ -109,19 +104,6 @@ func (o *Options) approveAndBind(ctx context.Context, entry kubeconfig.Entry, cr
 		return fmt.Errorf("%s was written but the access does not work as granted: %w", path, err)
 	}
 	return o.printSummary(s)
-}
-
-// issued explains why no certificate came.
-func (o *Options) issued(outcome csr.Outcome, err error) error {
-	var denied *csr.ConditionError
-	switch {
-	case errors.As(err, &denied):
-		return cmdutil.DeniedErrorf("%w", err)
-	case errors.Is(err, csr.ErrNotIssued):
-		return cmdutil.TimeoutErrorf("certificate approved but not issued after %s: no signer for %s is running; "+
-			"sign the request offline with kubeaccess sign --ca-cert --ca-key instead", o.Timeout, certificatesv1.KubeAPIServerClientSignerName)
-	}
-	return err
 }
 
 // cleanUp undoes this run after a failure: the access it created, and the

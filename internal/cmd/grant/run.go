@@ -77,7 +77,9 @@ func (o *Options) issueAndBind(ctx context.Context, key crypto.Signer, req *cert
 	if err != nil {
 		return err
 	}
-	certificate := issuing.Async(func() ([]byte, error) { return o.awaitCertificate(ctx, created) })
+	certificate := issuing.Async(func() ([]byte, error) {
+		return issuing.AwaitCertificate(ctx, o.is.Client, created, o.Timeout, "sign offline with --ca-cert and --ca-key instead")
+	})
 	apply := func() ([]rbac.Change, error) { return o.applyAccess(ctx, createNamespace, acc) }
 	var access func() ([]rbac.Change, error)
 	if o.Approve {
@@ -153,26 +155,6 @@ func (o *Options) finish(ctx context.Context, csrName string, issued []byte, key
 		return fmt.Errorf("%s was written but does not work as granted: %w", path, err)
 	}
 	return o.printSummary(s)
-}
-
-// awaitCertificate waits up to --timeout for the certificate and explains
-// why none came.
-func (o *Options) awaitCertificate(ctx context.Context, req *certificatesv1.CertificateSigningRequest) ([]byte, error) {
-	waitCtx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	outcome, err := csr.WaitForCertificate(waitCtx, o.is.Client, req)
-	var denied *csr.ConditionError
-	switch {
-	case errors.As(err, &denied):
-		return nil, cmdutil.DeniedErrorf("%w", err)
-	case errors.Is(err, csr.ErrNotIssued) && outcome.Approved:
-		return nil, cmdutil.TimeoutErrorf("certificate approved but not issued after %s: no signer for %s is running "+
-			"(managed clusters such as EKS do not sign client certificates); sign offline with --ca-cert and --ca-key instead",
-			o.Timeout, certificatesv1.KubeAPIServerClientSignerName)
-	case errors.Is(err, csr.ErrNotIssued):
-		return nil, cmdutil.TimeoutErrorf("CertificateSigningRequest %s was not approved within %s", req.Name, o.Timeout)
-	}
-	return outcome.Certificate, err
 }
 
 // writeCredential checks the issued certificate against the key and the

@@ -82,17 +82,17 @@ func (o *Options) throughCSR(ctx context.Context, user string, request []byte, t
 	if err != nil {
 		return nil, "", err
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	outcome := issuing.Async(func() (csr.Outcome, error) { return csr.WaitForCertificate(waitCtx, o.client, created) })
+	certificate := issuing.Async(func() ([]byte, error) {
+		return issuing.AwaitCertificate(ctx, o.client, created, o.Timeout, "sign the renewal offline: kubeaccess request, then kubeaccess sign --ca-cert --ca-key")
+	})
 	if err := csr.Approve(ctx, o.client, created, "approved by kubeaccess renew for "+user); err != nil {
 		return nil, "", fmt.Errorf("%w; %s", err, csr.Discard(o.client, created.Name))
 	}
-	got, err := outcome()
+	issued, err := certificate()
 	if err != nil {
 		return nil, "", fmt.Errorf("renewing through the CSR API: %w; %s", err, csr.Discard(o.client, created.Name))
 	}
-	return got.Certificate, created.Name, nil
+	return issued, created.Name, nil
 }
 
 // renewToken requests a new token for the same account, audiences, bound
