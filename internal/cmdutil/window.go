@@ -2,10 +2,14 @@ package cmdutil
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// maxDays is the most days a time.Duration holds.
+const maxDays = int(math.MaxInt64 / int64(24*time.Hour))
 
 // ParseWindow reads a duration that may be given in days ("7d").
 func ParseWindow(s string) (time.Duration, error) {
@@ -13,6 +17,9 @@ func ParseWindow(s string) (time.Duration, error) {
 		n, err := strconv.Atoi(days)
 		if err != nil || n < 0 {
 			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		if n > maxDays {
+			return 0, fmt.Errorf("%q is more days than a duration can hold", s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}

@@ -5,6 +5,7 @@ package csr
 import (
 	"context"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -21,6 +22,21 @@ import (
 
 // MinTTL is the shortest lifetime the CSR API accepts (expirationSeconds >= 600).
 const MinTTL = 10 * time.Minute
+
+// MaxTTL is the longest lifetime expirationSeconds, an int32, can carry.
+const MaxTTL = math.MaxInt32 * time.Second
+
+// ValidateTTL checks that the CSR API can carry ttl as asked; flag names
+// it in the error.
+func ValidateTTL(flag string, ttl time.Duration) error {
+	switch {
+	case ttl < MinTTL:
+		return fmt.Errorf("%s %s is too short: the CSR API requires at least %s", flag, ttl, MinTTL)
+	case ttl > MaxTTL:
+		return fmt.Errorf("%s %s is too long: the CSR API carries at most %s (2^31-1 seconds)", flag, ttl, MaxTTL)
+	}
+	return nil
+}
 
 // Usages are the key usages of a Kubernetes client certificate.
 var Usages = []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	certutil "k8s.io/client-go/util/cert"
 )
@@ -32,9 +33,18 @@ func ValidateName(kind, name string) error {
 	case len(name) > MaxNameLength:
 		return fmt.Errorf("%s name is %d characters long; the limit is %d", kind, len(name), MaxNameLength)
 	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("%s name %q is not valid UTF-8", kind, name)
+	}
 	for _, r := range name {
 		if unicode.IsControl(r) {
 			return fmt.Errorf("%s name %q contains a control character", kind, name)
+		}
+		// Format characters (U+200B, U+2060, U+202E, ...) and other
+		// invisible ones make a name that prints like another but is a
+		// different identity.
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("%s name %q contains the invisible or non-printing character %U", kind, name, r)
 		}
 		if strings.ContainsRune(forbiddenNameChars, r) {
 			return fmt.Errorf("%s name %q contains %q; these characters are not allowed: %s", kind, name, r, forbiddenNameChars)
@@ -48,11 +58,10 @@ var BuiltinPrivilegedGroups = []string{"system:masters", "kubeadm:cluster-admins
 
 // SubjectPolicy decides which subjects kubeaccess may issue credentials for.
 type SubjectPolicy struct {
-	// AllowPrivileged permits system: names and privileged groups.
+	// AllowPrivileged permits system: names and the built-in privileged
+	// groups. What a name may do in the cluster is decided apart from its
+	// name, by internal/privilege.
 	AllowPrivileged bool
-	// PrivilegedGroups are groups the cluster binds to cluster-admin, in
-	// addition to system:masters and kubeadm:cluster-admins.
-	PrivilegedGroups []string
 	// CredentialGroup is the one kubeaccess: group allowed: the one minted
 	// for this very issuance (see NewCredentialGroup). Any other is
 	// refused, privileged or not, so that no request borrows the access
@@ -101,7 +110,7 @@ func (p SubjectPolicy) Check(user string, groups []string) error {
 	}
 	for _, g := range groups {
 		switch {
-		case slices.Contains(BuiltinPrivilegedGroups, g) || slices.Contains(p.PrivilegedGroups, g):
+		case slices.Contains(BuiltinPrivilegedGroups, g):
 			return fmt.Errorf("group %q has cluster-admin rights; pass --allow-privileged if this is really intended", g)
 		case strings.HasPrefix(g, "system:"):
 			return fmt.Errorf("group %q is in the reserved system: namespace of Kubernetes groups; pass --allow-privileged if this is really intended", g)

@@ -8,7 +8,9 @@ import (
 	"context"
 	"crypto/x509"
 	"os"
+	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,8 +30,10 @@ type Options struct {
 	CSRFile         string
 	TTL             time.Duration
 	BindGroup       string
-	AllowPrivileged bool
 	Revocable       bool
+	// AllowExistingAccess approves a subject that bindings kubeaccess did
+	// not make already give access.
+	AllowExistingAccess bool
 	Timeout         time.Duration
 	Output          string
 	issuing.Flags
@@ -87,7 +91,7 @@ key: the user adds theirs with "kubeaccess complete". With neither NAME nor
 	f.StringVar(&o.CSRFile, "csr-file", "", "Submit this PEM certificate request (from kubeaccess request) and approve it")
 	f.DurationVar(&o.TTL, "ttl", o.TTL, "With --csr-file, the requested lifetime (at least 10m); the signer may shorten it")
 	f.StringVar(&o.BindGroup, "bind-group", "", "Bind the access to this group (one of the request's) instead of the user")
-	f.BoolVar(&o.AllowPrivileged, "allow-privileged", false, "Allow system: names and groups with cluster-admin rights")
+	f.BoolVar(&o.AllowExistingAccess, "allow-existing-access", false, "Approve a subject that bindings kubeaccess did not make already give access: whoever holds the key gets it")
 	f.BoolVar(&o.Revocable, "revocable", false, "Bind the access to the request's own group (from kubeaccess request --revocable), so that revoke --credential takes it from this certificate only")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the certificate to be issued")
 	f.StringVarP(&o.Output, "output", "o", "", "Print a summary (or the pending list) as json or yaml")
@@ -100,8 +104,6 @@ func (o *Options) Validate() error {
 	switch {
 	case o.Name != "" && o.CSRFile != "":
 		return cmdutil.UsageErrorf("name a CertificateSigningRequest or give --csr-file, not both")
-	case o.CSRFile != "" && o.TTL < csr.MinTTL:
-		return cmdutil.UsageErrorf("--ttl %s is too short: the CSR API requires at least %s", o.TTL, csr.MinTTL)
 	case o.Timeout <= 0:
 		return cmdutil.UsageErrorf("--timeout must be positive")
 	case o.Revocable && o.BindGroup != "":
@@ -109,8 +111,18 @@ func (o *Options) Validate() error {
 	case o.BindGroup != "" && !o.HasAccess():
 		return cmdutil.UsageErrorf("--bind-group needs access to grant: --verb/--resource, --role or --clusterrole")
 	}
+	if o.CSRFile != "" {
+		if err := csr.ValidateTTL("--ttl", o.TTL); err != nil {
+			return cmdutil.UsageErrorf("%w", err)
+		}
+	}
 	if err := o.is.Validate(); err != nil {
 		return err
+	}
+	if o.CSRFile != "" {
+		if err := o.CheckLifetime("--ttl", o.TTL); err != nil {
+			return err
+		}
 	}
 	return cmdutil.ValidateOutputFormat(o.Output, "json", "yaml")
 }
@@ -126,6 +138,9 @@ func (o *Options) load(ctx context.Context) error {
 		if o.parsed, err = pki.ParseRequest(data); err != nil {
 			return cmdutil.UsageErrorf("%s: %w", o.CSRFile, err)
 		}
+		if err := pki.CheckRequest(o.parsed); err != nil {
+			return cmdutil.UsageErrorf("refusing to approve %s: %w", o.CSRFile, err)
+		}
 		o.user, o.groups = o.parsed.Subject.CommonName, o.parsed.Subject.Organization
 		return nil
 	}
@@ -139,8 +154,45 @@ func (o *Options) load(ctx context.Context) error {
 	if o.parsed, err = pki.ParseRequest(req.Spec.Request); err != nil {
 		return cmdutil.UsageErrorf("CertificateSigningRequest %s: %w", o.Name, err)
 	}
+	if err := pki.CheckRequest(o.parsed); err != nil {
+		return cmdutil.UsageErrorf("refusing to approve CertificateSigningRequest %s: %w", o.Name, err)
+	}
 	o.req, o.user, o.groups = req, o.parsed.Subject.CommonName, o.parsed.Subject.Organization
-	return nil
+	return o.checkRequestedLifetime()
+}
+
+// signerMaxTTL is what the kube-controller-manager signer issues to a
+// request without expirationSeconds, unless its --cluster-signing-duration
+// says otherwise.
+const signerMaxTTL = 365 * 24 * time.Hour
+
+// checkRequestedLifetime refuses a request asking for longer than
+// --max-ttl; one that asks for nothing gets the signer's maximum.
+func (o *Options) checkRequestedLifetime() error {
+	if o.req.Spec.ExpirationSeconds == nil {
+		if signerMaxTTL > o.MaxLifetime() {
+			return cmdutil.UsageErrorf("refusing to approve CertificateSigningRequest %s: it sets no expirationSeconds, so the signer issues its maximum "+
+				"(%s by default), longer than --max-ttl %s; ask the user for a request with a lifetime, or raise --max-ttl to allow it", o.Name, signerMaxTTL, o.MaxTTL)
+		}
+		return nil
+	}
+	return o.CheckLifetime("CertificateSigningRequest "+o.Name+" asks for a lifetime of", requestedTTL(o.req))
+}
+
+// describeRequest shows what is about to be approved and who asked,
+// every string from the request quoted, so that no escape sequence in it
+// reaches the terminal, and calls out a request made for someone else.
+func (o *Options) describeRequest() {
+	requester := "you, from " + strconv.Quote(o.CSRFile)
+	if o.CSRFile == "" {
+		requester = fmt.Sprintf("%q (groups %q, uid %q)", o.req.Spec.Username, o.req.Spec.Groups, o.req.Spec.UID)
+	}
+	fmt.Fprintf(o.ErrOut, "request for user %q in groups %q, key %s, lifetime %s\n  asked by %s\n",
+		o.user, o.groups, pki.DescribePublicKey(o.parsed.PublicKey), o.lifetime(), requester)
+	if o.CSRFile == "" && o.req.Spec.Username != o.user {
+		fmt.Fprintf(o.ErrOut, "warning: %q asked for a certificate for %q, a different user: approving lets whoever holds %q's key act as %q\n",
+			o.req.Spec.Username, o.user, o.req.Spec.Username, o.user)
+	}
 }
 
 // checkPending refuses a request kubeaccess should not approve.

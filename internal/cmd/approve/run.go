@@ -18,6 +18,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
@@ -41,15 +42,15 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.BindGroup != "" && !slices.Contains(o.groups, o.BindGroup) {
 		return cmdutil.UsageErrorf("--bind-group %q must be one of the request's groups %v", o.BindGroup, o.groups)
 	}
-	fmt.Fprintf(o.ErrOut, "request for user %q in groups [%s], key %s, lifetime %s\n",
-		o.user, strings.Join(o.groups, " "), pki.DescribePublicKey(o.parsed.PublicKey), o.lifetime())
+	o.describeRequest()
 	entry := o.is.Entry(o.user)
 	if err := o.is.CheckDestination(entry, o.user+".kubeconfig"); err != nil {
 		return err
 	}
 	subject, base := issuing.BindingSubject(o.user, o.credentialGroup, o.BindGroup)
 	acc, createNamespace, err := o.is.Preflight(ctx, issuing.Checks{
-		Command: "approval", Required: o.requiredPermissions(), Subject: subject, Base: base, Policy: o.checkSubject,
+		Command: "approval", Required: o.requiredPermissions(), Subject: subject, Base: base, Policy: o.checkExistingAccess,
+		Identity: privilege.ForUser(o.user, o.groups),
 	})
 	if err != nil {
 		return err
@@ -137,9 +138,13 @@ func (o *Options) policy() pki.SubjectPolicy {
 	return pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged, CredentialGroup: o.credentialGroup}
 }
 
-// checkSubject refuses groups the cluster binds to cluster-admin.
-func (o *Options) checkSubject(ctx context.Context) error {
-	if err := o.is.CheckSubject(ctx, o.user, o.groups, o.policy()); err != nil {
+// checkExistingAccess refuses a subject that others' bindings already give
+// access, unless --allow-existing-access.
+func (o *Options) checkExistingAccess(ctx context.Context) error {
+	if o.AllowExistingAccess {
+		return nil
+	}
+	if err := o.is.CheckExistingAccess(ctx, o.user, o.groups); err != nil {
 		return fmt.Errorf("refusing to approve: %w", err)
 	}
 	return nil

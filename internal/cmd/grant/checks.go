@@ -6,11 +6,12 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
+	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
-// preflight runs the shared checks with grant's own: the CSR permissions
-// and the refusal of groups the cluster binds to cluster-admin.
+// preflight runs the shared checks with grant's own: the CSR permissions,
+// and the refusal of an identity with escalation-grade permissions.
 func (o *Options) preflight(ctx context.Context) (*issuing.Access, bool, error) {
 	subject, base := issuing.BindingSubject(o.User, o.credentialGroup, o.BindGroup)
 	return o.is.Preflight(ctx, issuing.Checks{
@@ -18,7 +19,7 @@ func (o *Options) preflight(ctx context.Context) (*issuing.Access, bool, error) 
 		Required: o.requiredPermissions(),
 		Subject:  subject,
 		Base:     base,
-		Policy:   func(ctx context.Context) error { return o.is.CheckSubject(ctx, o.User, o.Groups, o.policy()) },
+		Identity: privilege.ForUser(o.User, o.Groups),
 		DryRun:   o.DryRun,
 	})
 }

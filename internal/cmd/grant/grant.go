@@ -27,7 +27,6 @@ type Options struct {
 	Timeout         time.Duration
 	DryRun          bool
 	Output          string
-	AllowPrivileged bool
 	Approve         bool
 	CACert          string
 	CAKey           string
@@ -102,7 +101,6 @@ API server sees USER and allows exactly what was granted.`,
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the certificate to be issued")
 	f.BoolVar(&o.DryRun, "dry-run", false, "Print the objects that would be created, and create nothing")
 	f.StringVarP(&o.Output, "output", "o", "", "Print a summary as json or yaml")
-	f.BoolVar(&o.AllowPrivileged, "allow-privileged", false, "Allow system: names and groups with cluster-admin rights")
 	f.BoolVar(&o.Approve, "approve", o.Approve, "Approve the request; with --approve=false wait for another approver")
 	f.StringVar(&o.CACert, "ca-cert", "", "Sign offline with this CA certificate (the cluster's client CA) instead of the CSR API")
 	f.StringVar(&o.CAKey, "ca-key", "", "The private key of --ca-cert; only read")
@@ -122,8 +120,8 @@ func (o *Options) Validate() error {
 			return err
 		}
 	}
-	if o.TTL < csr.MinTTL {
-		return cmdutil.UsageErrorf("--ttl %s is too short: the CSR API requires at least %s", o.TTL, csr.MinTTL)
+	if err := csr.ValidateTTL("--ttl", o.TTL); err != nil {
+		return cmdutil.UsageErrorf("%w", err)
 	}
 	kt, err := pki.ParseKeyType(o.KeyType)
 	if err != nil {
@@ -131,6 +129,9 @@ func (o *Options) Validate() error {
 	}
 	o.keyType = kt
 	if err := o.is.Validate(); err != nil {
+		return err
+	}
+	if err := o.CheckLifetime("--ttl", o.TTL); err != nil {
 		return err
 	}
 	switch {
@@ -181,6 +182,9 @@ func (o *Options) validateSigning() error {
 		return fmt.Errorf("--offline makes no API request, so it cannot bind RBAC: drop --offline, or bind later")
 	case o.Offline && o.DryRun:
 		return fmt.Errorf("--offline creates no object, so --dry-run has nothing to show")
+	case o.Offline && !o.AllowPrivileged:
+		return fmt.Errorf("refusing to sign offline: with no API request, kubeaccess cannot ask the cluster whether %q holds escalation-grade permissions; "+
+			"drop --offline to have it checked, or pass --allow-privileged to sign unchecked", o.User)
 	}
 	return nil
 }

@@ -42,7 +42,7 @@ func (o *Options) Run(ctx context.Context) error {
 		err             error
 	)
 	if o.Offline {
-		fmt.Fprintf(o.ErrOut, "warning: --offline: groups the cluster binds to cluster-admin cannot be checked; only system: groups and kubeadm:cluster-admins are refused\n")
+		fmt.Fprintf(o.ErrOut, "warning: --offline --allow-privileged: %q was not checked for escalation-grade permissions\n", o.User)
 	} else if acc, createNamespace, err = o.preflight(ctx); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/discovery"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 )
 
@@ -29,6 +30,18 @@ func (a *Access) Objects() []runtime.Object {
 		return []runtime.Object{a.Binding}
 	}
 	return []runtime.Object{a.Role, a.Binding}
+}
+
+// Grants is the access as the privilege check reads it.
+func (a *Access) Grants() []privilege.Grant {
+	if a == nil {
+		return nil
+	}
+	via := rbac.Describe(a.Binding)
+	if a.Role != nil {
+		via = rbac.Describe(a.Role) + " through " + via
+	}
+	return []privilege.Grant{{Namespace: a.Namespace, Rules: a.Rules, Via: via}}
 }
 
 // PlanAccess works out the role and binding that give subject the access
@@ -65,7 +78,7 @@ func (is *Issuer) PlanAccess(ctx context.Context, subject rbacv1.Subject, base s
 			return nil, fmt.Errorf("reading role %s/%s: %w", is.Namespace, is.Role, err)
 		}
 		a.Rules = role.Rules
-		a.Binding = rbac.BuildRoleBinding(base+":"+is.Role, is.Namespace, "Role", is.Role, subject)
+		a.Binding = rbac.BuildRoleBinding(rbac.BoundRoleName(base, "Role", is.Role), is.Namespace, "Role", is.Role, subject)
 	default:
 		role, err := is.Client.RbacV1().ClusterRoles().Get(ctx, is.ClusterRole, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -74,10 +87,11 @@ func (is *Issuer) PlanAccess(ctx context.Context, subject rbacv1.Subject, base s
 			return nil, fmt.Errorf("reading clusterrole %s: %w", is.ClusterRole, err)
 		}
 		a.Rules = role.Rules
+		name := rbac.BoundRoleName(base, "ClusterRole", is.ClusterRole)
 		if is.ClusterWide {
-			a.Binding = rbac.BuildClusterRoleBinding(base+":"+is.ClusterRole, is.ClusterRole, subject)
+			a.Binding = rbac.BuildClusterRoleBinding(name, is.ClusterRole, subject)
 		} else {
-			a.Binding = rbac.BuildRoleBinding(base+":"+is.ClusterRole, is.Namespace, "ClusterRole", is.ClusterRole, subject)
+			a.Binding = rbac.BuildRoleBinding(name, is.Namespace, "ClusterRole", is.ClusterRole, subject)
 		}
 	}
 	return a, nil
@@ -116,7 +130,7 @@ func BindingSubject(user, credentialGroup, bindGroup string) (rbacv1.Subject, st
 	case credentialGroup != "":
 		return rbac.Subject(rbacv1.GroupKind, credentialGroup), credentialGroup
 	case bindGroup != "":
-		return rbac.Subject(rbacv1.GroupKind, bindGroup), "kubeaccess:group:" + bindGroup
+		return rbac.Subject(rbacv1.GroupKind, bindGroup), rbac.GroupObjectName(bindGroup)
 	}
-	return rbac.Subject(rbacv1.UserKind, user), "kubeaccess:" + user
+	return rbac.Subject(rbacv1.UserKind, user), rbac.UserObjectName(user)
 }

@@ -6,11 +6,17 @@ package issuing
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
+
+// DefaultMaxTTL is the longest lifetime issued unless --max-ttl raises it;
+// audit's --max-ttl reports longer ones by the same default.
+const DefaultMaxTTL = "90d"
 
 // Flags are the access and kubeconfig flags of an issuing command.
 type Flags struct {
@@ -27,11 +33,17 @@ type Flags struct {
 	// RecordsNamespace holds the records of what is issued; NoRecord skips them.
 	RecordsNamespace string
 	NoRecord         bool
+	// AllowPrivileged issues even when the identity holds, or would hold,
+	// escalation-grade permissions, or when that cannot be checked.
+	AllowPrivileged bool
+	// MaxTTL bounds the lifetime of what is issued (as 90d or 2160h).
+	MaxTTL string
+	maxTTL time.Duration
 }
 
 // NewFlags returns Flags with their defaults.
 func NewFlags() Flags {
-	return Flags{CreateNamespace: true, RecordsNamespace: records.DefaultNamespace}
+	return Flags{CreateNamespace: true, RecordsNamespace: records.DefaultNamespace, MaxTTL: DefaultMaxTTL}
 }
 
 // AddFlags registers the flags. outDefault describes --out's default.
@@ -48,6 +60,19 @@ func (f *Flags) AddFlags(fs *pflag.FlagSet, outDefault string) {
 	fs.StringVar(&f.Server, "server-url", "", "API server URL for the new kubeconfig (default: the current context's)")
 	fs.StringVar(&f.RecordsNamespace, "records-namespace", f.RecordsNamespace, "Namespace of the records of issued credentials")
 	fs.BoolVar(&f.NoRecord, "no-record", false, "Keep no record (list, renew and revoke will not know of this credential)")
+	fs.BoolVar(&f.AllowPrivileged, "allow-privileged", false, "Issue even to an identity that holds, or would hold, escalation-grade permissions (see README, Safety), or when that cannot be checked")
+	fs.StringVar(&f.MaxTTL, "max-ttl", f.MaxTTL, "Refuse lifetimes longer than this (e.g. 90d, 720h)")
+}
+
+// MaxLifetime is --max-ttl, once validated.
+func (f *Flags) MaxLifetime() time.Duration { return f.maxTTL }
+
+// CheckLifetime refuses a lifetime over --max-ttl; what names it.
+func (f *Flags) CheckLifetime(what string, ttl time.Duration) error {
+	if ttl > f.maxTTL {
+		return cmdutil.UsageErrorf("%s %s is longer than --max-ttl %s: credentials that cannot be revoked should be short-lived; raise --max-ttl to allow it", what, ttl, f.MaxTTL)
+	}
+	return nil
 }
 
 // Validate checks the flags without I/O: at most one kind of access, and
@@ -72,6 +97,10 @@ func (f *Flags) Validate() error {
 		return fmt.Errorf("--cluster-wide needs access to grant: --verb/--resource, --role or --clusterrole")
 	case f.OutFile != "" && f.Merge != "":
 		return fmt.Errorf("--out and --merge cannot be used together")
+	}
+	var err error
+	if f.maxTTL, err = cmdutil.ParseWindow(f.MaxTTL); err != nil {
+		return fmt.Errorf("--max-ttl: %w", err)
 	}
 	return nil
 }

@@ -13,7 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
-	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
@@ -35,6 +35,10 @@ type Checks struct {
 	// InNamespace says the credential itself lives in the namespace (a
 	// ServiceAccount), which then must exist even without access to bind.
 	InNamespace bool
+	// Identity is who the credential will authenticate as. Unless
+	// --allow-privileged, the API server is asked whether it holds, or
+	// with the access would hold, escalation-grade permissions.
+	Identity privilege.Identity
 }
 
 // Preflight makes the read-only checks that precede any change: the
@@ -51,6 +55,8 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 		nsExists                           bool
 		recordsNsExists                    = true
 		recordsErr                         error
+		held                               privilege.Held
+		heldErr                            error
 	)
 	// Asked alone first: it opens the connection the concurrent checks
 	// then share, where concurrent requests on a fresh client would each
@@ -61,8 +67,11 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 	if !c.DryRun {
 		// Creating the namespace is asked about up front, and only counts
 		// if the namespace turns out to be missing.
-		perms := slices.Concat(c.Required, is.accessPermissions(), is.recordPermissions(), createNamespacePermissions)
+		perms := slices.Concat(c.Required, is.privilegePermissions(), is.accessPermissions(), is.recordPermissions(), createNamespacePermissions)
 		wg.Go(func() { missing, permErr = verify.MissingBatched(ctx, is.Client, perms) })
+	}
+	if !is.AllowPrivileged {
+		wg.Go(func() { held, heldErr = privilege.Review(ctx, is.Client, c.Identity) })
 	}
 	if c.Policy != nil {
 		wg.Go(func() { policyErr = c.Policy(ctx) })
@@ -87,6 +96,9 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 		return nil, false, err
 	}
 	if err := errors.Join(policyErr, planErr, nsErr, recordsErr); err != nil {
+		return nil, false, err
+	}
+	if err := is.refusePrivileged(ctx, c.Identity, held, heldErr, acc); err != nil {
 		return nil, false, err
 	}
 	if createNamespace && !is.CreateNamespace {
@@ -178,23 +190,56 @@ func permissionError(command string, missing []verify.Permission) error {
 	return cmdutil.DeniedErrorf("you lack permissions this %s needs; nothing was created:\n%s", command, strings.Join(lines, "\n"))
 }
 
-// CheckSubject applies policy with the groups the cluster binds to
-// cluster-admin added to its privileged ones. An admin who may not list
-// ClusterRoleBindings gets a warning instead of that addition.
-func (is *Issuer) CheckSubject(ctx context.Context, user string, groups []string, policy pki.SubjectPolicy) error {
-	if policy.AllowPrivileged || len(groups) == 0 {
+// privilegePermissions are what asking about the identity's privilege needs.
+func (is *Issuer) privilegePermissions() []verify.Permission {
+	if is.AllowPrivileged {
 		return nil
 	}
-	privileged, err := rbac.PrivilegedGroups(ctx, is.Client)
-	if apierrors.IsForbidden(err) {
-		fmt.Fprintf(is.ErrOut, "warning: cannot list ClusterRoleBindings to find groups bound to cluster-admin; only system:masters and kubeadm:cluster-admins are refused\n")
+	return []verify.Permission{{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}}
+}
+
+// refusePrivileged refuses to issue to an identity that holds, or with
+// the access would hold, escalation-grade permissions, and, failing
+// closed, when the API server could not say.
+func (is *Issuer) refusePrivileged(ctx context.Context, id privilege.Identity, held privilege.Held, heldErr error, acc *Access) error {
+	if is.AllowPrivileged {
+		fmt.Fprintf(is.ErrOut, "warning: --allow-privileged: %q was not checked for escalation-grade permissions\n", id.User)
 		return nil
-	} else if err != nil {
-		return fmt.Errorf("finding groups bound to cluster-admin: %w", err)
 	}
-	policy.PrivilegedGroups = append(policy.PrivilegedGroups, privileged...)
-	if err := policy.Check(user, groups); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+	if heldErr != nil {
+		return cmdutil.UsageErrorf("refusing to issue a credential to %q: cannot tell whether it holds escalation-grade permissions (%v); "+
+			"nothing was created; pass --allow-privileged to issue without this check", id.User, heldErr)
 	}
-	return nil
+	findings := held.Findings(acc.Grants()...)
+	if len(findings) == 0 {
+		return nil
+	}
+	return cmdutil.UsageErrorf("refusing to issue a credential to %q: it would hold escalation-grade permissions; nothing was created:\n%s\n"+
+		"pass --allow-privileged if this is really intended", id.User, privilege.Explain(ctx, is.Client, id, findings))
+}
+
+// CheckExistingAccess refuses a subject that bindings kubeaccess did not
+// make already name, as the user or one of the groups: a certificate for
+// it hands that access to whoever holds the key. It fails closed when the
+// bindings cannot be read.
+func (is *Issuer) CheckExistingAccess(ctx context.Context, user string, groups []string) error {
+	id := privilege.Identity{User: user, Groups: groups}
+	index, err := rbac.ReadIndex(ctx, is.Client)
+	if err != nil {
+		return cmdutil.UsageErrorf("cannot tell whether %q already has access through other bindings (%v); pass --allow-existing-access to approve anyway", user, err)
+	}
+	var found []string
+	for _, b := range index.Bindings {
+		if b.ManagedByKubeaccess() {
+			continue
+		}
+		if slices.ContainsFunc(b.Subjects, id.Names) {
+			found = append(found, fmt.Sprintf("%s (%s %q)", b.Ref, b.RoleRef.Kind, b.RoleRef.Name))
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	return cmdutil.UsageErrorf("%q, or one of its groups %q, already has access through bindings kubeaccess did not make:\n  %s\n"+
+		"a certificate for it gives that access to whoever holds the key; pass --allow-existing-access if that is intended", user, groups, strings.Join(found, "\n  "))
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 )
 
@@ -32,8 +33,10 @@ type Options struct {
 	TTL             time.Duration
 	Offline         bool
 	BindGroup       string
-	AllowPrivileged bool
 	Revocable       bool
+	// AllowExistingAccess signs for a subject that bindings kubeaccess did
+	// not make already give access.
+	AllowExistingAccess bool
 	Output          string
 	issuing.Flags
 
@@ -75,8 +78,8 @@ theirs with "kubeaccess complete".`,
 	f.DurationVar(&o.TTL, "ttl", o.TTL, "Certificate lifetime, honoured exactly (at least 10m)")
 	f.BoolVar(&o.Offline, "offline", false, "Make no API request at all (no RBAC, no verification)")
 	f.StringVar(&o.BindGroup, "bind-group", "", "Bind the access to this group (one of the request's) instead of the user")
-	f.BoolVar(&o.AllowPrivileged, "allow-privileged", false, "Allow system: names and groups with cluster-admin rights")
 	f.BoolVar(&o.Revocable, "revocable", false, "Bind the access to the request's own group (from kubeaccess request --revocable)")
+	f.BoolVar(&o.AllowExistingAccess, "allow-existing-access", false, "Sign for a subject that bindings kubeaccess did not make already give access: whoever holds the key gets it")
 	f.StringVarP(&o.Output, "output", "o", "", "Print a summary as json or yaml")
 	o.Flags.AddFlags(f, "./USER.kubeconfig")
 	return cmd
@@ -87,14 +90,18 @@ func (o *Options) Validate() error {
 	switch {
 	case o.CACert == "" || o.CAKey == "":
 		return cmdutil.UsageErrorf("--ca-cert and --ca-key are required")
-	case o.TTL < csr.MinTTL:
-		return cmdutil.UsageErrorf("--ttl %s is too short: at least %s, as the CSR API requires", o.TTL, csr.MinTTL)
 	case o.Offline && o.HasAccess():
 		return cmdutil.UsageErrorf("--offline makes no API request, so it cannot bind RBAC: drop --offline, or bind later")
 	case o.BindGroup != "" && !o.HasAccess():
 		return cmdutil.UsageErrorf("--bind-group needs access to grant: --verb/--resource, --role or --clusterrole")
 	}
+	if err := csr.ValidateTTL("--ttl", o.TTL); err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
 	if err := o.is.Validate(); err != nil {
+		return err
+	}
+	if err := o.CheckLifetime("--ttl", o.TTL); err != nil {
 		return err
 	}
 	c := o.is.Cluster
@@ -115,7 +122,14 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.parsed, err = pki.ParseRequest(data); err != nil {
 		return cmdutil.UsageErrorf("%s: %w", o.CSRFile, err)
 	}
+	if err := pki.CheckRequest(o.parsed); err != nil {
+		return cmdutil.UsageErrorf("refusing to sign %s: %w", o.CSRFile, err)
+	}
 	user, groups := o.parsed.Subject.CommonName, o.parsed.Subject.Organization
+	if o.Offline && !o.AllowPrivileged {
+		return cmdutil.UsageErrorf("refusing to sign offline: with no API request, kubeaccess cannot ask the cluster whether %q holds escalation-grade "+
+			"permissions or access through others' bindings; sign with the cluster reachable, or pass --allow-privileged to sign unchecked", user)
+	}
 	policy := pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged}
 	if o.Revocable {
 		if policy.CredentialGroup = issuing.CredentialGroupOf(groups); policy.CredentialGroup == "" || o.Offline {
@@ -135,8 +149,8 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return cmdutil.UsageErrorf("%w", err)
 	}
-	fmt.Fprintf(o.ErrOut, "request for user %q in groups [%s], key %s; signing for %s with the CA %q\n",
-		user, strings.Join(groups, " "), pki.DescribePublicKey(o.parsed.PublicKey), o.TTL, authority.Cert.Subject.CommonName)
+	fmt.Fprintf(o.ErrOut, "request for user %q in groups %q, key %s; signing for %s with the CA %q\n",
+		user, groups, pki.DescribePublicKey(o.parsed.PublicKey), o.TTL, authority.Cert.Subject.CommonName)
 	entry := o.is.Entry(user)
 	if err := o.is.CheckDestination(entry, user+".kubeconfig"); err != nil {
 		return err
@@ -149,8 +163,15 @@ func (o *Options) Run(ctx context.Context) error {
 		subject, base := issuing.BindingSubject(user, policy.CredentialGroup, o.BindGroup)
 		acc, createNamespace, err = o.is.Preflight(ctx, issuing.Checks{
 			Command: "signing", Subject: subject, Base: base,
+			Identity: privilege.ForUser(user, groups),
 			Policy: func(ctx context.Context) error {
-				return o.is.CheckSubject(ctx, user, groups, policy)
+				if o.AllowExistingAccess {
+					return nil
+				}
+				if err := o.is.CheckExistingAccess(ctx, user, groups); err != nil {
+					return fmt.Errorf("refusing to sign: %w", err)
+				}
+				return nil
 			},
 		})
 		if err != nil {

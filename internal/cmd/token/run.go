@@ -17,6 +17,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/credential"
+	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
@@ -35,7 +36,8 @@ func (o *Options) Run(ctx context.Context) error {
 		Command:  "token",
 		Required: o.requiredPermissions(),
 		Subject:  rbac.ServiceAccountSubject(ns, name),
-		Base:     "kubeaccess:serviceaccount:" + ns + ":" + name,
+		Base:     rbac.ServiceAccountObjectName(ns, name),
+		Identity: privilege.ForServiceAccount(ns, name),
 		Policy:   func(ctx context.Context) (err error) { secret, err = o.checkObjects(ctx); return err },
 		// The ServiceAccount lives in the namespace.
 		InNamespace: true,

@@ -95,6 +95,9 @@ func (o *Options) Validate() error {
 	if err := o.is.Validate(); err != nil {
 		return err
 	}
+	if err := o.CheckLifetime("--duration", o.Duration); err != nil {
+		return err
+	}
 	return cmdutil.ValidateOutputFormat(o.Output, "json", "yaml")
 }
 

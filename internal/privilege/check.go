@@ -1,0 +1,217 @@
+package privilege
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	rbacvalidation "k8s.io/component-helpers/auth/rbac/validation"
+)
+
+// Authenticated is the group the API server adds to every authenticated identity.
+const Authenticated = "system:authenticated"
+
+// Identity is who a credential authenticates as, with every group the API
+// server will put it in.
+type Identity struct {
+	User   string
+	Groups []string
+}
+
+// ForUser is the identity of a certificate for user in groups.
+func ForUser(user string, groups []string) Identity {
+	return Identity{User: user, Groups: withGroup(groups, Authenticated)}
+}
+
+// ForServiceAccount is the identity of a token of a service account.
+func ForServiceAccount(namespace, name string) Identity {
+	return Identity{
+		User:   "system:serviceaccount:" + namespace + ":" + name,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, Authenticated},
+	}
+}
+
+func withGroup(groups []string, g string) []string {
+	if slices.Contains(groups, g) {
+		return slices.Clone(groups)
+	}
+	return append(slices.Clone(groups), g)
+}
+
+// Grant is access about to be bound to the identity.
+type Grant struct {
+	// Namespace is where the rules apply; "" is cluster-wide.
+	Namespace string
+	Rules     []rbacv1.PolicyRule
+	// Via names the role and binding, for messages.
+	Via string
+}
+
+// covers reports whether the grant gives the request.
+func (g Grant) covers(a authorizationv1.ResourceAttributes) bool {
+	if g.Namespace != "" && g.Namespace != a.Namespace {
+		return false
+	}
+	ok, _ := rbacvalidation.Covers(g.Rules, []rbacv1.PolicyRule{ruleOf(a)})
+	return ok
+}
+
+// ruleOf is the rule that allows exactly the request a.
+func ruleOf(a authorizationv1.ResourceAttributes) rbacv1.PolicyRule {
+	resource := a.Resource
+	if a.Subresource != "" {
+		resource += "/" + a.Subresource
+	}
+	r := rbacv1.PolicyRule{Verbs: []string{a.Verb}, APIGroups: []string{a.Group}, Resources: []string{resource}}
+	if a.Name != "" {
+		r.ResourceNames = []string{a.Name}
+	}
+	return r
+}
+
+// Finding is a catalogue entry the identity holds, or would hold.
+type Finding struct {
+	Entry Entry
+	// Held are the requests that make it, one per part of Requires.
+	Held []authorizationv1.ResourceAttributes
+	// GrantedBy names the grant that gives a part, "" where the identity
+	// holds it already.
+	GrantedBy []string
+}
+
+// Existing reports whether the identity holds the whole entry already,
+// without the grant.
+func (f Finding) Existing() bool {
+	return !slices.ContainsFunc(f.GrantedBy, func(s string) bool { return s != "" })
+}
+
+// reviewConcurrency bounds the access reviews in flight at once.
+const reviewConcurrency = 32
+
+// Held is what the API server says an identity may do of the catalogue.
+type Held struct {
+	allowed map[authorizationv1.ResourceAttributes]bool
+}
+
+// Review asks the API server, one SubjectAccessReview per request of the
+// catalogue, what id may do. An error means it could not tell: callers
+// refuse unless told otherwise.
+func Review(ctx context.Context, client kubernetes.Interface, id Identity) (Held, error) {
+	allowed, err := review(ctx, client, id, attributes(Catalogue))
+	return Held{allowed: allowed}, err
+}
+
+// Findings are the catalogue entries the identity holds, or would hold
+// once grants are bound.
+func (h Held) Findings(grants ...Grant) []Finding {
+	return evaluate(Catalogue, h.allowed, grants)
+}
+
+// Check is Review, then Findings.
+func Check(ctx context.Context, client kubernetes.Interface, id Identity, grants []Grant) ([]Finding, error) {
+	held, err := Review(ctx, client, id)
+	if err != nil {
+		return nil, err
+	}
+	return held.Findings(grants...), nil
+}
+
+// review asks about every request concurrently.
+func review(ctx context.Context, client kubernetes.Interface, id Identity, attrs []authorizationv1.ResourceAttributes) (map[authorizationv1.ResourceAttributes]bool, error) {
+	var mu sync.Mutex
+	allowed := make(map[authorizationv1.ResourceAttributes]bool, len(attrs))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(reviewConcurrency)
+	for _, a := range attrs {
+		g.Go(func() error {
+			r := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User: id.User, Groups: id.Groups, ResourceAttributes: &a,
+			}}
+			got, err := client.AuthorizationV1().SubjectAccessReviews().Create(ctx, r, metav1.CreateOptions{})
+			if err != nil {
+				return fmt.Errorf("asking the API server whether %q may %s: %w", id.User, Describe(a), err)
+			}
+			if got.Status.EvaluationError != "" && !got.Status.Allowed && !got.Status.Denied {
+				return fmt.Errorf("the API server could not decide whether %q may %s: %s", id.User, Describe(a), got.Status.EvaluationError)
+			}
+			mu.Lock()
+			allowed[a] = got.Status.Allowed
+			mu.Unlock()
+			return nil
+		})
+	}
+	return allowed, g.Wait()
+}
+
+// evaluate combines what the identity holds with what grants give.
+func evaluate(catalogue []Entry, allowed map[authorizationv1.ResourceAttributes]bool, grants []Grant) []Finding {
+	var findings []Finding
+	for _, e := range catalogue {
+		f := Finding{Entry: e}
+		for _, any := range e.Requires {
+			a, by, ok := satisfy(any, allowed, grants)
+			if !ok {
+				break
+			}
+			f.Held, f.GrantedBy = append(f.Held, a), append(f.GrantedBy, by)
+		}
+		if len(f.Held) == len(e.Requires) {
+			findings = append(findings, f)
+		}
+	}
+	return findings
+}
+
+// satisfy finds an alternative that is held, preferring one held already.
+func satisfy(any AnyOf, allowed map[authorizationv1.ResourceAttributes]bool, grants []Grant) (authorizationv1.ResourceAttributes, string, bool) {
+	for _, a := range any {
+		if allowed[a] {
+			return a, "", true
+		}
+	}
+	for _, a := range any {
+		for _, g := range grants {
+			if g.covers(a) {
+				return a, g.Via, true
+			}
+		}
+	}
+	return authorizationv1.ResourceAttributes{}, "", false
+}
+
+// Describe reads a request like RBAC: `bind clusterroles.rbac.authorization.k8s.io in namespace kube-system`.
+func Describe(a authorizationv1.ResourceAttributes) string {
+	s := a.Verb + " " + a.Resource
+	if a.Subresource != "" {
+		s += "/" + a.Subresource
+	}
+	if a.Group != "" {
+		s += "." + a.Group
+	}
+	if a.Name != "" {
+		s += fmt.Sprintf(" %q", a.Name)
+	}
+	if a.Namespace != "" {
+		return s + " in namespace " + a.Namespace
+	}
+	return s + " (cluster-wide)"
+}
+
+// String is one line per part: the request, and where it comes from.
+func (f Finding) String() string {
+	parts := make([]string, len(f.Held))
+	for i, a := range f.Held {
+		parts[i] = Describe(a)
+		if f.GrantedBy[i] != "" {
+			parts[i] += " (granted by " + f.GrantedBy[i] + ")"
+		}
+	}
+	return fmt.Sprintf("%s: %s: %s", f.Entry.ID, strings.Join(parts, " and "), f.Entry.Reason)
+}
