@@ -88,7 +88,7 @@ func Apply(ctx context.Context, client kubernetes.Interface, objs []runtime.Obje
 		got, err := c.create(ctx, obj)
 		created := err == nil
 		if apierrors.IsAlreadyExists(err) {
-			got, err = c.apply(ctx, obj)
+			got, err = adopt(ctx, c, obj)
 		}
 		if err != nil {
 			return changes, fmt.Errorf("applying %s: %w", Describe(obj), err)
@@ -99,9 +99,47 @@ func Apply(ctx context.Context, client kubernetes.Interface, objs []runtime.Obje
 	return changes, nil
 }
 
+// adopt updates an existing object with server-side apply, only if
+// kubeaccess made it, and only the version just read: another's object of
+// the same name is never taken over.
+func adopt(ctx context.Context, c objectClient, obj runtime.Object) (runtime.Object, error) {
+	existing, err := c.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := meta.Accessor(existing)
+	if err != nil {
+		return nil, err
+	}
+	if !madeByKubeaccess(obj, m) {
+		return nil, fmt.Errorf("%s exists and was not made by kubeaccess (it lacks the label %s=%s, or kubeaccess's name): "+
+			"refusing to take it over; delete or rename it, or bind it with --role/--clusterrole instead", Describe(obj), labels.ManagedBy, labels.Kubeaccess)
+	}
+	desired := obj.DeepCopyObject()
+	dm, err := meta.Accessor(desired)
+	if err != nil {
+		return nil, err
+	}
+	// A precondition: the apply fails with a conflict if the object
+	// changed since it was read.
+	dm.SetResourceVersion(m.GetResourceVersion())
+	return c.apply(ctx, desired)
+}
+
+// madeByKubeaccess reports whether an existing object is kubeaccess's:
+// its label and, for RBAC objects, a name in kubeaccess's prefix.
+func madeByKubeaccess(obj runtime.Object, m metav1.Object) bool {
+	switch obj.(type) {
+	case *rbacv1.Role, *rbacv1.ClusterRole, *rbacv1.RoleBinding, *rbacv1.ClusterRoleBinding:
+		return Managed(m.GetLabels(), m.GetName())
+	}
+	return m.GetLabels()[labels.ManagedBy] == labels.Kubeaccess
+}
+
 // Undo deletes, newest first, the objects changes created, each only if it
-// is still the very object created (same UID). Updated objects stay as they
-// are. It returns what it deleted and what it could not.
+// is still the very object created (same UID and resourceVersion): one
+// changed since by someone else stays, and is reported. Updated objects
+// stay as they are. It returns what it deleted and what it could not.
 func Undo(ctx context.Context, client kubernetes.Interface, changes []Change) (deleted []string, failed []error) {
 	for _, c := range slices.Backward(changes) {
 		if !c.Created {
@@ -116,7 +154,7 @@ func Undo(ctx context.Context, client kubernetes.Interface, changes []Change) (d
 	return deleted, failed
 }
 
-// remove deletes obj if it still has the same UID.
+// remove deletes obj if it is still the same version of the same object.
 func remove(ctx context.Context, client kubernetes.Interface, obj runtime.Object) error {
 	c, err := clientFor(client, obj)
 	if err != nil {
@@ -126,18 +164,24 @@ func remove(ctx context.Context, client kubernetes.Interface, obj runtime.Object
 	if err != nil {
 		return err
 	}
-	return c.delete(ctx, m.GetUID())
+	err = c.delete(ctx, m.GetUID(), m.GetResourceVersion())
+	if apierrors.IsConflict(err) {
+		return fmt.Errorf("it was changed since this run created it, so it was left: %w", err)
+	}
+	return err
 }
 
 // objectClient reads, applies and deletes one named object.
 type objectClient interface {
+	get(ctx context.Context) (runtime.Object, error)
 	create(ctx context.Context, obj runtime.Object) (runtime.Object, error)
 	apply(ctx context.Context, obj runtime.Object) (runtime.Object, error)
-	delete(ctx context.Context, uid types.UID) error
+	delete(ctx context.Context, uid types.UID, resourceVersion string) error
 }
 
 // typedClient is the part of a client-go typed client that objectClient needs.
 type typedClient[T runtime.Object] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
 	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
 	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
@@ -146,6 +190,10 @@ type typedClient[T runtime.Object] interface {
 type named[T runtime.Object] struct {
 	client typedClient[T]
 	name   string
+}
+
+func (n named[T]) get(ctx context.Context) (runtime.Object, error) {
+	return n.client.Get(ctx, n.name, metav1.GetOptions{})
 }
 
 func (n named[T]) create(ctx context.Context, obj runtime.Object) (runtime.Object, error) {
@@ -160,8 +208,12 @@ func (n named[T]) apply(ctx context.Context, obj runtime.Object) (runtime.Object
 	return n.client.Patch(ctx, n.name, types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: labels.Kubeaccess, Force: ptr.To(true)})
 }
 
-func (n named[T]) delete(ctx context.Context, uid types.UID) error {
-	return n.client.Delete(ctx, n.name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+func (n named[T]) delete(ctx context.Context, uid types.UID, resourceVersion string) error {
+	pre := &metav1.Preconditions{UID: &uid}
+	if resourceVersion != "" {
+		pre.ResourceVersion = &resourceVersion
+	}
+	return n.client.Delete(ctx, n.name, metav1.DeleteOptions{Preconditions: pre})
 }
 
 // clientFor returns the client for obj's kind, one of those kubeaccess writes.
@@ -184,27 +236,4 @@ func clientFor(client kubernetes.Interface, obj runtime.Object) (objectClient, e
 		return named[*rbacv1.ClusterRoleBinding]{r.ClusterRoleBindings(), o.Name}, nil
 	}
 	return nil, fmt.Errorf("kubeaccess does not handle %T", obj)
-}
-
-// PrivilegedGroups returns the groups that ClusterRoleBindings bind to cluster-admin.
-func PrivilegedGroups(ctx context.Context, client kubernetes.Interface) ([]string, error) {
-	// Served from the API server's watch cache (resourceVersion 0): a
-	// consistent list waits for that cache to catch up with etcd, often
-	// tens of milliseconds, and could only add a binding made within them.
-	list, err := client.RbacV1().ClusterRoleBindings().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
-	if err != nil {
-		return nil, err
-	}
-	var groups []string
-	for _, b := range list.Items {
-		if b.RoleRef.Kind != "ClusterRole" || b.RoleRef.Name != "cluster-admin" {
-			continue
-		}
-		for _, s := range b.Subjects {
-			if s.Kind == rbacv1.GroupKind {
-				groups = append(groups, s.Name)
-			}
-		}
-	}
-	return groups, nil
 }
