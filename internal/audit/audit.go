@@ -17,6 +17,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	rbacvalidation "k8s.io/component-helpers/auth/rbac/validation"
 
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
@@ -54,6 +55,27 @@ type Options struct {
 // bootstrapLabel marks the RBAC objects the API server creates itself.
 const bootstrapLabel = "kubernetes.io/bootstrapping"
 
+// bootstrap reports whether a binding is one the API server creates
+// itself. The label alone proves nothing (anyone who can create a binding
+// can set it): the API server's own are named cluster-admin or system:*,
+// live cluster-wide or in kube-system or kube-public, and bind only
+// system identities.
+func bootstrap(m metav1.ObjectMeta, subjects []rbacv1.Subject) bool {
+	if m.Labels[bootstrapLabel] != "rbac-defaults" || m.Name != "cluster-admin" && !strings.HasPrefix(m.Name, "system:") {
+		return false
+	}
+	if m.Namespace != "" && m.Namespace != "kube-system" && m.Namespace != "kube-public" {
+		return false
+	}
+	for _, s := range subjects {
+		systemSA := s.Kind == rbacv1.ServiceAccountKind && s.Namespace == "kube-system"
+		if !systemSA && (s.Kind == rbacv1.ServiceAccountKind || !strings.HasPrefix(s.Name, "system:")) {
+			return false
+		}
+	}
+	return true
+}
+
 // binding is a RoleBinding or ClusterRoleBinding, read alike.
 type binding struct {
 	name     string // "RoleBinding ns/name" or "ClusterRoleBinding name"
@@ -71,7 +93,7 @@ func Run(ctx context.Context, client kubernetes.Interface, o Options) ([]Finding
 	}
 	var findings []Finding
 	for _, check := range []func(*state) []Finding{
-		checkClusterAdmin, checkWildcards, checkPrivilegedGroups, checkRecords, checkLegacyTokens, checkUnknownUsers, checkRequests,
+		checkClusterAdmin, checkWildcards, checkPrivilegedGroups, checkRecords, checkRecordWriters, checkLegacyTokens, checkUnknownUsers, checkRequests,
 	} {
 		findings = append(findings, check(st)...)
 	}
@@ -97,14 +119,14 @@ func read(ctx context.Context, client kubernetes.Interface, o Options) (*state, 
 		return nil, fmt.Errorf("listing ClusterRoleBindings: %w", err)
 	}
 	for _, b := range crbs.Items {
-		s.bindings = append(s.bindings, binding{"ClusterRoleBinding " + b.Name, "", b.Subjects, b.RoleRef, b.Labels[bootstrapLabel] != ""})
+		s.bindings = append(s.bindings, binding{"ClusterRoleBinding " + b.Name, "", b.Subjects, b.RoleRef, bootstrap(b.ObjectMeta, b.Subjects)})
 	}
 	rbs, err := r.RoleBindings("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("listing RoleBindings: %w", err)
 	}
 	for _, b := range rbs.Items {
-		s.bindings = append(s.bindings, binding{"RoleBinding " + b.Namespace + "/" + b.Name, b.Namespace, b.Subjects, b.RoleRef, b.Labels[bootstrapLabel] != ""})
+		s.bindings = append(s.bindings, binding{"RoleBinding " + b.Namespace + "/" + b.Name, b.Namespace, b.Subjects, b.RoleRef, bootstrap(b.ObjectMeta, b.Subjects)})
 	}
 	crs, err := r.ClusterRoles().List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -199,6 +221,10 @@ func checkRecords(s *state) []Finding {
 	var out []Finding
 	for _, r := range s.records {
 		object := "credential " + r.ID + " of " + r.User
+		if err := r.Check(); err != nil {
+			out = append(out, Finding{High, "tampered-record", object, err.Error() + "; revoke and renew will not act on it"})
+			continue
+		}
 		lifetime := r.NotAfter.Sub(r.NotBefore)
 		switch {
 		case r.Revoked != nil || !s.o.Now.Before(r.NotAfter):
@@ -275,7 +301,8 @@ func checkRequests(s *state) []Finding {
 		if err != nil {
 			continue
 		}
-		if err := (pki.SubjectPolicy{}).Check(parsed.Subject.CommonName, parsed.Subject.Organization); err != nil {
+		policy := pki.SubjectPolicy{CredentialGroup: s.ownCredentialGroup(req.Name, parsed.Subject.Organization)}
+		if err := policy.Check(parsed.Subject.CommonName, parsed.Subject.Organization); err != nil {
 			if state == "" {
 				state = "pending"
 			}
@@ -283,4 +310,68 @@ func checkRequests(s *state) []Finding {
 		}
 	}
 	return out
+}
+
+// ownCredentialGroup is the per-credential group among a request's groups
+// when it is the request's own: one no record claims yet (a fresh request
+// made with kubeaccess request --revocable), or the one the record of the
+// certificate issued for this very request holds. A group another
+// credential holds is not returned, so the request is reported.
+func (s *state) ownCredentialGroup(csrName string, groups []string) string {
+	for _, g := range groups {
+		if !strings.HasPrefix(g, pki.CredentialGroupPrefix) {
+			continue
+		}
+		for _, r := range s.records {
+			if r.CredentialGroup == g && r.CSR != csrName {
+				return ""
+			}
+		}
+		return g
+	}
+	return ""
+}
+
+// checkRecordWriters reports who, besides cluster admins, may write the
+// records: they could forge what renew and revoke read.
+func checkRecordWriters(s *state) []Finding {
+	everything := []rbacv1.PolicyRule{{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}}}
+	admins := map[rbacv1.Subject]bool{}
+	for _, b := range s.bindings {
+		if ok, _ := rbacvalidation.Covers(s.roles[b.roleOf()], everything); ok && b.ns == "" {
+			for _, sub := range b.subjects {
+				admins[sub] = true
+			}
+		}
+	}
+	var out []Finding
+	for _, b := range s.bindings {
+		if b.builtin || b.ns != "" && b.ns != s.o.RecordsNamespace {
+			continue
+		}
+		verbs := writeVerbs(s.roles[b.roleOf()])
+		if len(verbs) == 0 {
+			continue
+		}
+		for _, sub := range b.subjects {
+			if admins[sub] {
+				continue
+			}
+			out = append(out, Finding{Medium, "records-writable", b.name, fmt.Sprintf("%s may %s configmaps in namespace %s through %s: it could forge the records renew and revoke read",
+				describe(sub), strings.Join(verbs, "/"), s.o.RecordsNamespace, b.roleOf())})
+		}
+	}
+	return out
+}
+
+// writeVerbs lists the verbs of rules that write configmaps.
+func writeVerbs(rules []rbacv1.PolicyRule) []string {
+	var verbs []string
+	for _, v := range []string{"create", "update", "patch", "delete"} {
+		want := []rbacv1.PolicyRule{{Verbs: []string{v}, APIGroups: []string{""}, Resources: []string{"configmaps"}}}
+		if ok, _ := rbacvalidation.Covers(rules, want); ok {
+			verbs = append(verbs, v)
+		}
+	}
+	return verbs
 }

@@ -1,21 +1,28 @@
 // Package credential describes what a client credential claims about its
 // holder: the subject of a client certificate or the claims of a bearer
 // token. It reads credentials; it never verifies them, which is the API
-// server's job.
+// server's job. It also requests tokens, so that one place keeps them out
+// of the logs.
 package credential
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	certutil "k8s.io/client-go/util/cert"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 )
 
@@ -53,6 +60,22 @@ type TokenClaims struct {
 	Issuer    string    `json:"iss"`
 	Audience  []string  `json:"aud"`
 	ExpiresAt time.Time `json:"exp"`
+	// Kubernetes holds what a service-account token says of its account
+	// and of the object it is bound to.
+	Kubernetes KubernetesClaims `json:"kubernetes.io"`
+}
+
+// KubernetesClaims are the private claims of a service-account token.
+type KubernetesClaims struct {
+	Namespace      string      `json:"namespace,omitempty"`
+	ServiceAccount ObjectClaim `json:"serviceaccount"`
+	Secret         ObjectClaim `json:"secret"`
+}
+
+// ObjectClaim names an object a token refers to.
+type ObjectClaim struct {
+	Name string `json:"name,omitempty"`
+	UID  string `json:"uid,omitempty"`
 }
 
 // ParseToken decodes the claims of a JWT without verifying its signature.
@@ -67,15 +90,16 @@ func ParseToken(token string) (TokenClaims, error) {
 		return TokenClaims{}, fmt.Errorf("token payload is not base64url: %w", err)
 	}
 	var raw struct {
-		Sub string          `json:"sub"`
-		Iss string          `json:"iss"`
-		Aud json.RawMessage `json:"aud"`
-		Exp *float64        `json:"exp"`
+		Sub string           `json:"sub"`
+		Iss string           `json:"iss"`
+		Aud json.RawMessage  `json:"aud"`
+		Exp *float64         `json:"exp"`
+		K8s KubernetesClaims `json:"kubernetes.io"`
 	}
 	if err := json.Unmarshal(payload, &raw); err != nil {
 		return TokenClaims{}, fmt.Errorf("token payload is not a JSON object: %w", err)
 	}
-	claims := TokenClaims{Subject: raw.Sub, Issuer: raw.Iss}
+	claims := TokenClaims{Subject: raw.Sub, Issuer: raw.Iss, Kubernetes: raw.K8s}
 	if claims.Audience, err = parseAudience(raw.Aud); err != nil {
 		return TokenClaims{}, err
 	}
@@ -147,4 +171,18 @@ func FromRESTConfig(cfg *rest.Config) (Claim, error) {
 		return Claim{Kind: "exec plugin", Username: "(decided by " + cfg.ExecProvider.Command + " at run time)"}, nil
 	}
 	return Claim{}, fmt.Errorf("the kubeconfig has no client certificate or token for this context")
+}
+
+// RequestToken asks the TokenRequest API for a token of a service account.
+// Neither the request nor the response is logged, at any -v: the
+// response carries the token.
+func RequestToken(ctx context.Context, client kubernetes.Interface, namespace, name string, spec authenticationv1.TokenRequestSpec) (string, error) {
+	tr, err := client.CoreV1().ServiceAccounts(namespace).CreateToken(cmdutil.Quiet(ctx), name, &authenticationv1.TokenRequest{Spec: spec}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("requesting a token for serviceaccount %s/%s: %w", namespace, name, err)
+	}
+	if tr.Status.Token == "" {
+		return "", errors.New("the TokenRequest API returned no token")
+	}
+	return tr.Status.Token, nil
 }

@@ -19,10 +19,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
+	"k8s.io/client-go/util/retry"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/labels"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
@@ -123,22 +123,53 @@ func (s Store) Save(ctx context.Context, r Record) error {
 	return nil
 }
 
-// Update rewrites an existing record.
-func (s Store) Update(ctx context.Context, r Record) error {
-	cm, err := toConfigMap(s.Namespace, r)
-	if err != nil {
+// Modify changes one record with optimistic concurrency: it reads the
+// record, lets change alter it, and writes it back only if nobody wrote it
+// since, reading and changing again on a conflict, so that a concurrent
+// revocation is never lost.
+func (s Store) Modify(ctx context.Context, id string, change func(*Record) error) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cm, err := s.Client.CoreV1().ConfigMaps(s.Namespace).Get(ctx, objectName(id), metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		r, err := fromConfigMap(cm)
+		if err != nil {
+			return err
+		}
+		if err := change(&r); err != nil {
+			return err
+		}
+		fresh, err := toConfigMap(s.Namespace, r)
+		if err != nil {
+			return err
+		}
+		cm.Data, cm.Labels = fresh.Data, fresh.Labels
+		_, err = s.Client.CoreV1().ConfigMaps(s.Namespace).Update(ctx, cm, metav1.UpdateOptions{FieldManager: labels.Kubeaccess})
 		return err
-	}
-	data, err := json.Marshal(cm)
+	})
 	if err != nil {
-		return err
-	}
-	_, err = s.Client.CoreV1().ConfigMaps(s.Namespace).Patch(ctx, cm.Name, types.ApplyPatchType, data,
-		metav1.PatchOptions{FieldManager: labels.Kubeaccess, Force: ptr.To(true)})
-	if err != nil {
-		return fmt.Errorf("updating the record of credential %s: %w", r.ID, err)
+		return fmt.Errorf("updating the record of credential %s: %w", id, err)
 	}
 	return nil
+}
+
+// CheckNamespace reports whether the records namespace exists, and
+// refuses one that kubeaccess did not create: whoever made it may have
+// planted records in it.
+func (s Store) CheckNamespace(ctx context.Context) (exists bool, err error) {
+	ns, err := s.Client.CoreV1().Namespaces().Get(ctx, s.Namespace, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("reading namespace %s: %w", s.Namespace, err)
+	case ns.Labels[labels.ManagedBy] != labels.Kubeaccess:
+		return true, cmdutil.UsageErrorf("the records namespace %s exists but was not created by kubeaccess (it lacks the label %s=%s): "+
+			"whoever made it may have written records kubeaccess would read; choose another --records-namespace, "+
+			"or label it yourself once you trust what is in it", s.Namespace, labels.ManagedBy, labels.Kubeaccess)
+	}
+	return true, nil
 }
 
 // Get reads one record by ID.

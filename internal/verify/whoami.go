@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 )
 
 // ErrSelfSubjectReviewUnavailable means the API server serves no version of
@@ -72,13 +74,23 @@ func WhoAmI(ctx context.Context, client kubernetes.Interface) (*Identity, error)
 	return nil, ErrSelfSubjectReviewUnavailable
 }
 
-// WhoAmIFile asks the API server who the kubeconfig file's current context is.
-func WhoAmIFile(ctx context.Context, path string) (*Identity, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+// WhoAmIFile asks the API server who a user entry of a kubeconfig file is
+// (the current context's with user ""), connecting with that entry alone:
+// the file is data (see kubeconfig.RESTConfigFor).
+func WhoAmIFile(ctx context.Context, path, user string) (*Identity, error) {
+	cfg, err := clientcmd.LoadFromFile(path)
 	if err != nil {
 		return nil, err
 	}
-	client, err := kubernetes.NewForConfig(cfg)
+	user, _, err = kubeconfig.UserEntry(cfg, path, user)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := kubeconfig.RESTConfigFor(cfg, path, user)
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, err
 	}

@@ -45,15 +45,15 @@ func TestAuditReportsEachRisk(t *testing.T) {
 	}
 	grant("sam", "-n", "audit", "--verb", "get", "--resource", "pods")
 	grant("ella", "--ttl", "1h")
-	grant("lena", "--ttl", "2400h", "--ca-cert", c.CACert, "--ca-key", c.CAKey)
+	grant("lena", "--ttl", "2400h", "--max-ttl", "200d", "--ca-cert", c.CACert, "--ca-key", c.CAKey)
 	store := records.Store{Client: admin, Namespace: records.DefaultNamespace}
 	sams, err := store.List(ctx, "sam")
 	if err != nil || len(sams) != 1 {
 		t.Fatalf("sam's records: %v %v", sams, err)
 	}
 	revoked := time.Now().UTC()
-	sams[0].Revoked = &revoked // revoked on paper, with the binding left in place
-	if err := store.Update(ctx, sams[0]); err != nil {
+	// Revoked on paper, with the binding left in place.
+	if err := store.Modify(ctx, sams[0].ID, func(r *records.Record) error { r.Revoked = &revoked; return nil }); err != nil {
 		t.Fatal(err)
 	}
 

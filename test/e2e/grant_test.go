@@ -212,7 +212,7 @@ func TestGrantRefusalsCreateNothing(t *testing.T) {
 		"system user":             {[]string{"system:kube-proxy"}, `user "system:kube-proxy" is in the reserved system: namespace`},
 		"system:masters":          {[]string{"zed", "-g", "system:masters"}, `group "system:masters" has cluster-admin rights`},
 		"kubeadm admins":          {[]string{"zed", "-g", "kubeadm:cluster-admins"}, `group "kubeadm:cluster-admins" has cluster-admin rights`},
-		"group bound to admin":    {[]string{"zed", "-g", "platform-admins"}, `group "platform-admins" has cluster-admin rights`},
+		"group bound to admin":    {[]string{"zed", "-g", "platform-admins"}, `refusing to issue a credential to "zed": it would hold escalation-grade permissions`},
 		"short ttl":               {[]string{"zed", "--ttl", "9m"}, "--ttl 9m0s is too short: the CSR API requires at least 10m0s"},
 		"bad key type":            {[]string{"zed", "--key-type", "dsa"}, `--key-type: unknown key type "dsa"`},
 		"conflicting access":      {[]string{"zed", "--role", "a", "--clusterrole", "b"}, "choose one of --verb/--resource, --role and --clusterrole"},
@@ -313,7 +313,7 @@ func TestGrantWithoutSignerTimesOut(t *testing.T) {
 	admin := clientFor(t, unsigned.AdminKubeconfig)
 	// A Role of the name the grant uses exists already in default: the
 	// failed grant updates it and must leave it; what it creates goes.
-	existing := rbac.BuildRole("kubeaccess:nina", "default", []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"configmaps"}}})
+	existing := rbac.BuildRole(rbac.UserObjectName("nina"), "default", []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"configmaps"}}})
 	if _, err := admin.RbacV1().Roles("default").Create(t.Context(), existing, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -322,8 +322,8 @@ func TestGrantWithoutSignerTimesOut(t *testing.T) {
 		deleted   []string
 		kept      string
 	}{
-		"new namespace": {namespace: "nina-ns", deleted: []string{"RoleBinding nina-ns/kubeaccess:nina, Role nina-ns/kubeaccess:nina, Namespace nina-ns"}},
-		"existing role": {namespace: "default", deleted: []string{"RoleBinding default/kubeaccess:nina"}, kept: "these existed before and were updated by this run: Role default/kubeaccess:nina"},
+		"new namespace": {namespace: "nina-ns", deleted: []string{"RoleBinding nina-ns/kubeaccess:user:nina, Role nina-ns/kubeaccess:user:nina, Namespace nina-ns"}},
+		"existing role": {namespace: "default", deleted: []string{"RoleBinding default/kubeaccess:user:nina"}, kept: "these existed before and were updated by this run: Role default/kubeaccess:user:nina"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "nina.kubeconfig")
@@ -346,10 +346,10 @@ func TestGrantWithoutSignerTimesOut(t *testing.T) {
 			if len(csrs.Items) != 0 {
 				t.Errorf("the timed-out CSR was left behind: %d CSRs", len(csrs.Items))
 			}
-			if _, err := admin.RbacV1().RoleBindings(tc.namespace).Get(t.Context(), "kubeaccess:nina", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			if _, err := admin.RbacV1().RoleBindings(tc.namespace).Get(t.Context(), "kubeaccess:user:nina", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 				t.Errorf("the RoleBinding the failed grant created is still there (err %v)", err)
 			}
-			_, err = admin.RbacV1().Roles(tc.namespace).Get(t.Context(), "kubeaccess:nina", metav1.GetOptions{})
+			_, err = admin.RbacV1().Roles(tc.namespace).Get(t.Context(), "kubeaccess:user:nina", metav1.GetOptions{})
 			if tc.kept == "" && !apierrors.IsNotFound(err) {
 				t.Errorf("the Role the failed grant created is still there (err %v)", err)
 			}

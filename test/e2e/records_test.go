@@ -46,7 +46,7 @@ func TestListShowsWhatWasIssued(t *testing.T) {
 		notAfter        string
 		access          string
 	}{
-		{"lia", "certificate", "csr-api", lia.Certificate.NotAfter.String(), "Role records/kubeaccess:lia"},
+		{"lia", "certificate", "csr-api", lia.Certificate.NotAfter.String(), "Role records/kubeaccess:user:lia"},
 		{"lou", "certificate", "csr-api", lou.Certificate.NotAfter.String(), ""},
 		{"system:serviceaccount:records:list-bot", "token", "token-request", bot.ExpiresAt.String(), ""},
 	} {
@@ -94,6 +94,8 @@ func TestRecordsNamespaceCreationIsCheckedUpFront(t *testing.T) {
 	admin := clientFor(t, c.AdminKubeconfig)
 	// An admin who may do everything a certificate-only grant needs, and
 	// keep records, but not create namespaces; no records namespace yet.
+	// Approving client certificates is escalation-grade: granting it takes
+	// --allow-privileged.
 	rules := []rbacv1.PolicyRule{
 		{Verbs: []string{"create", "watch", "list"}, APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests"}},
 		{Verbs: []string{"update"}, APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests/approval"}},
@@ -101,13 +103,14 @@ func TestRecordsNamespaceCreationIsCheckedUpFront(t *testing.T) {
 		{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"namespaces"}},
 		{Verbs: []string{"create"}, APIGroups: []string{""}, Resources: []string{"configmaps"}},
 		{Verbs: []string{"list"}, APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterrolebindings"}},
+		{Verbs: []string{"create"}, APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}},
 	}
 	if _, err := admin.RbacV1().ClusterRoles().Create(t.Context(), &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "issuer"}, Rules: rules}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	issuer := filepath.Join(dir, "issuer.kubeconfig")
-	mustSucceed(t, "grant the issuer", kubeaccess(t, c.AdminKubeconfig, "grant", "issuer", "--clusterrole", "issuer", "--cluster-wide", "--no-record", "--out", issuer))
+	mustSucceed(t, "grant the issuer", kubeaccess(t, c.AdminKubeconfig, "grant", "issuer", "--clusterrole", "issuer", "--cluster-wide", "--no-record", "--allow-privileged", "--out", issuer))
 
 	out := filepath.Join(dir, "kim.kubeconfig")
 	r := kubeaccess(t, issuer, "grant", "kim", "--out", out)

@@ -23,8 +23,8 @@ func TestRevokeTakesAwayOneUsersAccess(t *testing.T) {
 	r := kubeaccess(t, cluster.AdminKubeconfig, "revoke", "ana")
 	mustSucceed(t, "kubeaccess revoke ana", r)
 	for _, want := range []string{
-		"deleted RoleBinding revoke/kubeaccess:ana (no subject left)",
-		"deleted Role revoke/kubeaccess:ana (nothing binds it any more)",
+		"deleted RoleBinding revoke/kubeaccess:user:ana (no subject left)",
+		"deleted Role revoke/kubeaccess:user:ana (nothing binds it any more)",
 		"checked: the API server now denies ana all 2 permissions those bindings gave",
 		"still authenticates as ana until",
 	} {

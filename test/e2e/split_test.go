@@ -183,7 +183,7 @@ func TestSignOfflineForTheSplitFlow(t *testing.T) {
 		args []string
 	}{
 		"binding access": {"hal", []string{"-n", "signed", "--verb", "get,list", "--resource", "pods"}},
-		"offline":        {"ida", []string{"--offline"}},
+		"offline":        {"ida", []string{"--offline", "--allow-privileged"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			keyPath := requestKey(t, dir, tc.user, "-g", "dev")

@@ -7,8 +7,8 @@ package approve
 import (
 	"context"
 	"crypto/x509"
-	"os"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"time"
@@ -26,16 +26,16 @@ import (
 
 // Options holds the flags of "kubeaccess approve".
 type Options struct {
-	Name            string
-	CSRFile         string
-	TTL             time.Duration
-	BindGroup       string
-	Revocable       bool
+	Name      string
+	CSRFile   string
+	TTL       time.Duration
+	BindGroup string
+	Revocable bool
 	// AllowExistingAccess approves a subject that bindings kubeaccess did
 	// not make already give access.
 	AllowExistingAccess bool
-	Timeout         time.Duration
-	Output          string
+	Timeout             time.Duration
+	Output              string
 	issuing.Flags
 
 	is *issuing.Issuer

@@ -60,18 +60,16 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return cmdutil.UsageErrorf("reading %s: %w", o.Kubeconfig, err)
 	}
-	name := o.User
-	if name == "" {
-		c, ok := cfg.Contexts[cfg.CurrentContext]
-		if !ok {
-			return cmdutil.UsageErrorf("%s has no current context; name the user entry with --user", o.Kubeconfig)
-		}
-		name = c.AuthInfo
+	name, auth, err := kubeconfig.UserEntry(cfg, o.Kubeconfig, o.User)
+	if err != nil {
+		return cmdutil.UsageErrorf("%w", err)
 	}
-	auth, ok := cfg.AuthInfos[name]
+	// Refused before the file is touched: the check that follows must be
+	// able to connect with this entry alone.
+	if _, err := kubeconfig.RESTConfigFor(cfg, o.Kubeconfig, name); err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
 	switch {
-	case !ok:
-		return cmdutil.UsageErrorf("%s has no user %q", o.Kubeconfig, name)
 	case len(auth.ClientCertificateData) == 0:
 		return cmdutil.UsageErrorf("user %q in %s has no embedded client certificate to complete", name, o.Kubeconfig)
 	case len(auth.ClientKeyData) > 0 && !o.Force:
@@ -89,7 +87,7 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(o.ErrOut, "added %s to user %q in %s\n", o.KeyFile, name, o.Kubeconfig)
-	return o.verify(ctx)
+	return o.verify(ctx, name)
 }
 
 // checkPair refuses a key that does not belong to the certificate.
@@ -110,8 +108,8 @@ func checkPair(certPEM, keyPEM []byte, keyFile, kubeconfigFile string) error {
 }
 
 // verify asks the API server who the completed kubeconfig is.
-func (o *Options) verify(ctx context.Context) error {
-	id, err := verify.WhoAmIFile(ctx, o.Kubeconfig)
+func (o *Options) verify(ctx context.Context, user string) error {
+	id, err := verify.WhoAmIFile(ctx, o.Kubeconfig, user)
 	if err != nil {
 		return fmt.Errorf("%s is complete but does not work: %w", o.Kubeconfig, err)
 	}

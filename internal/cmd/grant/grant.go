@@ -19,19 +19,19 @@ import (
 
 // Options holds the flags of "kubeaccess grant".
 type Options struct {
-	User            string
-	Groups          []string
-	BindGroup       string
-	TTL             time.Duration
-	KeyType         string
-	Timeout         time.Duration
-	DryRun          bool
-	Output          string
-	Approve         bool
-	CACert          string
-	CAKey           string
-	Offline         bool
-	Revocable       bool
+	User      string
+	Groups    []string
+	BindGroup string
+	TTL       time.Duration
+	KeyType   string
+	Timeout   time.Duration
+	DryRun    bool
+	Output    string
+	Approve   bool
+	CACert    string
+	CAKey     string
+	Offline   bool
+	Revocable bool
 	issuing.Flags
 
 	keyType   pki.KeyType

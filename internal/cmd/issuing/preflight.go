@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/privilege"
@@ -82,7 +84,7 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 	if !c.DryRun && !is.NoRecord {
 		// The records namespace is created on first use, which needs the
 		// same permissions as creating the access's namespace.
-		wg.Go(func() { recordsNsExists, recordsErr = is.namespaceNamedExists(ctx, is.RecordsNamespace) })
+		wg.Go(func() { recordsNsExists, recordsErr = is.records().CheckNamespace(ctx) })
 	}
 	wg.Wait()
 	if permErr != nil {
@@ -98,7 +100,7 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 	if err := errors.Join(policyErr, planErr, nsErr, recordsErr); err != nil {
 		return nil, false, err
 	}
-	if err := is.refusePrivileged(ctx, c.Identity, held, heldErr, acc); err != nil {
+	if err := RefusePrivileged(ctx, is.Client, is.ErrOut, is.AllowPrivileged, c.Identity, held, heldErr, acc.Grants()); err != nil {
 		return nil, false, err
 	}
 	if createNamespace && !is.CreateNamespace {
@@ -198,24 +200,24 @@ func (is *Issuer) privilegePermissions() []verify.Permission {
 	return []verify.Permission{{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}}
 }
 
-// refusePrivileged refuses to issue to an identity that holds, or with
-// the access would hold, escalation-grade permissions, and, failing
-// closed, when the API server could not say.
-func (is *Issuer) refusePrivileged(ctx context.Context, id privilege.Identity, held privilege.Held, heldErr error, acc *Access) error {
-	if is.AllowPrivileged {
-		fmt.Fprintf(is.ErrOut, "warning: --allow-privileged: %q was not checked for escalation-grade permissions\n", id.User)
+// RefusePrivileged refuses to issue to an identity that holds, or with
+// grants would hold, escalation-grade permissions, and, failing closed,
+// when the API server could not say (heldErr), unless allow.
+func RefusePrivileged(ctx context.Context, client kubernetes.Interface, errOut io.Writer, allow bool, id privilege.Identity, held privilege.Held, heldErr error, grants []privilege.Grant) error {
+	if allow {
+		fmt.Fprintf(errOut, "warning: --allow-privileged: %q was not checked for escalation-grade permissions\n", id.User)
 		return nil
 	}
 	if heldErr != nil {
 		return cmdutil.UsageErrorf("refusing to issue a credential to %q: cannot tell whether it holds escalation-grade permissions (%v); "+
 			"nothing was created; pass --allow-privileged to issue without this check", id.User, heldErr)
 	}
-	findings := held.Findings(acc.Grants()...)
+	findings := held.Findings(grants...)
 	if len(findings) == 0 {
 		return nil
 	}
 	return cmdutil.UsageErrorf("refusing to issue a credential to %q: it would hold escalation-grade permissions; nothing was created:\n%s\n"+
-		"pass --allow-privileged if this is really intended", id.User, privilege.Explain(ctx, is.Client, id, findings))
+		"pass --allow-privileged if this is really intended", id.User, privilege.Explain(ctx, client, id, findings))
 }
 
 // CheckExistingAccess refuses a subject that bindings kubeaccess did not

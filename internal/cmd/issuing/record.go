@@ -40,10 +40,15 @@ func (is *Issuer) Record(ctx context.Context, r records.Record) (string, error) 
 	if is.Identity != nil {
 		r.IssuedBy = is.Identity.Username
 	}
-	if err := (records.Store{Client: is.Client, Namespace: is.RecordsNamespace}).Save(ctx, r); err != nil {
+	if err := is.records().Save(ctx, r); err != nil {
 		return "", err
 	}
 	return is.RecordsNamespace + "/" + r.ID, nil
+}
+
+// records is the store of this issuer's records.
+func (is *Issuer) records() records.Store {
+	return records.Store{Client: is.Client, Namespace: is.RecordsNamespace}
 }
 
 // Async starts f and returns a function that waits for its result.
@@ -87,7 +92,7 @@ func CredentialGroupOf(groups []string) string {
 // or a binding already uses: a request carrying it would borrow another
 // credential's access.
 func (is *Issuer) CheckFreshCredentialGroup(ctx context.Context, group string) error {
-	recs, err := records.Store{Client: is.Client, Namespace: is.RecordsNamespace}.List(ctx, "")
+	recs, err := is.records().List(ctx, "")
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package renew
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -19,16 +18,12 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
-// reissue issues the new credential by the old one's path, puts it into
-// auth, and returns its record.
-func (o *Options) reissue(ctx context.Context, old records.Record, auth *clientcmdapi.AuthInfo) (records.Record, error) {
-	ttl, err := time.ParseDuration(old.TTL)
-	if err != nil || ttl <= 0 {
-		ttl = old.NotAfter.Sub(old.NotBefore)
-	}
+// reissue issues the new credential for who, by the old one's path, puts
+// it into auth, and returns its record.
+func (o *Options) reissue(ctx context.Context, old records.Record, who subject, ttl time.Duration, auth *clientcmdapi.AuthInfo) (records.Record, error) {
 	switch {
 	case old.Kind == "token":
-		return o.renewToken(ctx, old, ttl, auth)
+		return o.renewToken(ctx, old, who, ttl, auth)
 	case old.IssuedVia == "offline-ca" && o.CACert == "":
 		return records.Record{}, cmdutil.UsageErrorf("credential %s was signed offline: give --ca-cert and --ca-key to renew it the same way", old.ID)
 	}
@@ -36,7 +31,7 @@ func (o *Options) reissue(ctx context.Context, old records.Record, auth *clientc
 	if err != nil {
 		return records.Record{}, err
 	}
-	request, err := pki.CreateRequest(key, pki.Subject(old.User, old.Groups))
+	request, err := pki.CreateRequest(key, pki.Subject(who.user, who.groups))
 	if err != nil {
 		return records.Record{}, err
 	}
@@ -45,14 +40,14 @@ func (o *Options) reissue(ctx context.Context, old records.Record, auth *clientc
 	if old.IssuedVia == "offline-ca" {
 		certPEM, err = o.signOffline(request, ttl)
 	} else {
-		certPEM, csrName, err = o.throughCSR(ctx, old.User, request, ttl)
+		certPEM, csrName, err = o.throughCSR(ctx, who.user, request, ttl)
 	}
 	if err != nil {
 		return records.Record{}, err
 	}
 	cert, err := pki.ParseCertificate(certPEM)
 	if err == nil {
-		err = pki.CheckIssued(cert, key.Public(), old.User, old.Groups)
+		err = pki.CheckIssued(cert, key.Public(), who.user, who.groups)
 	}
 	if err != nil {
 		return records.Record{}, err
@@ -60,7 +55,7 @@ func (o *Options) reissue(ctx context.Context, old records.Record, auth *clientc
 	auth.ClientCertificateData, auth.ClientKeyData = certPEM, keyPEM
 	auth.ClientCertificate, auth.ClientKey = "", ""
 	rec := issuing.CertificateRecord(via, csrName, certPEM, pki.Describe(cert), nil, old.Namespace, ttl)
-	rec.Access = old.Access
+	rec.Access, rec.CredentialGroup = old.Access, old.CredentialGroup
 	return rec, nil
 }
 
@@ -96,35 +91,29 @@ func (o *Options) throughCSR(ctx context.Context, user string, request []byte, t
 }
 
 // renewToken requests a new token for the same account, audiences, bound
-// Secret and duration.
-func (o *Options) renewToken(ctx context.Context, old records.Record, ttl time.Duration, auth *clientcmdapi.AuthInfo) (records.Record, error) {
-	ns, name, ok := strings.Cut(old.ServiceAccount, "/")
-	if !ok {
-		return records.Record{}, fmt.Errorf("record %s names no service account", old.ID)
-	}
-	claims, err := credential.ParseToken(auth.Token)
-	if err != nil {
-		return records.Record{}, err
-	}
-	spec := authenticationv1.TokenRequestSpec{Audiences: claims.Audience, ExpirationSeconds: ptr.To(int64(ttl.Seconds()))}
-	if old.BoundSecret != "" {
-		secret, err := o.client.CoreV1().Secrets(ns).Get(ctx, old.BoundSecret, metav1.GetOptions{})
+// Secret and duration, as the old token (not its record) says.
+func (o *Options) renewToken(ctx context.Context, old records.Record, who subject, ttl time.Duration, auth *clientcmdapi.AuthInfo) (records.Record, error) {
+	ns, name := who.namespace, who.serviceAccount
+	spec := authenticationv1.TokenRequestSpec{Audiences: who.audiences, ExpirationSeconds: ptr.To(int64(ttl.Seconds()))}
+	if who.boundSecret != "" {
+		secret, err := o.client.CoreV1().Secrets(ns).Get(ctx, who.boundSecret, metav1.GetOptions{})
 		if err != nil {
-			return records.Record{}, fmt.Errorf("reading the bound Secret %s/%s (deleted Secrets revoke their tokens: issue a new one with kubeaccess token): %w", ns, old.BoundSecret, err)
+			return records.Record{}, fmt.Errorf("reading the bound Secret %s/%s (deleted Secrets revoke their tokens: issue a new one with kubeaccess token): %w", ns, who.boundSecret, err)
 		}
 		spec.BoundObjectRef = &authenticationv1.BoundObjectReference{Kind: "Secret", APIVersion: "v1", Name: secret.Name, UID: secret.UID}
 	}
-	tr, err := o.client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{Spec: spec}, metav1.CreateOptions{})
-	if err != nil {
-		return records.Record{}, fmt.Errorf("requesting a token for serviceaccount %s/%s: %w", ns, name, err)
-	}
-	fresh, err := credential.ParseToken(tr.Status.Token)
+	token, err := credential.RequestToken(ctx, o.client, ns, name, spec)
 	if err != nil {
 		return records.Record{}, err
 	}
-	auth.Token, auth.TokenFile = tr.Status.Token, ""
+	fresh, err := credential.ParseToken(token)
+	if err != nil {
+		return records.Record{}, err
+	}
+	auth.Token, auth.TokenFile = token, ""
 	rec := old
-	rec.ID, rec.Issuer, rec.NotBefore, rec.NotAfter = records.TokenID(tr.Status.Token), fresh.Issuer, time.Now().UTC().Truncate(time.Second), fresh.ExpiresAt
+	rec.ID, rec.Issuer, rec.NotBefore, rec.NotAfter = records.TokenID(token), fresh.Issuer, time.Now().UTC().Truncate(time.Second), fresh.ExpiresAt
+	rec.TTL = ttl.String()
 	rec.Revoked, rec.RevokedBy, rec.Replaces, rec.ReplacedBy = nil, "", "", ""
 	return rec, nil
 }

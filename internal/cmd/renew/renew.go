@@ -6,7 +6,9 @@ package renew
 import (
 	"context"
 	"crypto"
+	"crypto/x509"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/credential"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
@@ -34,11 +37,17 @@ type Options struct {
 	KeyType          string
 	Timeout          time.Duration
 	RecordsNamespace string
+	AllowPrivileged  bool
+	MaxTTL           string
 
 	within time.Duration
+	maxTTL time.Duration
 	client kubernetes.Interface
-	store  records.Store
-	admin  string
+	// clusterCA is the CA of the admin's own connection, which the
+	// certificate being renewed may chain to.
+	clusterCA []byte
+	store     records.Store
+	admin     string
 	genericiooptions.IOStreams
 }
 
@@ -51,7 +60,11 @@ func NewCmdRenew(flags *genericclioptions.ConfigFlags, streams genericiooptions.
 		Long: `Renew the credential of the kubeconfig's current user (or --user): a new key and
 certificate for the same subject and groups through the CSR API, or signed with
 --ca-cert/--ca-key when it was issued offline; for a token, a new token from
-the TokenRequest API. The lifetime and access stay those recorded. The file
+the TokenRequest API. The lifetime (capped by --max-ttl) and access stay those recorded. The record
+is only a hint: the subject and groups come from the certificate, which must
+chain to the cluster's client CA and match the record's fingerprint, or from
+the token, which the API server must accept; the privilege check that every
+issuing command makes runs again. The file
 keeps its other entries and is rewritten atomically at 0600. The record is
 linked to the one it replaces. With --within, renew only a credential that
 expires within that window, so it can run from cron.
@@ -72,8 +85,17 @@ cluster.`,
 				return cmdutil.UsageErrorf("--ca-cert and --ca-key go together")
 			}
 			var err error
+			if o.maxTTL, err = cmdutil.ParseWindow(o.MaxTTL); err != nil {
+				return cmdutil.UsageErrorf("--max-ttl: %w", err)
+			}
 			if o.client, err = cmdutil.NewClient(flags); err != nil {
 				return err
+			}
+			if rc, err := flags.ToRESTConfig(); err == nil {
+				o.clusterCA = rc.CAData
+				if len(o.clusterCA) == 0 && rc.CAFile != "" {
+					o.clusterCA, _ = os.ReadFile(rc.CAFile)
+				}
 			}
 			o.store = records.Store{Client: o.client, Namespace: o.RecordsNamespace}
 			return o.Run(cmd.Context())
@@ -87,6 +109,8 @@ cluster.`,
 	f.StringVar(&o.KeyType, "key-type", o.KeyType, "Type of the new private key")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the certificate")
 	f.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
+	f.BoolVar(&o.AllowPrivileged, "allow-privileged", false, "Renew even for an identity that holds escalation-grade permissions, or when that cannot be checked")
+	f.StringVar(&o.MaxTTL, "max-ttl", issuing.DefaultMaxTTL, "Cap the renewed lifetime at this (e.g. 90d, 720h)")
 	return cmd
 }
 
@@ -96,15 +120,15 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	id, notAfter, err := identify(auth)
+	cred, err := identify(auth)
 	if err != nil {
 		return err
 	}
-	if o.within > 0 && time.Until(notAfter) > o.within {
-		fmt.Fprintf(o.Out, "nothing to do: the credential expires %s, later than %s from now\n", notAfter.Format(time.RFC3339), o.Within)
+	if o.within > 0 && time.Until(cred.notAfter) > o.within {
+		fmt.Fprintf(o.Out, "nothing to do: the credential expires %s, later than %s from now\n", cred.notAfter.Format(time.RFC3339), o.Within)
 		return nil
 	}
-	old, err := o.store.Get(ctx, id)
+	old, err := o.store.Get(ctx, cred.id)
 	if err != nil {
 		return cmdutil.UsageErrorf("%w: kubeaccess keeps no record of this credential, so it does not know how to renew it", err)
 	}
@@ -114,7 +138,14 @@ func (o *Options) Run(ctx context.Context) error {
 	if whoami, err := verify.WhoAmI(ctx, o.client); err == nil {
 		o.admin = whoami.Username
 	}
-	fresh, err := o.reissue(ctx, old, auth)
+	who, err := o.trust(ctx, old, cred)
+	if err != nil {
+		return err
+	}
+	if err := o.checkPrivilege(ctx, who); err != nil {
+		return err
+	}
+	fresh, err := o.reissue(ctx, old, who, o.lifetime(old), auth)
 	if err != nil {
 		return err
 	}
@@ -127,44 +158,49 @@ func (o *Options) Run(ctx context.Context) error {
 	return o.verify(ctx, fresh)
 }
 
-// load reads the kubeconfig and picks the user entry.
+// load reads the kubeconfig and picks the user entry, refusing one that
+// kubeaccess would not connect with (see kubeconfig.RESTConfigFor).
 func (o *Options) load() (*clientcmdapi.Config, *clientcmdapi.AuthInfo, error) {
 	cfg, err := clientcmd.LoadFromFile(o.Kubeconfig)
 	if err != nil {
 		return nil, nil, cmdutil.UsageErrorf("reading %s: %w", o.Kubeconfig, err)
 	}
-	name := o.User
-	if name == "" {
-		c, ok := cfg.Contexts[cfg.CurrentContext]
-		if !ok {
-			return nil, nil, cmdutil.UsageErrorf("%s has no current context; name the user entry with --user", o.Kubeconfig)
-		}
-		name = c.AuthInfo
+	name, auth, err := kubeconfig.UserEntry(cfg, o.Kubeconfig, o.User)
+	if err != nil {
+		return nil, nil, cmdutil.UsageErrorf("%w", err)
 	}
-	auth, ok := cfg.AuthInfos[name]
-	if !ok {
-		return nil, nil, cmdutil.UsageErrorf("%s has no user %q", o.Kubeconfig, name)
+	if _, err := kubeconfig.RESTConfigFor(cfg, o.Kubeconfig, name); err != nil {
+		return nil, nil, cmdutil.UsageErrorf("%w", err)
 	}
+	o.User = name
 	return cfg, auth, nil
 }
 
+// credentialInFile is the credential of the entry being renewed.
+type credentialInFile struct {
+	id       string
+	notAfter time.Time
+	cert     *x509.Certificate
+	token    string
+}
+
 // identify finds the record ID and expiry of the entry's credential.
-func identify(auth *clientcmdapi.AuthInfo) (string, time.Time, error) {
+func identify(auth *clientcmdapi.AuthInfo) (credentialInFile, error) {
 	switch {
 	case len(auth.ClientCertificateData) > 0:
 		cert, err := pki.ParseCertificate(auth.ClientCertificateData)
 		if err != nil {
-			return "", time.Time{}, cmdutil.UsageErrorf("reading the client certificate: %w", err)
+			return credentialInFile{}, cmdutil.UsageErrorf("reading the client certificate: %w", err)
 		}
-		return records.CertificateID(pki.Describe(cert).SHA256), cert.NotAfter, nil
+		return credentialInFile{id: records.CertificateID(pki.Describe(cert).SHA256), notAfter: cert.NotAfter, cert: cert}, nil
 	case auth.Token != "":
 		claims, err := credential.ParseToken(auth.Token)
 		if err != nil {
-			return "", time.Time{}, cmdutil.UsageErrorf("reading the token: %w", err)
+			return credentialInFile{}, cmdutil.UsageErrorf("reading the token: %w", err)
 		}
-		return records.TokenID(auth.Token), claims.ExpiresAt, nil
+		return credentialInFile{id: records.TokenID(auth.Token), notAfter: claims.ExpiresAt, token: auth.Token}, nil
 	}
-	return "", time.Time{}, cmdutil.UsageErrorf("the user entry holds neither an embedded client certificate nor a token")
+	return credentialInFile{}, cmdutil.UsageErrorf("the user entry holds neither an embedded client certificate nor a token")
 }
 
 // link records the new credential as replacing the old one.
@@ -174,13 +210,15 @@ func (o *Options) link(ctx context.Context, old, fresh records.Record) error {
 	if err := o.store.Save(ctx, fresh); err != nil {
 		return fmt.Errorf("%s was renewed but the new credential was not recorded: %w", o.Kubeconfig, err)
 	}
-	old.ReplacedBy = fresh.ID
-	return o.store.Update(ctx, old)
+	return o.store.Modify(ctx, old.ID, func(r *records.Record) error {
+		r.ReplacedBy = fresh.ID
+		return nil
+	})
 }
 
 // verify asks the API server who the renewed kubeconfig is.
 func (o *Options) verify(ctx context.Context, fresh records.Record) error {
-	id, err := verify.WhoAmIFile(ctx, o.Kubeconfig)
+	id, err := verify.WhoAmIFile(ctx, o.Kubeconfig, o.User)
 	if err != nil {
 		return fmt.Errorf("%s was renewed but does not work: %w", o.Kubeconfig, err)
 	}

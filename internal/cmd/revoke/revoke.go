@@ -21,7 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
-	"github.com/kubeaccess/kubeaccess/internal/labels"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
@@ -86,11 +86,12 @@ func (o *Options) Run(ctx context.Context) error {
 	if id, err := verify.WhoAmI(ctx, o.client); err == nil {
 		o.admin = id.Username
 	}
+	recs, tampered := o.trusted(recs)
 	var rules []scopedRules
 	var done []string
-	seen := map[string]bool{}
+	seen := map[rbac.Ref]bool{}
 	for _, rec := range recs {
-		who := subject
+		who := subjectOf(rec)
 		if rec.CredentialGroup != "" {
 			who = rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: rec.CredentialGroup}
 		}
@@ -113,6 +114,9 @@ func (o *Options) Run(ctx context.Context) error {
 	if err := o.markRevoked(ctx, store, recs); err != nil {
 		return err
 	}
+	if len(recs) == 0 {
+		return fmt.Errorf("nothing was revoked: every record of %s was tampered with (listed above); find out who wrote them", o.User)
+	}
 	groups := groupsOf(recs)
 	still, err := o.checkGone(ctx, groups, rules)
 	if err != nil {
@@ -120,6 +124,9 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	o.reportOthers(ctx, subject, groups)
 	o.reportValidity(recs)
+	if tampered > 0 {
+		return fmt.Errorf("%d record(s) of %s were tampered with and not acted on (listed above): find out who wrote them, and check the bindings they name by hand", tampered, o.User)
+	}
 	if len(still) > 0 {
 		return fmt.Errorf("%s may still %s, through a binding of one of their groups (listed above): a certificate keeps its groups, "+
 			"so remove that binding, or the user from it, to take this away", o.User, still[0])
@@ -166,12 +173,27 @@ func subjectOf(r records.Record) rbacv1.Subject {
 	return rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: r.User}
 }
 
-// bindingsOf lists the bindings a record names.
-func bindingsOf(r records.Record) []string {
-	var refs []string
+// trusted keeps the records that agree with their certificates and name
+// only kubeaccess's objects, and reports the others as tampered: a record
+// is a ConfigMap others may have written, so nothing is done on its word.
+func (o *Options) trusted(recs []records.Record) ([]records.Record, int) {
+	var ok []records.Record
+	for _, r := range recs {
+		if err := r.Check(); err != nil {
+			fmt.Fprintf(o.Out, "tampered: %v; not acted on\n", err)
+			continue
+		}
+		ok = append(ok, r)
+	}
+	return ok, len(recs) - len(ok)
+}
+
+// bindingsOf lists the bindings a record names (Check has read them).
+func bindingsOf(r records.Record) []rbac.Ref {
+	var refs []rbac.Ref
 	for _, a := range r.Access {
-		if strings.HasPrefix(a, "RoleBinding ") || strings.HasPrefix(a, "ClusterRoleBinding ") {
-			refs = append(refs, a)
+		if ref, err := rbac.ParseRef(a); err == nil && (ref.Kind == "RoleBinding" || ref.Kind == "ClusterRoleBinding") {
+			refs = append(refs, ref)
 		}
 	}
 	return refs
@@ -192,11 +214,13 @@ func groupsOf(recs []records.Record) []string {
 func (o *Options) markRevoked(ctx context.Context, store records.Store, recs []records.Record) error {
 	now := time.Now().UTC().Truncate(time.Second)
 	for _, r := range recs {
-		if r.Revoked != nil {
-			continue
-		}
-		r.Revoked, r.RevokedBy = &now, o.admin
-		if err := store.Update(ctx, r); err != nil {
+		err := store.Modify(ctx, r.ID, func(r *records.Record) error {
+			if r.Revoked == nil {
+				r.Revoked, r.RevokedBy = &now, o.admin
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -250,7 +274,8 @@ func (o *Options) reportValidity(recs []records.Record) {
 	}
 }
 
-// kubeaccessMade reports whether an object carries kubeaccess's label.
+// kubeaccessMade reports whether kubeaccess made an object: its label and
+// one of the names it gives.
 func kubeaccessMade(m metav1.Object) bool {
-	return m.GetLabels()[labels.ManagedBy] == labels.Kubeaccess
+	return rbac.Managed(m.GetLabels(), m.GetName())
 }

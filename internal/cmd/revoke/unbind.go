@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
 )
 
 // scopedRules are the rules a binding gave, where it gave them.
@@ -18,88 +19,109 @@ type scopedRules struct {
 	rules     []rbacv1.PolicyRule
 }
 
-// unbind removes subject from the binding ref names ("RoleBinding ns/name"
-// or "ClusterRoleBinding name"), deleting the binding when kubeaccess made
-// it and no subject is left, and then its role when kubeaccess made that
-// and nothing else binds it. It returns the rules the binding gave and
-// what it did.
-func (o *Options) unbind(ctx context.Context, ref string, subject rbacv1.Subject) ([]scopedRules, []string, error) {
-	kind, path, _ := strings.Cut(ref, " ")
-	namespace, name, namespaced := strings.Cut(path, "/")
-	if !namespaced {
-		namespace, name = "", path
-	}
+// unbind removes subject, and only subject, from the binding ref names,
+// deleting the binding when no subject is left and then its role when
+// nothing else binds it. It touches only objects kubeaccess made (its
+// label and one of its names): another binding a record names is
+// reported and left. An update races nobody: it carries the version read,
+// and is read again on a conflict. It returns the rules the binding gave
+// and what it did.
+func (o *Options) unbind(ctx context.Context, ref rbac.Ref, subject rbacv1.Subject) ([]scopedRules, []string, error) {
 	var (
-		meta     *metav1.ObjectMeta
-		subjects *[]rbacv1.Subject
-		roleRef  rbacv1.RoleRef
-		update   func() error
-		remove   func() error
+		given []scopedRules
+		done  []string
 	)
-	r := o.client.RbacV1()
-	switch kind {
-	case "RoleBinding":
-		b, err := r.RoleBindings(namespace).Get(ctx, name, metav1.GetOptions{})
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		b, err := o.readBinding(ctx, ref)
 		if apierrors.IsNotFound(err) {
-			return nil, []string{ref + ": already gone"}, nil
+			done = []string{ref.String() + ": already gone"}
+			return nil
 		} else if err != nil {
-			return nil, nil, fmt.Errorf("reading %s: %w", ref, err)
+			return fmt.Errorf("reading %s: %w", ref, err)
 		}
-		meta, subjects, roleRef = &b.ObjectMeta, &b.Subjects, b.RoleRef
-		update = func() error { _, err := r.RoleBindings(namespace).Update(ctx, b, metav1.UpdateOptions{}); return err }
-		remove = func() error { return r.RoleBindings(namespace).Delete(ctx, name, uidPrecondition(b.UID)) }
-	case "ClusterRoleBinding":
-		b, err := r.ClusterRoleBindings().Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil, []string{ref + ": already gone"}, nil
-		} else if err != nil {
-			return nil, nil, fmt.Errorf("reading %s: %w", ref, err)
+		if !kubeaccessMade(b.meta) {
+			done = []string{fmt.Sprintf("%s was not made by kubeaccess (it lacks kubeaccess's label or name); left as is", ref)}
+			return nil
 		}
-		meta, subjects, roleRef = &b.ObjectMeta, &b.Subjects, b.RoleRef
-		update = func() error { _, err := r.ClusterRoleBindings().Update(ctx, b, metav1.UpdateOptions{}); return err }
-		remove = func() error { return r.ClusterRoleBindings().Delete(ctx, name, uidPrecondition(b.UID)) }
-	default:
-		return nil, nil, fmt.Errorf("unknown binding %q in a record", ref)
-	}
-	rules, err := o.roleRules(ctx, roleRef, namespace)
-	if err != nil {
-		return nil, nil, err
-	}
-	given := []scopedRules{{namespace: namespace, rules: rules}}
-	if !slices.ContainsFunc(*subjects, sameSubject(subject)) {
-		// Bound to a group the certificate carries: removing the group
-		// would take the access from everyone in it, so it stays, and the
-		// check below reports what the user may still do.
-		return given, []string{ref + ": " + subject.Name + " is not a subject of it (it binds a group); left as is"}, nil
-	}
-	*subjects = slices.DeleteFunc(*subjects, sameSubject(subject))
-	var done []string
-	if len(*subjects) == 0 && kubeaccessMade(meta) {
-		if err := remove(); err != nil && !apierrors.IsNotFound(err) {
-			return nil, nil, fmt.Errorf("deleting %s: %w", ref, err)
+		rules, err := o.roleRules(ctx, b.roleRef, ref.Namespace)
+		if err != nil {
+			return err
 		}
-		done = append(done, "deleted "+ref+" (no subject left)")
-		if what, err := o.deleteRoleIfUnused(ctx, roleRef, namespace); err != nil {
-			return nil, nil, err
-		} else if what != "" {
+		given = []scopedRules{{namespace: ref.Namespace, rules: rules}}
+		if !slices.ContainsFunc(*b.subjects, sameSubject(subject)) {
+			// Bound to a group the certificate carries: removing the group
+			// would take the access from everyone in it, so it stays, and the
+			// check below reports what the user may still do.
+			done = []string{ref.String() + ": " + subject.Name + " is not a subject of it (it binds a group); left as is"}
+			return nil
+		}
+		*b.subjects = slices.DeleteFunc(*b.subjects, sameSubject(subject))
+		if len(*b.subjects) > 0 {
+			if err := b.update(); err != nil {
+				return err
+			}
+			done = []string{fmt.Sprintf("removed %s from %s", subject.Name, ref)}
+			return nil
+		}
+		if err := b.remove(); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		done = []string{"deleted " + ref.String() + " (no subject left)"}
+		what, err := o.deleteRoleIfUnused(ctx, b.roleRef, ref.Namespace)
+		if what != "" {
 			done = append(done, what)
 		}
-	} else {
-		if err := update(); err != nil {
-			return nil, nil, fmt.Errorf("removing %s from %s: %w", subject.Name, ref, err)
-		}
-		done = append(done, fmt.Sprintf("removed %s from %s", subject.Name, ref))
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("removing %s from %s: %w", subject.Name, ref, err)
 	}
 	return given, done, nil
+}
+
+// binding is a RoleBinding or ClusterRoleBinding as read, with the calls
+// that write that very version back or delete it.
+type binding struct {
+	meta     *metav1.ObjectMeta
+	subjects *[]rbacv1.Subject
+	roleRef  rbacv1.RoleRef
+	update   func() error
+	remove   func() error
+}
+
+func (o *Options) readBinding(ctx context.Context, ref rbac.Ref) (binding, error) {
+	r := o.client.RbacV1()
+	switch ref.Kind {
+	case "RoleBinding":
+		b, err := r.RoleBindings(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err != nil {
+			return binding{}, err
+		}
+		return binding{&b.ObjectMeta, &b.Subjects, b.RoleRef,
+			func() error {
+				_, err := r.RoleBindings(ref.Namespace).Update(ctx, b, metav1.UpdateOptions{})
+				return err
+			},
+			func() error { return r.RoleBindings(ref.Namespace).Delete(ctx, ref.Name, sameVersion(&b.ObjectMeta)) }}, nil
+	case "ClusterRoleBinding":
+		b, err := r.ClusterRoleBindings().Get(ctx, ref.Name, metav1.GetOptions{})
+		if err != nil {
+			return binding{}, err
+		}
+		return binding{&b.ObjectMeta, &b.Subjects, b.RoleRef,
+			func() error { _, err := r.ClusterRoleBindings().Update(ctx, b, metav1.UpdateOptions{}); return err },
+			func() error { return r.ClusterRoleBindings().Delete(ctx, ref.Name, sameVersion(&b.ObjectMeta)) }}, nil
+	}
+	return binding{}, fmt.Errorf("%s is not a binding", ref)
 }
 
 func sameSubject(s rbacv1.Subject) func(rbacv1.Subject) bool {
 	return func(t rbacv1.Subject) bool { return t.Kind == s.Kind && t.Name == s.Name && t.Namespace == s.Namespace }
 }
 
-// uidPrecondition deletes only the very object that was read.
-func uidPrecondition(uid types.UID) metav1.DeleteOptions {
-	return metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}}
+// sameVersion deletes only the very version of the object that was read.
+func sameVersion(m *metav1.ObjectMeta) metav1.DeleteOptions {
+	return metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &m.UID, ResourceVersion: &m.ResourceVersion}}
 }
 
 // roleRules reads the rules a binding refers to.
@@ -143,7 +165,7 @@ func (o *Options) deleteRoleIfUnused(ctx context.Context, ref rbacv1.RoleRef, na
 		if slices.ContainsFunc(bindings.Items, func(b rbacv1.RoleBinding) bool { return b.RoleRef.Kind == "Role" && b.RoleRef.Name == ref.Name }) {
 			return "", nil
 		}
-		if err := r.Roles(namespace).Delete(ctx, ref.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		if err := r.Roles(namespace).Delete(ctx, ref.Name, sameVersion(&role.ObjectMeta)); err != nil && !apierrors.IsNotFound(err) {
 			return "", err
 		}
 		return fmt.Sprintf("deleted Role %s/%s (nothing binds it any more)", namespace, ref.Name), nil
@@ -167,7 +189,7 @@ func (o *Options) deleteRoleIfUnused(ctx context.Context, ref rbacv1.RoleRef, na
 		slices.ContainsFunc(rbs.Items, func(b rbacv1.RoleBinding) bool { return refers(b.RoleRef.Kind, b.RoleRef.Name) }) {
 		return "", nil
 	}
-	if err := r.ClusterRoles().Delete(ctx, ref.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	if err := r.ClusterRoles().Delete(ctx, ref.Name, sameVersion(&role.ObjectMeta)); err != nil && !apierrors.IsNotFound(err) {
 		return "", err
 	}
 	return fmt.Sprintf("deleted ClusterRole %s (nothing binds it any more)", ref.Name), nil

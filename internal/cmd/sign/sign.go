@@ -27,17 +27,17 @@ import (
 
 // Options holds the flags of "kubeaccess sign".
 type Options struct {
-	CSRFile         string
-	CACert          string
-	CAKey           string
-	TTL             time.Duration
-	Offline         bool
-	BindGroup       string
-	Revocable       bool
+	CSRFile   string
+	CACert    string
+	CAKey     string
+	TTL       time.Duration
+	Offline   bool
+	BindGroup string
+	Revocable bool
 	// AllowExistingAccess signs for a subject that bindings kubeaccess did
 	// not make already give access.
 	AllowExistingAccess bool
-	Output          string
+	Output              string
 	issuing.Flags
 
 	is     *issuing.Issuer

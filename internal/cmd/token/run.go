@@ -2,7 +2,6 @@ package token
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -136,14 +135,7 @@ func (o *Options) request(ctx context.Context, secret *corev1.Secret) (string, e
 	if secret != nil {
 		spec.BoundObjectRef = &authenticationv1.BoundObjectReference{Kind: "Secret", APIVersion: "v1", Name: secret.Name, UID: secret.UID}
 	}
-	tr, err := o.is.Client.CoreV1().ServiceAccounts(o.is.Namespace).CreateToken(ctx, o.ServiceAccount, &authenticationv1.TokenRequest{Spec: spec}, metav1.CreateOptions{})
-	if err != nil {
-		return "", fmt.Errorf("requesting a token for serviceaccount %s/%s: %w", o.is.Namespace, o.ServiceAccount, err)
-	}
-	if tr.Status.Token == "" {
-		return "", errors.New("the TokenRequest API returned no token")
-	}
-	return tr.Status.Token, nil
+	return credential.RequestToken(ctx, o.is.Client, o.is.Namespace, o.ServiceAccount, spec)
 }
 
 func (o *Options) cleanUp(cause error, changes []rbac.Change) error {
