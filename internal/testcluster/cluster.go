@@ -21,8 +21,9 @@ import (
 
 // DefaultControllers are the kube-controller-manager controllers a cluster
 // runs: CSR signing and cleanup, service-account tokens and the default
-// service account, namespace deletion and garbage collection.
-var DefaultControllers = []string{"csrsigning", "csrcleaner", "serviceaccount-token", "serviceaccount", "namespace", "garbagecollector"}
+// service account, namespace deletion, garbage collection, and the
+// aggregation that fills the admin, edit and view ClusterRoles.
+var DefaultControllers = []string{"csrsigning", "csrcleaner", "serviceaccount-token", "serviceaccount", "namespace", "garbagecollector", "clusterrole-aggregation"}
 
 // Options configure a cluster.
 type Options struct {

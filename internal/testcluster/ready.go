@@ -76,8 +76,15 @@ func waitForControllers(ctx context.Context, p *process, kubeconfigPath string) 
 		_, err := client.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return false, nil
+		} else if err != nil {
+			return false, err
 		}
-		return err == nil, err
+		// The aggregated roles are empty until the controller fills them.
+		admin, err := client.RbacV1().ClusterRoles().Get(ctx, "admin", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return len(admin.Rules) > 0, nil
 	})
 }
 

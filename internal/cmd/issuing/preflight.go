@@ -97,11 +97,16 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 	if err := permissionError(c.Command, missing); err != nil {
 		return nil, false, err
 	}
-	if err := errors.Join(policyErr, planErr, nsErr, recordsErr); err != nil {
+	if err := errors.Join(planErr, nsErr, recordsErr); err != nil {
 		return nil, false, err
 	}
+	// Escalation first: it is the graver refusal, and the command's own
+	// policy (existing access, say) is often a symptom of it.
 	if err := RefusePrivileged(ctx, is.Client, is.ErrOut, is.AllowPrivileged, c.Identity, held, heldErr, acc.Grants()); err != nil {
 		return nil, false, err
+	}
+	if policyErr != nil {
+		return nil, false, policyErr
 	}
 	if createNamespace && !is.CreateNamespace {
 		return nil, false, cmdutil.UsageErrorf("namespace %q does not exist and --create-namespace=false", is.Namespace)
