@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -196,12 +197,18 @@ func (o *Options) listPending(ctx context.Context) error {
 	}
 	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tREQUESTER\tUSER\tGROUPS\tKEY\tLIFETIME\tAGE")
+	// What requesters wrote is quoted, so that no escape sequence in it
+	// reaches the terminal.
 	for _, p := range pending {
-		user := p.User
+		user := strconv.Quote(p.User)
 		if p.Problem != "" {
-			user = "(unreadable: " + p.Problem + ")"
+			user = "(unreadable: " + strconv.Quote(p.Problem) + ")"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Requester, user, strings.Join(p.Groups, ","), p.KeyType, p.Lifetime, duration.HumanDuration(time.Since(p.Created)))
+		groups := make([]string, len(p.Groups))
+		for i, g := range p.Groups {
+			groups[i] = strconv.Quote(g)
+		}
+		fmt.Fprintf(w, "%s\t%q\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Requester, user, strings.Join(groups, ","), p.KeyType, p.Lifetime, duration.HumanDuration(time.Since(p.Created)))
 	}
 	return w.Flush()
 }
