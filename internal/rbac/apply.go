@@ -112,8 +112,7 @@ func adopt(ctx context.Context, c objectClient, obj runtime.Object) (runtime.Obj
 		return nil, err
 	}
 	if !madeByKubeaccess(obj, m) {
-		return nil, fmt.Errorf("%s exists and was not made by kubeaccess (it lacks the label %s=%s, or kubeaccess's name): "+
-			"refusing to take it over; delete or rename it, or bind it with --role/--clusterrole instead", Describe(obj), labels.ManagedBy, labels.Kubeaccess)
+		return nil, notOurs(obj)
 	}
 	desired := obj.DeepCopyObject()
 	dm, err := meta.Accessor(desired)
@@ -236,4 +235,36 @@ func clientFor(client kubernetes.Interface, obj runtime.Object) (objectClient, e
 		return named[*rbacv1.ClusterRoleBinding]{r.ClusterRoleBindings(), o.Name}, nil
 	}
 	return nil, fmt.Errorf("kubeaccess does not handle %T", obj)
+}
+
+// CheckAdoptable refuses, before anything is created, objects that exist
+// already and were not made by kubeaccess: Apply would refuse them too,
+// but only after a certificate was requested.
+func CheckAdoptable(ctx context.Context, client kubernetes.Interface, objs []runtime.Object) error {
+	for _, obj := range objs {
+		c, err := clientFor(client, obj)
+		if err != nil {
+			return err
+		}
+		existing, err := c.get(ctx)
+		if apierrors.IsNotFound(err) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("reading %s: %w", Describe(obj), err)
+		}
+		m, err := meta.Accessor(existing)
+		if err != nil {
+			return err
+		}
+		if !madeByKubeaccess(obj, m) {
+			return notOurs(obj)
+		}
+	}
+	return nil
+}
+
+// notOurs says which object is in the way.
+func notOurs(obj runtime.Object) error {
+	return fmt.Errorf("%s exists and was not made by kubeaccess (it lacks the label %s=%s, or kubeaccess's name): "+
+		"refusing to take it over; delete or rename it, or bind it with --role/--clusterrole instead", Describe(obj), labels.ManagedBy, labels.Kubeaccess)
 }

@@ -78,7 +78,13 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 	if c.Policy != nil {
 		wg.Go(func() { policyErr = c.Policy(ctx) })
 	}
-	wg.Go(func() { acc, planErr = is.PlanAccess(ctx, c.Subject, c.Base) })
+	wg.Go(func() {
+		if acc, planErr = is.PlanAccess(ctx, c.Subject, c.Base); planErr == nil && acc != nil {
+			if err := rbac.CheckAdoptable(ctx, is.Client, acc.Objects()); err != nil {
+				planErr = cmdutil.UsageErrorf("%w", err)
+			}
+		}
+	})
 	needsNamespace := c.InNamespace || is.HasAccess() && !is.ClusterWide
 	wg.Go(func() { nsExists, nsErr = is.namespaceExists(ctx, needsNamespace) })
 	if !c.DryRun && !is.NoRecord {
