@@ -39,7 +39,7 @@ type Options struct {
 // Entry is a record with its status now.
 type Entry struct {
 	records.Record
-	Status    string `json:"status"` // active, expiring, expired or revoked
+	Status    string `json:"status"` // active, expiring, expired, revoked or tampered
 	Remaining string `json:"remaining"`
 }
 
@@ -99,6 +99,14 @@ func (o *Options) Run(ctx context.Context, client kubernetes.Interface) error {
 		return err
 	}
 	entries := Select(recs, time.Now(), o.window, o.Expiring != "", o.All)
+	for i := range entries {
+		// Anyone who can write in the records namespace may have forged a
+		// record: one that disagrees with its certificate says so.
+		if err := entries[i].Check(); err != nil {
+			entries[i].Status = "tampered"
+			fmt.Fprintf(o.ErrOut, "warning: %v\n", err)
+		}
+	}
 	if o.Output == "json" || o.Output == "yaml" {
 		return cmdutil.PrintStructured(o.Out, o.Output, entries)
 	}
@@ -153,11 +161,14 @@ func (o *Options) printTable(entries []Entry) error {
 		if access == "" {
 			access = "<none>"
 		}
-		groups := strings.Join(e.Groups, ",")
-		if groups == "" {
-			groups = "<none>"
+		groups := make([]string, len(e.Groups))
+		for i, g := range e.Groups {
+			groups[i] = cmdutil.Printable(g)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", e.User, groups, e.Kind, e.ID, e.NotAfter.Format(time.RFC3339), e.Remaining, e.Status, access)
+		if len(groups) == 0 {
+			groups = []string{"<none>"}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", cmdutil.Printable(e.User), strings.Join(groups, ","), e.Kind, e.ID, e.NotAfter.Format(time.RFC3339), e.Remaining, e.Status, access)
 		if o.Output == "wide" {
 			fmt.Fprintf(w, "\t%s\t%s\t%s\t%s", e.IssuedVia, e.IssuedBy, e.IssuedAt.Format(time.RFC3339), e.Serial)
 		}
