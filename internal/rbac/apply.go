@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -241,26 +242,30 @@ func clientFor(client kubernetes.Interface, obj runtime.Object) (objectClient, e
 // already and were not made by kubeaccess: Apply would refuse them too,
 // but only after a certificate was requested.
 func CheckAdoptable(ctx context.Context, client kubernetes.Interface, objs []runtime.Object) error {
+	g, ctx := errgroup.WithContext(ctx)
 	for _, obj := range objs {
-		c, err := clientFor(client, obj)
-		if err != nil {
-			return err
-		}
-		existing, err := c.get(ctx)
-		if apierrors.IsNotFound(err) {
-			continue
-		} else if err != nil {
-			return fmt.Errorf("reading %s: %w", Describe(obj), err)
-		}
-		m, err := meta.Accessor(existing)
-		if err != nil {
-			return err
-		}
-		if !madeByKubeaccess(obj, m) {
-			return notOurs(obj)
-		}
+		g.Go(func() error {
+			c, err := clientFor(client, obj)
+			if err != nil {
+				return err
+			}
+			existing, err := c.get(ctx)
+			if apierrors.IsNotFound(err) {
+				return nil
+			} else if err != nil {
+				return fmt.Errorf("reading %s: %w", Describe(obj), err)
+			}
+			m, err := meta.Accessor(existing)
+			if err != nil {
+				return err
+			}
+			if !madeByKubeaccess(obj, m) {
+				return notOurs(obj)
+			}
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 // notOurs says which object is in the way.

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -58,6 +59,25 @@ func MissingBatched(ctx context.Context, client kubernetes.Interface, perms []Pe
 			byNamespace[p.Namespace] = append(byNamespace[p.Namespace], p)
 		}
 	}
+	// The permissions no rules review answers are asked about at once,
+	// alongside the rules reviews rather than after them.
+	var direct, batched []Permission
+	for _, p := range perms {
+		if p.Namespace == "" || len(byNamespace[p.Namespace]) < 2 {
+			direct = append(direct, p)
+		} else {
+			batched = append(batched, p)
+		}
+	}
+	var (
+		directMissing []Permission
+		directErr     error
+		done          = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		directMissing, directErr = Missing(ctx, client, direct)
+	}()
 	held := map[Permission]bool{}
 	for ns, nsPerms := range byNamespace {
 		if len(nsPerms) < 2 {
@@ -78,12 +98,19 @@ func MissingBatched(ctx context.Context, client kubernetes.Interface, perms []Pe
 		}
 	}
 	var rest []Permission
-	for _, p := range perms {
+	for _, p := range batched {
 		if !held[p] {
 			rest = append(rest, p)
 		}
 	}
-	return Missing(ctx, client, rest)
+	restMissing, restErr := Missing(ctx, client, rest)
+	<-done
+	if err := errors.Join(directErr, restErr); err != nil {
+		return nil, err
+	}
+	// In the order given, as Missing returns them.
+	missing := slices.Concat(directMissing, restMissing)
+	return slices.DeleteFunc(slices.Clone(perms), func(p Permission) bool { return !slices.Contains(missing, p) }), nil
 }
 
 // rule is the permission as a single policy rule.
