@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	rbacvalidation "k8s.io/component-helpers/auth/rbac/validation"
+
+	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
 // Authenticated is the group the API server adds to every authenticated identity.
@@ -65,15 +67,7 @@ func (g Grant) covers(a authorizationv1.ResourceAttributes) bool {
 
 // ruleOf is the rule that allows exactly the request a.
 func ruleOf(a authorizationv1.ResourceAttributes) rbacv1.PolicyRule {
-	resource := a.Resource
-	if a.Subresource != "" {
-		resource += "/" + a.Subresource
-	}
-	r := rbacv1.PolicyRule{Verbs: []string{a.Verb}, APIGroups: []string{a.Group}, Resources: []string{resource}}
-	if a.Name != "" {
-		r.ResourceNames = []string{a.Name}
-	}
-	return r
+	return verify.PermissionOf(a).Rule()
 }
 
 // Finding is a catalogue entry the identity holds, or would hold.
@@ -188,20 +182,7 @@ func satisfy(any AnyOf, allowed map[authorizationv1.ResourceAttributes]bool, gra
 
 // Describe reads a request like RBAC: `bind clusterroles.rbac.authorization.k8s.io in namespace kube-system`.
 func Describe(a authorizationv1.ResourceAttributes) string {
-	s := a.Verb + " " + a.Resource
-	if a.Subresource != "" {
-		s += "/" + a.Subresource
-	}
-	if a.Group != "" {
-		s += "." + a.Group
-	}
-	if a.Name != "" {
-		s += fmt.Sprintf(" %q", a.Name)
-	}
-	if a.Namespace != "" {
-		return s + " in namespace " + a.Namespace
-	}
-	return s + " (cluster-wide)"
+	return verify.PermissionOf(a).String()
 }
 
 // String is one line per part: the request, and where it comes from.

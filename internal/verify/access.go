@@ -18,6 +18,11 @@ type Permission struct {
 	Verb, Group, Resource, Subresource, Name, Namespace string
 }
 
+// PermissionOf is the permission an access review's attributes ask about.
+func PermissionOf(a authorizationv1.ResourceAttributes) Permission {
+	return Permission{Verb: a.Verb, Group: a.Group, Resource: a.Resource, Subresource: a.Subresource, Name: a.Name, Namespace: a.Namespace}
+}
+
 // String reads like RBAC: `approve signers.certificates.k8s.io "kubernetes.io/kube-apiserver-client"`.
 func (p Permission) String() string {
 	s := p.Verb + " " + p.Resource

@@ -85,7 +85,7 @@ func MissingBatched(ctx context.Context, client kubernetes.Interface, perms []Pe
 		}
 		want := make([]rbacv1.PolicyRule, len(nsPerms))
 		for i, p := range nsPerms {
-			want[i] = p.rule()
+			want[i] = p.Rule()
 		}
 		uncovered, complete, err := Uncovered(ctx, client, ns, want)
 		if err != nil || !complete {
@@ -113,8 +113,8 @@ func MissingBatched(ctx context.Context, client kubernetes.Interface, perms []Pe
 	return slices.DeleteFunc(slices.Clone(perms), func(p Permission) bool { return !slices.Contains(missing, p) }), nil
 }
 
-// rule is the permission as a single policy rule.
-func (p Permission) rule() rbacv1.PolicyRule {
+// Rule is the permission as a single policy rule.
+func (p Permission) Rule() rbacv1.PolicyRule {
 	resource := p.Resource
 	if p.Subresource != "" {
 		resource += "/" + p.Subresource

@@ -81,7 +81,7 @@ func TestPermissionRuleIsCoveredLikeTheAccessReview(t *testing.T) {
 		{Verb: "get", Resource: "namespaces", Name: "prod"}:                                                             false,
 		{Verb: "get", Resource: "namespaces"}:                                                                           false,
 	} {
-		if got := len(uncoveredBy(status, []rbacv1.PolicyRule{p.rule()})) == 0; got != want {
+		if got := len(uncoveredBy(status, []rbacv1.PolicyRule{p.Rule()})) == 0; got != want {
 			t.Errorf("%s covered = %v, want %v", p, got, want)
 		}
 	}

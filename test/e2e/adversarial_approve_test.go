@@ -17,7 +17,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubeaccess/kubeaccess/internal/csr"
@@ -42,15 +41,7 @@ func requestPEM(t *testing.T, tmpl x509.CertificateRequest) []byte {
 // asUser is a client that acts as user through impersonation.
 func asUser(t *testing.T, user string) kubernetes.Interface {
 	t.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", impersonatingKubeconfig(t, user))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return client
+	return clientFor(t, impersonatingKubeconfig(t, user))
 }
 
 // mustStayPending fails unless the request was neither approved nor denied.

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,22 +73,7 @@ func TestKubeconfigFromAUserIsData(t *testing.T) {
 		})
 	}
 	t.Run("proxy", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		var connections atomic.Int32
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				connections.Add(1)
-				c.Close()
-			}
-		}()
+		ln, connections := countingListener(t)
 		path := filepath.Join(dir, "proxied.kubeconfig")
 		grantJSON(t, cluster.AdminKubeconfig, "proxied", "--ttl", "1h", "--out", path)
 		tamper(t, path, func(c *clientcmdapi.Config, _ *clientcmdapi.AuthInfo) {

@@ -21,23 +21,15 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
 // rulesFor is the narrowest set of rules that makes entry: the first
 // alternative of each of its parts.
 func rulesFor(e privilege.Entry) (rules []rbacv1.PolicyRule, namespace string) {
 	for _, any := range e.Requires {
-		a := any[0]
-		resource := a.Resource
-		if a.Subresource != "" {
-			resource += "/" + a.Subresource
-		}
-		r := rbacv1.PolicyRule{Verbs: []string{a.Verb}, APIGroups: []string{a.Group}, Resources: []string{resource}}
-		if a.Name != "" {
-			r.ResourceNames = []string{a.Name}
-		}
-		rules = append(rules, r)
-		namespace = a.Namespace
+		rules = append(rules, verify.PermissionOf(any[0]).Rule())
+		namespace = any[0].Namespace
 	}
 	return rules, namespace
 }

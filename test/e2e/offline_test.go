@@ -3,11 +3,9 @@ package e2e
 import (
 	"bytes"
 	"encoding/pem"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,22 +63,7 @@ func TestGrantSignsOfflineWithTheClusterCA(t *testing.T) {
 func TestGrantOfflineMakesNoRequest(t *testing.T) {
 	// The admin kubeconfig points at a listener that counts connections;
 	// the new kubeconfig gets the real server through --server-url.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var connections atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			connections.Add(1)
-			c.Close()
-		}
-	}()
+	ln, connections := countingListener(t)
 	ca, err := os.ReadFile(cluster.CACert)
 	if err != nil {
 		t.Fatal(err)
