@@ -73,6 +73,9 @@ func (o *Options) signOffline(request []byte, ttl time.Duration) ([]byte, error)
 
 // throughCSR submits, approves and waits; on failure the CSR is deleted.
 func (o *Options) throughCSR(ctx context.Context, user string, request []byte, ttl time.Duration) ([]byte, string, error) {
+	if err := csr.ValidateTTL("the lifetime", ttl); err != nil {
+		return nil, "", cmdutil.UsageErrorf("%w; lower --max-ttl", err)
+	}
 	created, err := csr.Create(ctx, o.client, csr.Build(user, request, ttl))
 	if err != nil {
 		return nil, "", err

@@ -86,8 +86,10 @@ func (o *Options) Validate() error {
 		return cmdutil.UsageErrorf("--key-type: %w", err)
 	}
 	o.keyType = kt
-	if o.Submit && o.TTL < csr.MinTTL {
-		return cmdutil.UsageErrorf("--ttl %s is too short: the CSR API requires at least %s", o.TTL, csr.MinTTL)
+	if o.Submit {
+		if err := csr.ValidateTTL("--ttl", o.TTL); err != nil {
+			return cmdutil.UsageErrorf("%w", err)
+		}
 	}
 	return nil
 }
