@@ -69,7 +69,7 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 	if !c.DryRun {
 		// Creating the namespace is asked about up front, and only counts
 		// if the namespace turns out to be missing.
-		perms := slices.Concat(c.Required, is.privilegePermissions(), is.accessPermissions(), is.recordPermissions(), createNamespacePermissions)
+		perms := unique(slices.Concat(c.Required, is.privilegePermissions(), is.accessPermissions(), is.recordPermissions(), createNamespacePermissions))
 		wg.Go(func() { missing, permErr = verify.MissingBatched(ctx, is.Client, perms) })
 	}
 	if !is.AllowPrivileged {
@@ -99,6 +99,10 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 	createNamespace = needsNamespace && !nsExists
 	if !createNamespace && recordsNsExists {
 		missing = slices.DeleteFunc(missing, func(p verify.Permission) bool { return slices.Contains(createNamespacePermissions, p) })
+	}
+	if len(missing) > 0 && !slices.ContainsFunc(missing, func(p verify.Permission) bool { return !slices.Contains(is.privilegePermissions(), p) }) {
+		return nil, false, cmdutil.UsageErrorf("refusing to issue a credential to %q: cannot tell whether it holds escalation-grade permissions, "+
+			"since you may not %s; nothing was created; pass --allow-privileged to issue without this check", c.Identity.User, missing[0])
 	}
 	if err := permissionError(c.Command, missing); err != nil {
 		return nil, false, err
@@ -255,4 +259,15 @@ func (is *Issuer) CheckExistingAccess(ctx context.Context, user string, groups [
 	}
 	return cmdutil.UsageErrorf("%q, or one of its groups %q, already has access through bindings kubeaccess did not make:\n  %s\n"+
 		"a certificate for it gives that access to whoever holds the key; pass --allow-existing-access if that is intended", user, groups, strings.Join(found, "\n  "))
+}
+
+// unique drops repeated permissions, keeping the first of each.
+func unique(perms []verify.Permission) []verify.Permission {
+	var out []verify.Permission
+	for _, p := range perms {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
