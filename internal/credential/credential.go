@@ -60,6 +60,9 @@ type TokenClaims struct {
 	Issuer    string    `json:"iss"`
 	Audience  []string  `json:"aud"`
 	ExpiresAt time.Time `json:"exp"`
+	// ID is the token's jti, which the API server shows as its credential
+	// ID (JTI=...).
+	ID string `json:"jti,omitempty"`
 	// Kubernetes holds what a service-account token says of its account
 	// and of the object it is bound to.
 	Kubernetes KubernetesClaims `json:"kubernetes.io"`
@@ -94,12 +97,13 @@ func ParseToken(token string) (TokenClaims, error) {
 		Iss string           `json:"iss"`
 		Aud json.RawMessage  `json:"aud"`
 		Exp *float64         `json:"exp"`
+		JTI string           `json:"jti"`
 		K8s KubernetesClaims `json:"kubernetes.io"`
 	}
 	if err := json.Unmarshal(payload, &raw); err != nil {
 		return TokenClaims{}, fmt.Errorf("token payload is not a JSON object: %w", err)
 	}
-	claims := TokenClaims{Subject: raw.Sub, Issuer: raw.Iss, Kubernetes: raw.K8s}
+	claims := TokenClaims{Subject: raw.Sub, Issuer: raw.Iss, ID: raw.JTI, Kubernetes: raw.K8s}
 	if claims.Audience, err = parseAudience(raw.Aud); err != nil {
 		return TokenClaims{}, err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
 // Report is what a file holds.
@@ -28,8 +29,13 @@ type Report struct {
 // Certificate describes one certificate.
 type Certificate struct {
 	pki.CertificateInfo
-	IsCA   bool     `json:"isCA"`
-	Usages []string `json:"usages"`
+	// CredentialID is how the API server names the credential (kubectl
+	// auth whoami, audit logs); RecordID is how kubeaccess's records do.
+	// Either names it to revoke --credential and list --credential.
+	CredentialID string   `json:"credentialID"`
+	RecordID     string   `json:"recordID"`
+	IsCA         bool     `json:"isCA"`
+	Usages       []string `json:"usages"`
 	// Remaining is the time left, or how long ago it expired.
 	Remaining string `json:"remaining"`
 	Expired   bool   `json:"expired"`
@@ -123,8 +129,11 @@ func DescribeCertificate(c *x509.Certificate, now time.Time) Certificate {
 	if left <= 0 {
 		remaining = "expired " + (-left).Round(time.Second).String() + " ago"
 	}
+	info := pki.Describe(c)
 	return Certificate{
-		CertificateInfo: pki.Describe(c),
+		CertificateInfo: info,
+		CredentialID:    records.CertificateCredentialPrefix + info.SHA256,
+		RecordID:        records.CertificateID(info.SHA256),
 		IsCA:            c.BasicConstraintsValid && c.IsCA,
 		Usages:          usages(c),
 		Remaining:       remaining,

@@ -60,6 +60,9 @@ type Record struct {
 	// For tokens: the ServiceAccount's namespace/name and the bound Secret.
 	ServiceAccount string `json:"serviceAccount,omitempty"`
 	BoundSecret    string `json:"boundSecret,omitempty"`
+	// JTI is a token's ID, which the API server shows as its credential
+	// ID (JTI=...).
+	JTI string `json:"jti,omitempty"`
 	// Certificate is the public certificate, PEM.
 	Certificate string `json:"-"`
 	// CredentialGroup is the per-credential group of a revocable

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -115,8 +116,56 @@ func TestRevokeOneRevocableCertificate(t *testing.T) {
 	mustFailWith(t, "grant with a chosen credential group", kubeaccess(t, cluster.AdminKubeconfig, "grant", "rhea", "-g", group, "--out", filepath.Join(dir, "c.kubeconfig")), 2,
 		"is reserved for the per-credential groups kubeaccess mints")
 	mustFailWith(t, "revoke --credential of an unknown ID", kubeaccess(t, cluster.AdminKubeconfig, "revoke", "--credential", "c-0000000000000000"), 2,
-		"no record of credential c-0000000000000000")
+		`no record of a credential "c-0000000000000000"`)
 	plain := grantJSON(t, cluster.AdminKubeconfig, "rhea-plain", "--out", filepath.Join(dir, "plain.kubeconfig"))
 	mustFailWith(t, "revoke --credential of a plain certificate", kubeaccess(t, cluster.AdminKubeconfig, "revoke", "--credential", "c-"+plain.Certificate.SHA256[:16]), 2,
 		"was issued without --revocable")
+}
+
+// TestRevokeCredentialByEachIdentifier: a credential is named the same way
+// everywhere, in any of the forms its holder or an admin can see: the
+// record ID, its credential group or the group's suffix, the fingerprint,
+// the credential ID kubectl auth whoami shows, or the serial.
+func TestRevokeCredentialByEachIdentifier(t *testing.T) {
+	dir := t.TempDir()
+	forms := []string{"record ID", "credential group", "group suffix", "fingerprint", "whoami credential ID", "serial"}
+	for i, form := range forms {
+		t.Run(form, func(t *testing.T) {
+			user := fmt.Sprintf("ident-%d", i)
+			out := filepath.Join(dir, user+".kubeconfig")
+			r := kubeaccess(t, cluster.AdminKubeconfig, "grant", user, "--revocable", "-n", "idents", "--verb", "list", "--resource", "pods", "--out", out, "-o", "json")
+			mustSucceed(t, "grant --revocable", r)
+			var s struct {
+				Record      string
+				Groups      []string
+				Certificate struct{ SHA256, Serial string }
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+				t.Fatal(err)
+			}
+			group := s.Groups[len(s.Groups)-1]
+			ident := map[string]string{
+				"record ID":        strings.TrimPrefix(s.Record, "kubeaccess-system/"),
+				"credential group": group,
+				"group suffix":     strings.TrimPrefix(group, "kubeaccess:credential:"),
+				"fingerprint":      s.Certificate.SHA256,
+				"serial":           s.Certificate.Serial,
+			}[form]
+			if form == "whoami credential ID" {
+				w := kubectl(t, out, "auth", "whoami", "-o", `jsonpath={.status.userInfo.extra.authentication\.kubernetes\.io/credential-id[0]}`)
+				mustSucceed(t, "kubectl auth whoami", w)
+				if ident = w.stdout; ident != "X509SHA256="+s.Certificate.SHA256 {
+					t.Fatalf("kubectl auth whoami shows credential ID %q, want X509SHA256= and the fingerprint %s", ident, s.Certificate.SHA256)
+				}
+			}
+			l := kubeaccess(t, cluster.AdminKubeconfig, "list", "--credential", ident, "-o", "json")
+			mustSucceed(t, "list --credential "+ident, l)
+			var entries []list.Entry
+			if err := json.Unmarshal([]byte(l.stdout), &entries); err != nil || len(entries) != 1 || entries[0].User != user {
+				t.Fatalf("list --credential %s: %v %s", ident, err, l.stdout)
+			}
+			mustSucceed(t, "revoke --credential "+ident, kubeaccess(t, cluster.AdminKubeconfig, "revoke", "--credential", ident))
+			expectForbidden(t, out, "get", "pods", "-n", "idents")
+		})
+	}
 }

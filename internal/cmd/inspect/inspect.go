@@ -111,6 +111,7 @@ func printReport(w io.Writer, r *inspect.Report) {
 func printCertificate(w io.Writer, indent string, c inspect.Certificate) {
 	fmt.Fprintf(w, "%suser\t%s\n%sgroups\t%s\n%sissuer\t%s\n", indent, c.User, indent, list(c.Groups), indent, c.Issuer)
 	fmt.Fprintf(w, "%sserial\t%s\n%ssha256\t%s\n%skey\t%s\n", indent, c.Serial, indent, c.SHA256, indent, c.KeyType)
+	fmt.Fprintf(w, "%scredential\t%s (record %s)\n", indent, c.CredentialID, c.RecordID)
 	fmt.Fprintf(w, "%susages\t%s\n", indent, list(c.Usages))
 	if c.IsCA {
 		fmt.Fprintf(w, "%sCA\tyes\n", indent)

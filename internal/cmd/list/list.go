@@ -4,6 +4,7 @@ package list
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -27,6 +28,7 @@ const expiringShare = 5
 // Options holds the flags of "kubeaccess list".
 type Options struct {
 	User             string
+	Credential       string
 	Expiring         string
 	All              bool
 	Output           string
@@ -55,7 +57,10 @@ a fifth of its lifetime is left; --expiring shows only those that expire
 within a window instead (as "7d" or "72h").`,
 		Example: `  kubeaccess list
   kubeaccess list --user dave --all -o wide
-  kubeaccess list --expiring 7d -o json`,
+  kubeaccess list --expiring 7d -o json
+
+  # Which credential is this, as kubectl auth whoami names it?
+  kubeaccess list --credential X509SHA256=1bfd07df79eb224a...`,
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
@@ -70,6 +75,7 @@ within a window instead (as "7d" or "72h").`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.User, "user", "", "Only this user's credentials")
+	f.StringVar(&o.Credential, "credential", "", "Only this credential, expired or revoked too: its record ID, credential group, fingerprint, credential ID (X509SHA256=... or JTI=...) or serial")
 	f.StringVar(&o.Expiring, "expiring", "", "Only credentials expiring within this window, e.g. 7d or 72h")
 	f.BoolVar(&o.All, "all", false, "Include expired and revoked credentials")
 	f.StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml")
@@ -79,6 +85,9 @@ within a window instead (as "7d" or "72h").`,
 
 // Validate checks the flags.
 func (o *Options) Validate() error {
+	if o.Credential != "" && (o.User != "" || o.Expiring != "") {
+		return cmdutil.UsageErrorf("--credential names one credential: it goes with neither --user nor --expiring")
+	}
 	if o.Expiring != "" {
 		d, err := cmdutil.ParseWindow(o.Expiring)
 		if err != nil {
@@ -91,14 +100,25 @@ func (o *Options) Validate() error {
 
 // Run reads the records and prints those asked for.
 func (o *Options) Run(ctx context.Context, client kubernetes.Interface) error {
-	recs, err := records.Store{Client: client, Namespace: o.RecordsNamespace}.List(ctx, o.User)
-	if apierrors.IsForbidden(err) {
+	store := records.Store{Client: client, Namespace: o.RecordsNamespace}
+	var (
+		recs []records.Record
+		err  error
+	)
+	if o.Credential != "" {
+		var r records.Record
+		r, err = store.Find(ctx, o.Credential)
+		recs = []records.Record{r}
+	} else {
+		recs, err = store.List(ctx, o.User)
+	}
+	if apierrors.IsForbidden(errors.Unwrap(err)) {
 		return cmdutil.DeniedErrorf("reading the records needs permission to list configmaps in namespace %s: %w", o.RecordsNamespace, err)
 	}
 	if err != nil {
 		return err
 	}
-	entries := Select(recs, time.Now(), o.window, o.Expiring != "", o.All)
+	entries := Select(recs, time.Now(), o.window, o.Expiring != "", o.All || o.Credential != "")
 	for i := range entries {
 		// Anyone who can write in the records namespace may have forged a
 		// record: one that disagrees with its certificate says so.

@@ -115,7 +115,7 @@ func (o *Options) renewToken(ctx context.Context, old records.Record, who subjec
 	}
 	auth.Token, auth.TokenFile = token, ""
 	rec := old
-	rec.ID, rec.Issuer, rec.NotBefore, rec.NotAfter = records.TokenID(token), fresh.Issuer, time.Now().UTC().Truncate(time.Second), fresh.ExpiresAt
+	rec.ID, rec.JTI, rec.Issuer, rec.NotBefore, rec.NotAfter = records.TokenID(token), fresh.ID, fresh.Issuer, time.Now().UTC().Truncate(time.Second), fresh.ExpiresAt
 	rec.TTL = ttl.String()
 	rec.Revoked, rec.RevokedBy, rec.Replaces, rec.ReplacedBy = nil, "", "", ""
 	return rec, nil

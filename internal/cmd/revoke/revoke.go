@@ -53,7 +53,10 @@ For a service account, USER is system:serviceaccount:NAMESPACE:NAME.`,
 		Example: `  kubeaccess revoke dave
 
   # Only the certificate issued with grant --revocable as record c-1bfd07df79eb224a
-  kubeaccess revoke --credential c-1bfd07df79eb224a`,
+  kubeaccess revoke --credential c-1bfd07df79eb224a
+
+  # The same certificate, by the credential ID its holder's kubectl auth whoami shows
+  kubeaccess revoke --credential X509SHA256=1bfd07df79eb224a...`,
 		Args: cmdutil.Args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
@@ -71,7 +74,8 @@ For a service account, USER is system:serviceaccount:NAMESPACE:NAME.`,
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVar(&o.Credential, "credential", "", "Revoke only this credential (a record ID from kubeaccess list), issued with --revocable")
+	cmd.Flags().StringVar(&o.Credential, "credential", "", "Revoke only this credential, issued with --revocable: its record ID, credential group, fingerprint, "+
+		"credential ID as kubectl auth whoami shows it (X509SHA256=...), or serial; a unique prefix will do")
 	cmd.Flags().StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
 	return cmd
 }
@@ -139,9 +143,9 @@ func (o *Options) Run(ctx context.Context) error {
 // group.
 func (o *Options) target(ctx context.Context, store records.Store) ([]records.Record, rbacv1.Subject, error) {
 	if o.Credential != "" {
-		r, err := store.Get(ctx, o.Credential)
-		if apierrors.IsNotFound(errors.Unwrap(err)) {
-			return nil, rbacv1.Subject{}, cmdutil.UsageErrorf("no record of credential %s in namespace %s (see kubeaccess list --all)", o.Credential, o.RecordsNamespace)
+		r, err := store.Find(ctx, o.Credential)
+		if apierrors.IsForbidden(errors.Unwrap(err)) {
+			return nil, rbacv1.Subject{}, cmdutil.DeniedErrorf("revoking needs permission to read the records (list configmaps in namespace %s): %w", o.RecordsNamespace, err)
 		} else if err != nil {
 			return nil, rbacv1.Subject{}, err
 		}

@@ -197,7 +197,7 @@ func (o *Options) summary(claims credential.TokenClaims, secret *corev1.Secret, 
 // record is what the inventory keeps of the token: never the token itself.
 func (o *Options) record(token string, claims credential.TokenClaims, s Summary, changes []rbac.Change) records.Record {
 	return records.Record{
-		ID: records.TokenID(token), User: s.Username, Groups: o.groups(), Kind: "token", IssuedVia: "token-request",
+		ID: records.TokenID(token), JTI: claims.ID, User: s.Username, Groups: o.groups(), Kind: "token", IssuedVia: "token-request",
 		Issuer: claims.Issuer, NotBefore: time.Now().UTC().Truncate(time.Second), NotAfter: claims.ExpiresAt,
 		Access: records.Describe(changes), Namespace: s.Namespace, TTL: o.Duration.String(), ServiceAccount: s.Namespace + "/" + s.ServiceAccount, BoundSecret: s.BoundSecret,
 	}
