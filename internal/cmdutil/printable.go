@@ -10,7 +10,7 @@ import (
 // record, a request) can neither move the cursor nor hide a character.
 func Printable(s string) string {
 	for _, r := range s {
-		if !unicode.IsPrint(r) || r == '"' || r == '\\' {
+		if !unicode.IsPrint(r) {
 			return strconv.Quote(s)
 		}
 	}

@@ -8,7 +8,7 @@ func TestPrintable(t *testing.T) {
 		"zoë":            "zoë",
 		"dave\u200b":     `"dave\u200b"`,
 		"\x1b[2Jdave":    `"\x1b[2Jdave"`,
-		`quote"d`:        `"quote\"d"`,
+		`quote"d`:        `quote"d`,
 		"":               `""`,
 		"system:masters": "system:masters",
 		"line\nbreak":    `"line\nbreak"`,

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/labels"
 )
 
@@ -27,6 +28,16 @@ func (r Ref) String() string {
 		return r.Kind + " " + r.Namespace + "/" + r.Name
 	}
 	return r.Kind + " " + r.Name
+}
+
+// Display is String for people: a name that does not print as itself
+// (RBAC names may hold control characters) is quoted.
+func (r Ref) Display() string {
+	name := r.Name
+	if r.Namespace != "" {
+		name = r.Namespace + "/" + r.Name
+	}
+	return r.Kind + " " + cmdutil.Printable(name)
 }
 
 // ParseRef reads what String writes, refusing kinds kubeaccess does not make.

@@ -33,7 +33,7 @@ func (r Record) Check() error {
 			return fmt.Errorf("record %s names %w", r.ID, err)
 		}
 		if !r.owns(ref.Name) {
-			return fmt.Errorf("record %s of %q names %s, which is not a name kubeaccess gives to the objects of that subject", r.ID, r.User, ref)
+			return fmt.Errorf("record %s of %q names %s, which is not a name kubeaccess gives to the objects of that subject", r.ID, r.User, ref.Display())
 		}
 	}
 	return nil

@@ -293,3 +293,40 @@ func logged(logs, secret string) bool {
 
 // hexDumpLine is a line of encoding/hex.Dump: an offset, then bytes.
 var hexDumpLine = regexp.MustCompile(`[0-9a-f]{8}  ([0-9a-f]{2} ){8}`)
+
+// TestNoEscapeSequenceReachesTheTerminal: class 6 for names others choose
+// in the cluster. RBAC names may hold control characters; audit, approve
+// and revoke print such names quoted.
+func TestNoEscapeSequenceReachesTheTerminal(t *testing.T) {
+	admin := adminClient(t)
+	dir := t.TempDir()
+	evil := "\x1b]0;owned\x07\x1b[2Jreader"
+	_, err := admin.RbacV1().ClusterRoleBindings().Create(t.Context(), &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: evil},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "esc-user"}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One that audit reports.
+	_, err = admin.RbacV1().ClusterRoleBindings().Create(t.Context(), &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: evil + "-admin"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "esc-admin"}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grantJSON(t, cluster.AdminKubeconfig, "esc-user", "-n", "esc", "--verb", "get", "--resource", "pods", "--out", filepath.Join(dir, "esc.kubeconfig"))
+	requestKey(t, dir, "esc-user")
+	for name, args := range map[string][]string{
+		"audit":   {"audit"},
+		"approve": {"approve", "--csr-file", filepath.Join(dir, "esc-user.csr"), "--out", filepath.Join(dir, "approved.kubeconfig")},
+		"revoke":  {"revoke", "esc-user"},
+	} {
+		r := kubeaccess(t, cluster.AdminKubeconfig, args...)
+		if !strings.Contains(r.stdout+r.stderr, `\x1b]0;owned\a\x1b[2Jreader`) {
+			t.Errorf("%s does not name the binding, quoted:\n%s\n%s", name, r.stdout, r.stderr)
+		}
+		if strings.ContainsAny(r.stdout+r.stderr, "\x1b\x07") {
+			t.Errorf("%s printed an escape sequence from a binding's name: %q", name, r.stdout+r.stderr)
+		}
+	}
+}

@@ -102,7 +102,9 @@ func (o *Options) print(findings []audit.Finding) error {
 		w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "SEVERITY\tCHECK\tOBJECT\tDETAIL")
 		for _, f := range findings {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", f.Severity, f.Check, f.Object, f.Detail)
+			// Objects and details carry names others chose: quoted when
+			// they would not print as themselves.
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", f.Severity, f.Check, cmdutil.Printable(f.Object), cmdutil.Printable(f.Detail))
 		}
 		if err := w.Flush(); err != nil {
 			return err

@@ -251,7 +251,7 @@ func (is *Issuer) CheckExistingAccess(ctx context.Context, user string, groups [
 			continue
 		}
 		if slices.ContainsFunc(b.Subjects, id.Names) {
-			found = append(found, fmt.Sprintf("%s (%s %q)", b.Ref, b.RoleRef.Kind, b.RoleRef.Name))
+			found = append(found, fmt.Sprintf("%s (%s %q)", b.Ref.Display(), b.RoleRef.Kind, b.RoleRef.Name))
 		}
 	}
 	if len(found) == 0 {

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 )
 
@@ -34,13 +35,13 @@ func (o *Options) unbind(ctx context.Context, ref rbac.Ref, subject rbacv1.Subje
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		b, err := o.readBinding(ctx, ref)
 		if apierrors.IsNotFound(err) {
-			done = []string{ref.String() + ": already gone"}
+			done = []string{ref.Display() + ": already gone"}
 			return nil
 		} else if err != nil {
-			return fmt.Errorf("reading %s: %w", ref, err)
+			return fmt.Errorf("reading %s: %w", ref.Display(), err)
 		}
 		if !kubeaccessMade(b.meta) {
-			done = []string{fmt.Sprintf("%s was not made by kubeaccess (it lacks kubeaccess's label or name); left as is", ref)}
+			done = []string{fmt.Sprintf("%s was not made by kubeaccess (it lacks kubeaccess's label or name); left as is", ref.Display())}
 			return nil
 		}
 		rules, err := o.roleRules(ctx, b.roleRef, ref.Namespace)
@@ -52,7 +53,7 @@ func (o *Options) unbind(ctx context.Context, ref rbac.Ref, subject rbacv1.Subje
 			// Bound to a group the certificate carries: removing the group
 			// would take the access from everyone in it, so it stays, and the
 			// check below reports what the user may still do.
-			done = []string{ref.String() + ": " + subject.Name + " is not a subject of it (it binds a group); left as is"}
+			done = []string{ref.Display() + ": " + cmdutil.Printable(subject.Name) + " is not a subject of it (it binds a group); left as is"}
 			return nil
 		}
 		*b.subjects = slices.DeleteFunc(*b.subjects, sameSubject(subject))
@@ -60,13 +61,13 @@ func (o *Options) unbind(ctx context.Context, ref rbac.Ref, subject rbacv1.Subje
 			if err := b.update(); err != nil {
 				return err
 			}
-			done = []string{fmt.Sprintf("removed %s from %s", subject.Name, ref)}
+			done = []string{fmt.Sprintf("removed %s from %s", cmdutil.Printable(subject.Name), ref.Display())}
 			return nil
 		}
 		if err := b.remove(); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
-		done = []string{"deleted " + ref.String() + " (no subject left)"}
+		done = []string{"deleted " + ref.Display() + " (no subject left)"}
 		what, err := o.deleteRoleIfUnused(ctx, b.roleRef, ref.Namespace)
 		if what != "" {
 			done = append(done, what)
@@ -74,7 +75,7 @@ func (o *Options) unbind(ctx context.Context, ref rbac.Ref, subject rbacv1.Subje
 		return err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("removing %s from %s: %w", subject.Name, ref, err)
+		return nil, nil, fmt.Errorf("removing %s from %s: %w", cmdutil.Printable(subject.Name), ref.Display(), err)
 	}
 	return given, done, nil
 }
@@ -214,14 +215,14 @@ func (o *Options) reportOthers(ctx context.Context, subject rbacv1.Subject, grou
 	if crbs, err := r.ClusterRoleBindings().List(ctx, metav1.ListOptions{}); err == nil {
 		for _, b := range crbs.Items {
 			if who := matches(b.Subjects); who != "" {
-				others = append(others, fmt.Sprintf("ClusterRoleBinding %s gives %s the %s %s", b.Name, who, b.RoleRef.Kind, b.RoleRef.Name))
+				others = append(others, fmt.Sprintf("ClusterRoleBinding %s gives %s the %s %s", cmdutil.Printable(b.Name), who, b.RoleRef.Kind, cmdutil.Printable(b.RoleRef.Name)))
 			}
 		}
 	}
 	if rbs, err := r.RoleBindings("").List(ctx, metav1.ListOptions{}); err == nil {
 		for _, b := range rbs.Items {
 			if who := matches(b.Subjects); who != "" {
-				others = append(others, fmt.Sprintf("RoleBinding %s/%s gives %s the %s %s", b.Namespace, b.Name, who, b.RoleRef.Kind, b.RoleRef.Name))
+				others = append(others, fmt.Sprintf("RoleBinding %s gives %s the %s %s", cmdutil.Printable(b.Namespace+"/"+b.Name), who, b.RoleRef.Kind, cmdutil.Printable(b.RoleRef.Name)))
 			}
 		}
 	}
