@@ -21,6 +21,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
@@ -60,14 +61,15 @@ const bootstrapLabel = "kubernetes.io/bootstrapping"
 // can set it): the API server's own are named cluster-admin or system:*,
 // live cluster-wide or in kube-system or kube-public, and bind only
 // system identities.
-func bootstrap(m metav1.ObjectMeta, subjects []rbacv1.Subject) bool {
-	if m.Labels[bootstrapLabel] != "rbac-defaults" || m.Name != "cluster-admin" && !strings.HasPrefix(m.Name, "system:") {
+func bootstrap(b rbac.Binding) bool {
+	name, namespace := b.Ref.Name, b.Ref.Namespace
+	if b.Labels[bootstrapLabel] != "rbac-defaults" || name != "cluster-admin" && !strings.HasPrefix(name, "system:") {
 		return false
 	}
-	if m.Namespace != "" && m.Namespace != "kube-system" && m.Namespace != "kube-public" {
+	if namespace != "" && namespace != "kube-system" && namespace != "kube-public" {
 		return false
 	}
-	for _, s := range subjects {
+	for _, s := range b.Subjects {
 		systemSA := s.Kind == rbacv1.ServiceAccountKind && s.Namespace == "kube-system"
 		if !systemSA && (s.Kind == rbacv1.ServiceAccountKind || !strings.HasPrefix(s.Name, "system:")) {
 			return false
@@ -76,13 +78,11 @@ func bootstrap(m metav1.ObjectMeta, subjects []rbacv1.Subject) bool {
 	return true
 }
 
-// binding is a RoleBinding or ClusterRoleBinding, read alike.
+// binding is a RoleBinding or ClusterRoleBinding, and whether it is one
+// the API server made itself.
 type binding struct {
-	name     string // "RoleBinding ns/name" or "ClusterRoleBinding name"
-	ns       string
-	subjects []rbacv1.Subject
-	roleRef  rbacv1.RoleRef
-	builtin  bool
+	rbac.Binding
+	builtin bool
 }
 
 // Run reads the cluster and returns the findings, most severe first.
@@ -105,42 +105,20 @@ func Run(ctx context.Context, client kubernetes.Interface, o Options) ([]Finding
 type state struct {
 	o        Options
 	bindings []binding
-	roles    map[string][]rbacv1.PolicyRule // "Role ns/name" or "ClusterRole name"
+	roles    map[rbac.Ref][]rbacv1.PolicyRule
 	records  []records.Record
 	secrets  []corev1.Secret
 	requests []certificatesv1.CertificateSigningRequest
 }
 
 func read(ctx context.Context, client kubernetes.Interface, o Options) (*state, error) {
-	s := &state{o: o, roles: map[string][]rbacv1.PolicyRule{}}
-	r := client.RbacV1()
-	crbs, err := r.ClusterRoleBindings().List(ctx, metav1.ListOptions{})
+	index, err := rbac.ReadIndex(ctx, client)
 	if err != nil {
-		return nil, fmt.Errorf("listing ClusterRoleBindings: %w", err)
+		return nil, err
 	}
-	for _, b := range crbs.Items {
-		s.bindings = append(s.bindings, binding{"ClusterRoleBinding " + b.Name, "", b.Subjects, b.RoleRef, bootstrap(b.ObjectMeta, b.Subjects)})
-	}
-	rbs, err := r.RoleBindings("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("listing RoleBindings: %w", err)
-	}
-	for _, b := range rbs.Items {
-		s.bindings = append(s.bindings, binding{"RoleBinding " + b.Namespace + "/" + b.Name, b.Namespace, b.Subjects, b.RoleRef, bootstrap(b.ObjectMeta, b.Subjects)})
-	}
-	crs, err := r.ClusterRoles().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("listing ClusterRoles: %w", err)
-	}
-	for _, cr := range crs.Items {
-		s.roles["ClusterRole "+cr.Name] = cr.Rules
-	}
-	roles, err := r.Roles("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("listing Roles: %w", err)
-	}
-	for _, role := range roles.Items {
-		s.roles["Role "+role.Namespace+"/"+role.Name] = role.Rules
+	s := &state{o: o, roles: index.Roles}
+	for _, b := range index.Bindings {
+		s.bindings = append(s.bindings, binding{b, bootstrap(b)})
 	}
 	if s.records, err = (records.Store{Client: client, Namespace: o.RecordsNamespace}).List(ctx, ""); err != nil {
 		return nil, err
@@ -158,14 +136,6 @@ func read(ctx context.Context, client kubernetes.Interface, o Options) (*state, 
 	return s, nil
 }
 
-// roleOf names the role a binding refers to, as keyed in state.roles.
-func (b binding) roleOf() string {
-	if b.roleRef.Kind == "ClusterRole" {
-		return "ClusterRole " + b.roleRef.Name
-	}
-	return "Role " + b.ns + "/" + b.roleRef.Name
-}
-
 func describe(s rbacv1.Subject) string {
 	if s.Kind == rbacv1.ServiceAccountKind {
 		return "ServiceAccount " + s.Namespace + "/" + s.Name
@@ -176,11 +146,11 @@ func describe(s rbacv1.Subject) string {
 func checkClusterAdmin(s *state) []Finding {
 	var out []Finding
 	for _, b := range s.bindings {
-		if b.builtin || b.roleRef.Kind != "ClusterRole" || b.roleRef.Name != "cluster-admin" {
+		if b.builtin || b.RoleRef.Kind != "ClusterRole" || b.RoleRef.Name != "cluster-admin" {
 			continue
 		}
-		for _, sub := range b.subjects {
-			out = append(out, Finding{High, "cluster-admin", b.name, describe(sub) + " is bound to cluster-admin"})
+		for _, sub := range b.Subjects {
+			out = append(out, Finding{High, "cluster-admin", b.Ref.String(), describe(sub) + " is bound to cluster-admin"})
 		}
 	}
 	return out
@@ -189,12 +159,12 @@ func checkClusterAdmin(s *state) []Finding {
 func checkWildcards(s *state) []Finding {
 	var out []Finding
 	for _, b := range s.bindings {
-		if b.builtin || b.roleRef.Name == "cluster-admin" {
+		if b.builtin || b.RoleRef.Name == "cluster-admin" {
 			continue
 		}
-		for _, rule := range s.roles[b.roleOf()] {
+		for _, rule := range s.roles[b.RoleOf()] {
 			if slices.Contains(rule.Verbs, "*") || slices.Contains(rule.Resources, "*") {
-				out = append(out, Finding{Medium, "wildcard-rules", b.name, fmt.Sprintf("binds %s, whose rules include verbs %v on resources %v", b.roleOf(), rule.Verbs, rule.Resources)})
+				out = append(out, Finding{Medium, "wildcard-rules", b.Ref.String(), fmt.Sprintf("binds %s, whose rules include verbs %v on resources %v", b.RoleOf(), rule.Verbs, rule.Resources)})
 				break
 			}
 		}
@@ -208,9 +178,9 @@ func checkPrivilegedGroups(s *state) []Finding {
 		if b.builtin {
 			continue
 		}
-		for _, sub := range b.subjects {
+		for _, sub := range b.Subjects {
 			if sub.Kind == rbacv1.GroupKind && slices.Contains(pki.BuiltinPrivilegedGroups, sub.Name) {
-				out = append(out, Finding{High, "privileged-group", b.name, "binds the privileged group " + sub.Name})
+				out = append(out, Finding{High, "privileged-group", b.Ref.String(), "binds the privileged group " + sub.Name})
 			}
 		}
 	}
@@ -250,13 +220,13 @@ func checkRecords(s *state) []Finding {
 func (s *state) liveBindings(r records.Record) []string {
 	var live []string
 	for _, b := range s.bindings {
-		if !slices.Contains(r.Access, b.name) {
+		if !slices.Contains(r.Access, b.Ref.String()) {
 			continue
 		}
-		if slices.ContainsFunc(b.subjects, func(sub rbacv1.Subject) bool {
+		if slices.ContainsFunc(b.Subjects, func(sub rbacv1.Subject) bool {
 			return sub.Name == r.User || sub.Kind == rbacv1.GroupKind && slices.Contains(r.Groups, sub.Name)
 		}) {
-			live = append(live, b.name)
+			live = append(live, b.Ref.String())
 		}
 	}
 	return live
@@ -281,9 +251,9 @@ func checkUnknownUsers(s *state) []Finding {
 		if b.builtin {
 			continue
 		}
-		for _, sub := range b.subjects {
+		for _, sub := range b.Subjects {
 			if sub.Kind == rbacv1.UserKind && !known[sub.Name] && !strings.HasPrefix(sub.Name, "system:") {
-				out = append(out, Finding{Low, "unknown-origin", b.name, "user " + sub.Name + " has no kubeaccess record: nobody knows what credential they hold"})
+				out = append(out, Finding{Low, "unknown-origin", b.Ref.String(), "user " + sub.Name + " has no kubeaccess record: nobody knows what credential they hold"})
 			}
 		}
 	}
@@ -338,27 +308,27 @@ func checkRecordWriters(s *state) []Finding {
 	everything := []rbacv1.PolicyRule{{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}}}
 	admins := map[rbacv1.Subject]bool{}
 	for _, b := range s.bindings {
-		if ok, _ := rbacvalidation.Covers(s.roles[b.roleOf()], everything); ok && b.ns == "" {
-			for _, sub := range b.subjects {
+		if ok, _ := rbacvalidation.Covers(s.roles[b.RoleOf()], everything); ok && b.Ref.Namespace == "" {
+			for _, sub := range b.Subjects {
 				admins[sub] = true
 			}
 		}
 	}
 	var out []Finding
 	for _, b := range s.bindings {
-		if b.builtin || b.ns != "" && b.ns != s.o.RecordsNamespace {
+		if b.builtin || b.Ref.Namespace != "" && b.Ref.Namespace != s.o.RecordsNamespace {
 			continue
 		}
-		verbs := writeVerbs(s.roles[b.roleOf()])
+		verbs := writeVerbs(s.roles[b.RoleOf()])
 		if len(verbs) == 0 {
 			continue
 		}
-		for _, sub := range b.subjects {
+		for _, sub := range b.Subjects {
 			if admins[sub] {
 				continue
 			}
-			out = append(out, Finding{Medium, "records-writable", b.name, fmt.Sprintf("%s may %s configmaps in namespace %s through %s: it could forge the records renew and revoke read",
-				describe(sub), strings.Join(verbs, "/"), s.o.RecordsNamespace, b.roleOf())})
+			out = append(out, Finding{Medium, "records-writable", b.Ref.String(), fmt.Sprintf("%s may %s configmaps in namespace %s through %s: it could forge the records renew and revoke read",
+				describe(sub), strings.Join(verbs, "/"), s.o.RecordsNamespace, b.RoleOf())})
 		}
 	}
 	return out

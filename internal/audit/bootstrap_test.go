@@ -6,6 +6,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
@@ -30,7 +31,12 @@ func TestBootstrapTrustsOnlyTheAPIServersOwn(t *testing.T) {
 		"an app namespace":       {metav1.ObjectMeta{Name: "system:x", Namespace: "shop", Labels: label}, []rbacv1.Subject{user("system:x")}, false},
 		"another namespace's SA": {metav1.ObjectMeta{Name: "system:x", Labels: label}, []rbacv1.Subject{sa("shop", "system:x")}, false},
 	} {
-		if got := bootstrap(tc.meta, tc.subjects); got != tc.want {
+		kind := "ClusterRoleBinding"
+		if tc.meta.Namespace != "" {
+			kind = "RoleBinding"
+		}
+		b := rbac.Binding{Ref: rbac.Ref{Kind: kind, Namespace: tc.meta.Namespace, Name: tc.meta.Name}, Labels: tc.meta.Labels, Subjects: tc.subjects}
+		if got := bootstrap(b); got != tc.want {
 			t.Errorf("%s: bootstrap = %v, want %v", name, got, tc.want)
 		}
 	}

@@ -8,9 +8,10 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	rbacvalidation "k8s.io/component-helpers/auth/rbac/validation"
+
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
 )
 
 // Names reports whether subject s names the identity.
@@ -30,49 +31,24 @@ func (id Identity) Names(s rbacv1.Subject) bool {
 // `ClusterRoleBinding "x" (ClusterRole "y") to Group "z"`. Other
 // authorizers (system:masters, webhooks) leave no binding to name.
 func Sources(ctx context.Context, client kubernetes.Interface, id Identity, a authorizationv1.ResourceAttributes) ([]string, error) {
-	r := client.RbacV1()
-	want := []rbacv1.PolicyRule{ruleOf(a)}
-	var out []string
-	crbs, err := r.ClusterRoleBindings().List(ctx, metav1.ListOptions{})
+	index, err := rbac.ReadIndex(ctx, client)
 	if err != nil {
 		return nil, err
 	}
-	clusterRoleRules := map[string][]rbacv1.PolicyRule{}
-	rulesOf := func(ref rbacv1.RoleRef, namespace string) []rbacv1.PolicyRule {
-		if ref.Kind == "ClusterRole" {
-			if rules, ok := clusterRoleRules[ref.Name]; ok {
-				return rules
-			}
-			if role, err := r.ClusterRoles().Get(ctx, ref.Name, metav1.GetOptions{}); err == nil {
-				clusterRoleRules[ref.Name] = role.Rules
-				return role.Rules
-			}
-			return nil
+	want := []rbacv1.PolicyRule{ruleOf(a)}
+	var out []string
+	for _, b := range index.BindingsOf(id.Names) {
+		if b.Ref.Namespace != "" && b.Ref.Namespace != a.Namespace {
+			continue
 		}
-		if role, err := r.Roles(namespace).Get(ctx, ref.Name, metav1.GetOptions{}); err == nil {
-			return role.Rules
+		if ok, _ := rbacvalidation.Covers(index.Roles[b.RoleOf()], want); !ok {
+			continue
 		}
-		return nil
-	}
-	for _, b := range crbs.Items {
-		if who := namedSubject(id, b.Subjects); who != "" {
-			if ok, _ := rbacvalidation.Covers(rulesOf(b.RoleRef, ""), want); ok {
-				out = append(out, fmt.Sprintf("ClusterRoleBinding %q (%s %q) to %s", b.Name, b.RoleRef.Kind, b.RoleRef.Name, who))
-			}
+		kind, name := b.Ref.Kind, fmt.Sprintf("%q", b.Ref.Name)
+		if b.Ref.Namespace != "" {
+			name = b.Ref.Namespace + "/" + name
 		}
-	}
-	if a.Namespace != "" {
-		rbs, err := r.RoleBindings(a.Namespace).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return out, err
-		}
-		for _, b := range rbs.Items {
-			if who := namedSubject(id, b.Subjects); who != "" {
-				if ok, _ := rbacvalidation.Covers(rulesOf(b.RoleRef, b.Namespace), want); ok {
-					out = append(out, fmt.Sprintf("RoleBinding %s/%q (%s %q) to %s", b.Namespace, b.Name, b.RoleRef.Kind, b.RoleRef.Name, who))
-				}
-			}
-		}
+		out = append(out, fmt.Sprintf("%s %s (%s %q) to %s", kind, name, b.RoleRef.Kind, b.RoleRef.Name, namedSubject(id, b.Subjects)))
 	}
 	return out, nil
 }

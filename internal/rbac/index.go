@@ -3,6 +3,7 @@ package rbac
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -140,9 +141,20 @@ func (b Binding) RoleOf() Ref {
 // Binds reports whether any binding refers to role.
 func (ix *Index) Binds(role Ref) bool {
 	for _, b := range ix.Bindings {
-		if b.RoleOf() == role || role.Kind == "ClusterRole" && b.RoleRef.Kind == "ClusterRole" && b.RoleRef.Name == role.Name {
+		if b.RoleOf() == role {
 			return true
 		}
 	}
 	return false
+}
+
+// BindingsOf returns the bindings with a subject that match accepts.
+func (ix *Index) BindingsOf(match func(rbacv1.Subject) bool) []Binding {
+	var out []Binding
+	for _, b := range ix.Bindings {
+		if slices.ContainsFunc(b.Subjects, match) {
+			out = append(out, b)
+		}
+	}
+	return out
 }

@@ -3,12 +3,10 @@ package issuing
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
@@ -101,20 +99,11 @@ func (is *Issuer) CheckFreshCredentialGroup(ctx context.Context, group string) e
 			return cmdutil.UsageErrorf("group %q belongs to credential %s of %s: a request may not borrow it", group, r.ID, r.User)
 		}
 	}
-	r := is.Client.RbacV1()
-	crbs, err := r.ClusterRoleBindings().List(ctx, metav1.ListOptions{})
+	index, err := rbac.ReadIndex(ctx, is.Client)
 	if err != nil {
 		return err
 	}
-	rbs, err := r.RoleBindings("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
-	}
-	binds := func(subjects []rbacv1.Subject) bool {
-		return slices.ContainsFunc(subjects, func(s rbacv1.Subject) bool { return s.Kind == rbacv1.GroupKind && s.Name == group })
-	}
-	if slices.ContainsFunc(crbs.Items, func(b rbacv1.ClusterRoleBinding) bool { return binds(b.Subjects) }) ||
-		slices.ContainsFunc(rbs.Items, func(b rbacv1.RoleBinding) bool { return binds(b.Subjects) }) {
+	if len(index.BindingsOf(func(s rbacv1.Subject) bool { return s.Kind == rbacv1.GroupKind && s.Name == group })) > 0 {
 		return cmdutil.UsageErrorf("group %q is already bound: a request may not borrow another credential's access", group)
 	}
 	return nil

@@ -91,8 +91,11 @@ func (o *Options) Run(ctx context.Context) error {
 		o.admin = id.Username
 	}
 	recs, tampered := o.trusted(recs)
-	var rules []scopedRules
-	var done []string
+	var (
+		rules   []scopedRules
+		done    []string
+		orphans []rbac.Ref
+	)
 	seen := map[rbac.Ref]bool{}
 	for _, rec := range recs {
 		who := subjectOf(rec)
@@ -104,13 +107,27 @@ func (o *Options) Run(ctx context.Context) error {
 				continue
 			}
 			seen[ref] = true
-			r, what, err := o.unbind(ctx, ref, who)
+			r, what, orphan, err := o.unbind(ctx, ref, who)
 			if err != nil {
 				return fmt.Errorf("%w\nalready done: %s", err, strings.Join(done, "; "))
 			}
 			rules = append(rules, r...)
 			done = append(done, what...)
+			if orphan != nil {
+				orphans = append(orphans, *orphan)
+			}
 		}
+	}
+	// One read of the bindings, after unbinding, tells which roles are
+	// used no more and which other bindings remain.
+	index, err := rbac.ReadIndex(ctx, o.client)
+	if err != nil {
+		return fmt.Errorf("%w\nalready done: %s; the roles of deleted bindings were kept", err, strings.Join(done, "; "))
+	}
+	deleted, err := o.deleteUnusedRoles(ctx, index, orphans)
+	done = append(done, deleted...)
+	if err != nil {
+		return fmt.Errorf("%w\nalready done: %s", err, strings.Join(done, "; "))
 	}
 	for _, what := range done {
 		fmt.Fprintln(o.Out, what)
@@ -126,7 +143,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	o.reportOthers(ctx, subject, groups)
+	o.reportOthers(index, subject, groups)
 	o.reportValidity(recs)
 	if tampered > 0 {
 		return fmt.Errorf("%d record(s) of %s were tampered with and not acted on (listed above): find out who wrote them, and check the bindings they name by hand", tampered, o.User)

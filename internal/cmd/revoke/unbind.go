@@ -21,16 +21,17 @@ type scopedRules struct {
 }
 
 // unbind removes subject, and only subject, from the binding ref names,
-// deleting the binding when no subject is left and then its role when
-// nothing else binds it. It touches only objects kubeaccess made (its
+// deleting the binding when no subject is left; it then returns the
+// binding's role, which may be bound no more (see deleteUnusedRoles). It touches only objects kubeaccess made (its
 // label and one of its names): another binding a record names is
 // reported and left. An update races nobody: it carries the version read,
 // and is read again on a conflict. It returns the rules the binding gave
 // and what it did.
-func (o *Options) unbind(ctx context.Context, ref rbac.Ref, subject rbacv1.Subject) ([]scopedRules, []string, error) {
+func (o *Options) unbind(ctx context.Context, ref rbac.Ref, subject rbacv1.Subject) ([]scopedRules, []string, *rbac.Ref, error) {
 	var (
-		given []scopedRules
-		done  []string
+		given  []scopedRules
+		done   []string
+		orphan *rbac.Ref
 	)
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		b, err := o.readBinding(ctx, ref)
@@ -68,16 +69,14 @@ func (o *Options) unbind(ctx context.Context, ref rbac.Ref, subject rbacv1.Subje
 			return err
 		}
 		done = []string{"deleted " + ref.Display() + " (no subject left)"}
-		what, err := o.deleteRoleIfUnused(ctx, b.roleRef, ref.Namespace)
-		if what != "" {
-			done = append(done, what)
-		}
-		return err
+		role := rbac.Binding{Ref: ref, RoleRef: b.roleRef}.RoleOf()
+		orphan = &role
+		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("removing %s from %s: %w", cmdutil.Printable(subject.Name), ref.Display(), err)
+		return nil, nil, nil, fmt.Errorf("removing %s from %s: %w", cmdutil.Printable(subject.Name), ref.Display(), err)
 	}
-	return given, done, nil
+	return given, done, orphan, nil
 }
 
 // binding is a RoleBinding or ClusterRoleBinding as read, with the calls
@@ -148,85 +147,61 @@ func (o *Options) roleRules(ctx context.Context, ref rbacv1.RoleRef, namespace s
 	return role.Rules, nil
 }
 
-// deleteRoleIfUnused deletes a role kubeaccess made once no binding in its
-// scope refers to it.
-func (o *Options) deleteRoleIfUnused(ctx context.Context, ref rbacv1.RoleRef, namespace string) (string, error) {
+// deleteUnusedRoles deletes the roles among candidates that kubeaccess
+// made and that no binding of index refers to any more.
+func (o *Options) deleteUnusedRoles(ctx context.Context, index *rbac.Index, candidates []rbac.Ref) ([]string, error) {
+	var done []string
+	for _, role := range candidates {
+		if index.Binds(role) {
+			continue
+		}
+		meta, remove, err := o.readRole(ctx, role)
+		if apierrors.IsNotFound(err) {
+			continue
+		} else if err != nil {
+			return done, fmt.Errorf("reading %s: %w", role.Display(), err)
+		}
+		if !kubeaccessMade(meta) {
+			continue
+		}
+		if err := remove(); err != nil && !apierrors.IsNotFound(err) {
+			return done, fmt.Errorf("deleting %s: %w", role.Display(), err)
+		}
+		done = append(done, fmt.Sprintf("deleted %s (nothing binds it any more)", role.Display()))
+	}
+	return done, nil
+}
+
+// readRole reads a Role or ClusterRole, with the call that deletes that
+// very version.
+func (o *Options) readRole(ctx context.Context, ref rbac.Ref) (*metav1.ObjectMeta, func() error, error) {
 	r := o.client.RbacV1()
 	if ref.Kind == "Role" {
-		role, err := r.Roles(namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) || err == nil && !kubeaccessMade(role) {
-			return "", nil
-		} else if err != nil {
-			return "", err
-		}
-		bindings, err := r.RoleBindings(namespace).List(ctx, metav1.ListOptions{})
+		role, err := r.Roles(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 		if err != nil {
-			return "", err
+			return nil, nil, err
 		}
-		if slices.ContainsFunc(bindings.Items, func(b rbacv1.RoleBinding) bool { return b.RoleRef.Kind == "Role" && b.RoleRef.Name == ref.Name }) {
-			return "", nil
-		}
-		if err := r.Roles(namespace).Delete(ctx, ref.Name, sameVersion(&role.ObjectMeta)); err != nil && !apierrors.IsNotFound(err) {
-			return "", err
-		}
-		return fmt.Sprintf("deleted Role %s/%s (nothing binds it any more)", namespace, ref.Name), nil
+		return &role.ObjectMeta, func() error { return r.Roles(ref.Namespace).Delete(ctx, ref.Name, sameVersion(&role.ObjectMeta)) }, nil
 	}
 	role, err := r.ClusterRoles().Get(ctx, ref.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) || err == nil && !kubeaccessMade(role) {
-		return "", nil
-	} else if err != nil {
-		return "", err
-	}
-	crbs, err := r.ClusterRoleBindings().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
-	rbs, err := r.RoleBindings("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return "", err
-	}
-	refers := func(k, n string) bool { return k == "ClusterRole" && n == ref.Name }
-	if slices.ContainsFunc(crbs.Items, func(b rbacv1.ClusterRoleBinding) bool { return refers(b.RoleRef.Kind, b.RoleRef.Name) }) ||
-		slices.ContainsFunc(rbs.Items, func(b rbacv1.RoleBinding) bool { return refers(b.RoleRef.Kind, b.RoleRef.Name) }) {
-		return "", nil
-	}
-	if err := r.ClusterRoles().Delete(ctx, ref.Name, sameVersion(&role.ObjectMeta)); err != nil && !apierrors.IsNotFound(err) {
-		return "", err
-	}
-	return fmt.Sprintf("deleted ClusterRole %s (nothing binds it any more)", ref.Name), nil
+	return &role.ObjectMeta, func() error { return r.ClusterRoles().Delete(ctx, ref.Name, sameVersion(&role.ObjectMeta)) }, nil
 }
 
 // reportOthers lists, without touching them, bindings that still give the
 // user or their groups access.
-func (o *Options) reportOthers(ctx context.Context, subject rbacv1.Subject, groups []string) {
-	matches := func(subjects []rbacv1.Subject) string {
-		for _, s := range subjects {
-			if sameSubject(subject)(s) {
-				return subject.Name
-			}
-			if s.Kind == rbacv1.GroupKind && slices.Contains(groups, s.Name) {
-				return "group " + s.Name
-			}
-		}
-		return ""
+func (o *Options) reportOthers(index *rbac.Index, subject rbacv1.Subject, groups []string) {
+	names := func(s rbacv1.Subject) bool {
+		return sameSubject(subject)(s) || s.Kind == rbacv1.GroupKind && slices.Contains(groups, s.Name)
 	}
-	r := o.client.RbacV1()
-	var others []string
-	if crbs, err := r.ClusterRoleBindings().List(ctx, metav1.ListOptions{}); err == nil {
-		for _, b := range crbs.Items {
-			if who := matches(b.Subjects); who != "" {
-				others = append(others, fmt.Sprintf("ClusterRoleBinding %s gives %s the %s %s", cmdutil.Printable(b.Name), who, b.RoleRef.Kind, cmdutil.Printable(b.RoleRef.Name)))
-			}
+	for _, b := range index.BindingsOf(names) {
+		who := cmdutil.Printable(subject.Name)
+		if !slices.ContainsFunc(b.Subjects, sameSubject(subject)) {
+			i := slices.IndexFunc(b.Subjects, names)
+			who = "group " + cmdutil.Printable(b.Subjects[i].Name)
 		}
-	}
-	if rbs, err := r.RoleBindings("").List(ctx, metav1.ListOptions{}); err == nil {
-		for _, b := range rbs.Items {
-			if who := matches(b.Subjects); who != "" {
-				others = append(others, fmt.Sprintf("RoleBinding %s gives %s the %s %s", cmdutil.Printable(b.Namespace+"/"+b.Name), who, b.RoleRef.Kind, cmdutil.Printable(b.RoleRef.Name)))
-			}
-		}
-	}
-	for _, s := range others {
-		fmt.Fprintf(o.Out, "still in place (not touched): %s\n", s)
+		fmt.Fprintf(o.Out, "still in place (not touched): %s gives %s the %s %s\n", b.Ref.Display(), who, b.RoleRef.Kind, cmdutil.Printable(b.RoleRef.Name))
 	}
 }
