@@ -220,7 +220,7 @@ func checkRecords(s *state) []Finding {
 func (s *state) liveBindings(r records.Record) []string {
 	var live []string
 	for _, b := range s.bindings {
-		if !slices.Contains(r.Access, b.Ref.String()) {
+		if !slices.Contains(r.Access, b.Ref) {
 			continue
 		}
 		if slices.ContainsFunc(b.Subjects, func(sub rbacv1.Subject) bool {

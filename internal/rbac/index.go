@@ -2,13 +2,16 @@ package rbac
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
@@ -17,9 +20,56 @@ import (
 
 // Ref names one RBAC object.
 type Ref struct {
-	Kind      string // Role, ClusterRole, RoleBinding or ClusterRoleBinding
-	Namespace string // "" for cluster-scoped kinds
-	Name      string
+	Kind      string `json:"kind"` // Role, ClusterRole, RoleBinding or ClusterRoleBinding
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}
+
+// UnmarshalJSON reads a reference as an object, or in the "Kind ns/name"
+// string that records held before. A string that names no RBAC object is
+// kept, with an empty Kind, for Validate to refuse: one bad reference must
+// not make a whole record unreadable.
+func (r *Ref) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err == nil {
+		ref, err := ParseRef(s)
+		if err != nil {
+			ref = Ref{Name: s}
+		}
+		*r = ref
+		return nil
+	}
+	type plain Ref
+	return json.Unmarshal(data, (*plain)(r))
+}
+
+// Validate refuses a reference to anything but a Role, ClusterRole,
+// RoleBinding or ClusterRoleBinding, or without a namespace where the kind
+// has one.
+func (r Ref) Validate() error {
+	named := r.Name != "" && !strings.Contains(r.Name, "/")
+	switch r.Kind {
+	case "Role", "RoleBinding":
+		if !named || r.Namespace == "" || strings.Contains(r.Namespace, "/") {
+			return fmt.Errorf("%q names a %s without its namespace and name", r.String(), r.Kind)
+		}
+	case "ClusterRole", "ClusterRoleBinding":
+		if !named || r.Namespace != "" {
+			return fmt.Errorf("%q is not a %s name", r.String(), r.Kind)
+		}
+	default:
+		return fmt.Errorf("%q is not a Role, ClusterRole, RoleBinding or ClusterRoleBinding", strings.TrimSpace(r.String()))
+	}
+	return nil
+}
+
+// RefOf names an RBAC object.
+func RefOf(obj runtime.Object) (Ref, error) {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return Ref{}, err
+	}
+	return Ref{Kind: obj.GetObjectKind().GroupVersionKind().Kind, Namespace: m.GetNamespace(), Name: m.GetName()}, nil
 }
 
 // String reads "RoleBinding ns/name" or "ClusterRoleBinding name", as
@@ -47,20 +97,11 @@ func ParseRef(s string) (Ref, error) {
 	if !ok {
 		return Ref{}, fmt.Errorf("%q names no RBAC object", s)
 	}
-	switch kind {
-	case "Role", "RoleBinding":
-		ns, name, ok := strings.Cut(path, "/")
-		if !ok || ns == "" || name == "" {
-			return Ref{}, fmt.Errorf("%q names a %s without its namespace", s, kind)
-		}
-		return Ref{Kind: kind, Namespace: ns, Name: name}, nil
-	case "ClusterRole", "ClusterRoleBinding":
-		if path == "" || strings.Contains(path, "/") {
-			return Ref{}, fmt.Errorf("%q is not a %s name", s, kind)
-		}
-		return Ref{Kind: kind, Name: path}, nil
+	ref := Ref{Kind: kind, Name: path}
+	if kind == "Role" || kind == "RoleBinding" {
+		ref.Namespace, ref.Name, _ = strings.Cut(path, "/")
 	}
-	return Ref{}, fmt.Errorf("%q is not a Role, ClusterRole, RoleBinding or ClusterRoleBinding", s)
+	return ref, ref.Validate()
 }
 
 // Binding is a RoleBinding or ClusterRoleBinding, read alike.

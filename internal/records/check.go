@@ -27,9 +27,8 @@ func (r Record) Check() error {
 	default:
 		return fmt.Errorf("record %s is of unknown kind %q", r.ID, r.Kind)
 	}
-	for _, a := range r.Access {
-		ref, err := rbac.ParseRef(a)
-		if err != nil {
+	for _, ref := range r.Access {
+		if err := ref.Validate(); err != nil {
 			return fmt.Errorf("record %s names %w", r.ID, err)
 		}
 		if !r.owns(ref.Name) {

@@ -53,10 +53,11 @@ type Record struct {
 	NotBefore time.Time `json:"notBefore"`
 	NotAfter  time.Time `json:"notAfter"`
 	// Access names the RBAC objects the credential's issuance created or
-	// joined, as rbac.Describe puts them.
-	Access    []string `json:"access,omitempty"`
-	Namespace string   `json:"namespace,omitempty"`
-	CSR       string   `json:"certificateSigningRequest,omitempty"`
+	// joined. Records written before held "Kind ns/name" strings, which
+	// are still read.
+	Access    []rbac.Ref `json:"access,omitempty"`
+	Namespace string     `json:"namespace,omitempty"`
+	CSR       string     `json:"certificateSigningRequest,omitempty"`
 	// For tokens: the ServiceAccount's namespace/name and the bound Secret.
 	ServiceAccount string `json:"serviceAccount,omitempty"`
 	BoundSecret    string `json:"boundSecret,omitempty"`
@@ -86,11 +87,14 @@ func TokenID(token string) string {
 }
 
 // Describe lists the RBAC objects among changes, as a record's Access.
-func Describe(changes []rbac.Change) []string {
-	var access []string
+func Describe(changes []rbac.Change) []rbac.Ref {
+	var access []rbac.Ref
 	for _, c := range changes {
-		if c.Object.GetObjectKind().GroupVersionKind().Group == rbacv1.GroupName {
-			access = append(access, rbac.Describe(c.Object))
+		if c.Object.GetObjectKind().GroupVersionKind().Group != rbacv1.GroupName {
+			continue
+		}
+		if ref, err := rbac.RefOf(c.Object); err == nil {
+			access = append(access, ref)
 		}
 	}
 	return access

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
@@ -67,7 +68,7 @@ func plantRecord(t *testing.T, client kubernetes.Interface, r records.Record) {
 
 // selfSignedCredential is a certificate and key for user in groups from a
 // CA of the attacker's own, recorded as kubeaccess would record it.
-func selfSignedCredential(t *testing.T, dir, user string, groups []string, access []string) (records.Record, []byte, []byte) {
+func selfSignedCredential(t *testing.T, dir, user string, groups []string, access []rbac.Ref) (records.Record, []byte, []byte) {
 	t.Helper()
 	caCert, caKey := writeCA(t, dir, "attacker-ca-"+user)
 	authority, err := pki.LoadAuthority(caCert, caKey)
@@ -218,7 +219,7 @@ func TestRevokeActsOnlyOnKubeaccessObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged, _, _ := selfSignedCredential(t, dir, "ops-lead", nil, []string{"ClusterRoleBinding kubeadm:cluster-admins"})
+	forged, _, _ := selfSignedCredential(t, dir, "ops-lead", nil, []rbac.Ref{{Kind: "ClusterRoleBinding", Name: "kubeadm:cluster-admins"}})
 	plantRecord(t, admin, forged)
 	// A binding of kubeaccess's name for a user, made by someone else.
 	squatter := subjects[1:]
@@ -227,7 +228,7 @@ func TestRevokeActsOnlyOnKubeaccessObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, _, _ := selfSignedCredential(t, dir, "ops-lead", nil, []string{"ClusterRoleBinding kubeaccess:user:ops-lead"})
+	second, _, _ := selfSignedCredential(t, dir, "ops-lead", nil, []rbac.Ref{{Kind: "ClusterRoleBinding", Name: "kubeaccess:user:ops-lead"}})
 	plantRecord(t, admin, second)
 
 	r := kubeaccess(t, cluster.AdminKubeconfig, "revoke", "ops-lead")

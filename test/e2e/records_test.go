@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/list"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/testcluster"
 )
 
@@ -58,7 +59,7 @@ func TestListShowsWhatWasIssued(t *testing.T) {
 			t.Errorf("%s listed as %s via %s by %q, %s", want.user, e.Kind, e.IssuedVia, e.IssuedBy, e.Status)
 		case e.NotAfter.String() != want.notAfter:
 			t.Errorf("%s expires %s in the list, %s as issued", want.user, e.NotAfter, want.notAfter)
-		case want.access != "" && !slices.Contains(e.Access, want.access):
+		case want.access != "" && !slices.ContainsFunc(e.Access, func(r rbac.Ref) bool { return r.String() == want.access }):
 			t.Errorf("%s's access %v lacks %s", want.user, e.Access, want.access)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +84,7 @@ func TestRenewReplacesTheCredentialByItsPath(t *testing.T) {
 	if old.Serial != s.Certificate.Serial || fresh.Serial != serial || fresh.Replaces != old.ID || old.ReplacedBy != fresh.ID {
 		t.Errorf("records not linked: old %s (%s, replaced by %s), new %s (%s, replaces %s)", old.ID, old.Serial, old.ReplacedBy, fresh.ID, fresh.Serial, fresh.Replaces)
 	}
-	if !fresh.NotAfter.After(old.NotAfter) || fresh.TTL != "2h0m0s" || strings.Join(fresh.Access, ",") != strings.Join(old.Access, ",") {
+	if !fresh.NotAfter.After(old.NotAfter) || fresh.TTL != "2h0m0s" || !slices.Equal(fresh.Access, old.Access) {
 		t.Errorf("renewed record: expires %s (old %s), ttl %s, access %v (old %v)", fresh.NotAfter, old.NotAfter, fresh.TTL, fresh.Access, old.Access)
 	}
 }

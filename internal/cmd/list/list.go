@@ -177,7 +177,11 @@ func (o *Options) printTable(entries []Entry) error {
 	}
 	fmt.Fprintln(w, header)
 	for _, e := range entries {
-		access := strings.Join(e.Access, ",")
+		refs := make([]string, len(e.Access))
+		for i, ref := range e.Access {
+			refs[i] = ref.Display()
+		}
+		access := strings.Join(refs, ",")
 		if access == "" {
 			access = "<none>"
 		}

@@ -212,8 +212,8 @@ func (o *Options) trusted(recs []records.Record) ([]records.Record, int) {
 // bindingsOf lists the bindings a record names (Check has read them).
 func bindingsOf(r records.Record) []rbac.Ref {
 	var refs []rbac.Ref
-	for _, a := range r.Access {
-		if ref, err := rbac.ParseRef(a); err == nil && (ref.Kind == "RoleBinding" || ref.Kind == "ClusterRoleBinding") {
+	for _, ref := range r.Access {
+		if ref.Kind == "RoleBinding" || ref.Kind == "ClusterRoleBinding" {
 			refs = append(refs, ref)
 		}
 	}
