@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authenticationv1alpha1 "k8s.io/api/authentication/v1alpha1"
@@ -29,6 +30,17 @@ type Identity struct {
 	// Review is the SelfSubjectReview object returned by the server, in
 	// whichever API version answered.
 	Review runtime.Object
+}
+
+// MastersGroup is the group kube-apiserver allows every request, before
+// and whatever any authorizer says.
+const MastersGroup = "system:masters"
+
+// Unrestricted reports whether the API server allows the identity
+// everything (it is in system:masters), so that asking about single
+// permissions tells nothing. An unknown identity (nil) is not.
+func (id *Identity) Unrestricted() bool {
+	return id != nil && slices.Contains(id.Groups, MastersGroup)
 }
 
 // WhoAmI asks the API server who the client is. It tries SelfSubjectReview

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -94,5 +95,21 @@ func TestWhoAmIDoesNotFallBackOnUnauthorized(t *testing.T) {
 	}
 	if len(asked) != 1 {
 		t.Errorf("asked %v after a 401, want only v1", asked)
+	}
+}
+
+func TestUnrestricted(t *testing.T) {
+	var unknown *Identity
+	for name, tc := range map[string]struct {
+		id   *Identity
+		want bool
+	}{
+		"unknown":        {unknown, false},
+		"masters":        {&Identity{UserInfo: authenticationv1.UserInfo{Username: "admin", Groups: []string{"system:masters", "system:authenticated"}}}, true},
+		"cluster-admins": {&Identity{UserInfo: authenticationv1.UserInfo{Username: "ops", Groups: []string{"kubeadm:cluster-admins"}}}, false},
+	} {
+		if got := tc.id.Unrestricted(); got != tc.want {
+			t.Errorf("%s: Unrestricted = %v, want %v", name, got, tc.want)
+		}
 	}
 }
