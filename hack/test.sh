@@ -8,6 +8,10 @@ cd "$root"
 bindir=$(hack/control-plane-bins.sh) || exit 1
 export KUBEACCESS_CONTROL_PLANE_BIN=$bindir
 
+# The RBAC property test draws its cluster and questions from a seed:
+# printed here, so that a failure can be replayed with the same seed.
+export KUBEACCESS_RBAC_SEED=${KUBEACCESS_RBAC_SEED:-$(( $(date +%s%N) % 1000000000 ))}
+echo "RBAC property test seed: KUBEACCESS_RBAC_SEED=$KUBEACCESS_RBAC_SEED"
 go test -count=1 -timeout 30m ./...
 status=$?
 

@@ -1,0 +1,132 @@
+package rbac
+
+import (
+	"slices"
+	"strings"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+)
+
+// User is who asks, with every group the API server puts them in
+// (system:authenticated included for an authenticated user).
+type User struct {
+	Name   string
+	Groups []string
+}
+
+// ServiceAccountUser is how the API server sees a service account's token.
+func ServiceAccountUser(namespace, name string) User {
+	return User{
+		Name:   "system:serviceaccount:" + namespace + ":" + name,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+	}
+}
+
+// Request is one question to the authorizer: a resource request, or a
+// non-resource URL when Path is set.
+type Request struct {
+	Verb, Group, Resource, Subresource, Name string
+	// Namespace is "" for a cluster-scoped resource, or for a namespaced
+	// one across all namespaces.
+	Namespace string
+	Path      string
+}
+
+// Reason is one rule that allows a request, and how the user holds it.
+type Reason struct {
+	Binding Ref
+	Role    Ref
+	Rule    rbacv1.PolicyRule
+	// Subject is the binding's subject that names the user.
+	Subject rbacv1.Subject
+}
+
+// Decision is RBAC's answer, with every rule that allows the request.
+type Decision struct {
+	Allowed bool
+	Reasons []Reason
+	// Outside says what may decide besides RBAC, where that is known:
+	// members of system:masters are allowed everything before RBAC is
+	// asked, and nodes are authorized by the Node authorizer too.
+	Outside string
+}
+
+// Decide answers as kube-apiserver's RBAC authorizer does: the rules of
+// every ClusterRoleBinding that names the user, then, for a request in a
+// namespace, those of every RoleBinding there; a binding to a missing
+// role gives nothing. The snapshot holds aggregated ClusterRoles with the
+// rules the aggregation controller stored, which are the rules the API
+// server uses too.
+func (ix *Index) Decide(u User, r Request) Decision {
+	var d Decision
+	for _, b := range ix.Bindings {
+		if b.Ref.Namespace != "" && (r.Path != "" || b.Ref.Namespace != r.Namespace) {
+			continue
+		}
+		i := slices.IndexFunc(b.Subjects, func(s rbacv1.Subject) bool { return appliesTo(u, s, b.Ref.Namespace) })
+		if i < 0 {
+			continue
+		}
+		role := b.RoleOf()
+		for _, rule := range ix.Roles[role] {
+			if RuleAllows(rule, r) {
+				d.Allowed = true
+				d.Reasons = append(d.Reasons, Reason{Binding: b.Ref, Role: role, Rule: rule, Subject: b.Subjects[i]})
+			}
+		}
+	}
+	switch {
+	case slices.Contains(u.Groups, "system:masters"):
+		d.Allowed, d.Outside = true, "system:masters is allowed everything by the API server, before RBAC is asked"
+	case strings.HasPrefix(u.Name, "system:node:") && slices.Contains(u.Groups, "system:nodes"):
+		d.Outside = "the Node authorizer also decides for nodes"
+	}
+	return d
+}
+
+// appliesTo reports whether subject s of a binding in namespace names u;
+// a service account without a namespace is one of the binding's namespace.
+func appliesTo(u User, s rbacv1.Subject, namespace string) bool {
+	switch s.Kind {
+	case rbacv1.UserKind:
+		return u.Name == s.Name
+	case rbacv1.GroupKind:
+		return slices.Contains(u.Groups, s.Name)
+	case rbacv1.ServiceAccountKind:
+		ns := namespace
+		if s.Namespace != "" {
+			ns = s.Namespace
+		}
+		return ns != "" && u.Name == "system:serviceaccount:"+ns+":"+s.Name
+	}
+	return false
+}
+
+// RuleAllows reports whether rule allows request r, with the API server's
+// matching: "*" in verbs, groups, resources and URLs; "resource/sub" and
+// "*/sub" for subresources; resourceNames restricting names; a URL ending
+// in "*" as a prefix.
+func RuleAllows(rule rbacv1.PolicyRule, r Request) bool {
+	if !matches(rule.Verbs, r.Verb) {
+		return false
+	}
+	if r.Path != "" {
+		return slices.ContainsFunc(rule.NonResourceURLs, func(u string) bool {
+			return u == "*" || u == r.Path || strings.HasSuffix(u, "*") && strings.HasPrefix(r.Path, strings.TrimRight(u, "*"))
+		})
+	}
+	combined := r.Resource
+	if r.Subresource != "" {
+		combined += "/" + r.Subresource
+	}
+	return matches(rule.APIGroups, r.Group) &&
+		slices.ContainsFunc(rule.Resources, func(res string) bool {
+			return res == "*" || res == combined || r.Subresource != "" && res == "*/"+r.Subresource
+		}) &&
+		(len(rule.ResourceNames) == 0 || slices.Contains(rule.ResourceNames, r.Name))
+}
+
+// matches reports whether values hold "*" or v.
+func matches(values []string, v string) bool {
+	return slices.Contains(values, "*") || slices.Contains(values, v)
+}
