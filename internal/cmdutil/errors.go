@@ -47,13 +47,33 @@ func DeniedErrorf(format string, args ...any) error {
 	return &codedError{code: ExitDenied, err: fmt.Errorf(format, args...)}
 }
 
+// silentError ends the process with its code and prints nothing: the
+// command has already said what it had to (can's "no").
+type silentError struct{ code int }
+
+func (e silentError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// ExitSilently ends the command with code, printing no error.
+func ExitSilently(code int) error { return silentError{code} }
+
+// Silent reports whether err only carries an exit code.
+func Silent(err error) bool {
+	var s silentError
+	return errors.As(err, &s)
+}
+
 // ExitCode maps an error returned by a command to the process exit code.
 func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
 	}
-	var coded *codedError
+	var (
+		coded  *codedError
+		silent silentError
+	)
 	switch {
+	case errors.As(err, &silent):
+		return silent.code
 	case errors.As(err, &coded):
 		return coded.code
 	case errors.Is(err, context.DeadlineExceeded):

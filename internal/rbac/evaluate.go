@@ -1,10 +1,13 @@
 package rbac
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 )
 
 // User is who asks, with every group the API server puts them in
@@ -129,4 +132,48 @@ func RuleAllows(rule rbacv1.PolicyRule, r Request) bool {
 // matches reports whether values hold "*" or v.
 func matches(values []string, v string) bool {
 	return slices.Contains(values, "*") || slices.Contains(values, v)
+}
+
+// ParseSubject reads who a question is about: "group:NAME" for a group
+// alone, "system:serviceaccount:NS:NAME" for a service account, or a user
+// name, in groups (those its certificate carries) and system:authenticated.
+func ParseSubject(s string, groups []string) (User, error) {
+	if g, ok := strings.CutPrefix(s, "group:"); ok {
+		if g == "" || len(groups) > 0 {
+			return User{}, fmt.Errorf("a group subject is group:NAME, and takes no --group")
+		}
+		return User{Groups: []string{g}}, nil
+	}
+	if rest, ok := strings.CutPrefix(s, "system:serviceaccount:"); ok {
+		ns, name, ok := strings.Cut(rest, ":")
+		if !ok || ns == "" || name == "" || len(groups) > 0 {
+			return User{}, fmt.Errorf("a service account is system:serviceaccount:NAMESPACE:NAME, and takes no --group")
+		}
+		return ServiceAccountUser(ns, name), nil
+	}
+	if s == "" {
+		return User{}, fmt.Errorf("name a user, group:NAME or system:serviceaccount:NAMESPACE:NAME")
+	}
+	return User{Name: s, Groups: append(slices.Clone(groups), "system:authenticated")}, nil
+}
+
+// Describe is one line for people: the binding, its role and the rule.
+func (r Reason) Describe() string {
+	rule := "verbs " + strings.Join(r.Rule.Verbs, ",")
+	if len(r.Rule.NonResourceURLs) > 0 {
+		rule += " on URLs " + strings.Join(r.Rule.NonResourceURLs, ",")
+	} else {
+		groups := make([]string, len(r.Rule.APIGroups))
+		for i, g := range r.Rule.APIGroups {
+			groups[i] = g
+			if g == "" {
+				groups[i] = `""`
+			}
+		}
+		rule += " on " + strings.Join(r.Rule.Resources, ",") + " in groups " + strings.Join(groups, ",")
+		if len(r.Rule.ResourceNames) > 0 {
+			rule += " named " + strings.Join(r.Rule.ResourceNames, ",")
+		}
+	}
+	return fmt.Sprintf("%s (%s) to %s %s: %s", r.Binding.Display(), r.Role.Display(), r.Subject.Kind, cmdutil.Printable(r.Subject.Name), rule)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/approve"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/audit"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/can"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/complete"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/deny"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/grant"
@@ -29,6 +30,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/token"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/version"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/whoami"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/whocan"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 )
 
@@ -66,6 +68,8 @@ track of that access until it is revoked.`,
 		request.NewCmdRequest(configFlags, streams),
 		approve.NewCmdApprove(configFlags, streams),
 		audit.NewCmdAudit(configFlags, streams),
+		can.NewCmdCan(configFlags, streams),
+		whocan.NewCmdWhoCan(configFlags, streams),
 		deny.NewCmdDeny(configFlags, streams),
 		complete.NewCmdComplete(streams),
 		sign.NewCmdSign(configFlags, streams),
@@ -87,7 +91,7 @@ func Execute(ctx context.Context, args []string) int {
 	cmd := NewCmdRoot(streams, displayName(args[0]))
 	cmd.SetArgs(args[1:])
 	err := cmd.ExecuteContext(ctx)
-	if err != nil {
+	if err != nil && !cmdutil.Silent(err) {
 		fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
 	}
 	return cmdutil.ExitCode(err)

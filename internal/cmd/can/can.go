@@ -1,0 +1,198 @@
+// Package can implements "kubeaccess can": what a user, group or service
+// account may do, as RBAC decides it, evaluated locally from one read of
+// the cluster's roles and bindings and explained by binding and rule.
+package can
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/discovery"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+)
+
+// Options holds the flags of "kubeaccess can".
+type Options struct {
+	Subject       string
+	Groups        []string
+	Verb          string
+	Resource      string
+	Name          string
+	AllNamespaces bool
+	Output        string
+
+	namespace string
+	user      rbac.User
+	genericiooptions.IOStreams
+}
+
+// NewCmdCan returns the "can" command.
+func NewCmdCan(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "can SUBJECT [VERB RESOURCE[/SUBRESOURCE] [NAME]] [-n NAMESPACE | -A]",
+		Short: "Say what a user, group or service account may do, and through which binding and rule",
+		Long: `Evaluate RBAC locally, as the API server does, from one read of the cluster's
+roles and bindings, for any subject and without impersonation rights.
+SUBJECT is a user name (with -g for the groups its certificate carries;
+system:authenticated is added), group:NAME, or
+system:serviceaccount:NAMESPACE:NAME. With a verb and a resource (or a
+non-resource URL such as /healthz) it answers like kubectl auth can-i: yes or
+no, exit 0 or 1, and the bindings and rules that allow it. Without them it
+prints the namespace's matrix of resources and the eight standard verbs.
+Members of system:masters are allowed everything before RBAC is asked; other
+authorizers (webhooks, the Node authorizer) are not seen, and are named where
+they may decide.`,
+		Example: `  kubeaccess can dave -g dev create deployments -n development
+  kubeaccess can group:dev get secrets -A
+  kubeaccess can system:serviceaccount:ci:deployer -n ci -o wide`,
+		Args: cmdutil.Args(func(cmd *cobra.Command, args []string) error {
+			if n := len(args); n != 1 && n != 3 && n != 4 {
+				return fmt.Errorf("want SUBJECT, or SUBJECT VERB RESOURCE [NAME]; got %d arguments", n)
+			}
+			return nil
+		}),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Subject = args[0]
+			if len(args) >= 3 {
+				o.Verb, o.Resource = args[1], args[2]
+			}
+			if len(args) == 4 {
+				o.Name = args[3]
+			}
+			if err := o.Complete(flags); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			client, err := cmdutil.NewClient(flags)
+			if err != nil {
+				return err
+			}
+			disco, err := flags.ToDiscoveryClient()
+			if err != nil {
+				return err
+			}
+			index, err := rbac.ReadIndex(cmd.Context(), client)
+			if err != nil {
+				return fmt.Errorf("reading the cluster's roles and bindings: %w", err)
+			}
+			if o.Verb == "" {
+				return o.matrix(disco, index)
+			}
+			return o.answer(disco, index)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.Groups, "group", "g", nil, "A group of the user (its certificate's O); repeatable")
+	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Ask about every namespace at once (cluster-wide bindings only)")
+	f.StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml")
+	return cmd
+}
+
+// Complete reads the namespace and the subject.
+func (o *Options) Complete(flags *genericclioptions.ConfigFlags) error {
+	ns, _, err := flags.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return err
+	}
+	if o.namespace = ns; o.AllNamespaces {
+		o.namespace = ""
+	}
+	if o.user, err = rbac.ParseSubject(o.Subject, o.Groups); err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
+	return nil
+}
+
+// Validate checks the flags without I/O.
+func (o *Options) Validate() error {
+	if o.Verb != "" && !strings.HasPrefix(o.Resource, "/") {
+		if err := rbac.ValidateVerbs([]string{o.Verb}); err != nil {
+			return cmdutil.UsageErrorf("%w", err)
+		}
+	}
+	if o.Verb != "" && o.Output == "wide" {
+		return cmdutil.UsageErrorf("-o wide is for the matrix; a single answer names its bindings already")
+	}
+	return cmdutil.ValidateOutputFormat(o.Output, "wide", "json", "yaml")
+}
+
+// Answer is the decision on one question, as printed with -o json|yaml.
+type Answer struct {
+	Allowed bool     `json:"allowed"`
+	Reasons []string `json:"reasons,omitempty"`
+	Outside string   `json:"outside,omitempty"`
+}
+
+// answer decides one question and prints yes or no; no exits 1.
+func (o *Options) answer(disco discovery.CachedDiscoveryInterface, index *rbac.Index) error {
+	req, err := o.request(disco)
+	if err != nil {
+		return err
+	}
+	d := index.Decide(o.user, req)
+	a := Answer{Allowed: d.Allowed, Outside: d.Outside}
+	for _, r := range d.Reasons {
+		a.Reasons = append(a.Reasons, r.Describe())
+	}
+	if o.Output != "" {
+		if err := cmdutil.PrintStructured(o.Out, o.Output, a); err != nil {
+			return err
+		}
+	} else {
+		word := "no"
+		if d.Allowed {
+			word = "yes"
+		}
+		fmt.Fprintln(o.Out, word)
+		for _, r := range a.Reasons {
+			fmt.Fprintf(o.Out, "  through %s\n", r)
+		}
+		if d.Outside != "" {
+			fmt.Fprintf(o.Out, "  note: %s\n", d.Outside)
+		}
+	}
+	if !d.Allowed {
+		return cmdutil.ExitSilently(cmdutil.ExitError)
+	}
+	return nil
+}
+
+// request turns the arguments into a question: a non-resource URL, or a
+// resource resolved through discovery (as grant's --resource).
+func (o *Options) request(disco discovery.CachedDiscoveryInterface) (rbac.Request, error) {
+	if strings.HasPrefix(o.Resource, "/") {
+		return rbac.Request{Verb: o.Verb, Path: o.Resource}, nil
+	}
+	catalog, err := catalogOf(disco)
+	if err != nil {
+		return rbac.Request{}, err
+	}
+	gr, err := catalog.Resolve(o.Resource)
+	if err != nil && !disco.Fresh() {
+		disco.Invalidate()
+		if catalog, err = catalogOf(disco); err == nil {
+			gr, err = catalog.Resolve(o.Resource)
+		}
+	}
+	if err != nil {
+		return rbac.Request{}, cmdutil.UsageErrorf("%w", err)
+	}
+	resource, sub, _ := strings.Cut(gr.Resource, "/")
+	return rbac.Request{Verb: o.Verb, Group: gr.Group, Resource: resource, Subresource: sub, Name: o.Name, Namespace: o.namespace}, nil
+}
+
+func catalogOf(disco discovery.DiscoveryInterface) (*rbac.Catalog, error) {
+	_, lists, err := disco.ServerGroupsAndResources()
+	if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
+		return nil, fmt.Errorf("discovering the server's resources: %w", err)
+	}
+	return rbac.NewCatalog(lists), nil
+}

@@ -1,0 +1,168 @@
+// Package whocan implements "kubeaccess who-can": every user, group and
+// service account RBAC allows to do something, with the binding and role,
+// evaluated locally from one read of the cluster's roles and bindings.
+package whocan
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/discovery"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+)
+
+// Options holds the flags of "kubeaccess who-can".
+type Options struct {
+	Verb          string
+	Resource      string
+	Name          string
+	AllNamespaces bool
+	Output        string
+
+	namespace string
+	genericiooptions.IOStreams
+}
+
+// Holder is one subject allowed, and how.
+type Holder struct {
+	Kind      string `json:"kind"`
+	Name      string `json:"name"`
+	Namespace string `json:"namespace,omitempty"`
+	Binding   string `json:"binding"`
+	Role      string `json:"role"`
+}
+
+// NewCmdWhoCan returns the "who-can" command.
+func NewCmdWhoCan(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "who-can VERB RESOURCE[/SUBRESOURCE] [NAME] [-n NAMESPACE | -A]",
+		Short: "List every user, group and service account RBAC allows to do something, with the binding and role",
+		Long: `Evaluate RBAC locally, as the API server does, from one read of the cluster's
+roles and bindings, and list every subject a binding allows the request:
+users, groups (system:authenticated and system:serviceaccounts included) and
+service accounts, with the binding and role. With -A the question is about
+every namespace at once, which only cluster-wide bindings answer. Members of
+system:masters may do everything, whatever RBAC says.`,
+		Example: `  kubeaccess who-can get secrets -n kube-system
+  kubeaccess who-can create pods/exec -A -o json
+  kubeaccess who-can get /metrics`,
+		Args: cmdutil.Args(cobra.RangeArgs(2, 3)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Verb, o.Resource = args[0], args[1]
+			if len(args) == 3 {
+				o.Name = args[2]
+			}
+			ns, _, err := flags.ToRawKubeConfigLoader().Namespace()
+			if err != nil {
+				return err
+			}
+			if o.namespace = ns; o.AllNamespaces {
+				o.namespace = ""
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			client, err := cmdutil.NewClient(flags)
+			if err != nil {
+				return err
+			}
+			disco, err := flags.ToDiscoveryClient()
+			if err != nil {
+				return err
+			}
+			index, err := rbac.ReadIndex(cmd.Context(), client)
+			if err != nil {
+				return fmt.Errorf("reading the cluster's roles and bindings: %w", err)
+			}
+			req, err := o.request(disco)
+			if err != nil {
+				return err
+			}
+			return o.print(Holders(index, req))
+		},
+	}
+	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Ask about every namespace at once (cluster-wide bindings only)")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml")
+	return cmd
+}
+
+// Validate checks the flags without I/O.
+func (o *Options) Validate() error {
+	if !strings.HasPrefix(o.Resource, "/") {
+		if err := rbac.ValidateVerbs([]string{o.Verb}); err != nil {
+			return cmdutil.UsageErrorf("%w", err)
+		}
+	}
+	return cmdutil.ValidateOutputFormat(o.Output, "json", "yaml")
+}
+
+// Holders lists the subjects of every binding whose role allows req where
+// the binding applies, in the order of the bindings.
+func Holders(index *rbac.Index, req rbac.Request) []Holder {
+	var out []Holder
+	for _, b := range index.Bindings {
+		if b.Ref.Namespace != "" && (req.Path != "" || b.Ref.Namespace != req.Namespace) {
+			continue
+		}
+		role := b.RoleOf()
+		if !slices.ContainsFunc(index.Roles[role], func(r rbacv1.PolicyRule) bool { return rbac.RuleAllows(r, req) }) {
+			continue
+		}
+		for _, s := range b.Subjects {
+			h := Holder{Kind: s.Kind, Name: s.Name, Namespace: s.Namespace, Binding: b.Ref.String(), Role: role.String()}
+			if s.Kind == rbacv1.ServiceAccountKind && s.Namespace == "" {
+				h.Namespace = b.Ref.Namespace
+			}
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func (o *Options) request(disco discovery.CachedDiscoveryInterface) (rbac.Request, error) {
+	if strings.HasPrefix(o.Resource, "/") {
+		return rbac.Request{Verb: o.Verb, Path: o.Resource}, nil
+	}
+	_, lists, err := disco.ServerGroupsAndResources()
+	if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
+		return rbac.Request{}, fmt.Errorf("discovering the server's resources: %w", err)
+	}
+	gr, err := rbac.NewCatalog(lists).Resolve(o.Resource)
+	if err != nil {
+		return rbac.Request{}, cmdutil.UsageErrorf("%w", err)
+	}
+	resource, sub, _ := strings.Cut(gr.Resource, "/")
+	return rbac.Request{Verb: o.Verb, Group: gr.Group, Resource: resource, Subresource: sub, Name: o.Name, Namespace: o.namespace}, nil
+}
+
+func (o *Options) print(holders []Holder) error {
+	if o.Output != "" {
+		if holders == nil {
+			holders = []Holder{}
+		}
+		return cmdutil.PrintStructured(o.Out, o.Output, holders)
+	}
+	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "KIND\tNAME\tBINDING\tROLE")
+	for _, h := range holders {
+		name := cmdutil.Printable(h.Name)
+		if h.Kind == rbacv1.ServiceAccountKind {
+			name = cmdutil.Printable(h.Namespace + "/" + h.Name)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", h.Kind, name, cmdutil.Printable(h.Binding), cmdutil.Printable(h.Role))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(o.ErrOut, "note: members of system:masters may do everything, whatever RBAC says")
+	return nil
+}
