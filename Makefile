@@ -6,7 +6,7 @@ BIN_DIR     := bin
 CLUSTER_DIR := .cluster
 GOBIN       ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build install install-plugin control-plane vet test fuzz demo bench cluster cluster-down clean
+.PHONY: build install install-plugin control-plane vet test fuzz demo bench bench-can cluster cluster-down clean
 
 ## build: build bin/kubeaccess
 build:
@@ -50,6 +50,10 @@ demo:
 ## bench: time kubeaccess grant against the manual openssl + kubectl way
 bench:
 	bench/grant.sh
+
+## bench-can: time kubeaccess can against one access review per cell, and who-can on 2,000 bindings
+bench-can:
+	bench/can.sh
 
 ## cluster: start the real local control plane in $(CLUSTER_DIR) for trying things
 cluster: control-plane
