@@ -53,31 +53,6 @@ type Options struct {
 	Now              time.Time
 }
 
-// bootstrapLabel marks the RBAC objects the API server creates itself.
-const bootstrapLabel = "kubernetes.io/bootstrapping"
-
-// bootstrap reports whether a binding is one the API server creates
-// itself. The label alone proves nothing (anyone who can create a binding
-// can set it): the API server's own are named cluster-admin or system:*,
-// live cluster-wide or in kube-system or kube-public, and bind only
-// system identities.
-func bootstrap(b rbac.Binding) bool {
-	name, namespace := b.Ref.Name, b.Ref.Namespace
-	if b.Labels[bootstrapLabel] != "rbac-defaults" || name != "cluster-admin" && !strings.HasPrefix(name, "system:") {
-		return false
-	}
-	if namespace != "" && namespace != "kube-system" && namespace != "kube-public" {
-		return false
-	}
-	for _, s := range b.Subjects {
-		systemSA := s.Kind == rbacv1.ServiceAccountKind && s.Namespace == "kube-system"
-		if !systemSA && (s.Kind == rbacv1.ServiceAccountKind || !strings.HasPrefix(s.Name, "system:")) {
-			return false
-		}
-	}
-	return true
-}
-
 // binding is a RoleBinding or ClusterRoleBinding, and whether it is one
 // the API server made itself.
 type binding struct {
@@ -118,7 +93,7 @@ func read(ctx context.Context, client kubernetes.Interface, o Options) (*state, 
 	}
 	s := &state{o: o, roles: index.Roles}
 	for _, b := range index.Bindings {
-		s.bindings = append(s.bindings, binding{b, bootstrap(b)})
+		s.bindings = append(s.bindings, binding{b, b.Bootstrap()})
 	}
 	if s.records, err = (records.Store{Client: client, Namespace: o.RecordsNamespace}).List(ctx, ""); err != nil {
 		return nil, err

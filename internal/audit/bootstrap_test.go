@@ -11,7 +11,7 @@ import (
 )
 
 func TestBootstrapTrustsOnlyTheAPIServersOwn(t *testing.T) {
-	label := map[string]string{bootstrapLabel: "rbac-defaults"}
+	label := map[string]string{rbac.BootstrapLabel: "rbac-defaults"}
 	group := func(n string) rbacv1.Subject { return rbacv1.Subject{Kind: rbacv1.GroupKind, Name: n} }
 	user := func(n string) rbacv1.Subject { return rbacv1.Subject{Kind: rbacv1.UserKind, Name: n} }
 	sa := func(ns, n string) rbacv1.Subject {
@@ -36,7 +36,7 @@ func TestBootstrapTrustsOnlyTheAPIServersOwn(t *testing.T) {
 			kind = "RoleBinding"
 		}
 		b := rbac.Binding{Ref: rbac.Ref{Kind: kind, Namespace: tc.meta.Namespace, Name: tc.meta.Name}, Labels: tc.meta.Labels, Subjects: tc.subjects}
-		if got := bootstrap(b); got != tc.want {
+		if got := b.Bootstrap(); got != tc.want {
 			t.Errorf("%s: bootstrap = %v, want %v", name, got, tc.want)
 		}
 	}

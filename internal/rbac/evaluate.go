@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/component-helpers/auth/rbac/validation"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 )
@@ -176,4 +177,31 @@ func (r Reason) Describe() string {
 		}
 	}
 	return fmt.Sprintf("%s (%s) to %s %s: %s", r.Binding.Display(), r.Role.Display(), r.Subject.Kind, cmdutil.Printable(r.Subject.Name), rule)
+}
+
+// Beyond lists what the bindings of u give beyond a grant of rules in
+// namespace ("" cluster-wide): each rule of a binding that names u, but
+// the bindings in skip (the grant's own) and the API server's bootstrap
+// bindings (what every authenticated identity has), that the grant does
+// not cover where the binding applies.
+func (ix *Index) Beyond(u User, namespace string, rules []rbacv1.PolicyRule, skip []Ref) []Reason {
+	var out []Reason
+	for _, b := range ix.Bindings {
+		if slices.Contains(skip, b.Ref) || b.Bootstrap() {
+			continue
+		}
+		i := slices.IndexFunc(b.Subjects, func(s rbacv1.Subject) bool { return appliesTo(u, s, b.Ref.Namespace) })
+		if i < 0 {
+			continue
+		}
+		inScope := namespace == "" || b.Ref.Namespace == namespace
+		role := b.RoleOf()
+		for _, rule := range ix.Roles[role] {
+			if covered, _ := validation.Covers(rules, []rbacv1.PolicyRule{rule}); inScope && covered {
+				continue
+			}
+			out = append(out, Reason{Binding: b.Ref, Role: role, Rule: rule, Subject: b.Subjects[i]})
+		}
+	}
+	return out
 }

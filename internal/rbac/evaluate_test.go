@@ -1,6 +1,7 @@
 package rbac
 
 import (
+	"slices"
 	"testing"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -94,5 +95,41 @@ func TestDecide(t *testing.T) {
 	}
 	if d := ix.Decide(User{Name: "system:node:n1", Groups: []string{"system:nodes"}}, getPods("a")); d.Allowed || d.Outside == "" {
 		t.Errorf("a node: %+v, want not allowed by RBAC, and the Node authorizer named", d)
+	}
+}
+
+func TestBeyond(t *testing.T) {
+	secrets := []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"secrets"}}}
+	pods := []rbacv1.PolicyRule{{Verbs: []string{"get", "list"}, APIGroups: []string{""}, Resources: []string{"pods"}}}
+	discovery := []rbacv1.PolicyRule{{Verbs: []string{"get"}, NonResourceURLs: []string{"/api"}}}
+	ix := &Index{Roles: map[Ref][]rbacv1.PolicyRule{
+		{Kind: "ClusterRole", Name: "secrets"}:          secrets,
+		{Kind: "ClusterRole", Name: "pods"}:             pods,
+		{Kind: "ClusterRole", Name: "system:discovery"}: discovery,
+	}}
+	add := func(kind, ns, name, role string, labels map[string]string, s rbacv1.Subject) {
+		ix.Bindings = append(ix.Bindings, Binding{Ref: Ref{Kind: kind, Namespace: ns, Name: name}, Labels: labels, RoleRef: rbacv1.RoleRef{Kind: "ClusterRole", Name: role}, Subjects: []rbacv1.Subject{s}})
+	}
+	add("RoleBinding", "dev", "team-secrets", "secrets", nil, rbacv1.Subject{Kind: rbacv1.GroupKind, Name: "dev"})
+	add("RoleBinding", "dev", "kubeaccess:user:dave", "pods", nil, rbacv1.Subject{Kind: rbacv1.UserKind, Name: "dave"})
+	add("ClusterRoleBinding", "", "everyone-pods", "pods", nil, rbacv1.Subject{Kind: rbacv1.GroupKind, Name: "dev"})
+	add("ClusterRoleBinding", "", "system:discovery", "system:discovery", map[string]string{BootstrapLabel: "rbac-defaults"}, rbacv1.Subject{Kind: rbacv1.GroupKind, Name: "system:authenticated"})
+	dave := User{Name: "dave", Groups: []string{"dev", "system:authenticated"}}
+	own := []Ref{{Kind: "RoleBinding", Namespace: "dev", Name: "kubeaccess:user:dave"}}
+	names := func(rs []Reason) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.Binding.Name)
+		}
+		return out
+	}
+	if got := names(ix.Beyond(dave, "dev", pods, own)); !slices.Equal(got, []string{"team-secrets", "everyone-pods"}) {
+		t.Errorf("beyond a pods grant in dev: %v; want the group's secrets and its cluster-wide pods, not the grant's own binding or bootstrap discovery", got)
+	}
+	if got := names(ix.Beyond(dave, "", pods, own)); !slices.Equal(got, []string{"team-secrets"}) {
+		t.Errorf("beyond a cluster-wide pods grant: %v; want only the group's secrets", got)
+	}
+	if got := names(ix.Beyond(User{Name: "erin", Groups: []string{"system:authenticated"}}, "dev", pods, nil)); len(got) != 0 {
+		t.Errorf("an ordinary user has %v beyond the grant; bootstrap bindings are not beyond", got)
 	}
 }

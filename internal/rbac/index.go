@@ -124,6 +124,31 @@ func Managed(objLabels map[string]string, name string) bool {
 	return objLabels[labels.ManagedBy] == labels.Kubeaccess && strings.HasPrefix(name, NamePrefix)
 }
 
+// BootstrapLabel marks the RBAC objects the API server creates itself.
+const BootstrapLabel = "kubernetes.io/bootstrapping"
+
+// Bootstrap reports whether a binding is one the API server creates
+// itself. The label alone proves nothing (anyone who can create a binding
+// can set it): the API server's own are named cluster-admin or system:*,
+// live cluster-wide or in kube-system or kube-public, and bind only
+// system identities.
+func (b Binding) Bootstrap() bool {
+	name, namespace := b.Ref.Name, b.Ref.Namespace
+	if b.Labels[BootstrapLabel] != "rbac-defaults" || name != "cluster-admin" && !strings.HasPrefix(name, "system:") {
+		return false
+	}
+	if namespace != "" && namespace != "kube-system" && namespace != "kube-public" {
+		return false
+	}
+	for _, s := range b.Subjects {
+		systemSA := s.Kind == rbacv1.ServiceAccountKind && s.Namespace == "kube-system"
+		if !systemSA && (s.Kind == rbacv1.ServiceAccountKind || !strings.HasPrefix(s.Name, "system:")) {
+			return false
+		}
+	}
+	return true
+}
+
 // Index is one read of the cluster's bindings and roles.
 type Index struct {
 	Bindings []Binding

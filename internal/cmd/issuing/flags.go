@@ -36,6 +36,9 @@ type Flags struct {
 	// AllowPrivileged issues even when the identity holds, or would hold,
 	// escalation-grade permissions, or when that cannot be checked.
 	AllowPrivileged bool
+	// Strict refuses an identity that other bindings already give more
+	// than what is granted.
+	Strict bool
 	// MaxTTL bounds the lifetime of what is issued (as 90d or 2160h).
 	MaxTTL string
 	maxTTL time.Duration
@@ -62,6 +65,7 @@ func (f *Flags) AddFlags(fs *pflag.FlagSet, outDefault string) {
 	fs.BoolVar(&f.NoRecord, "no-record", false, "Keep no record (list, renew and revoke will not know of this credential)")
 	fs.BoolVar(&f.AllowPrivileged, "allow-privileged", false, "Issue even to an identity that holds, or would hold, escalation-grade permissions (see README, Safety), or when that cannot be checked")
 	fs.StringVar(&f.MaxTTL, "max-ttl", f.MaxTTL, "Refuse lifetimes longer than this (e.g. 90d, 720h)")
+	fs.BoolVar(&f.Strict, "strict", false, "Refuse when other bindings already give the identity more than this grant (they are reported either way)")
 }
 
 // MaxLifetime is --max-ttl, once validated.

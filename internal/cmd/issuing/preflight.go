@@ -59,6 +59,8 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 		recordsErr                         error
 		held                               privilege.Held
 		heldErr                            error
+		index                              *rbac.Index
+		indexErr                           error
 	)
 	// Asked alone first: it opens the connection the concurrent checks
 	// then share, where concurrent requests on a fresh client would each
@@ -74,6 +76,9 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 	}
 	if !is.AllowPrivileged {
 		wg.Go(func() { held, heldErr = privilege.Review(ctx, is.Client, c.Identity) })
+	}
+	if c.Identity.User != "" {
+		wg.Go(func() { index, indexErr = rbac.ReadIndex(ctx, is.Client) })
 	}
 	if c.Policy != nil {
 		wg.Go(func() { policyErr = c.Policy(ctx) })
@@ -117,6 +122,9 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 	}
 	if policyErr != nil {
 		return nil, false, policyErr
+	}
+	if err := is.reportBeyond(c.Identity, index, indexErr, acc); err != nil {
+		return nil, false, err
 	}
 	if createNamespace && !is.CreateNamespace {
 		return nil, false, cmdutil.UsageErrorf("namespace %q does not exist and --create-namespace=false", is.Namespace)
@@ -270,4 +278,45 @@ func unique(perms []verify.Permission) []verify.Permission {
 		}
 	}
 	return out
+}
+
+// reportBeyond says what other bindings already give the identity beyond
+// this grant, and where; with --strict that is a refusal. Without the
+// bindings it can only say so, and --strict refuses.
+func (is *Issuer) reportBeyond(id privilege.Identity, index *rbac.Index, indexErr error, acc *Access) error {
+	if id.User == "" {
+		return nil
+	}
+	if indexErr != nil {
+		if is.Strict {
+			return cmdutil.UsageErrorf("refusing with --strict: cannot tell what else %q may do (%v); nothing was created", id.User, indexErr)
+		}
+		fmt.Fprintf(is.ErrOut, "warning: cannot tell what else %q may do besides this grant: %v\n", id.User, indexErr)
+		return nil
+	}
+	var (
+		namespace string
+		rules     []rbacv1.PolicyRule
+		skip      []rbac.Ref
+	)
+	if acc != nil {
+		namespace, rules = acc.Namespace, acc.Rules
+		if ref, err := rbac.RefOf(acc.Binding); err == nil {
+			skip = append(skip, ref)
+		}
+	}
+	extra := index.Beyond(rbac.User{Name: id.User, Groups: id.Groups}, namespace, rules, skip)
+	if len(extra) == 0 {
+		return nil
+	}
+	lines := make([]string, len(extra))
+	for i, r := range extra {
+		lines[i] = "  " + r.Describe()
+	}
+	if is.Strict {
+		return cmdutil.UsageErrorf("refusing with --strict: besides what is granted, %q would be allowed, through bindings already in place:\n%s\nnothing was created",
+			id.User, strings.Join(lines, "\n"))
+	}
+	fmt.Fprintf(is.ErrOut, "note: besides what is granted, %q is allowed, through bindings already in place:\n%s\n", id.User, strings.Join(lines, "\n"))
+	return nil
 }
