@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -236,36 +235,6 @@ func clientFor(client kubernetes.Interface, obj runtime.Object) (objectClient, e
 		return named[*rbacv1.ClusterRoleBinding]{r.ClusterRoleBindings(), o.Name}, nil
 	}
 	return nil, fmt.Errorf("kubeaccess does not handle %T", obj)
-}
-
-// CheckAdoptable refuses, before anything is created, objects that exist
-// already and were not made by kubeaccess: Apply would refuse them too,
-// but only after a certificate was requested.
-func CheckAdoptable(ctx context.Context, client kubernetes.Interface, objs []runtime.Object) error {
-	g, ctx := errgroup.WithContext(ctx)
-	for _, obj := range objs {
-		g.Go(func() error {
-			c, err := clientFor(client, obj)
-			if err != nil {
-				return err
-			}
-			existing, err := c.get(ctx)
-			if apierrors.IsNotFound(err) {
-				return nil
-			} else if err != nil {
-				return fmt.Errorf("reading %s: %w", Describe(obj), err)
-			}
-			m, err := meta.Accessor(existing)
-			if err != nil {
-				return err
-			}
-			if !madeByKubeaccess(obj, m) {
-				return notOurs(obj)
-			}
-			return nil
-		})
-	}
-	return g.Wait()
 }
 
 // notOurs says which object is in the way.

@@ -151,12 +151,24 @@ func (b Binding) Bootstrap() bool {
 
 // Index is one read of the cluster's bindings and roles.
 type Index struct {
-	Bindings []Binding
-	Roles    map[Ref][]rbacv1.PolicyRule
+	Bindings   []Binding
+	Roles      map[Ref][]rbacv1.PolicyRule
+	RoleLabels map[Ref]map[string]string
 }
 
-// ReadIndex lists every binding and role, concurrently.
+// ReadIndex lists every binding and role, concurrently, as they are now.
 func ReadIndex(ctx context.Context, client kubernetes.Interface) (*Index, error) {
+	return readIndex(ctx, client, "")
+}
+
+// ReadCachedIndex is ReadIndex from the API server's watch cache, which
+// may lag etcd by a few milliseconds and is cheaper to serve: for checks
+// that a later step makes again where it matters.
+func ReadCachedIndex(ctx context.Context, client kubernetes.Interface) (*Index, error) {
+	return readIndex(ctx, client, "0")
+}
+
+func readIndex(ctx context.Context, client kubernetes.Interface, resourceVersion string) (*Index, error) {
 	r := client.RbacV1()
 	var (
 		crbs  *rbacv1.ClusterRoleBindingList
@@ -173,14 +185,15 @@ func ReadIndex(ctx context.Context, client kubernetes.Interface) (*Index, error)
 			return nil
 		})
 	}
-	list("ClusterRoleBindings", func() (err error) { crbs, err = r.ClusterRoleBindings().List(ctx, metav1.ListOptions{}); return })
-	list("RoleBindings", func() (err error) { rbs, err = r.RoleBindings("").List(ctx, metav1.ListOptions{}); return })
-	list("ClusterRoles", func() (err error) { crs, err = r.ClusterRoles().List(ctx, metav1.ListOptions{}); return })
-	list("Roles", func() (err error) { roles, err = r.Roles("").List(ctx, metav1.ListOptions{}); return })
+	opts := metav1.ListOptions{ResourceVersion: resourceVersion}
+	list("ClusterRoleBindings", func() (err error) { crbs, err = r.ClusterRoleBindings().List(ctx, opts); return })
+	list("RoleBindings", func() (err error) { rbs, err = r.RoleBindings("").List(ctx, opts); return })
+	list("ClusterRoles", func() (err error) { crs, err = r.ClusterRoles().List(ctx, opts); return })
+	list("Roles", func() (err error) { roles, err = r.Roles("").List(ctx, opts); return })
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	ix := &Index{Roles: map[Ref][]rbacv1.PolicyRule{}}
+	ix := &Index{Roles: map[Ref][]rbacv1.PolicyRule{}, RoleLabels: map[Ref]map[string]string{}}
 	for _, b := range crbs.Items {
 		ix.Bindings = append(ix.Bindings, Binding{Ref{"ClusterRoleBinding", "", b.Name}, b.Labels, b.Subjects, b.RoleRef})
 	}
@@ -188,10 +201,12 @@ func ReadIndex(ctx context.Context, client kubernetes.Interface) (*Index, error)
 		ix.Bindings = append(ix.Bindings, Binding{Ref{"RoleBinding", b.Namespace, b.Name}, b.Labels, b.Subjects, b.RoleRef})
 	}
 	for _, cr := range crs.Items {
-		ix.Roles[Ref{"ClusterRole", "", cr.Name}] = cr.Rules
+		ref := Ref{"ClusterRole", "", cr.Name}
+		ix.Roles[ref], ix.RoleLabels[ref] = cr.Rules, cr.Labels
 	}
 	for _, role := range roles.Items {
-		ix.Roles[Ref{"Role", role.Namespace, role.Name}] = role.Rules
+		ref := Ref{"Role", role.Namespace, role.Name}
+		ix.Roles[ref], ix.RoleLabels[ref] = role.Rules, role.Labels
 	}
 	return ix, nil
 }
@@ -223,4 +238,24 @@ func (ix *Index) BindingsOf(match func(rbacv1.Subject) bool) []Binding {
 		}
 	}
 	return out
+}
+
+// CheckAdoptable refuses objects that exist already in the index and were
+// not made by kubeaccess: Apply would refuse them too, but only after a
+// certificate was requested.
+func (ix *Index) CheckAdoptable(objs []runtime.Object) error {
+	for _, obj := range objs {
+		ref, err := RefOf(obj)
+		if err != nil {
+			return err
+		}
+		labels, exists := ix.RoleLabels[ref]
+		if i := slices.IndexFunc(ix.Bindings, func(b Binding) bool { return b.Ref == ref }); i >= 0 {
+			labels, exists = ix.Bindings[i].Labels, true
+		}
+		if exists && !Managed(labels, ref.Name) {
+			return notOurs(obj)
+		}
+	}
+	return nil
 }

@@ -50,8 +50,8 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	subject, base := issuing.BindingSubject(o.user, o.credentialGroup, o.BindGroup)
 	acc, createNamespace, err := o.is.Preflight(ctx, issuing.Checks{
-		Command: "approval", Required: o.requiredPermissions(), Subject: subject, Base: base, Policy: o.checkExistingAccess,
-		Identity: privilege.ForUser(o.user, o.groups),
+		Command: "approval", Refusing: "refusing to approve", Required: o.requiredPermissions(), Subject: subject, Base: base,
+		Identity: privilege.ForUser(o.user, o.groups), RefuseExistingAccess: !o.AllowExistingAccess,
 	})
 	if err != nil {
 		return err
@@ -137,18 +137,6 @@ func (o *Options) requiredPermissions() []verify.Permission {
 // policy is the subject policy of this approval.
 func (o *Options) policy() pki.SubjectPolicy {
 	return pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged, CredentialGroup: o.credentialGroup}
-}
-
-// checkExistingAccess refuses a subject that others' bindings already give
-// access, unless --allow-existing-access.
-func (o *Options) checkExistingAccess(ctx context.Context) error {
-	if o.AllowExistingAccess {
-		return nil
-	}
-	if err := o.is.CheckExistingAccess(ctx, o.user, o.groups); err != nil {
-		return fmt.Errorf("refusing to approve: %w", err)
-	}
-	return nil
 }
 
 // Pending is a request waiting for approval, as listed.

@@ -41,6 +41,13 @@ type Checks struct {
 	// --allow-privileged, the API server is asked whether it holds, or
 	// with the access would hold, escalation-grade permissions.
 	Identity privilege.Identity
+	// RefuseExistingAccess refuses an identity that bindings kubeaccess
+	// did not make already give access (approving a request made by
+	// someone else would hand it over).
+	RefuseExistingAccess bool
+	// Refusing starts the message of a refusal by the command's own
+	// policy ("refusing to approve").
+	Refusing string
 }
 
 // Preflight makes the read-only checks that precede any change: the
@@ -78,18 +85,12 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 		wg.Go(func() { held, heldErr = privilege.Review(ctx, is.Client, c.Identity) })
 	}
 	if c.Identity.User != "" {
-		wg.Go(func() { index, indexErr = rbac.ReadIndex(ctx, is.Client) })
+		wg.Go(func() { index, indexErr = rbac.ReadCachedIndex(ctx, is.Client) })
 	}
 	if c.Policy != nil {
 		wg.Go(func() { policyErr = c.Policy(ctx) })
 	}
-	wg.Go(func() {
-		if acc, planErr = is.PlanAccess(ctx, c.Subject, c.Base); planErr == nil && acc != nil {
-			if err := rbac.CheckAdoptable(ctx, is.Client, acc.Objects()); err != nil {
-				planErr = cmdutil.UsageErrorf("%w", err)
-			}
-		}
-	})
+	wg.Go(func() { acc, planErr = is.PlanAccess(ctx, c.Subject, c.Base) })
 	needsNamespace := c.InNamespace || is.HasAccess() && !is.ClusterWide
 	wg.Go(func() { nsExists, nsErr = is.namespaceExists(ctx, needsNamespace) })
 	if !c.DryRun && !is.NoRecord {
@@ -123,7 +124,7 @@ func (is *Issuer) Preflight(ctx context.Context, c Checks) (acc *Access, createN
 	if policyErr != nil {
 		return nil, false, policyErr
 	}
-	if err := is.reportBeyond(c.Identity, index, indexErr, acc); err != nil {
+	if err := is.checkIndex(c, index, indexErr, acc); err != nil {
 		return nil, false, err
 	}
 	if createNamespace && !is.CreateNamespace {
@@ -243,30 +244,44 @@ func RefusePrivileged(ctx context.Context, client kubernetes.Interface, errOut i
 		"pass --allow-privileged if this is really intended", id.User, privilege.Explain(ctx, client, id, findings))
 }
 
-// CheckExistingAccess refuses a subject that bindings kubeaccess did not
-// make already name, as the user or one of the groups: a certificate for
-// it hands that access to whoever holds the key. It fails closed when the
-// bindings cannot be read.
-func (is *Issuer) CheckExistingAccess(ctx context.Context, user string, groups []string) error {
-	id := privilege.Identity{User: user, Groups: groups}
-	index, err := rbac.ReadIndex(ctx, is.Client)
-	if err != nil {
-		return cmdutil.UsageErrorf("cannot tell whether %q already has access through other bindings (%v); pass --allow-existing-access to approve anyway", user, err)
-	}
-	var found []string
-	for _, b := range index.Bindings {
-		if b.ManagedByKubeaccess() {
-			continue
+// checkIndex makes the checks that read the cluster's bindings and roles,
+// from one read: existing access (when asked), objects in the way of the
+// access, and what the identity has beyond it.
+func (is *Issuer) checkIndex(c Checks, index *rbac.Index, indexErr error, acc *Access) error {
+	if c.RefuseExistingAccess {
+		if indexErr != nil {
+			return cmdutil.UsageErrorf("cannot tell whether %q already has access through other bindings (%v); pass --allow-existing-access to go on anyway", c.Identity.User, indexErr)
 		}
-		if slices.ContainsFunc(b.Subjects, id.Names) {
+		if err := existingAccess(index, c.Identity); err != nil {
+			return fmt.Errorf("%s: %w", c.Refusing, err)
+		}
+	}
+	if acc != nil && indexErr == nil {
+		if err := index.CheckAdoptable(acc.Objects()); err != nil {
+			return cmdutil.UsageErrorf("%w", err)
+		}
+	}
+	return is.reportBeyond(c.Identity, index, indexErr, acc)
+}
+
+// existingAccess refuses an identity that bindings kubeaccess did not
+// make already name, as the user or one of the groups it is issued: a
+// certificate for it hands that access to whoever holds the key.
+func existingAccess(index *rbac.Index, id privilege.Identity) error {
+	var found []string
+	for _, b := range index.BindingsOf(func(s rbacv1.Subject) bool {
+		return id.Names(s) && !(s.Kind == rbacv1.GroupKind && s.Name == privilege.Authenticated)
+	}) {
+		if !b.ManagedByKubeaccess() && !b.Bootstrap() {
 			found = append(found, fmt.Sprintf("%s (%s %q)", b.Ref.Display(), b.RoleRef.Kind, b.RoleRef.Name))
 		}
 	}
 	if len(found) == 0 {
 		return nil
 	}
+	groups := slices.DeleteFunc(slices.Clone(id.Groups), func(g string) bool { return g == privilege.Authenticated })
 	return cmdutil.UsageErrorf("%q, or one of its groups %q, already has access through bindings kubeaccess did not make:\n  %s\n"+
-		"a certificate for it gives that access to whoever holds the key; pass --allow-existing-access if that is intended", user, groups, strings.Join(found, "\n  "))
+		"a certificate for it gives that access to whoever holds the key; pass --allow-existing-access if that is intended", id.User, groups, strings.Join(found, "\n  "))
 }
 
 // unique drops repeated permissions, keeping the first of each.

@@ -162,17 +162,8 @@ func (o *Options) Run(ctx context.Context) error {
 	if !o.Offline {
 		subject, base := issuing.BindingSubject(user, policy.CredentialGroup, o.BindGroup)
 		acc, createNamespace, err = o.is.Preflight(ctx, issuing.Checks{
-			Command: "signing", Subject: subject, Base: base,
-			Identity: privilege.ForUser(user, groups),
-			Policy: func(ctx context.Context) error {
-				if o.AllowExistingAccess {
-					return nil
-				}
-				if err := o.is.CheckExistingAccess(ctx, user, groups); err != nil {
-					return fmt.Errorf("refusing to sign: %w", err)
-				}
-				return nil
-			},
+			Command: "signing", Refusing: "refusing to sign", Subject: subject, Base: base,
+			Identity: privilege.ForUser(user, groups), RefuseExistingAccess: !o.AllowExistingAccess,
 		})
 		if err != nil {
 			return err
