@@ -21,6 +21,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
@@ -68,7 +69,7 @@ func Run(ctx context.Context, client kubernetes.Interface, o Options) ([]Finding
 	}
 	var findings []Finding
 	for _, check := range []func(*state) []Finding{
-		checkClusterAdmin, checkWildcards, checkPrivilegedGroups, checkRecords, checkRecordWriters, checkLegacyTokens, checkUnknownUsers, checkRequests,
+		checkClusterAdmin, checkEscalation, checkWildcards, checkPrivilegedGroups, checkRecords, checkRecordWriters, checkLegacyTokens, checkUnknownUsers, checkRequests,
 	} {
 		findings = append(findings, check(st)...)
 	}
@@ -81,6 +82,7 @@ type state struct {
 	o        Options
 	bindings []binding
 	roles    map[rbac.Ref][]rbacv1.PolicyRule
+	index    *rbac.Index
 	records  []records.Record
 	secrets  []corev1.Secret
 	requests []certificatesv1.CertificateSigningRequest
@@ -91,7 +93,7 @@ func read(ctx context.Context, client kubernetes.Interface, o Options) (*state, 
 	if err != nil {
 		return nil, err
 	}
-	s := &state{o: o, roles: index.Roles}
+	s := &state{o: o, roles: index.Roles, index: index}
 	for _, b := range index.Bindings {
 		s.bindings = append(s.bindings, binding{b, b.Bootstrap()})
 	}
@@ -131,6 +133,67 @@ func checkClusterAdmin(s *state) []Finding {
 	return out
 }
 
+// checkEscalation reports every subject of a binding the API server did
+// not make that holds an escalation-grade permission of the catalogue
+// (the one grant and approve refuse), whatever its roles are called, with
+// the binding and rule that give it. Subjects bound to cluster-admin are
+// reported by checkClusterAdmin already.
+func checkEscalation(s *state) []Finding {
+	var out []Finding
+	seen := map[rbacv1.Subject]bool{}
+	for _, b := range s.bindings {
+		if b.builtin {
+			continue
+		}
+		for _, sub := range b.Subjects {
+			if seen[sub] {
+				continue
+			}
+			seen[sub] = true
+			if s.boundToClusterAdmin(sub) {
+				continue
+			}
+			findings := privilege.LocalFindings(s.index, asUser(sub, b.Ref.Namespace))
+			if len(findings) == 0 {
+				continue
+			}
+			ids := make([]string, len(findings))
+			for i, f := range findings {
+				ids[i] = f.Entry.ID
+			}
+			why := fmt.Sprintf("%s holds escalation-grade permissions (%s); for one, %s: %s, through %s", describe(sub), strings.Join(ids, ", "),
+				findings[0].Entry.ID, privilege.Describe(findings[0].Held[0]), findings[0].GrantedBy[0])
+			out = append(out, Finding{High, "escalation", describe(sub), why})
+		}
+	}
+	return out
+}
+
+// asUser is the identity a binding's subject stands for, alone: a user
+// without the groups it may also be in, a group's member with no other
+// group, a service account with its own groups.
+func asUser(sub rbacv1.Subject, bindingNamespace string) rbac.User {
+	switch sub.Kind {
+	case rbacv1.GroupKind:
+		return rbac.User{Groups: []string{sub.Name}}
+	case rbacv1.ServiceAccountKind:
+		ns := sub.Namespace
+		if ns == "" {
+			ns = bindingNamespace
+		}
+		return rbac.ServiceAccountUser(ns, sub.Name)
+	}
+	return rbac.User{Name: sub.Name}
+}
+
+// boundToClusterAdmin reports whether a binding outside the bootstrap ones
+// binds sub to cluster-admin.
+func (s *state) boundToClusterAdmin(sub rbacv1.Subject) bool {
+	return slices.ContainsFunc(s.bindings, func(b binding) bool {
+		return !b.builtin && b.RoleRef.Kind == "ClusterRole" && b.RoleRef.Name == "cluster-admin" && slices.Contains(b.Subjects, sub)
+	})
+}
+
 func checkWildcards(s *state) []Finding {
 	var out []Finding
 	for _, b := range s.bindings {
@@ -139,12 +202,21 @@ func checkWildcards(s *state) []Finding {
 		}
 		for _, rule := range s.roles[b.RoleOf()] {
 			if slices.Contains(rule.Verbs, "*") || slices.Contains(rule.Resources, "*") {
-				out = append(out, Finding{Medium, "wildcard-rules", b.Ref.String(), fmt.Sprintf("binds %s, whose rules include verbs %v on resources %v", b.RoleOf(), rule.Verbs, rule.Resources)})
+				out = append(out, Finding{Medium, "wildcard-rules", b.Ref.String(), fmt.Sprintf("binds %s, whose rules include verbs %v on resources %v in API groups %q%s",
+					b.RoleOf(), rule.Verbs, rule.Resources, rule.APIGroups, namedOnly(rule))})
 				break
 			}
 		}
 	}
 	return out
+}
+
+// namedOnly says when a rule is limited to some names.
+func namedOnly(rule rbacv1.PolicyRule) string {
+	if len(rule.ResourceNames) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", only names %q", rule.ResourceNames)
 }
 
 func checkPrivilegedGroups(s *state) []Finding {

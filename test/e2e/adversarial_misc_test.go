@@ -168,6 +168,11 @@ func TestAuditSeesWhatMatters(t *testing.T) {
 	bindRules(t, admin, "scribe-edits-records", records.DefaultNamespace, []rbacv1.PolicyRule{{Verbs: []string{"update"}, APIGroups: []string{""}, Resources: []string{"configmaps"}}},
 		rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "scribe"})
 
+	bindRules(t, admin, "robots-approve", "", []rbacv1.PolicyRule{
+		{Verbs: []string{"update"}, APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests/approval"}},
+		{Verbs: []string{"approve"}, APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"signers"}, ResourceNames: []string{"kubernetes.io/kube-apiserver-client"}},
+	}, rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "cert-robots"})
+
 	findings, r := auditJSON(t, cluster.AdminKubeconfig)
 	if r.code != 0 && r.code != 1 {
 		t.Fatalf("audit: exit %d\n%s", r.code, r.stderr)
@@ -186,6 +191,7 @@ func TestAuditSeesWhatMatters(t *testing.T) {
 		{"cluster-admin", "ClusterRoleBinding sneaky-defaults", "User eve is bound to cluster-admin"},
 		{"tampered-record", "credential " + id, `its certificate carries ["forged-in-audit" "kubeaccess:credential:`},
 		{"records-writable", "RoleBinding kubeaccess-system/scribe-edits-records", "User scribe may update configmaps in namespace kubeaccess-system"},
+		{"escalation", "Group cert-robots", `holds escalation-grade permissions (approve-client-certificates); for one, approve-client-certificates: update certificatesigningrequests/approval.certificates.k8s.io (cluster-wide), through ClusterRoleBinding robots-approve`},
 	} {
 		if want.check == "tampered-record" {
 			want.detail = "says groups"

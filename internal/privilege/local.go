@@ -1,0 +1,42 @@
+package privilege
+
+import (
+	authorizationv1 "k8s.io/api/authorization/v1"
+
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+)
+
+// Held locally: the catalogue answered by RBAC evaluated from one read of
+// the cluster's roles and bindings (rbac.Index.Decide), for many subjects
+// at no cost per question. Access reviews stay the authority when issuing;
+// this is for reports over a whole cluster (audit).
+
+// LocalFindings are the catalogue entries u holds through RBAC, each part
+// with the binding and rule that give it in place of a grant.
+func LocalFindings(ix *rbac.Index, u rbac.User) []Finding {
+	var findings []Finding
+	for _, e := range Catalogue {
+		f := Finding{Entry: e}
+		for _, any := range e.Requires {
+			a, why, ok := heldLocally(ix, u, any)
+			if !ok {
+				break
+			}
+			f.Held, f.GrantedBy = append(f.Held, a), append(f.GrantedBy, why)
+		}
+		if len(f.Held) == len(e.Requires) {
+			findings = append(findings, f)
+		}
+	}
+	return findings
+}
+
+func heldLocally(ix *rbac.Index, u rbac.User, any AnyOf) (authorizationv1.ResourceAttributes, string, bool) {
+	for _, a := range any {
+		d := ix.Decide(u, rbac.Request{Verb: a.Verb, Group: a.Group, Resource: a.Resource, Subresource: a.Subresource, Name: a.Name, Namespace: a.Namespace})
+		if d.Allowed && len(d.Reasons) > 0 {
+			return a, d.Reasons[0].Describe(), true
+		}
+	}
+	return authorizationv1.ResourceAttributes{}, "", false
+}
