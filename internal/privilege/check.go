@@ -146,11 +146,19 @@ func review(ctx context.Context, client kubernetes.Interface, id Identity, attrs
 
 // evaluate combines what the identity holds with what grants give.
 func evaluate(catalogue []Entry, allowed map[authorizationv1.ResourceAttributes]bool, grants []Grant) []Finding {
+	return walk(catalogue, func(any AnyOf) (authorizationv1.ResourceAttributes, string, bool) {
+		return satisfy(any, allowed, grants)
+	})
+}
+
+// walk returns the entries of catalogue whose every part held says is
+// held, with the request and where it comes from.
+func walk(catalogue []Entry, held func(AnyOf) (authorizationv1.ResourceAttributes, string, bool)) []Finding {
 	var findings []Finding
 	for _, e := range catalogue {
 		f := Finding{Entry: e}
 		for _, any := range e.Requires {
-			a, by, ok := satisfy(any, allowed, grants)
+			a, by, ok := held(any)
 			if !ok {
 				break
 			}

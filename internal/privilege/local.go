@@ -14,21 +14,7 @@ import (
 // LocalFindings are the catalogue entries u holds through RBAC, each part
 // with the binding and rule that give it in place of a grant.
 func LocalFindings(ix *rbac.Index, u rbac.User) []Finding {
-	var findings []Finding
-	for _, e := range Catalogue {
-		f := Finding{Entry: e}
-		for _, any := range e.Requires {
-			a, why, ok := heldLocally(ix, u, any)
-			if !ok {
-				break
-			}
-			f.Held, f.GrantedBy = append(f.Held, a), append(f.GrantedBy, why)
-		}
-		if len(f.Held) == len(e.Requires) {
-			findings = append(findings, f)
-		}
-	}
-	return findings
+	return walk(Catalogue, func(any AnyOf) (authorizationv1.ResourceAttributes, string, bool) { return heldLocally(ix, u, any) })
 }
 
 func heldLocally(ix *rbac.Index, u rbac.User, any AnyOf) (authorizationv1.ResourceAttributes, string, bool) {

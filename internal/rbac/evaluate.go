@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/client-go/discovery"
 	"k8s.io/component-helpers/auth/rbac/validation"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
@@ -204,4 +205,31 @@ func (ix *Index) Beyond(u User, namespace string, rules []rbacv1.PolicyRule, ski
 		}
 	}
 	return out
+}
+
+// ResolveRequest makes a question of a verb and a resource as people
+// write it ("deployments", "deploy", "pods/log", "widgets.example.com"),
+// found through discovery and refreshing a stale cache once; a resource
+// starting with "/" is a non-resource URL.
+func ResolveRequest(disco discovery.CachedDiscoveryInterface, verb, resource, name, namespace string) (Request, error) {
+	if strings.HasPrefix(resource, "/") {
+		return Request{Verb: verb, Path: resource}, nil
+	}
+	resolve := func() (GroupResource, error) {
+		_, lists, err := disco.ServerGroupsAndResources()
+		if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
+			return GroupResource{}, fmt.Errorf("discovering the server's resources: %w", err)
+		}
+		return NewCatalog(lists).Resolve(resource)
+	}
+	gr, err := resolve()
+	if err != nil && !disco.Fresh() {
+		disco.Invalidate()
+		gr, err = resolve()
+	}
+	if err != nil {
+		return Request{}, err
+	}
+	res, sub, _ := strings.Cut(gr.Resource, "/")
+	return Request{Verb: verb, Group: gr.Group, Resource: res, Subresource: sub, Name: name, Namespace: namespace}, nil
 }

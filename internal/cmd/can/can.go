@@ -133,9 +133,9 @@ type Answer struct {
 
 // answer decides one question and prints yes or no; no exits 1.
 func (o *Options) answer(disco discovery.CachedDiscoveryInterface, index *rbac.Index) error {
-	req, err := o.request(disco)
+	req, err := rbac.ResolveRequest(disco, o.Verb, o.Resource, o.Name, o.namespace)
 	if err != nil {
-		return err
+		return cmdutil.UsageErrorf("%w", err)
 	}
 	d := index.Decide(o.user, req)
 	a := Answer{Allowed: d.Allowed, Outside: d.Outside}
@@ -163,36 +163,4 @@ func (o *Options) answer(disco discovery.CachedDiscoveryInterface, index *rbac.I
 		return cmdutil.ExitSilently(cmdutil.ExitError)
 	}
 	return nil
-}
-
-// request turns the arguments into a question: a non-resource URL, or a
-// resource resolved through discovery (as grant's --resource).
-func (o *Options) request(disco discovery.CachedDiscoveryInterface) (rbac.Request, error) {
-	if strings.HasPrefix(o.Resource, "/") {
-		return rbac.Request{Verb: o.Verb, Path: o.Resource}, nil
-	}
-	catalog, err := catalogOf(disco)
-	if err != nil {
-		return rbac.Request{}, err
-	}
-	gr, err := catalog.Resolve(o.Resource)
-	if err != nil && !disco.Fresh() {
-		disco.Invalidate()
-		if catalog, err = catalogOf(disco); err == nil {
-			gr, err = catalog.Resolve(o.Resource)
-		}
-	}
-	if err != nil {
-		return rbac.Request{}, cmdutil.UsageErrorf("%w", err)
-	}
-	resource, sub, _ := strings.Cut(gr.Resource, "/")
-	return rbac.Request{Verb: o.Verb, Group: gr.Group, Resource: resource, Subresource: sub, Name: o.Name, Namespace: o.namespace}, nil
-}
-
-func catalogOf(disco discovery.DiscoveryInterface) (*rbac.Catalog, error) {
-	_, lists, err := disco.ServerGroupsAndResources()
-	if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
-		return nil, fmt.Errorf("discovering the server's resources: %w", err)
-	}
-	return rbac.NewCatalog(lists), nil
 }

@@ -13,7 +13,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/discovery"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
@@ -83,9 +82,9 @@ system:masters may do everything, whatever RBAC says.`,
 			if err != nil {
 				return fmt.Errorf("reading the cluster's roles and bindings: %w", err)
 			}
-			req, err := o.request(disco)
+			req, err := rbac.ResolveRequest(disco, o.Verb, o.Resource, o.Name, o.namespace)
 			if err != nil {
-				return err
+				return cmdutil.UsageErrorf("%w", err)
 			}
 			return o.print(Holders(index, req))
 		},
@@ -126,22 +125,6 @@ func Holders(index *rbac.Index, req rbac.Request) []Holder {
 		}
 	}
 	return out
-}
-
-func (o *Options) request(disco discovery.CachedDiscoveryInterface) (rbac.Request, error) {
-	if strings.HasPrefix(o.Resource, "/") {
-		return rbac.Request{Verb: o.Verb, Path: o.Resource}, nil
-	}
-	_, lists, err := disco.ServerGroupsAndResources()
-	if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
-		return rbac.Request{}, fmt.Errorf("discovering the server's resources: %w", err)
-	}
-	gr, err := rbac.NewCatalog(lists).Resolve(o.Resource)
-	if err != nil {
-		return rbac.Request{}, cmdutil.UsageErrorf("%w", err)
-	}
-	resource, sub, _ := strings.Cut(gr.Resource, "/")
-	return rbac.Request{Verb: o.Verb, Group: gr.Group, Resource: resource, Subresource: sub, Name: o.Name, Namespace: o.namespace}, nil
 }
 
 func (o *Options) print(holders []Holder) error {
