@@ -6,7 +6,7 @@ BIN_DIR     := bin
 CLUSTER_DIR := .cluster
 GOBIN       ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build install install-plugin control-plane vet test fuzz demo bench bench-can cluster cluster-down clean
+.PHONY: build install install-plugin control-plane vet test fuzz demo bench bench-can dist dist-test cluster cluster-down clean
 
 ## build: build bin/kubeaccess
 build:
@@ -55,6 +55,14 @@ bench:
 bench-can:
 	bench/can.sh
 
+## dist: cross-compile release archives, SHA256SUMS and the krew manifest into dist/
+dist:
+	hack/dist.sh
+
+## dist-test: build dist/, validate the manifest with krew and install the plugin from it
+dist-test:
+	hack/dist-test.sh
+
 ## cluster: start the real local control plane in $(CLUSTER_DIR) for trying things
 cluster: control-plane
 	@KUBEACCESS_CONTROL_PLANE_BIN=$$(hack/control-plane-bins.sh) $(GO) run ./hack/localcluster up --dir $(CLUSTER_DIR)
@@ -64,4 +72,4 @@ cluster-down:
 	@$(GO) run ./hack/localcluster down --dir $(CLUSTER_DIR)
 
 clean:
-	rm -rf $(BIN_DIR)
+	rm -rf $(BIN_DIR) dist

@@ -3,12 +3,14 @@
 # kubectl, etcd) from the tools module and prints the directory holding them.
 #
 # The binaries are cached outside the repository, keyed by the Kubernetes
-# version and a hash of tools/go.sum, so only the first run pays for the
-# ~20 minute cold build. Progress goes to stderr; stdout is only the directory.
+# version and a hash of the tools module's go.mod and go.sum, so only the
+# first run pays for the ~20 minute cold build. Progress goes to stderr;
+# stdout is only the directory.
+#   hack/control-plane-bins.sh [TOOLS-MODULE-DIR]   (default tools; tools/v1.31 for make test-compat)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-tools="$root/tools"
+tools="$root/${1:-tools}"
 version=$(cd "$tools" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
 sum=$(cat "$tools/go.mod" "$tools/go.sum" | sha256sum | cut -c1-12)
 cache="${KUBEACCESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubeaccess}"

@@ -6,13 +6,19 @@ import (
 	"runtime/debug"
 )
 
-// gitVersion is set at build time with
-// -ldflags "-X github.com/kubeaccess/kubeaccess/internal/version.gitVersion=v1.2.3".
-var gitVersion = ""
+// gitVersion, gitCommit and buildDate are set at build time (make dist) with
+// -ldflags "-X github.com/kubeaccess/kubeaccess/internal/version.gitVersion=v1.2.3 ...".
+var (
+	gitVersion = ""
+	gitCommit  = ""
+	buildDate  = ""
+)
 
 // Info describes a kubeaccess build.
 type Info struct {
 	Version   string `json:"version"`
+	Commit    string `json:"commit,omitempty"`
+	BuildDate string `json:"buildDate,omitempty"`
 	GoVersion string `json:"goVersion"`
 	Platform  string `json:"platform"`
 }
@@ -28,5 +34,5 @@ func Get() Info {
 			v = bi.Main.Version
 		}
 	}
-	return Info{Version: v, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	return Info{Version: v, Commit: gitCommit, BuildDate: buildDate, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
 }

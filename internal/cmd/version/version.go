@@ -47,6 +47,10 @@ func (o *Options) Run() error {
 	if o.Output != "" {
 		return cmdutil.PrintStructured(o.Out, o.Output, info)
 	}
-	_, err := fmt.Fprintf(o.Out, "kubeaccess %s (%s, %s)\n", info.Version, info.GoVersion, info.Platform)
+	build := info.GoVersion + ", " + info.Platform
+	if info.Commit != "" {
+		build = "commit " + info.Commit + ", built " + info.BuildDate + ", " + build
+	}
+	_, err := fmt.Fprintf(o.Out, "kubeaccess %s (%s)\n", info.Version, build)
 	return err
 }
