@@ -19,6 +19,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/audit"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/can"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/complete"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/completion"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/deny"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/grant"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/inspect"
@@ -81,6 +82,7 @@ track of that access until it is revoked.`,
 		version.NewCmdVersion(streams),
 		whoami.NewCmdWhoAmI(configFlags, streams),
 	)
+	completion.Register(cmd, configFlags)
 	return cmd
 }
 
