@@ -32,7 +32,7 @@ func NewCmdAudit(flags *genericclioptions.ConfigFlags, streams genericiooptions.
 	o := &Options{Expiring: "7d", MaxTTL: "90d", RecordsNamespace: records.DefaultNamespace, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "audit [flags]",
-		Short: "Report risky access: cluster-admin and wildcard bindings, stale or long-lived credentials, and more",
+		Short: "Report risky access: escalation-grade permissions whatever the role's name, wildcard rules, stale, tampered or long-lived credentials, and more",
 		Long: `Report, with a severity: subjects bound to cluster-admin or to rules with "*"
 verbs or resources; bindings to privileged groups; credentials kubeaccess
 issued that are expired or revoked but still bound, expiring within

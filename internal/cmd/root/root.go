@@ -82,6 +82,8 @@ track of that access until it is revoked.`,
 		version.NewCmdVersion(streams),
 		whoami.NewCmdWhoAmI(configFlags, streams),
 	)
+	cmd.AddCommand(newCmdOptions(cmd))
+	groupCommands(cmd)
 	completion.Register(cmd, configFlags)
 	return cmd
 }

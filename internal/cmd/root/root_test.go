@@ -88,3 +88,31 @@ func TestDisplayNameAsKubectlPlugin(t *testing.T) {
 		t.Errorf("plugin help does not use the plugin name:\n%s", help.String())
 	}
 }
+
+func TestHelpIsGroupedAndGlobalFlagsAreInOptions(t *testing.T) {
+	root := NewCmdRoot(genericiooptions.NewTestIOStreamsDiscard(), "kubeaccess")
+	for _, c := range root.Commands() {
+		if c.GroupID == "" {
+			t.Errorf("command %q is in no group of the root's help", c.Name())
+		}
+	}
+	help, _, code := execute(t, "--help")
+	if code != 0 {
+		t.Fatalf("--help: exit %d", code)
+	}
+	for _, want := range []string{"Issue access:", "See access:", "Keep track of access:", "Other commands:", `Use "kubeaccess options"`} {
+		if !strings.Contains(help, want) {
+			t.Errorf("root help lacks %q:\n%s", want, help)
+		}
+	}
+	grantHelp, _, _ := execute(t, "grant", "--help")
+	if strings.Contains(grantHelp, "--kubeconfig") || !strings.Contains(grantHelp, "--verb") {
+		t.Errorf("grant's help should list its own flags and leave the global ones to options:\n%s", grantHelp)
+	}
+	options, _, _ := execute(t, "options")
+	for _, want := range []string{"--kubeconfig", "--context", "--namespace", "-v, --v"} {
+		if !strings.Contains(options, want) {
+			t.Errorf("options lacks %q:\n%s", want, options)
+		}
+	}
+}
