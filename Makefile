@@ -6,7 +6,7 @@ BIN_DIR     := bin
 CLUSTER_DIR := .cluster
 GOBIN       ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build install install-plugin control-plane vet test fuzz demo bench bench-can dist dist-test cluster cluster-down clean
+.PHONY: build install install-plugin control-plane vet test test-compat fuzz demo bench bench-can dist dist-test cluster cluster-down clean
 
 ## build: build bin/kubeaccess
 build:
@@ -33,6 +33,10 @@ vet:
 ## test: vet, unit tests and real-cluster tests; fails if a control-plane process is left running
 test: vet control-plane
 	hack/test.sh
+
+## test-compat: the e2e suite against the oldest supported release (Kubernetes v1.31, tools/v1.31); not part of make test
+test-compat:
+	KUBEACCESS_TOOLS=tools/v1.31 KUBEACCESS_TEST_PACKAGES=./test/e2e/ hack/test.sh
 
 ## fuzz: run each parser's fuzz test for FUZZTIME (make test runs only their seeds)
 FUZZTIME ?= 30s

@@ -5,14 +5,18 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-bindir=$(hack/control-plane-bins.sh) || exit 1
+tools=${KUBEACCESS_TOOLS:-tools}
+bindir=$(hack/control-plane-bins.sh "$tools") || exit 1
 export KUBEACCESS_CONTROL_PLANE_BIN=$bindir
+KUBEACCESS_KUBERNETES_VERSION=$(cd "$tools" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
+export KUBEACCESS_KUBERNETES_VERSION
+echo "control plane: Kubernetes $KUBEACCESS_KUBERNETES_VERSION ($bindir)"
 
 # The RBAC property test draws its cluster and questions from a seed:
 # printed here, so that a failure can be replayed with the same seed.
 export KUBEACCESS_RBAC_SEED=${KUBEACCESS_RBAC_SEED:-$(( $(date +%s%N) % 1000000000 ))}
 echo "RBAC property test seed: KUBEACCESS_RBAC_SEED=$KUBEACCESS_RBAC_SEED"
-go test -count=1 -timeout 30m ./...
+go test -count=1 -timeout 30m "${KUBEACCESS_TEST_PACKAGES:-./...}"
 status=$?
 
 hack/check-no-leftovers.sh "$bindir" "$root/.cluster" || status=1

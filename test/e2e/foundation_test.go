@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +34,26 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/testcluster"
 )
 
-const wantKubernetesVersion = "v1.37.2"
+// wantKubernetesVersion is the version of the control plane under test:
+// KUBEACCESS_KUBERNETES_VERSION, which hack/test.sh and hack/test-compat.sh
+// read from the tools module that built it.
+var wantKubernetesVersion = cmp.Or(os.Getenv("KUBEACCESS_KUBERNETES_VERSION"), "v1.37.2")
+
+// serverMinor is the minor version of the control plane under test.
+func serverMinor(t *testing.T) int {
+	t.Helper()
+	parts := strings.Split(strings.TrimPrefix(wantKubernetesVersion, "v"), ".")
+	minor, err := strconv.Atoi(parts[1])
+	if err != nil {
+		t.Fatalf("KUBEACCESS_KUBERNETES_VERSION=%q: %v", wantKubernetesVersion, err)
+	}
+	return minor
+}
+
+// credentialIDsForCertificates says whether the API server shows an X.509
+// identity's credential ID (authentication.kubernetes.io/credential-id,
+// X509SHA256=...): since v1.32 (kubernetes/kubernetes#125634).
+func credentialIDsForCertificates(t *testing.T) bool { return serverMinor(t) >= 32 }
 
 func TestAdminKubeconfigWorksWithKubectl(t *testing.T) {
 	r := kubectl(t, cluster.AdminKubeconfig, "get", "namespaces", "-o", "name")
@@ -57,6 +78,11 @@ func TestKubectlVersionIsPinned(t *testing.T) {
 	if v.ClientVersion.GitVersion != wantKubernetesVersion || v.ServerVersion.GitVersion != wantKubernetesVersion {
 		t.Errorf("kubectl version: client %q, server %q; want both %q", v.ClientVersion.GitVersion, v.ServerVersion.GitVersion, wantKubernetesVersion)
 	}
+	r = kubeaccess(t, cluster.AdminKubeconfig, "version")
+	mustSucceed(t, "kubeaccess version", r)
+	if !strings.Contains(r.stdout, "server: Kubernetes "+wantKubernetesVersion) || strings.Contains(r.stderr, "warning") {
+		t.Errorf("kubeaccess version does not show server %s without a warning:\n%s%s", wantKubernetesVersion, r.stdout, r.stderr)
+	}
 }
 
 func TestWhoAmIShowsAdmin(t *testing.T) {
@@ -70,11 +96,14 @@ func TestWhoAmIShowsAdmin(t *testing.T) {
 	for _, want := range []string{
 		`(?m)^Username\s+admin$`,
 		`(?m)^Groups\s+\[system:masters system:authenticated\]$`,
-		`(?m)^Extra: authentication.kubernetes.io/credential-id\s+\[X509SHA256=` + hex.EncodeToString(fingerprint[:]) + `\]$`,
 	} {
 		if !regexp.MustCompile(want).MatchString(r.stdout) {
 			t.Errorf("kubeaccess whoami: no line matches %s in\n%s", want, r.stdout)
 		}
+	}
+	credentialID := regexp.MustCompile(`(?m)^Extra: authentication.kubernetes.io/credential-id\s+\[X509SHA256=` + hex.EncodeToString(fingerprint[:]) + `\]$`)
+	if got := credentialID.MatchString(r.stdout); got != credentialIDsForCertificates(t) {
+		t.Errorf("kubeaccess whoami on %s shows the certificate's credential ID: %v, want %v\n%s", wantKubernetesVersion, got, !got, r.stdout)
 	}
 
 	r = kubeaccess(t, cluster.AdminKubeconfig, "whoami", "-o", "json")

@@ -79,7 +79,7 @@ track of that access until it is revoked.`,
 		revoke.NewCmdRevoke(configFlags, streams),
 		renew.NewCmdRenew(configFlags, streams),
 		token.NewCmdToken(configFlags, streams),
-		version.NewCmdVersion(streams),
+		version.NewCmdVersion(configFlags, streams),
 		whoami.NewCmdWhoAmI(configFlags, streams),
 	)
 	cmd.AddCommand(newCmdOptions(cmd))
