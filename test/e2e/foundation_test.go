@@ -105,6 +105,11 @@ func TestWhoAmIShowsAdmin(t *testing.T) {
 	if got := credentialID.MatchString(r.stdout); got != credentialIDsForCertificates(t) {
 		t.Errorf("kubeaccess whoami on %s shows the certificate's credential ID: %v, want %v\n%s", wantKubernetesVersion, got, !got, r.stdout)
 	}
+	// Where the server does not show it, kubeaccess says so and gives it.
+	note := "note: this API server does not show credential IDs (it is older than Kubernetes v1.32); the certificate's is X509SHA256=" + hex.EncodeToString(fingerprint[:])
+	if got := strings.Contains(r.stderr, note); got == credentialIDsForCertificates(t) {
+		t.Errorf("kubeaccess whoami on %s notes the missing credential ID: %v\n%s", wantKubernetesVersion, got, r.stderr)
+	}
 
 	r = kubeaccess(t, cluster.AdminKubeconfig, "whoami", "-o", "json")
 	mustSucceed(t, "kubeaccess whoami -o json", r)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/credential"
+	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
@@ -96,7 +97,27 @@ func (o *Options) Run(cmd *cobra.Command) error {
 	if o.printer != nil {
 		return o.printer.PrintObj(id.Review, o.Out)
 	}
+	o.noteMissingCredentialID(id)
 	return printIdentity(o.Out, id)
+}
+
+// credentialIDKey is the extra in which API servers from v1.32 name the
+// credential (X509SHA256=..., JTI=...).
+const credentialIDKey = "authentication.kubernetes.io/credential-id"
+
+// noteMissingCredentialID says plainly when the server does not name the
+// credential, as servers before v1.32 do not for certificates, and gives
+// the ID it would show, worked out from the certificate itself.
+func (o *Options) noteMissingCredentialID(id *verify.Identity) {
+	if len(id.Extra[credentialIDKey]) > 0 {
+		return
+	}
+	claim, err := credential.FromRESTConfig(o.restConfig)
+	if err != nil || claim.SHA256 == "" {
+		return
+	}
+	fmt.Fprintf(o.ErrOut, "note: this API server does not show credential IDs (it is older than Kubernetes v1.32); "+
+		"the certificate's is %s%s\n", records.CertificateCredentialPrefix, claim.SHA256)
 }
 
 // printClaim shows what the local credential claims when the server cannot say.
