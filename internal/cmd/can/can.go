@@ -4,6 +4,7 @@
 package can
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -71,17 +72,9 @@ they may decide.`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			client, err := cmdutil.NewClient(flags)
+			index, disco, err := ReadCluster(cmd.Context(), flags)
 			if err != nil {
 				return err
-			}
-			disco, err := flags.ToDiscoveryClient()
-			if err != nil {
-				return err
-			}
-			index, err := rbac.ReadIndex(cmd.Context(), client)
-			if err != nil {
-				return fmt.Errorf("reading the cluster's roles and bindings: %w", err)
 			}
 			if o.Verb == "" {
 				return o.matrix(disco, index)
@@ -96,14 +89,39 @@ they may decide.`,
 	return cmd
 }
 
+// ReadCluster reads what can and who-can answer from: the cluster's roles
+// and bindings, and its discovery.
+func ReadCluster(ctx context.Context, flags *genericclioptions.ConfigFlags) (*rbac.Index, discovery.CachedDiscoveryInterface, error) {
+	client, err := cmdutil.NewClient(flags)
+	if err != nil {
+		return nil, nil, err
+	}
+	disco, err := flags.ToDiscoveryClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	index, err := rbac.ReadIndex(ctx, client)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the cluster's roles and bindings: %w", err)
+	}
+	return index, disco, nil
+}
+
+// Namespace is the namespace a question is about: -n or the context's,
+// or "" (every namespace at once) with -A.
+func Namespace(flags *genericclioptions.ConfigFlags, all bool) (string, error) {
+	ns, _, err := flags.ToRawKubeConfigLoader().Namespace()
+	if err != nil || all {
+		return "", err
+	}
+	return ns, nil
+}
+
 // Complete reads the namespace and the subject.
 func (o *Options) Complete(flags *genericclioptions.ConfigFlags) error {
-	ns, _, err := flags.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
+	var err error
+	if o.namespace, err = Namespace(flags, o.AllNamespaces); err != nil {
 		return err
-	}
-	if o.namespace = ns; o.AllNamespaces {
-		o.namespace = ""
 	}
 	if o.user, err = rbac.ParseSubject(o.Subject, o.Groups); err != nil {
 		return cmdutil.UsageErrorf("%w", err)

@@ -14,7 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 	certificatesv1 "k8s.io/api/certificates/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 
@@ -74,61 +76,47 @@ func matching(names []string, prefix string) []cobra.Completion {
 // Namespaces completes namespace names.
 func Namespaces(flags *genericclioptions.ConfigFlags) Func {
 	return from(flags, func(ctx context.Context, c kubernetes.Interface, _ string) ([]string, error) {
-		list, err := c.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		for _, n := range list.Items {
-			names = append(names, n.Name)
-		}
-		return names, nil
+		return namesOf(c.CoreV1().Namespaces().List(ctx, metav1.ListOptions{}))
 	})
 }
 
 // Roles completes the Roles of the namespace.
 func Roles(flags *genericclioptions.ConfigFlags) Func {
 	return from(flags, func(ctx context.Context, c kubernetes.Interface, namespace string) ([]string, error) {
-		list, err := c.RbacV1().Roles(namespace).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		for _, r := range list.Items {
-			names = append(names, r.Name)
-		}
-		return names, nil
+		return namesOf(c.RbacV1().Roles(namespace).List(ctx, metav1.ListOptions{}))
 	})
 }
 
 // ClusterRoles completes ClusterRole names.
 func ClusterRoles(flags *genericclioptions.ConfigFlags) Func {
 	return from(flags, func(ctx context.Context, c kubernetes.Interface, _ string) ([]string, error) {
-		list, err := c.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		for _, r := range list.Items {
-			names = append(names, r.Name)
-		}
-		return names, nil
+		return namesOf(c.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{}))
 	})
 }
 
 // ServiceAccounts completes the service accounts of the namespace.
 func ServiceAccounts(flags *genericclioptions.ConfigFlags) Func {
 	return from(flags, func(ctx context.Context, c kubernetes.Interface, namespace string) ([]string, error) {
-		list, err := c.CoreV1().ServiceAccounts(namespace).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		for _, sa := range list.Items {
-			names = append(names, sa.Name)
-		}
-		return names, nil
+		return namesOf(c.CoreV1().ServiceAccounts(namespace).List(ctx, metav1.ListOptions{}))
 	})
+}
+
+// namesOf returns the names of the items of a list.
+func namesOf(list runtime.Object, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(items))
+	for _, item := range items {
+		if m, err := meta.Accessor(item); err == nil {
+			names = append(names, m.GetName())
+		}
+	}
+	return names, nil
 }
 
 // PendingRequests completes the client-certificate requests waiting for

@@ -14,6 +14,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmd/can"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 )
@@ -60,27 +61,16 @@ system:masters may do everything, whatever RBAC says.`,
 			if len(args) == 3 {
 				o.Name = args[2]
 			}
-			ns, _, err := flags.ToRawKubeConfigLoader().Namespace()
-			if err != nil {
+			var err error
+			if o.namespace, err = can.Namespace(flags, o.AllNamespaces); err != nil {
 				return err
-			}
-			if o.namespace = ns; o.AllNamespaces {
-				o.namespace = ""
 			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			client, err := cmdutil.NewClient(flags)
+			index, disco, err := can.ReadCluster(cmd.Context(), flags)
 			if err != nil {
 				return err
-			}
-			disco, err := flags.ToDiscoveryClient()
-			if err != nil {
-				return err
-			}
-			index, err := rbac.ReadIndex(cmd.Context(), client)
-			if err != nil {
-				return fmt.Errorf("reading the cluster's roles and bindings: %w", err)
 			}
 			req, err := rbac.ResolveRequest(disco, o.Verb, o.Resource, o.Name, o.namespace)
 			if err != nil {
