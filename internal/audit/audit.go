@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	rbacvalidation "k8s.io/component-helpers/auth/rbac/validation"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/privilege"
@@ -100,7 +101,8 @@ func read(ctx context.Context, client kubernetes.Interface, o Options) (*state, 
 	if s.records, err = (records.Store{Client: client, Namespace: o.RecordsNamespace}).List(ctx, ""); err != nil {
 		return nil, err
 	}
-	secrets, err := client.CoreV1().Secrets("").List(ctx, metav1.ListOptions{FieldSelector: "type=" + string(corev1.SecretTypeServiceAccountToken)})
+	// Their data are tokens: the list is never logged (cmdutil.Quiet).
+	secrets, err := client.CoreV1().Secrets("").List(cmdutil.Quiet(ctx), metav1.ListOptions{FieldSelector: "type=" + string(corev1.SecretTypeServiceAccountToken)})
 	if err != nil {
 		return nil, fmt.Errorf("listing service-account token Secrets: %w", err)
 	}

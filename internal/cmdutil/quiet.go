@@ -9,7 +9,8 @@ import (
 
 // Quiet returns a context whose requests client-go does not log, at any
 // -v: for requests and responses that carry a secret (a TokenRequest's
-// token, a TokenReview's), whose bodies -v=8 and above would print.
+// token, a TokenReview's, a Secret's data), whose bodies -v=8 and above
+// would print.
 func Quiet(ctx context.Context) context.Context {
 	return klog.NewContext(ctx, logr.Discard())
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -272,6 +273,32 @@ func TestNoSecretInLogs(t *testing.T) {
 		if logged(r.stderr, secret) {
 			t.Error("renew -v=10 logged a token")
 		}
+	}
+	// A legacy token Secret, which audit lists: its data is a token.
+	admin := adminClient(t)
+	legacy := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "chatty-legacy", Namespace: "default",
+		Annotations: map[string]string{corev1.ServiceAccountNameKey: "chatty"}}, Type: corev1.SecretTypeServiceAccountToken}
+	if _, err := admin.CoreV1().Secrets("default").Create(t.Context(), legacy, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var legacyToken string
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		s, err := admin.CoreV1().Secrets("default").Get(ctx, "chatty-legacy", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		legacyToken = string(s.Data[corev1.ServiceAccountTokenKey])
+		return legacyToken != "", nil
+	})
+	if err != nil {
+		t.Fatalf("the token controller never filled the legacy Secret: %v", err)
+	}
+	r = kubeaccess(t, cluster.AdminKubeconfig, "audit", "-v=10")
+	if r.code > 1 || !strings.Contains(r.stdout, "Secret default/chatty-legacy") {
+		t.Fatalf("audit -v=10 (exit %d) does not report the legacy token Secret:\n%s", r.code, r.stdout)
+	}
+	if logged(r.stderr, legacyToken) {
+		t.Error("audit -v=10 logged a legacy token Secret's token")
 	}
 	r = kubeaccess(t, cluster.AdminKubeconfig, "grant", "chatty-user", "--out", filepath.Join(dir, "u.kubeconfig"), "-v=10")
 	mustSucceed(t, "grant -v=10", r)

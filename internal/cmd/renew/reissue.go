@@ -99,7 +99,7 @@ func (o *Options) renewToken(ctx context.Context, old records.Record, who subjec
 	ns, name := who.namespace, who.serviceAccount
 	spec := authenticationv1.TokenRequestSpec{Audiences: who.audiences, ExpirationSeconds: ptr.To(int64(ttl.Seconds()))}
 	if who.boundSecret != "" {
-		secret, err := o.client.CoreV1().Secrets(ns).Get(ctx, who.boundSecret, metav1.GetOptions{})
+		secret, err := o.client.CoreV1().Secrets(ns).Get(cmdutil.Quiet(ctx), who.boundSecret, metav1.GetOptions{})
 		if err != nil {
 			return records.Record{}, fmt.Errorf("reading the bound Secret %s/%s (deleted Secrets revoke their tokens: issue a new one with kubeaccess token): %w", ns, who.boundSecret, err)
 		}

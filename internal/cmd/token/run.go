@@ -103,7 +103,7 @@ func (o *Options) checkObjects(ctx context.Context) (*corev1.Secret, error) {
 	if o.BoundSecret == "" {
 		return nil, nil
 	}
-	secret, err := core.Secrets(ns).Get(ctx, o.BoundSecret, metav1.GetOptions{})
+	secret, err := core.Secrets(ns).Get(cmdutil.Quiet(ctx), o.BoundSecret, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		o.needed = append(o.needed, rbac.BuildLeaseSecret(o.BoundSecret, ns))
