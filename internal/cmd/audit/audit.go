@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubeaccess/kubeaccess/internal/audit"
@@ -28,7 +27,7 @@ type Options struct {
 }
 
 // NewCmdAudit returns the "audit" command.
-func NewCmdAudit(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdAudit(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{Expiring: "7d", MaxTTL: "90d", RecordsNamespace: records.DefaultNamespace, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "audit [flags]",
@@ -48,7 +47,7 @@ bindings are left out. With --fail-on, exit 1 when a finding is that severe.`,
 			if err != nil {
 				return err
 			}
-			client, err := cmdutil.NewClient(flags)
+			client, err := f.Client()
 			if err != nil {
 				return err
 			}
@@ -59,12 +58,12 @@ bindings are left out. With --fail-on, exit 1 when a finding is that severe.`,
 			return o.print(findings)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.Expiring, "expiring", o.Expiring, "Report credentials expiring within this window")
-	f.StringVar(&o.MaxTTL, "max-ttl", o.MaxTTL, "Report credentials valid for longer than this")
-	f.StringVar(&o.FailOn, "fail-on", "", "Exit 1 when a finding is at least this severe: high or medium")
-	f.StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml")
-	f.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
+	fs := cmd.Flags()
+	fs.StringVar(&o.Expiring, "expiring", o.Expiring, "Report credentials expiring within this window")
+	fs.StringVar(&o.MaxTTL, "max-ttl", o.MaxTTL, "Report credentials valid for longer than this")
+	fs.StringVar(&o.FailOn, "fail-on", "", "Exit 1 when a finding is at least this severe: high or medium")
+	fs.StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml")
+	fs.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
 	return cmd
 }
 

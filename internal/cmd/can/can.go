@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/discovery"
 
@@ -33,7 +32,7 @@ type Options struct {
 }
 
 // NewCmdCan returns the "can" command.
-func NewCmdCan(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdCan(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "can SUBJECT [VERB RESOURCE[/SUBRESOURCE] [NAME]] [-n NAMESPACE | -A]",
@@ -66,13 +65,13 @@ they may decide.`,
 			if len(args) == 4 {
 				o.Name = args[3]
 			}
-			if err := o.Complete(flags); err != nil {
+			if err := o.Complete(f); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			index, disco, err := ReadCluster(cmd.Context(), flags)
+			index, disco, err := ReadCluster(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
@@ -82,21 +81,21 @@ they may decide.`,
 			return o.answer(disco, index)
 		},
 	}
-	f := cmd.Flags()
-	f.StringArrayVarP(&o.Groups, "group", "g", nil, "A group of the user (its certificate's O); repeatable")
-	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Ask about every namespace at once (cluster-wide bindings only)")
-	f.StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml")
+	fs := cmd.Flags()
+	fs.StringArrayVarP(&o.Groups, "group", "g", nil, "A group of the user (its certificate's O); repeatable")
+	fs.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Ask about every namespace at once (cluster-wide bindings only)")
+	fs.StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml")
 	return cmd
 }
 
 // ReadCluster reads what can and who-can answer from: the cluster's roles
 // and bindings, and its discovery.
-func ReadCluster(ctx context.Context, flags *genericclioptions.ConfigFlags) (*rbac.Index, discovery.CachedDiscoveryInterface, error) {
-	client, err := cmdutil.NewClient(flags)
+func ReadCluster(ctx context.Context, f cmdutil.Factory) (*rbac.Index, discovery.CachedDiscoveryInterface, error) {
+	client, err := f.Client()
 	if err != nil {
 		return nil, nil, err
 	}
-	disco, err := flags.ToDiscoveryClient()
+	disco, err := f.Discovery()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -109,8 +108,8 @@ func ReadCluster(ctx context.Context, flags *genericclioptions.ConfigFlags) (*rb
 
 // Namespace is the namespace a question is about: -n or the context's,
 // or "" (every namespace at once) with -A.
-func Namespace(flags *genericclioptions.ConfigFlags, all bool) (string, error) {
-	ns, _, err := flags.ToRawKubeConfigLoader().Namespace()
+func Namespace(f cmdutil.Factory, all bool) (string, error) {
+	ns, err := f.Namespace()
 	if err != nil || all {
 		return "", err
 	}
@@ -118,9 +117,9 @@ func Namespace(flags *genericclioptions.ConfigFlags, all bool) (string, error) {
 }
 
 // Complete reads the namespace and the subject.
-func (o *Options) Complete(flags *genericclioptions.ConfigFlags) error {
+func (o *Options) Complete(f cmdutil.Factory) error {
 	var err error
-	if o.namespace, err = Namespace(flags, o.AllNamespaces); err != nil {
+	if o.namespace, err = Namespace(f, o.AllNamespaces); err != nil {
 		return err
 	}
 	if o.user, err = rbac.ParseSubject(o.Subject, o.Groups); err != nil {

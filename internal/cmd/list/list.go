@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/duration"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 
@@ -46,7 +45,7 @@ type Entry struct {
 }
 
 // NewCmdList returns the "list" command.
-func NewCmdList(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdList(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{RecordsNamespace: records.DefaultNamespace, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "list [flags]",
@@ -66,20 +65,20 @@ within a window instead (as "7d" or "72h").`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			client, err := cmdutil.NewClient(flags)
+			client, err := f.Client()
 			if err != nil {
 				return err
 			}
 			return o.Run(cmd.Context(), client)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.User, "user", "", "Only this user's credentials")
-	f.StringVar(&o.Credential, "credential", "", "Only this credential, expired or revoked too: its record ID, credential group, fingerprint, credential ID (X509SHA256=... or JTI=...) or serial")
-	f.StringVar(&o.Expiring, "expiring", "", "Only credentials expiring within this window, e.g. 7d or 72h")
-	f.BoolVar(&o.All, "all", false, "Include expired and revoked credentials")
-	f.StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml")
-	f.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
+	fs := cmd.Flags()
+	fs.StringVar(&o.User, "user", "", "Only this user's credentials")
+	fs.StringVar(&o.Credential, "credential", "", "Only this credential, expired or revoked too: its record ID, credential group, fingerprint, credential ID (X509SHA256=... or JTI=...) or serial")
+	fs.StringVar(&o.Expiring, "expiring", "", "Only credentials expiring within this window, e.g. 7d or 72h")
+	fs.BoolVar(&o.All, "all", false, "Include expired and revoked credentials")
+	fs.StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml")
+	fs.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
 	return cmd
 }
 

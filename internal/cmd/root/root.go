@@ -43,6 +43,12 @@ const pluginBinary = "kubectl-access"
 // in help and completion text.
 func NewCmdRoot(streams genericiooptions.IOStreams, displayName string) *cobra.Command {
 	configFlags := genericclioptions.NewConfigFlags(true)
+	return newCmdRoot(streams, displayName, configFlags, cmdutil.NewFactory(configFlags))
+}
+
+// newCmdRoot builds the tree with f as the commands' factory (tests give
+// one of fakes); configFlags are the kubectl flags it registers.
+func newCmdRoot(streams genericiooptions.IOStreams, displayName string, configFlags *genericclioptions.ConfigFlags, f cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "kubeaccess",
 		Short: "Give people and bots access to a Kubernetes cluster, safely, and keep track of it",
@@ -68,14 +74,14 @@ track of that access until it is revoked.`,
 		grant.NewCmdGrant(configFlags, streams),
 		request.NewCmdRequest(configFlags, streams),
 		approve.NewCmdApprove(configFlags, streams),
-		audit.NewCmdAudit(configFlags, streams),
-		can.NewCmdCan(configFlags, streams),
-		whocan.NewCmdWhoCan(configFlags, streams),
+		audit.NewCmdAudit(f, streams),
+		can.NewCmdCan(f, streams),
+		whocan.NewCmdWhoCan(f, streams),
 		deny.NewCmdDeny(configFlags, streams),
 		complete.NewCmdComplete(streams),
 		sign.NewCmdSign(configFlags, streams),
 		inspect.NewCmdInspect(streams),
-		list.NewCmdList(configFlags, streams),
+		list.NewCmdList(f, streams),
 		revoke.NewCmdRevoke(configFlags, streams),
 		renew.NewCmdRenew(configFlags, streams),
 		token.NewCmdToken(configFlags, streams),

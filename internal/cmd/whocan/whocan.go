@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/can"
@@ -41,7 +40,7 @@ type Holder struct {
 }
 
 // NewCmdWhoCan returns the "who-can" command.
-func NewCmdWhoCan(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdWhoCan(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "who-can VERB RESOURCE[/SUBRESOURCE] [NAME] [-n NAMESPACE | -A]",
@@ -62,13 +61,13 @@ system:masters may do everything, whatever RBAC says.`,
 				o.Name = args[2]
 			}
 			var err error
-			if o.namespace, err = can.Namespace(flags, o.AllNamespaces); err != nil {
+			if o.namespace, err = can.Namespace(f, o.AllNamespaces); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			index, disco, err := can.ReadCluster(cmd.Context(), flags)
+			index, disco, err := can.ReadCluster(cmd.Context(), f)
 			if err != nil {
 				return err
 			}

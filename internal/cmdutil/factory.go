@@ -1,0 +1,68 @@
+package cmdutil
+
+import (
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Factory is the one way a command gets its clients, discovery and
+// namespace: from the kubectl flags when run, from fakes in tests.
+type Factory interface {
+	// Client is a client allowed the bursts of review requests kubeaccess
+	// makes.
+	Client() (kubernetes.Interface, error)
+	// Discovery is the server's API discovery, cached on disk as kubectl
+	// caches it.
+	Discovery() (discovery.CachedDiscoveryInterface, error)
+	// Namespace is -n, or the current context's namespace.
+	Namespace() (string, error)
+}
+
+// NewFactory returns the Factory of the kubectl flags.
+func NewFactory(flags *genericclioptions.ConfigFlags) Factory { return flagsFactory{flags} }
+
+type flagsFactory struct {
+	flags *genericclioptions.ConfigFlags
+}
+
+func (f flagsFactory) Client() (kubernetes.Interface, error) { return NewClient(f.flags) }
+
+func (f flagsFactory) Discovery() (discovery.CachedDiscoveryInterface, error) {
+	return f.flags.ToDiscoveryClient()
+}
+
+func (f flagsFactory) Namespace() (string, error) {
+	ns, _, err := f.flags.ToRawKubeConfigLoader().Namespace()
+	return ns, err
+}
+
+// TestFactory is a Factory of given clients, for tests with client-go's
+// fakes.
+type TestFactory struct {
+	Clientset   kubernetes.Interface
+	DiscoveryOf discovery.CachedDiscoveryInterface
+	// NamespaceName is the context's namespace; Flags, when set, are the
+	// command line's, whose -n wins as it does on a cluster.
+	NamespaceName string
+	Flags         *genericclioptions.ConfigFlags
+}
+
+// Client returns the test's clientset.
+func (f TestFactory) Client() (kubernetes.Interface, error) { return f.Clientset, nil }
+
+// Discovery returns the test's discovery.
+func (f TestFactory) Discovery() (discovery.CachedDiscoveryInterface, error) {
+	return f.DiscoveryOf, nil
+}
+
+// Namespace returns -n, else the test's namespace, else default.
+func (f TestFactory) Namespace() (string, error) {
+	switch {
+	case f.Flags != nil && f.Flags.Namespace != nil && *f.Flags.Namespace != "":
+		return *f.Flags.Namespace, nil
+	case f.NamespaceName != "":
+		return f.NamespaceName, nil
+	}
+	return "default", nil
+}
