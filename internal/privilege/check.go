@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	rbacvalidation "k8s.io/component-helpers/auth/rbac/validation"
 
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
@@ -34,11 +35,12 @@ func ForUser(user string, groups []string) Identity {
 
 // ForServiceAccount is the identity of a token of a service account.
 func ForServiceAccount(namespace, name string) Identity {
-	return Identity{
-		User:   "system:serviceaccount:" + namespace + ":" + name,
-		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, Authenticated},
-	}
+	u := rbac.ServiceAccountUser(namespace, name)
+	return Identity{User: u.Name, Groups: u.Groups}
 }
+
+// RBACUser is the identity as RBAC matches it against binding subjects.
+func (id Identity) RBACUser() rbac.User { return rbac.User{Name: id.User, Groups: id.Groups} }
 
 func withGroup(groups []string, g string) []string {
 	if slices.Contains(groups, g) {

@@ -157,14 +157,15 @@ func TestIdentities(t *testing.T) {
 	if sa.User != "system:serviceaccount:ci:bot" || !slices.Equal(sa.Groups, []string{"system:serviceaccounts", "system:serviceaccounts:ci", Authenticated}) {
 		t.Errorf("service account identity %+v", sa)
 	}
-	if !sa.Names(rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: "ci", Name: "bot"}) || sa.Names(rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: "other", Name: "bot"}) {
+	if !sa.RBACUser().Named(rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: "ci", Name: "bot"}, "") || sa.RBACUser().Named(rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: "other", Name: "bot"}, "") ||
+		!sa.RBACUser().Named(rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: "bot"}, "ci") {
 		t.Error("service account subject matching is wrong")
 	}
 	u := ForUser("dave", []string{"dev", Authenticated})
 	if !slices.Equal(u.Groups, []string{"dev", Authenticated}) {
 		t.Errorf("groups %v: system:authenticated added twice", u.Groups)
 	}
-	if !u.Names(rbacv1.Subject{Kind: rbacv1.GroupKind, Name: Authenticated}) || u.Names(rbacv1.Subject{Kind: rbacv1.UserKind, Name: "dev"}) {
+	if !u.RBACUser().Named(rbacv1.Subject{Kind: rbacv1.GroupKind, Name: Authenticated}, "") || u.RBACUser().Named(rbacv1.Subject{Kind: rbacv1.UserKind, Name: "dev"}, "") {
 		t.Error("user subject matching is wrong")
 	}
 }

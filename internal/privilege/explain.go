@@ -3,7 +3,6 @@ package privilege
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -13,19 +12,6 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 )
-
-// Names reports whether subject s names the identity.
-func (id Identity) Names(s rbacv1.Subject) bool {
-	switch s.Kind {
-	case rbacv1.UserKind:
-		return s.Name == id.User
-	case rbacv1.GroupKind:
-		return slices.Contains(id.Groups, s.Name)
-	case rbacv1.ServiceAccountKind:
-		return id.User == "system:serviceaccount:"+s.Namespace+":"+s.Name
-	}
-	return false
-}
 
 // Sources names the RBAC bindings that give id the request a, as
 // `ClusterRoleBinding "x" (ClusterRole "y") to Group "z"`. Other
@@ -37,7 +23,8 @@ func Sources(ctx context.Context, client kubernetes.Interface, id Identity, a au
 	}
 	want := []rbacv1.PolicyRule{ruleOf(a)}
 	var out []string
-	for _, b := range index.BindingsOf(id.Names) {
+	u := id.RBACUser()
+	for _, b := range index.BindingsNaming(u) {
 		if b.Ref.Namespace != "" && b.Ref.Namespace != a.Namespace {
 			continue
 		}
@@ -48,14 +35,15 @@ func Sources(ctx context.Context, client kubernetes.Interface, id Identity, a au
 		if b.Ref.Namespace != "" {
 			name = b.Ref.Namespace + "/" + name
 		}
-		out = append(out, fmt.Sprintf("%s %s (%s %q) to %s", kind, name, b.RoleRef.Kind, b.RoleRef.Name, namedSubject(id, b.Subjects)))
+		out = append(out, fmt.Sprintf("%s %s (%s %q) to %s", kind, name, b.RoleRef.Kind, b.RoleRef.Name, namedSubject(u, b)))
 	}
 	return out, nil
 }
 
-func namedSubject(id Identity, subjects []rbacv1.Subject) string {
-	for _, s := range subjects {
-		if id.Names(s) {
+// namedSubject is the subject of b that names u, for messages.
+func namedSubject(u rbac.User, b rbac.Binding) string {
+	for _, s := range b.Subjects {
+		if u.Named(s, b.Ref.Namespace) {
 			return fmt.Sprintf("%s %q", s.Kind, s.Name)
 		}
 	}

@@ -89,6 +89,23 @@ func (ix *Index) Decide(u User, r Request) Decision {
 	return d
 }
 
+// Named reports whether subject s of a binding in bindingNamespace ("" for
+// a ClusterRoleBinding) names u, as the API server matches them.
+func (u User) Named(s rbacv1.Subject, bindingNamespace string) bool {
+	return appliesTo(u, s, bindingNamespace)
+}
+
+// BindingsNaming returns the bindings with a subject that names u.
+func (ix *Index) BindingsNaming(u User) []Binding {
+	var out []Binding
+	for _, b := range ix.Bindings {
+		if slices.ContainsFunc(b.Subjects, func(s rbacv1.Subject) bool { return appliesTo(u, s, b.Ref.Namespace) }) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
 // appliesTo reports whether subject s of a binding in namespace names u;
 // a service account without a namespace is one of the binding's namespace.
 func appliesTo(u User, s rbacv1.Subject, namespace string) bool {

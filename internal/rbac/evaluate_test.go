@@ -133,3 +133,25 @@ func TestBeyond(t *testing.T) {
 		t.Errorf("an ordinary user has %v beyond the grant; bootstrap bindings are not beyond", got)
 	}
 }
+
+func TestBindingsNaming(t *testing.T) {
+	ix := &Index{Bindings: []Binding{
+		{Ref: Ref{Kind: "RoleBinding", Namespace: "ci", Name: "bot-local"}, Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "bot"}}},
+		{Ref: Ref{Kind: "ClusterRoleBinding", Name: "bot-nowhere"}, Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "bot"}}},
+		{Ref: Ref{Kind: "ClusterRoleBinding", Name: "bot-qualified"}, Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: "ci", Name: "bot"}}},
+		{Ref: Ref{Kind: "RoleBinding", Namespace: "other", Name: "bot-elsewhere"}, Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "bot"}}},
+		{Ref: Ref{Kind: "ClusterRoleBinding", Name: "dev"}, Subjects: []rbacv1.Subject{{Kind: rbacv1.GroupKind, Name: "dev"}}},
+	}}
+	var got []string
+	for _, b := range ix.BindingsNaming(ServiceAccountUser("ci", "bot")) {
+		got = append(got, b.Ref.Name)
+	}
+	// A namespace-less service account in a RoleBinding is one of the
+	// binding's namespace; in a ClusterRoleBinding it names nobody.
+	if want := []string{"bot-local", "bot-qualified"}; !slices.Equal(got, want) {
+		t.Errorf("bindings naming ci/bot: %v, want %v", got, want)
+	}
+	if got := ix.BindingsNaming(User{Name: "dave", Groups: []string{"dev"}}); len(got) != 1 || got[0].Ref.Name != "dev" {
+		t.Errorf("bindings naming dave in dev: %+v", got)
+	}
+}

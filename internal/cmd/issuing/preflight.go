@@ -269,9 +269,10 @@ func (is *Issuer) checkIndex(c Checks, index *rbac.Index, indexErr error, acc *A
 // certificate for it hands that access to whoever holds the key.
 func existingAccess(index *rbac.Index, id privilege.Identity) error {
 	var found []string
-	for _, b := range index.BindingsOf(func(s rbacv1.Subject) bool {
-		return id.Names(s) && !(s.Kind == rbacv1.GroupKind && s.Name == privilege.Authenticated)
-	}) {
+	// Every credential is in system:authenticated: what that gives is no
+	// access of this subject's.
+	groups := slices.DeleteFunc(slices.Clone(id.Groups), func(g string) bool { return g == privilege.Authenticated })
+	for _, b := range index.BindingsNaming(rbac.User{Name: id.User, Groups: groups}) {
 		if !b.ManagedByKubeaccess() && !b.Bootstrap() {
 			found = append(found, fmt.Sprintf("%s (%s %q)", b.Ref.Display(), b.RoleRef.Kind, b.RoleRef.Name))
 		}
@@ -279,7 +280,6 @@ func existingAccess(index *rbac.Index, id privilege.Identity) error {
 	if len(found) == 0 {
 		return nil
 	}
-	groups := slices.DeleteFunc(slices.Clone(id.Groups), func(g string) bool { return g == privilege.Authenticated })
 	return cmdutil.UsageErrorf("%q, or one of its groups %q, already has access through bindings kubeaccess did not make:\n  %s\n"+
 		"a certificate for it gives that access to whoever holds the key; pass --allow-existing-access if that is intended", id.User, groups, strings.Join(found, "\n  "))
 }
