@@ -19,12 +19,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 	rbacvalidation "k8s.io/component-helpers/auth/rbac/validation"
 
-	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/safe"
 )
 
 // Severities, most severe first.
@@ -102,7 +102,7 @@ func read(ctx context.Context, client kubernetes.Interface, o Options) (*state, 
 		return nil, err
 	}
 	// Their data are tokens: the list is never logged (cmdutil.Quiet).
-	secrets, err := client.CoreV1().Secrets("").List(cmdutil.Quiet(ctx), metav1.ListOptions{FieldSelector: "type=" + string(corev1.SecretTypeServiceAccountToken)})
+	secrets, err := client.CoreV1().Secrets("").List(safe.Quiet(ctx), metav1.ListOptions{FieldSelector: "type=" + string(corev1.SecretTypeServiceAccountToken)})
 	if err != nil {
 		return nil, fmt.Errorf("listing service-account token Secrets: %w", err)
 	}

@@ -1,88 +1,41 @@
-// Package cmdutil holds what every command shares: documented exit codes,
-// typed errors that map to them, and structured output.
+// Package cmdutil holds what every command shares: the factory of clients,
+// structured output, and cobra's complaints turned into usage errors. The
+// typed errors behind the exit codes live in package failure.
 package cmdutil
 
 import (
-	"context"
-	"errors"
-	"fmt"
-
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 )
 
-// Exit codes, documented in the README. Every command returns an error and
-// only ExitCode decides which of these the process ends with.
+// The exit codes, as package failure documents them.
 const (
-	ExitOK      = 0
-	ExitError   = 1 // anything not covered below
-	ExitUsage   = 2 // bad flags or arguments, or refused by policy: nothing was changed
-	ExitTimeout = 3 // a wait ran out of time
-	ExitDenied  = 4 // the API server or an approver said no
+	ExitOK          = failure.ExitOK
+	ExitError       = failure.ExitError
+	ExitUsage       = failure.ExitUsage
+	ExitTimeout     = failure.ExitTimeout
+	ExitDenied      = failure.ExitDenied
+	ExitInterrupted = failure.ExitInterrupted
 )
 
-// codedError carries an exit code alongside the error it wraps.
-type codedError struct {
-	code int
-	err  error
-}
+// UsageErrorf is failure.UsageErrorf.
+func UsageErrorf(format string, args ...any) error { return failure.UsageErrorf(format, args...) }
 
-func (e *codedError) Error() string { return e.err.Error() }
-func (e *codedError) Unwrap() error { return e.err }
+// TimeoutErrorf is failure.TimeoutErrorf.
+func TimeoutErrorf(format string, args ...any) error { return failure.TimeoutErrorf(format, args...) }
 
-// UsageErrorf reports bad input: a wrong flag, argument or value, or a
-// request refused by policy. Commands return it before making any change.
-func UsageErrorf(format string, args ...any) error {
-	return &codedError{code: ExitUsage, err: fmt.Errorf(format, args...)}
-}
+// DeniedErrorf is failure.DeniedErrorf.
+func DeniedErrorf(format string, args ...any) error { return failure.DeniedErrorf(format, args...) }
 
-// TimeoutErrorf reports a wait that ran out of time.
-func TimeoutErrorf(format string, args ...any) error {
-	return &codedError{code: ExitTimeout, err: fmt.Errorf(format, args...)}
-}
+// ExitSilently is failure.ExitSilently.
+func ExitSilently(code int) error { return failure.ExitSilently(code) }
 
-// DeniedErrorf reports a refusal by the cluster: missing permission, or a
-// request denied by an approver.
-func DeniedErrorf(format string, args ...any) error {
-	return &codedError{code: ExitDenied, err: fmt.Errorf(format, args...)}
-}
+// Silent is failure.Silent.
+func Silent(err error) bool { return failure.Silent(err) }
 
-// silentError ends the process with its code and prints nothing: the
-// command has already said what it had to (can's "no").
-type silentError struct{ code int }
-
-func (e silentError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
-
-// ExitSilently ends the command with code, printing no error.
-func ExitSilently(code int) error { return silentError{code} }
-
-// Silent reports whether err only carries an exit code.
-func Silent(err error) bool {
-	var s silentError
-	return errors.As(err, &s)
-}
-
-// ExitCode maps an error returned by a command to the process exit code.
-func ExitCode(err error) int {
-	if err == nil {
-		return ExitOK
-	}
-	var (
-		coded  *codedError
-		silent silentError
-	)
-	switch {
-	case errors.As(err, &silent):
-		return silent.code
-	case errors.As(err, &coded):
-		return coded.code
-	case errors.Is(err, context.DeadlineExceeded):
-		return ExitTimeout
-	case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
-		return ExitDenied
-	}
-	return ExitError
-}
+// ExitCode is failure.ExitCode.
+func ExitCode(err error) int { return failure.ExitCode(err) }
 
 // CommandUsageError turns cobra's complaint about cmd's flags or arguments
 // into a usage error (exit code 2) that points at the command's help.

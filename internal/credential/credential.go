@@ -22,8 +22,8 @@ import (
 	"k8s.io/client-go/rest"
 	certutil "k8s.io/client-go/util/cert"
 
-	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/safe"
 )
 
 // Claim is the identity a credential asserts, before any server has checked it.
@@ -181,7 +181,7 @@ func FromRESTConfig(cfg *rest.Config) (Claim, error) {
 // Neither the request nor the response is logged, at any -v: the
 // response carries the token.
 func RequestToken(ctx context.Context, client kubernetes.Interface, namespace, name string, spec authenticationv1.TokenRequestSpec) (string, error) {
-	tr, err := client.CoreV1().ServiceAccounts(namespace).CreateToken(cmdutil.Quiet(ctx), name, &authenticationv1.TokenRequest{Spec: spec}, metav1.CreateOptions{})
+	tr, err := client.CoreV1().ServiceAccounts(namespace).CreateToken(safe.Quiet(ctx), name, &authenticationv1.TokenRequest{Spec: spec}, metav1.CreateOptions{})
 	if err != nil {
 		return "", fmt.Errorf("requesting a token for serviceaccount %s/%s: %w", namespace, name, err)
 	}

@@ -9,7 +9,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/component-helpers/auth/rbac/validation"
 
-	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/safe"
 )
 
 // User is who asks, with every group the API server puts them in
@@ -194,7 +194,7 @@ func (r Reason) Describe() string {
 			rule += " named " + strings.Join(r.Rule.ResourceNames, ",")
 		}
 	}
-	return fmt.Sprintf("%s (%s) to %s %s: %s", r.Binding.Display(), r.Role.Display(), r.Subject.Kind, cmdutil.Printable(r.Subject.Name), rule)
+	return fmt.Sprintf("%s (%s) to %s %s: %s", r.Binding.Display(), r.Role.Display(), r.Subject.Kind, safe.Printable(r.Subject.Name), rule)
 }
 
 // Beyond lists what the bindings of u give beyond a grant of rules in

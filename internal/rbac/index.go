@@ -14,8 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/labels"
+	"github.com/kubeaccess/kubeaccess/internal/safe"
 )
 
 // Ref names one RBAC object.
@@ -88,7 +88,7 @@ func (r Ref) Display() string {
 	if r.Namespace != "" {
 		name = r.Namespace + "/" + r.Name
 	}
-	return r.Kind + " " + cmdutil.Printable(name)
+	return r.Kind + " " + safe.Printable(name)
 }
 
 // ParseRef reads what String writes, refusing kinds kubeaccess does not make.

@@ -6,8 +6,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/safe"
 )
 
 // The prefixes the API server gives credential IDs, as kubectl auth whoami
@@ -72,15 +73,15 @@ func (s Store) Find(ctx context.Context, ident string) (Record, error) {
 	found := Match(recs, ident)
 	switch len(found) {
 	case 0:
-		return Record{}, cmdutil.UsageErrorf("no record of a credential %q in namespace %s: give a record ID, credential group, fingerprint, "+
+		return Record{}, failure.UsageErrorf("no record of a credential %q in namespace %s: give a record ID, credential group, fingerprint, "+
 			"credential ID (X509SHA256=... or JTI=...) or serial (see kubeaccess list --all)", ident, s.Namespace)
 	case 1:
 		return found[0], nil
 	}
 	names := make([]string, len(found))
 	for i, r := range found {
-		names[i] = fmt.Sprintf("%s (%s, %s)", r.ID, cmdutil.Printable(r.User), r.Kind)
+		names[i] = fmt.Sprintf("%s (%s, %s)", r.ID, safe.Printable(r.User), r.Kind)
 	}
 	slices.Sort(names)
-	return Record{}, cmdutil.UsageErrorf("%q names %d credentials: %s; give more of it", ident, len(found), strings.Join(names, ", "))
+	return Record{}, failure.UsageErrorf("%q names %d credentials: %s; give more of it", ident, len(found), strings.Join(names, ", "))
 }

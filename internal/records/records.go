@@ -22,8 +22,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
-	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/labels"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 )
@@ -172,7 +172,7 @@ func (s Store) CheckNamespace(ctx context.Context) (exists bool, err error) {
 	case err != nil:
 		return false, fmt.Errorf("reading namespace %s: %w", s.Namespace, err)
 	case ns.Labels[labels.ManagedBy] != labels.Kubeaccess:
-		return true, cmdutil.UsageErrorf("the records namespace %s exists but was not created by kubeaccess (it lacks the label %s=%s): "+
+		return true, failure.UsageErrorf("the records namespace %s exists but was not created by kubeaccess (it lacks the label %s=%s): "+
 			"whoever made it may have written records kubeaccess would read; choose another --records-namespace, "+
 			"or label it yourself once you trust what is in it", s.Namespace, labels.ManagedBy, labels.Kubeaccess)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/audit"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/safe"
 )
 
 // Options holds the flags of "kubeaccess audit".
@@ -103,7 +104,7 @@ func (o *Options) print(findings []audit.Finding) error {
 		for _, f := range findings {
 			// Objects and details carry names others chose: quoted when
 			// they would not print as themselves.
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", f.Severity, f.Check, cmdutil.Printable(f.Object), cmdutil.Printable(f.Detail))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", f.Severity, f.Check, safe.Printable(f.Object), safe.Printable(f.Detail))
 		}
 		if err := w.Flush(); err != nil {
 			return err

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/safe"
 )
 
 // expiringShare is the part of its lifetime left at which a credential
@@ -186,12 +187,12 @@ func (o *Options) printTable(entries []Entry) error {
 		}
 		groups := make([]string, len(e.Groups))
 		for i, g := range e.Groups {
-			groups[i] = cmdutil.Printable(g)
+			groups[i] = safe.Printable(g)
 		}
 		if len(groups) == 0 {
 			groups = []string{"<none>"}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", cmdutil.Printable(e.User), strings.Join(groups, ","), e.Kind, e.ID, e.NotAfter.Format(time.RFC3339), e.Remaining, e.Status, access)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", safe.Printable(e.User), strings.Join(groups, ","), e.Kind, e.ID, e.NotAfter.Format(time.RFC3339), e.Remaining, e.Status, access)
 		if o.Output == "wide" {
 			fmt.Fprintf(w, "\t%s\t%s\t%s\t%s", e.IssuedVia, e.IssuedBy, e.IssuedAt.Format(time.RFC3339), e.Serial)
 		}

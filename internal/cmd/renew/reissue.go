@@ -16,6 +16,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/safe"
 )
 
 // reissue issues the new credential for who, by the old one's path, puts
@@ -99,7 +100,7 @@ func (o *Options) renewToken(ctx context.Context, old records.Record, who subjec
 	ns, name := who.namespace, who.serviceAccount
 	spec := authenticationv1.TokenRequestSpec{Audiences: who.audiences, ExpirationSeconds: ptr.To(int64(ttl.Seconds()))}
 	if who.boundSecret != "" {
-		secret, err := o.client.CoreV1().Secrets(ns).Get(cmdutil.Quiet(ctx), who.boundSecret, metav1.GetOptions{})
+		secret, err := o.client.CoreV1().Secrets(ns).Get(safe.Quiet(ctx), who.boundSecret, metav1.GetOptions{})
 		if err != nil {
 			return records.Record{}, fmt.Errorf("reading the bound Secret %s/%s (deleted Secrets revoke their tokens: issue a new one with kubeaccess token): %w", ns, who.boundSecret, err)
 		}

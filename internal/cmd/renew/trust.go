@@ -17,6 +17,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/safe"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
@@ -104,7 +105,7 @@ func (o *Options) trustToken(ctx context.Context, old records.Record, token stri
 		return subject{}, cmdutil.UsageErrorf("reading the token: %w", err)
 	}
 	review := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: claims.Audience}}
-	got, err := o.client.AuthenticationV1().TokenReviews().Create(cmdutil.Quiet(ctx), review, metav1.CreateOptions{})
+	got, err := o.client.AuthenticationV1().TokenReviews().Create(safe.Quiet(ctx), review, metav1.CreateOptions{})
 	if err != nil {
 		return subject{}, fmt.Errorf("refusing to renew: the API server could not check the token: %w", err)
 	}

@@ -10,8 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 
-	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/safe"
 )
 
 // scopedRules are the rules a binding gave, where it gave them.
@@ -54,7 +54,7 @@ func (o *Options) unbind(ctx context.Context, ref rbac.Ref, subject rbacv1.Subje
 			// Bound to a group the certificate carries: removing the group
 			// would take the access from everyone in it, so it stays, and the
 			// check below reports what the user may still do.
-			done = []string{ref.Display() + ": " + cmdutil.Printable(subject.Name) + " is not a subject of it (it binds a group); left as is"}
+			done = []string{ref.Display() + ": " + safe.Printable(subject.Name) + " is not a subject of it (it binds a group); left as is"}
 			return nil
 		}
 		*b.subjects = slices.DeleteFunc(*b.subjects, sameSubject(subject))
@@ -62,7 +62,7 @@ func (o *Options) unbind(ctx context.Context, ref rbac.Ref, subject rbacv1.Subje
 			if err := b.update(); err != nil {
 				return err
 			}
-			done = []string{fmt.Sprintf("removed %s from %s", cmdutil.Printable(subject.Name), ref.Display())}
+			done = []string{fmt.Sprintf("removed %s from %s", safe.Printable(subject.Name), ref.Display())}
 			return nil
 		}
 		if err := b.remove(); err != nil && !apierrors.IsNotFound(err) {
@@ -74,7 +74,7 @@ func (o *Options) unbind(ctx context.Context, ref rbac.Ref, subject rbacv1.Subje
 		return nil
 	})
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("removing %s from %s: %w", cmdutil.Printable(subject.Name), ref.Display(), err)
+		return nil, nil, nil, fmt.Errorf("removing %s from %s: %w", safe.Printable(subject.Name), ref.Display(), err)
 	}
 	return given, done, orphan, nil
 }
@@ -197,11 +197,11 @@ func (o *Options) reportOthers(index *rbac.Index, subject rbacv1.Subject, groups
 		return sameSubject(subject)(s) || s.Kind == rbacv1.GroupKind && slices.Contains(groups, s.Name)
 	}
 	for _, b := range index.BindingsOf(names) {
-		who := cmdutil.Printable(subject.Name)
+		who := safe.Printable(subject.Name)
 		if !slices.ContainsFunc(b.Subjects, sameSubject(subject)) {
 			i := slices.IndexFunc(b.Subjects, names)
-			who = "group " + cmdutil.Printable(b.Subjects[i].Name)
+			who = "group " + safe.Printable(b.Subjects[i].Name)
 		}
-		fmt.Fprintf(o.Out, "still in place (not touched): %s gives %s the %s %s\n", b.Ref.Display(), who, b.RoleRef.Kind, cmdutil.Printable(b.RoleRef.Name))
+		fmt.Fprintf(o.Out, "still in place (not touched): %s gives %s the %s %s\n", b.Ref.Display(), who, b.RoleRef.Kind, safe.Printable(b.RoleRef.Name))
 	}
 }

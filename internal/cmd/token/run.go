@@ -19,6 +19,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/safe"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
@@ -103,7 +104,7 @@ func (o *Options) checkObjects(ctx context.Context) (*corev1.Secret, error) {
 	if o.BoundSecret == "" {
 		return nil, nil
 	}
-	secret, err := core.Secrets(ns).Get(cmdutil.Quiet(ctx), o.BoundSecret, metav1.GetOptions{})
+	secret, err := core.Secrets(ns).Get(safe.Quiet(ctx), o.BoundSecret, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		o.needed = append(o.needed, rbac.BuildLeaseSecret(o.BoundSecret, ns))

@@ -16,6 +16,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/can"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/safe"
 )
 
 // Options holds the flags of "kubeaccess who-can".
@@ -126,11 +127,11 @@ func (o *Options) print(holders []Holder) error {
 	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "KIND\tNAME\tBINDING\tROLE")
 	for _, h := range holders {
-		name := cmdutil.Printable(h.Name)
+		name := safe.Printable(h.Name)
 		if h.Kind == rbacv1.ServiceAccountKind {
-			name = cmdutil.Printable(h.Namespace + "/" + h.Name)
+			name = safe.Printable(h.Namespace + "/" + h.Name)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", h.Kind, name, cmdutil.Printable(h.Binding), cmdutil.Printable(h.Role))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", h.Kind, name, safe.Printable(h.Binding), safe.Printable(h.Role))
 	}
 	if err := w.Flush(); err != nil {
 		return err

@@ -1,4 +1,6 @@
-package cmdutil
+// Package safe keeps what others wrote from reaching a terminal as control
+// characters, and secrets from reaching the logs.
+package safe
 
 import (
 	"context"

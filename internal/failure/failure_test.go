@@ -1,4 +1,4 @@
-package cmdutil
+package failure
 
 import (
 	"context"
@@ -22,6 +22,7 @@ func TestExitCode(t *testing.T) {
 		"timeout":            {TimeoutErrorf("no certificate"), ExitTimeout},
 		"context deadline":   {fmt.Errorf("waiting: %w", context.DeadlineExceeded), ExitTimeout},
 		"denied":             {DeniedErrorf("CSR denied"), ExitDenied},
+		"interrupted":        {InterruptedErrorf("stopped"), ExitInterrupted},
 		"forbidden from API": {apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "x", errors.New("no")), ExitDenied},
 	}
 	for name, tc := range tests {
@@ -30,21 +31,5 @@ func TestExitCode(t *testing.T) {
 				t.Errorf("ExitCode(%v) = %d, want %d", tc.err, got, tc.want)
 			}
 		})
-	}
-}
-
-func TestValidateOutputFormat(t *testing.T) {
-	if err := ValidateOutputFormat("", "json"); err != nil {
-		t.Errorf("empty format: %v", err)
-	}
-	if err := ValidateOutputFormat("yaml", "json", "yaml"); err != nil {
-		t.Errorf("yaml: %v", err)
-	}
-	err := ValidateOutputFormat("xml", "json", "yaml")
-	if want := `unknown output format "xml": allowed formats are [json yaml]`; err == nil || err.Error() != want {
-		t.Errorf("xml: error %v, want %q", err, want)
-	}
-	if ExitCode(err) != ExitUsage {
-		t.Errorf("xml: exit code %d, want %d", ExitCode(err), ExitUsage)
 	}
 }
