@@ -4,6 +4,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 )
 
 // Factory is the one way a command gets its clients, discovery and
@@ -17,6 +19,9 @@ type Factory interface {
 	Discovery() (discovery.CachedDiscoveryInterface, error)
 	// Namespace is -n, or the current context's namespace.
 	Namespace() (string, error)
+	// Cluster is the cluster new kubeconfigs name, as the admin reaches it.
+	// It reads configuration but makes no request.
+	Cluster() (kubeconfig.Cluster, error)
 }
 
 // NewFactory returns the Factory of the kubectl flags.
@@ -32,6 +37,8 @@ func (f flagsFactory) Discovery() (discovery.CachedDiscoveryInterface, error) {
 	return f.flags.ToDiscoveryClient()
 }
 
+func (f flagsFactory) Cluster() (kubeconfig.Cluster, error) { return ClusterOf(f.flags) }
+
 func (f flagsFactory) Namespace() (string, error) {
 	ns, _, err := f.flags.ToRawKubeConfigLoader().Namespace()
 	return ns, err
@@ -46,7 +53,12 @@ type TestFactory struct {
 	// command line's, whose -n wins as it does on a cluster.
 	NamespaceName string
 	Flags         *genericclioptions.ConfigFlags
+	// ClusterEntry is the cluster new kubeconfigs name.
+	ClusterEntry kubeconfig.Cluster
 }
+
+// Cluster returns the test's cluster entry.
+func (f TestFactory) Cluster() (kubeconfig.Cluster, error) { return f.ClusterEntry, nil }
 
 // Client returns the test's clientset.
 func (f TestFactory) Client() (kubernetes.Interface, error) { return f.Clientset, nil }

@@ -79,9 +79,21 @@ func (c Change) String() string {
 // the create succeeded tells Undo exactly what this run made, with no read
 // beforehand to race with. It returns the changes made before any error.
 func Apply(ctx context.Context, client kubernetes.Interface, objs []runtime.Object) ([]Change, error) {
+	return apply(ctx, client, objs, false)
+}
+
+// DryRunApply is Apply with every write sent as a server-side dry run:
+// admission and authorization (RBAC's escalation check among them) judge
+// each object, and nothing is persisted. The changes are what the server
+// would have stored.
+func DryRunApply(ctx context.Context, client kubernetes.Interface, objs []runtime.Object) ([]Change, error) {
+	return apply(ctx, client, objs, true)
+}
+
+func apply(ctx context.Context, client kubernetes.Interface, objs []runtime.Object, dryRun bool) ([]Change, error) {
 	var changes []Change
 	for _, obj := range objs {
-		c, err := clientFor(client, obj)
+		c, err := clientFor(client, obj, dryRun)
 		if err != nil {
 			return changes, err
 		}
@@ -155,7 +167,7 @@ func Undo(ctx context.Context, client kubernetes.Interface, changes []Change) (d
 
 // remove deletes obj if it is still the same version of the same object.
 func remove(ctx context.Context, client kubernetes.Interface, obj runtime.Object) error {
-	c, err := clientFor(client, obj)
+	c, err := clientFor(client, obj, false)
 	if err != nil {
 		return err
 	}
@@ -189,6 +201,7 @@ type typedClient[T runtime.Object] interface {
 type named[T runtime.Object] struct {
 	client typedClient[T]
 	name   string
+	dryRun []string
 }
 
 func (n named[T]) get(ctx context.Context) (runtime.Object, error) {
@@ -196,7 +209,7 @@ func (n named[T]) get(ctx context.Context) (runtime.Object, error) {
 }
 
 func (n named[T]) create(ctx context.Context, obj runtime.Object) (runtime.Object, error) {
-	return n.client.Create(ctx, obj.(T), metav1.CreateOptions{FieldManager: labels.Kubeaccess})
+	return n.client.Create(ctx, obj.(T), metav1.CreateOptions{FieldManager: labels.Kubeaccess, DryRun: n.dryRun})
 }
 
 func (n named[T]) apply(ctx context.Context, obj runtime.Object) (runtime.Object, error) {
@@ -204,7 +217,7 @@ func (n named[T]) apply(ctx context.Context, obj runtime.Object) (runtime.Object
 	if err != nil {
 		return nil, err
 	}
-	return n.client.Patch(ctx, n.name, types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: labels.Kubeaccess, Force: ptr.To(true)})
+	return n.client.Patch(ctx, n.name, types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: labels.Kubeaccess, Force: ptr.To(true), DryRun: n.dryRun})
 }
 
 func (n named[T]) delete(ctx context.Context, uid types.UID, resourceVersion string) error {
@@ -216,23 +229,27 @@ func (n named[T]) delete(ctx context.Context, uid types.UID, resourceVersion str
 }
 
 // clientFor returns the client for obj's kind, one of those kubeaccess writes.
-func clientFor(client kubernetes.Interface, obj runtime.Object) (objectClient, error) {
+func clientFor(client kubernetes.Interface, obj runtime.Object, dryRun bool) (objectClient, error) {
 	r := client.RbacV1()
+	var d []string
+	if dryRun {
+		d = []string{metav1.DryRunAll}
+	}
 	switch o := obj.(type) {
 	case *corev1.Namespace:
-		return named[*corev1.Namespace]{client.CoreV1().Namespaces(), o.Name}, nil
+		return named[*corev1.Namespace]{client.CoreV1().Namespaces(), o.Name, d}, nil
 	case *corev1.ServiceAccount:
-		return named[*corev1.ServiceAccount]{client.CoreV1().ServiceAccounts(o.Namespace), o.Name}, nil
+		return named[*corev1.ServiceAccount]{client.CoreV1().ServiceAccounts(o.Namespace), o.Name, d}, nil
 	case *corev1.Secret:
-		return named[*corev1.Secret]{client.CoreV1().Secrets(o.Namespace), o.Name}, nil
+		return named[*corev1.Secret]{client.CoreV1().Secrets(o.Namespace), o.Name, d}, nil
 	case *rbacv1.Role:
-		return named[*rbacv1.Role]{r.Roles(o.Namespace), o.Name}, nil
+		return named[*rbacv1.Role]{r.Roles(o.Namespace), o.Name, d}, nil
 	case *rbacv1.ClusterRole:
-		return named[*rbacv1.ClusterRole]{r.ClusterRoles(), o.Name}, nil
+		return named[*rbacv1.ClusterRole]{r.ClusterRoles(), o.Name, d}, nil
 	case *rbacv1.RoleBinding:
-		return named[*rbacv1.RoleBinding]{r.RoleBindings(o.Namespace), o.Name}, nil
+		return named[*rbacv1.RoleBinding]{r.RoleBindings(o.Namespace), o.Name, d}, nil
 	case *rbacv1.ClusterRoleBinding:
-		return named[*rbacv1.ClusterRoleBinding]{r.ClusterRoleBindings(), o.Name}, nil
+		return named[*rbacv1.ClusterRoleBinding]{r.ClusterRoleBindings(), o.Name, d}, nil
 	}
 	return nil, fmt.Errorf("kubeaccess does not handle %T", obj)
 }

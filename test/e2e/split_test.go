@@ -117,15 +117,18 @@ func TestApproveByNameListsDeniesAndRefuses(t *testing.T) {
 
 	list := kubeaccess(t, cluster.AdminKubeconfig, "approve", "-o", "json")
 	mustSucceed(t, "approve (list)", list)
-	var pending []struct {
-		Name, User, Lifetime string
-		Groups               []string
+	var pending struct {
+		Kind  string
+		Items []struct {
+			Name, User, Lifetime string
+			Groups               []string
+		}
 	}
 	if err := json.Unmarshal([]byte(list.stdout), &pending); err != nil {
 		t.Fatal(err)
 	}
 	found := 0
-	for _, p := range pending {
+	for _, p := range pending.Items {
 		if (p.Name == fay && p.User == "fay" || p.Name == gus && p.User == "gus") && p.Lifetime == "1h0m0s" && strings.Join(p.Groups, ",") == "qa" {
 			found++
 		}

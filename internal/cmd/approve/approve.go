@@ -15,12 +15,12 @@ import (
 
 	"github.com/spf13/cobra"
 	certificatesv1 "k8s.io/api/certificates/v1"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 )
 
@@ -35,10 +35,10 @@ type Options struct {
 	// not make already give access.
 	AllowExistingAccess bool
 	Timeout             time.Duration
-	Output              string
 	issuing.Flags
+	Output *cmdutil.Output
 
-	is *issuing.Issuer
+	cmd *issuing.Command
 	// The request being approved: the object (nil until a file is
 	// submitted), its parsed content, and the subject it asks for.
 	req    *certificatesv1.CertificateSigningRequest
@@ -52,8 +52,8 @@ type Options struct {
 }
 
 // NewCmdApprove returns the "approve" command.
-func NewCmdApprove(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{TTL: 24 * time.Hour, Timeout: 60 * time.Second, Flags: issuing.NewFlags(), IOStreams: streams}
+func NewCmdApprove(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{TTL: 24 * time.Hour, Timeout: 60 * time.Second, Flags: issuing.NewFlags(), Output: cmdutil.NewOutput(), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "approve [NAME | --csr-file USER.csr] [flags]",
 		Short: "Approve a user's certificate request, bind access, and write a kubeconfig without a key",
@@ -75,7 +75,7 @@ key: the user adds theirs with "kubeaccess complete". With neither NAME nor
 				o.Name = args[0]
 			}
 			var err error
-			if o.is, err = issuing.NewIssuer(&o.Flags, flags, o.ErrOut); err != nil {
+			if o.cmd, err = issuing.NewCommand(&o.Flags, f, o.Output, o.ErrOut); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
@@ -87,15 +87,16 @@ key: the user adds theirs with "kubeaccess complete". With neither NAME nor
 			return o.Run(cmd.Context())
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.CSRFile, "csr-file", "", "Submit this PEM certificate request (from kubeaccess request) and approve it")
-	f.DurationVar(&o.TTL, "ttl", o.TTL, "With --csr-file, the requested lifetime (at least 10m); the signer may shorten it")
-	f.StringVar(&o.BindGroup, "bind-group", "", "Bind the access to this group (one of the request's) instead of the user")
-	f.BoolVar(&o.AllowExistingAccess, "allow-existing-access", false, "Approve a subject that bindings kubeaccess did not make already give access: whoever holds the key gets it")
-	f.BoolVar(&o.Revocable, "revocable", false, "Bind the access to the request's own group (from kubeaccess request --revocable), so that revoke --credential takes it from this certificate only")
-	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the certificate to be issued")
-	f.StringVarP(&o.Output, "output", "o", "", "Print a summary (or the pending list) as json or yaml")
-	o.Flags.AddFlags(f, "./USER.kubeconfig")
+	fs := cmd.Flags()
+	fs.StringVar(&o.CSRFile, "csr-file", "", "Submit this PEM certificate request (from kubeaccess request) and approve it")
+	fs.DurationVar(&o.TTL, "ttl", o.TTL, "With --csr-file, the requested lifetime (at least 10m); the signer may shorten it")
+	fs.StringVar(&o.BindGroup, "bind-group", "", "Bind the access to this group (one of the request's) instead of the user")
+	fs.BoolVar(&o.AllowExistingAccess, "allow-existing-access", false, "Approve a subject that bindings kubeaccess did not make already give access: whoever holds the key gets it")
+	fs.BoolVar(&o.Revocable, "revocable", false, "Bind the access to the request's own group (from kubeaccess request --revocable), so that revoke --credential takes it from this certificate only")
+	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the certificate to be issued")
+	issuing.AddDryRunFlag(cmd, &o.DryRun)
+	o.Output.AddFlags(cmd)
+	o.Flags.AddFlags(fs, "./USER.kubeconfig")
 	return cmd
 }
 
@@ -116,15 +117,13 @@ func (o *Options) Validate() error {
 			return cmdutil.UsageErrorf("%w", err)
 		}
 	}
-	if err := o.is.Validate(); err != nil {
+	if err := o.cmd.Validate(); err != nil {
 		return err
 	}
 	if o.CSRFile != "" {
-		if err := o.CheckLifetime("--ttl", o.TTL); err != nil {
-			return err
-		}
+		return o.CheckLifetime("--ttl", o.TTL)
 	}
-	return cmdutil.ValidateOutputFormat(o.Output, "json", "yaml")
+	return nil
 }
 
 // load reads the request to approve, from the file or the cluster, and
@@ -144,7 +143,7 @@ func (o *Options) load(ctx context.Context) error {
 		o.user, o.groups = o.parsed.Subject.CommonName, o.parsed.Subject.Organization
 		return nil
 	}
-	req, err := csr.Get(ctx, o.is.Client, o.Name)
+	req, err := csr.Get(ctx, o.cmd.Engine.Client(), o.Name)
 	if err != nil {
 		return err
 	}
@@ -176,7 +175,7 @@ func (o *Options) checkRequestedLifetime() error {
 		}
 		return nil
 	}
-	return o.CheckLifetime("CertificateSigningRequest "+o.Name+" asks for a lifetime of", requestedTTL(o.req))
+	return o.CheckLifetime("CertificateSigningRequest "+o.Name+" asks for a lifetime of", issue.RequestedLifetime(o.req))
 }
 
 // describeRequest shows what is about to be approved and who asked,
@@ -214,14 +213,6 @@ func checkPending(req *certificatesv1.CertificateSigningRequest) error {
 
 // allowedUsages are what a Kubernetes client certificate may carry.
 var allowedUsages = []certificatesv1.KeyUsage{certificatesv1.UsageClientAuth, certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment}
-
-// requestedTTL is the lifetime a request asks for; 0 for the signer's default.
-func requestedTTL(req *certificatesv1.CertificateSigningRequest) time.Duration {
-	if req.Spec.ExpirationSeconds == nil {
-		return 0
-	}
-	return time.Duration(*req.Spec.ExpirationSeconds) * time.Second
-}
 
 // lifetime is the requested lifetime, as the request (or --ttl) says.
 func (o *Options) lifetime() string {

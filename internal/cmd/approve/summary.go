@@ -9,49 +9,52 @@ import (
 	"time"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
-	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
-	"github.com/kubeaccess/kubeaccess/internal/rbac"
 )
 
 // Summary is what an approval issued. It holds no private key: the admin
 // side never has one.
 type Summary struct {
-	User        string               `json:"user"`
-	Groups      []string             `json:"groups"`
-	Kind        string               `json:"kind"`
-	IssuedVia   string               `json:"issuedVia"`
-	IssuedBy    string               `json:"issuedBy,omitempty"`
-	CSR         string               `json:"certificateSigningRequest"`
-	Requester   string               `json:"requester"`
-	Certificate pki.CertificateInfo  `json:"certificate"`
-	ExpiresIn   string               `json:"expiresIn"`
-	Applied     []string             `json:"applied"`
-	Kubeconfig  string               `json:"kubeconfig"`
-	Context     string               `json:"context"`
-	Namespace   string               `json:"namespace"`
-	Verified    issuing.Verification `json:"verified"`
-	Record      string               `json:"record,omitempty"`
+	User        string              `json:"user"`
+	Groups      []string            `json:"groups"`
+	Kind        string              `json:"kind"`
+	IssuedVia   string              `json:"issuedVia"`
+	IssuedBy    string              `json:"issuedBy,omitempty"`
+	CSR         string              `json:"certificateSigningRequest"`
+	Requester   string              `json:"requester"`
+	Certificate pki.CertificateInfo `json:"certificate"`
+	ExpiresIn   string              `json:"expiresIn"`
+	Applied     []string            `json:"applied"`
+	Kubeconfig  string              `json:"kubeconfig"`
+	Context     string              `json:"context"`
+	Namespace   string              `json:"namespace"`
+	Verified    issue.Verification  `json:"verified"`
+	Record      string              `json:"record,omitempty"`
 }
 
-func (o *Options) summary(cert *x509.Certificate, changes []rbac.Change, path, context string) Summary {
-	s := Summary{
-		User: o.user, Groups: o.groups, Kind: "certificate", IssuedVia: "csr-api", CSR: o.req.Name, Requester: o.req.Spec.Username,
-		Certificate: pki.Describe(cert), ExpiresIn: time.Until(cert.NotAfter).Round(time.Minute).String(),
-		Kubeconfig: path, Context: context, Namespace: o.is.Namespace,
+func (o *Options) summary(res *issue.Result) Summary {
+	cred := res.Credential
+	return Summary{
+		User: o.user, Groups: o.groups, Kind: "certificate", IssuedVia: cred.Via, IssuedBy: res.IssuedBy, CSR: cred.CSRName, Requester: o.requester(cred.CSRName),
+		Certificate: pki.Describe(cred.Certificate), ExpiresIn: time.Until(cred.Certificate.NotAfter).Round(time.Minute).String(),
+		Applied: issuing.Applied(res.Changes), Kubeconfig: res.Kubeconfig, Context: res.Entry.ContextName, Namespace: o.cmd.Namespace,
+		Verified: res.Verified, Record: res.Record,
 	}
-	if o.is.Identity != nil {
-		s.IssuedBy = o.is.Identity.Username
+}
+
+// requester is who asked for the request: its submitter, or this admin
+// when they submitted a file.
+func (o *Options) requester(name string) string {
+	if o.req != nil {
+		return o.req.Spec.Username
 	}
-	for _, c := range changes {
-		s.Applied = append(s.Applied, c.String())
-	}
-	return s
+	return ""
 }
 
 func (o *Options) printSummary(s Summary) error {
-	if o.Output != "" {
-		return cmdutil.PrintStructured(o.Out, o.Output, s)
+	if o.Output.Structured() {
+		return o.Output.PrintSummary(o.Out, "Approval", s.CSR, s)
 	}
 	fmt.Fprintf(o.Out, "Approved %s for %s (groups %s)\n", s.CSR, s.User, strings.Join(s.Groups, ","))
 	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
@@ -25,8 +24,6 @@ type Options struct {
 	TTL       time.Duration
 	KeyType   string
 	Timeout   time.Duration
-	DryRun    bool
-	Output    string
 	Approve   bool
 	CACert    string
 	CAKey     string
@@ -34,11 +31,10 @@ type Options struct {
 	Revocable bool
 	issuing.Flags
 
-	keyType   pki.KeyType
-	is        *issuing.Issuer
-	authority *pki.Authority // signs offline, with --ca-cert and --ca-key
-	// credentialGroup is the group minted for a --revocable certificate.
-	credentialGroup string
+	Output *cmdutil.Output
+
+	keyType pki.KeyType
+	cmd     *issuing.Command
 
 	genericiooptions.IOStreams
 }
@@ -51,12 +47,13 @@ func NewOptions(streams genericiooptions.IOStreams) *Options {
 		Timeout:   60 * time.Second,
 		Approve:   true,
 		Flags:     issuing.NewFlags(),
+		Output:    cmdutil.NewOutput(),
 		IOStreams: streams,
 	}
 }
 
 // NewCmdGrant returns the "grant" command.
-func NewCmdGrant(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdGrant(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "grant USER [flags]",
@@ -79,11 +76,11 @@ API server sees USER and allows exactly what was granted.`,
   # Sign with the cluster CA key where the API does not sign client certificates
   kubeaccess grant dave -g dev -n development --role deployer --ca-cert ca.crt --ca-key ca.key
 
-  # Show what would be created
-  kubeaccess grant dave -g dev -n development --role deployer --dry-run`,
+  # Show what would be created; with --dry-run=server the API server judges it too
+  kubeaccess grant dave -g dev -n development --role deployer --dry-run=server`,
 		Args: cmdutil.Args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(flags, args); err != nil {
+			if err := o.Complete(f, args); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
@@ -92,33 +89,45 @@ API server sees USER and allows exactly what was granted.`,
 			return o.Run(cmd.Context())
 		},
 	}
-	f := cmd.Flags()
-	f.StringArrayVarP(&o.Groups, "group", "g", nil, "Group of the user (the certificate's O); repeatable")
-	o.Flags.AddFlags(f, "./USER.kubeconfig")
-	f.StringVar(&o.BindGroup, "bind-group", "", "Bind the access to this group (one of --group) instead of the user")
-	f.DurationVar(&o.TTL, "ttl", o.TTL, "Requested certificate lifetime (at least 10m); the signer may shorten it")
-	f.StringVar(&o.KeyType, "key-type", o.KeyType, "Private key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519")
-	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the certificate to be issued")
-	f.BoolVar(&o.DryRun, "dry-run", false, "Print the objects that would be created, and create nothing")
-	f.StringVarP(&o.Output, "output", "o", "", "Print a summary as json or yaml")
-	f.BoolVar(&o.Approve, "approve", o.Approve, "Approve the request; with --approve=false wait for another approver")
-	f.StringVar(&o.CACert, "ca-cert", "", "Sign offline with this CA certificate (the cluster's client CA) instead of the CSR API")
-	f.StringVar(&o.CAKey, "ca-key", "", "The private key of --ca-cert; only read")
-	f.BoolVar(&o.Revocable, "revocable", false, "Bind the access to a group minted for this certificate alone, so that revoke --credential takes it away from this certificate only")
-	f.BoolVar(&o.Offline, "offline", false, "With --ca-cert/--ca-key, make no API request at all (no RBAC, no verification)")
+	fs := cmd.Flags()
+	fs.StringArrayVarP(&o.Groups, "group", "g", nil, "Group of the user (the certificate's O); repeatable")
+	o.Flags.AddFlags(fs, "./USER.kubeconfig")
+	fs.StringVar(&o.BindGroup, "bind-group", "", "Bind the access to this group (one of --group) instead of the user")
+	fs.DurationVar(&o.TTL, "ttl", o.TTL, "Requested certificate lifetime (at least 10m); the signer may shorten it")
+	fs.StringVar(&o.KeyType, "key-type", o.KeyType, "Private key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519")
+	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the certificate to be issued")
+	issuing.AddDryRunFlag(cmd, &o.DryRun)
+	o.Output.AddFlags(cmd)
+	fs.BoolVar(&o.Approve, "approve", o.Approve, "Approve the request; with --approve=false wait for another approver")
+	fs.StringVar(&o.CACert, "ca-cert", "", "Sign offline with this CA certificate (the cluster's client CA) instead of the CSR API")
+	fs.StringVar(&o.CAKey, "ca-key", "", "The private key of --ca-cert; only read")
+	fs.BoolVar(&o.Revocable, "revocable", false, "Bind the access to a group minted for this certificate alone, so that revoke --credential takes it away from this certificate only")
+	fs.BoolVar(&o.Offline, "offline", false, "With --ca-cert/--ca-key, make no API request at all (no RBAC, no verification)")
 	return cmd
 }
 
-// Validate checks the flags without contacting the cluster. Every error is a
-// usage error: nothing has been created.
-func (o *Options) Validate() error {
-	if err := o.policy().Check(o.User, o.Groups); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+// Complete resolves the user, namespace, clients and the cluster entry the
+// new kubeconfig will copy. It loads configuration but makes no API request.
+func (o *Options) Complete(f cmdutil.Factory, args []string) error {
+	o.User = args[0]
+	var err error
+	if o.cmd, err = issuing.NewCommand(&o.Flags, f, o.Output, o.ErrOut); err != nil {
+		return err
 	}
-	if o.Revocable {
-		if err := o.mintCredentialGroup(); err != nil {
-			return err
-		}
+	c := o.cmd.Cluster
+	if o.Offline && (c.Server == "" || len(c.CA) == 0 && !c.Insecure) {
+		return cmdutil.UsageErrorf("--offline needs the API server's URL and CA for the new kubeconfig: " +
+			"from the current context, or --server-url and --certificate-authority")
+	}
+	return nil
+}
+
+// Validate checks the flags without I/O and changes nothing. Every error is
+// a usage error: nothing has been created.
+func (o *Options) Validate() error {
+	policy := pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged}
+	if err := policy.Check(o.User, o.Groups); err != nil {
+		return cmdutil.UsageErrorf("%w", err)
 	}
 	if err := csr.ValidateTTL("--ttl", o.TTL); err != nil {
 		return cmdutil.UsageErrorf("%w", err)
@@ -128,7 +137,7 @@ func (o *Options) Validate() error {
 		return cmdutil.UsageErrorf("--key-type: %w", err)
 	}
 	o.keyType = kt
-	if err := o.is.Validate(); err != nil {
+	if err := o.cmd.Validate(); err != nil {
 		return err
 	}
 	if err := o.CheckLifetime("--ttl", o.TTL); err != nil {
@@ -139,6 +148,10 @@ func (o *Options) Validate() error {
 		return cmdutil.UsageErrorf("--bind-group needs access to grant: --verb/--resource, --role or --clusterrole")
 	case o.BindGroup != "" && !slices.Contains(o.Groups, o.BindGroup):
 		return cmdutil.UsageErrorf("--bind-group %q must be one of the user's groups (--group)", o.BindGroup)
+	case o.Revocable && o.BindGroup != "":
+		return cmdutil.UsageErrorf("--revocable binds the access to the certificate's own group, so --bind-group cannot be used with it")
+	case o.Revocable && o.Offline:
+		return cmdutil.UsageErrorf("--revocable needs the access bound, which --offline cannot do")
 	}
 	if err := o.validateSigning(); err != nil {
 		return cmdutil.UsageErrorf("%w", err)
@@ -146,28 +159,6 @@ func (o *Options) Validate() error {
 	if o.Timeout <= 0 {
 		return cmdutil.UsageErrorf("--timeout must be positive")
 	}
-	return cmdutil.ValidateOutputFormat(o.Output, "json", "yaml")
-}
-
-// policy is the subject policy of this grant.
-func (o *Options) policy() pki.SubjectPolicy {
-	return pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged, CredentialGroup: o.credentialGroup}
-}
-
-// mintCredentialGroup adds the per-credential group of a --revocable
-// certificate to its groups.
-func (o *Options) mintCredentialGroup() error {
-	switch {
-	case o.BindGroup != "":
-		return cmdutil.UsageErrorf("--revocable binds the access to the certificate's own group, so --bind-group cannot be used with it")
-	case o.Offline:
-		return cmdutil.UsageErrorf("--revocable needs the access bound, which --offline cannot do")
-	}
-	group, err := pki.NewCredentialGroup()
-	if err != nil {
-		return err
-	}
-	o.credentialGroup, o.Groups = group, append(o.Groups, group)
 	return nil
 }
 
@@ -180,7 +171,7 @@ func (o *Options) validateSigning() error {
 		return fmt.Errorf("--offline signs with the CA key: give --ca-cert and --ca-key")
 	case o.Offline && o.HasAccess():
 		return fmt.Errorf("--offline makes no API request, so it cannot bind RBAC: drop --offline, or bind later")
-	case o.Offline && o.DryRun:
+	case o.Offline && o.DryRun != "none":
 		return fmt.Errorf("--offline creates no object, so --dry-run has nothing to show")
 	case o.Offline && !o.AllowPrivileged:
 		return fmt.Errorf("refusing to sign offline: with no API request, kubeaccess cannot ask the cluster whether %q holds escalation-grade permissions; "+

@@ -1,44 +1,36 @@
 package grant
 
 import (
-	"crypto/x509"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	certificatesv1 "k8s.io/api/certificates/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/cli-runtime/pkg/printers"
-
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
-	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
-	"github.com/kubeaccess/kubeaccess/internal/rbac"
-	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
-// Summary is what a grant issued, printed for people or as -o json|yaml.
+// Summary is what a grant issued, printed for people or with -o.
 type Summary struct {
-	User         string               `json:"user"`
-	Groups       []string             `json:"groups"`
-	Kind         string               `json:"kind"`
-	IssuedVia    string               `json:"issuedVia"`
-	CSR          string               `json:"certificateSigningRequest,omitempty"`
-	Certificate  pki.CertificateInfo  `json:"certificate"`
-	RequestedTTL string               `json:"requestedTTL"`
-	Lifetime     string               `json:"lifetime"`
-	ExpiresIn    string               `json:"expiresIn"`
-	Clamped      bool                 `json:"clampedBySigner"`
-	IssuedBy     string               `json:"issuedBy,omitempty"`
-	Revocable    bool                 `json:"revocable,omitempty"`
-	Applied      []string             `json:"applied"`
-	Kubeconfig   string               `json:"kubeconfig"`
-	Context      string               `json:"context"`
-	Namespace    string               `json:"namespace"`
-	Verified     issuing.Verification `json:"verified"`
-	Record       string               `json:"record,omitempty"`
+	User         string              `json:"user"`
+	Groups       []string            `json:"groups"`
+	Kind         string              `json:"kind"`
+	IssuedVia    string              `json:"issuedVia"`
+	CSR          string              `json:"certificateSigningRequest,omitempty"`
+	Certificate  pki.CertificateInfo `json:"certificate"`
+	RequestedTTL string              `json:"requestedTTL"`
+	Lifetime     string              `json:"lifetime"`
+	ExpiresIn    string              `json:"expiresIn"`
+	Clamped      bool                `json:"clampedBySigner"`
+	IssuedBy     string              `json:"issuedBy,omitempty"`
+	Revocable    bool                `json:"revocable,omitempty"`
+	Applied      []string            `json:"applied"`
+	Kubeconfig   string              `json:"kubeconfig"`
+	Context      string              `json:"context"`
+	Namespace    string              `json:"namespace"`
+	Verified     issue.Verification  `json:"verified"`
+	Record       string              `json:"record,omitempty"`
 }
 
 // summary describes the issued certificate. Its lifetime is read from the
@@ -46,36 +38,28 @@ type Summary struct {
 // kube-controller-manager signer backdates NotBefore and keeps
 // NotAfter-NotBefore equal to the TTL unless its --cluster-signing-duration
 // (or its CA's expiry) is shorter.
-func (o *Options) summary(csrName string, cert *x509.Certificate, changes []rbac.Change, path string) Summary {
+func (o *Options) summary(res *issue.Result) Summary {
+	cred, cert := res.Credential, res.Credential.Certificate
 	lifetime := cert.NotAfter.Sub(cert.NotBefore)
 	expiresIn := time.Until(cert.NotAfter).Round(time.Minute)
 	clamped := lifetime < o.TTL-time.Second
 	if clamped {
 		fmt.Fprintf(o.ErrOut, "warning: the signer shortened the certificate's lifetime: it expires in %s (asked for %s)\n", expiresIn, o.TTL)
 	}
-	applied := make([]string, len(changes))
-	for i, c := range changes {
-		applied[i] = c.String()
-	}
-	var issuedBy string
-	if o.is.Identity != nil {
-		issuedBy = o.is.Identity.Username
-	}
 	return Summary{
-		Revocable: o.credentialGroup != "",
-		IssuedVia: o.issuedVia(),
-		IssuedBy:  issuedBy,
-		User:      o.User, Groups: o.Groups, Kind: "certificate", CSR: csrName,
+		User: o.User, Groups: res.Subject.Groups, Kind: "certificate", IssuedVia: cred.Via, CSR: cred.CSRName,
 		Certificate:  pki.Describe(cert),
 		RequestedTTL: o.TTL.String(), Lifetime: lifetime.String(), ExpiresIn: expiresIn.String(), Clamped: clamped,
-		Applied:    applied,
-		Kubeconfig: path, Context: issuing.ContextName(o.User, o.is.Cluster.Name), Namespace: o.is.Namespace,
+		IssuedBy: res.IssuedBy, Revocable: res.Subject.CredentialGroup != "",
+		Applied:    issuing.Applied(res.Changes),
+		Kubeconfig: res.Kubeconfig, Context: res.Entry.ContextName, Namespace: o.cmd.Namespace,
+		Verified: res.Verified, Record: res.Record,
 	}
 }
 
 func (o *Options) printSummary(s Summary) error {
-	if o.Output != "" {
-		return cmdutil.PrintStructured(o.Out, o.Output, s)
+	if o.Output.Structured() {
+		return o.Output.PrintSummary(o.Out, "Grant", s.User, s)
 	}
 	groups := "no groups"
 	if len(s.Groups) > 0 {
@@ -102,48 +86,4 @@ func (o *Options) printSummary(s Summary) error {
 		fmt.Fprintf(w, "  record\t%s\n", s.Record)
 	}
 	return w.Flush()
-}
-
-// issuedVia names the path the certificate took.
-func (o *Options) issuedVia() string {
-	if o.authority != nil {
-		return "offline-ca"
-	}
-	return "csr-api"
-}
-
-// record is what the inventory keeps of the certificate.
-func (o *Options) record(csrName string, issued []byte, cert *x509.Certificate, changes []rbac.Change) records.Record {
-	r := issuing.CertificateRecord(o.issuedVia(), csrName, issued, pki.Describe(cert), changes, o.is.Namespace, o.TTL)
-	r.CredentialGroup = o.credentialGroup
-	return r
-}
-
-// printDryRun prints the objects the grant would create; signing offline
-// creates no CertificateSigningRequest (req nil).
-func (o *Options) printDryRun(req *certificatesv1.CertificateSigningRequest, createNamespace bool, acc *issuing.Access) error {
-	var objs []runtime.Object
-	if req != nil {
-		objs = append(objs, req)
-	}
-	if createNamespace {
-		objs = append(objs, rbac.BuildNamespace(o.is.Namespace))
-	}
-	if acc != nil {
-		objs = append(objs, acc.Objects()...)
-	}
-	if o.Output == "json" {
-		list := &metav1.List{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "List"}}
-		for _, obj := range objs {
-			list.Items = append(list.Items, runtime.RawExtension{Object: obj})
-		}
-		return (&printers.JSONPrinter{}).PrintObj(list, o.Out)
-	}
-	p := &printers.YAMLPrinter{}
-	for _, obj := range objs {
-		if err := p.PrintObj(obj, o.Out); err != nil {
-			return err
-		}
-	}
-	return nil
 }

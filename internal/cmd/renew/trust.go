@@ -11,9 +11,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	certutil "k8s.io/client-go/util/cert"
 
-	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/credential"
+	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/records"
@@ -67,7 +67,7 @@ func (o *Options) trustCertificate(ctx context.Context, old records.Record, cert
 		return subject{}, cmdutil.UsageErrorf("refusing to renew: the certificate in %s (issued by %q) does not chain to the cluster's client CA: %v; "+
 			"kubeaccess renews only certificates the cluster issued", o.Kubeconfig, info.Issuer, err)
 	}
-	policy := pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged, CredentialGroup: issuing.CredentialGroupOf(info.Groups)}
+	policy := pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged, CredentialGroup: issue.CredentialGroupOf(info.Groups)}
 	if err := policy.Check(info.User, info.Groups); err != nil {
 		return subject{}, cmdutil.UsageErrorf("refusing to renew: %w", err)
 	}
@@ -125,19 +125,6 @@ func (o *Options) trustToken(ctx context.Context, old records.Record, token stri
 			old.ID, old.ServiceAccount, old.BoundSecret, ns, name, s.boundSecret)
 	}
 	return s, nil
-}
-
-// checkPrivilege runs the check every issuing command makes.
-func (o *Options) checkPrivilege(ctx context.Context, who subject) error {
-	id := who.identity()
-	var (
-		held privilege.Held
-		err  error
-	)
-	if !o.AllowPrivileged {
-		held, err = privilege.Review(ctx, o.client, id)
-	}
-	return issuing.RefusePrivileged(ctx, o.client, o.ErrOut, o.AllowPrivileged, id, held, err, nil)
 }
 
 // lifetime is the recorded lifetime, capped by --max-ttl.

@@ -14,15 +14,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
-	"github.com/kubeaccess/kubeaccess/internal/privilege"
-	"github.com/kubeaccess/kubeaccess/internal/rbac"
 )
 
 // Options holds the flags of "kubeaccess sign".
@@ -37,18 +35,19 @@ type Options struct {
 	// AllowExistingAccess signs for a subject that bindings kubeaccess did
 	// not make already give access.
 	AllowExistingAccess bool
-	Output              string
 	issuing.Flags
+	Output *cmdutil.Output
 
-	is     *issuing.Issuer
-	parsed *x509.CertificateRequest
+	cmd     *issuing.Command
+	request []byte
+	parsed  *x509.CertificateRequest
 
 	genericiooptions.IOStreams
 }
 
 // NewCmdSign returns the "sign" command.
-func NewCmdSign(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{TTL: 24 * time.Hour, Flags: issuing.NewFlags(), IOStreams: streams}
+func NewCmdSign(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{TTL: 24 * time.Hour, Flags: issuing.NewFlags(), Output: cmdutil.NewOutput(), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "sign USER.csr --ca-cert CA.crt --ca-key CA.key [flags]",
 		Short: "Sign a user's certificate request with the CA key and write a kubeconfig without a key",
@@ -63,7 +62,7 @@ theirs with "kubeaccess complete".`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.CSRFile = args[0]
 			var err error
-			if o.is, err = issuing.NewIssuer(&o.Flags, flags, o.ErrOut); err != nil {
+			if o.cmd, err = issuing.NewCommand(&o.Flags, f, o.Output, o.ErrOut); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
@@ -72,16 +71,17 @@ theirs with "kubeaccess complete".`,
 			return o.Run(cmd.Context())
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.CACert, "ca-cert", "", "The CA certificate to sign with (the cluster's client CA)")
-	f.StringVar(&o.CAKey, "ca-key", "", "The private key of --ca-cert; only read")
-	f.DurationVar(&o.TTL, "ttl", o.TTL, "Certificate lifetime, honoured exactly (at least 10m)")
-	f.BoolVar(&o.Offline, "offline", false, "Make no API request at all (no RBAC, no verification)")
-	f.StringVar(&o.BindGroup, "bind-group", "", "Bind the access to this group (one of the request's) instead of the user")
-	f.BoolVar(&o.Revocable, "revocable", false, "Bind the access to the request's own group (from kubeaccess request --revocable)")
-	f.BoolVar(&o.AllowExistingAccess, "allow-existing-access", false, "Sign for a subject that bindings kubeaccess did not make already give access: whoever holds the key gets it")
-	f.StringVarP(&o.Output, "output", "o", "", "Print a summary as json or yaml")
-	o.Flags.AddFlags(f, "./USER.kubeconfig")
+	fs := cmd.Flags()
+	fs.StringVar(&o.CACert, "ca-cert", "", "The CA certificate to sign with (the cluster's client CA)")
+	fs.StringVar(&o.CAKey, "ca-key", "", "The private key of --ca-cert; only read")
+	fs.DurationVar(&o.TTL, "ttl", o.TTL, "Certificate lifetime, honoured exactly (at least 10m)")
+	fs.BoolVar(&o.Offline, "offline", false, "Make no API request at all (no RBAC, no verification)")
+	fs.StringVar(&o.BindGroup, "bind-group", "", "Bind the access to this group (one of the request's) instead of the user")
+	fs.BoolVar(&o.Revocable, "revocable", false, "Bind the access to the request's own group (from kubeaccess request --revocable)")
+	fs.BoolVar(&o.AllowExistingAccess, "allow-existing-access", false, "Sign for a subject that bindings kubeaccess did not make already give access: whoever holds the key gets it")
+	issuing.AddDryRunFlag(cmd, &o.DryRun)
+	o.Output.AddFlags(cmd)
+	o.Flags.AddFlags(fs, "./USER.kubeconfig")
 	return cmd
 }
 
@@ -98,28 +98,32 @@ func (o *Options) Validate() error {
 	if err := csr.ValidateTTL("--ttl", o.TTL); err != nil {
 		return cmdutil.UsageErrorf("%w", err)
 	}
-	if err := o.is.Validate(); err != nil {
+	if err := o.cmd.Validate(); err != nil {
 		return err
 	}
 	if err := o.CheckLifetime("--ttl", o.TTL); err != nil {
 		return err
 	}
-	c := o.is.Cluster
+	if o.Offline && o.DryRun != "none" {
+		return cmdutil.UsageErrorf("--offline creates no object, so --dry-run has nothing to show")
+	}
+	c := o.cmd.Cluster
 	if o.Offline && (c.Server == "" || len(c.CA) == 0 && !c.Insecure) {
 		return cmdutil.UsageErrorf("--offline needs the API server's URL and CA for the new kubeconfig: " +
 			"from the current context, or --server-url and --certificate-authority")
 	}
-	return cmdutil.ValidateOutputFormat(o.Output, "json", "yaml")
+	return nil
 }
 
-// Run signs the request, binds the access unless --offline, and writes the
-// kubeconfig; a failure undoes what this run created.
+// Run signs the request through the engine, binding the access unless
+// --offline, and writes the kubeconfig; a failure undoes what this run
+// created.
 func (o *Options) Run(ctx context.Context) error {
-	data, err := os.ReadFile(o.CSRFile)
-	if err != nil {
+	var err error
+	if o.request, err = os.ReadFile(o.CSRFile); err != nil {
 		return cmdutil.UsageErrorf("reading %s: %w", o.CSRFile, err)
 	}
-	if o.parsed, err = pki.ParseRequest(data); err != nil {
+	if o.parsed, err = pki.ParseRequest(o.request); err != nil {
 		return cmdutil.UsageErrorf("%s: %w", o.CSRFile, err)
 	}
 	if err := pki.CheckRequest(o.parsed); err != nil {
@@ -130,15 +134,13 @@ func (o *Options) Run(ctx context.Context) error {
 		return cmdutil.UsageErrorf("refusing to sign offline: with no API request, kubeaccess cannot ask the cluster whether %q holds escalation-grade "+
 			"permissions or access through others' bindings; sign with the cluster reachable, or pass --allow-privileged to sign unchecked", user)
 	}
-	policy := pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged}
+	subject := issue.Subject{User: user, Groups: groups}
 	if o.Revocable {
-		if policy.CredentialGroup = issuing.CredentialGroupOf(groups); policy.CredentialGroup == "" || o.Offline {
+		if subject.CredentialGroup = issue.CredentialGroupOf(groups); subject.CredentialGroup == "" || o.Offline {
 			return cmdutil.UsageErrorf("--revocable needs a request made with kubeaccess request --revocable, and the cluster reachable to bind its group")
 		}
-		if err := o.is.CheckFreshCredentialGroup(ctx, policy.CredentialGroup); err != nil {
-			return fmt.Errorf("refusing to sign: %w", err)
-		}
 	}
+	policy := pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged, CredentialGroup: subject.CredentialGroup}
 	if err := policy.Check(user, groups); err != nil {
 		return cmdutil.UsageErrorf("refusing to sign: %w", err)
 	}
@@ -151,86 +153,43 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	fmt.Fprintf(o.ErrOut, "request for user %q in groups %q, key %s; signing for %s with the CA %q\n",
 		user, groups, pki.DescribePublicKey(o.parsed.PublicKey), o.TTL, authority.Cert.Subject.CommonName)
-	entry := o.is.Entry(user)
-	if err := o.is.CheckDestination(entry, user+".kubeconfig"); err != nil {
+	p := o.cmd.Plan("signing", subject, &issue.Authority{CA: authority, Request: o.request, TTL: o.TTL}, user+".kubeconfig")
+	p.Refusing = "refusing to sign"
+	p.Access.BindGroup = o.BindGroup
+	p.Offline = o.Offline
+	p.Policy.RefuseExistingAccess = !o.AllowExistingAccess
+	if o.Offline {
+		p.RecordsNamespace = ""
+	}
+	res, err := o.cmd.Execute(ctx, o.Out, p)
+	if err != nil || res == nil {
 		return err
 	}
-	var (
-		acc             *issuing.Access
-		createNamespace bool
-	)
-	if !o.Offline {
-		subject, base := issuing.BindingSubject(user, policy.CredentialGroup, o.BindGroup)
-		acc, createNamespace, err = o.is.Preflight(ctx, issuing.Checks{
-			Command: "signing", Refusing: "refusing to sign", Subject: subject, Base: base,
-			Identity: privilege.ForUser(user, groups), RefuseExistingAccess: !o.AllowExistingAccess,
-		})
-		if err != nil {
-			return err
-		}
-	}
-	issued, err := authority.Sign(o.parsed, o.TTL, time.Now())
-	if err != nil {
-		return cmdutil.UsageErrorf("%w", err)
-	}
-	cert, err := pki.ParseCertificate(issued)
-	if err != nil {
-		return err
-	}
-	var changes []rbac.Change
-	if !o.Offline {
-		if changes, err = o.is.Apply(ctx, createNamespace, acc, nil); err != nil {
-			return o.cleanUp(err, changes)
-		}
-	}
-	entry.Certificate = issued
-	path, err := o.is.WriteKubeconfig(entry, user+".kubeconfig")
-	if err != nil {
-		return o.cleanUp(err, changes)
-	}
-	s := summary{User: user, Groups: groups, Kind: "certificate", IssuedVia: "offline-ca", Certificate: pki.Describe(cert), Kubeconfig: path, Context: entry.ContextName}
-	for _, c := range changes {
-		s.Applied = append(s.Applied, c.String())
-	}
-	if !o.Offline {
-		recorded := issuing.Async(func() (string, error) {
-			r := issuing.CertificateRecord("offline-ca", "", issued, s.Certificate, changes, o.is.Namespace, o.TTL)
-			r.CredentialGroup = policy.CredentialGroup
-			return o.is.Record(ctx, r)
-		})
-		s.Verified, err = o.is.VerifyFor(ctx, user, groups, acc)
-		var recordErr error
-		if s.Record, recordErr = recorded(); recordErr != nil {
-			return fmt.Errorf("%s was written but the credential was not recorded: %w", path, recordErr)
-		}
-		if err != nil {
-			return fmt.Errorf("%s was written but the access does not work as granted: %w", path, err)
-		}
-	}
-	return o.print(s)
-}
-
-func (o *Options) cleanUp(cause error, changes []rbac.Change) error {
-	return o.is.Failed(cause, changes)
+	cred := res.Credential
+	return o.print(summary{
+		User: user, Groups: groups, Kind: "certificate", IssuedVia: cred.Via, IssuedBy: res.IssuedBy, Certificate: pki.Describe(cred.Certificate),
+		Applied: issuing.Applied(res.Changes), Kubeconfig: res.Kubeconfig, Context: res.Entry.ContextName, Verified: res.Verified, Record: res.Record,
+	})
 }
 
 // summary is what sign issued; it holds no key.
 type summary struct {
-	User        string               `json:"user"`
-	Groups      []string             `json:"groups"`
-	Kind        string               `json:"kind"`
-	IssuedVia   string               `json:"issuedVia"`
-	Certificate pki.CertificateInfo  `json:"certificate"`
-	Applied     []string             `json:"applied"`
-	Kubeconfig  string               `json:"kubeconfig"`
-	Context     string               `json:"context"`
-	Verified    issuing.Verification `json:"verified"`
-	Record      string               `json:"record,omitempty"`
+	User        string              `json:"user"`
+	Groups      []string            `json:"groups"`
+	Kind        string              `json:"kind"`
+	IssuedVia   string              `json:"issuedVia"`
+	IssuedBy    string              `json:"issuedBy,omitempty"`
+	Certificate pki.CertificateInfo `json:"certificate"`
+	Applied     []string            `json:"applied"`
+	Kubeconfig  string              `json:"kubeconfig"`
+	Context     string              `json:"context"`
+	Verified    issue.Verification  `json:"verified"`
+	Record      string              `json:"record,omitempty"`
 }
 
 func (o *Options) print(s summary) error {
-	if o.Output != "" {
-		return cmdutil.PrintStructured(o.Out, o.Output, s)
+	if o.Output.Structured() {
+		return o.Output.PrintSummary(o.Out, "Signing", s.User, s)
 	}
 	c := s.Certificate
 	fmt.Fprintf(o.Out, "Signed a certificate for %s (groups %s)\n", s.User, strings.Join(s.Groups, ","))

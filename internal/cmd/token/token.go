@@ -4,14 +4,11 @@
 package token
 
 import (
-	"fmt"
 	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/validation"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
@@ -28,19 +25,17 @@ type Options struct {
 	Duration       time.Duration
 	Audiences      []string
 	BoundSecret    string
-	Output         string
 	issuing.Flags
+	Output *cmdutil.Output
 
-	is *issuing.Issuer
-	// needed are the ServiceAccount and Secret to create, if missing.
-	needed []runtime.Object
+	cmd *issuing.Command
 
 	genericiooptions.IOStreams
 }
 
 // NewCmdToken returns the "token" command.
-func NewCmdToken(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{Duration: time.Hour, Flags: issuing.NewFlags(), IOStreams: streams}
+func NewCmdToken(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{Duration: time.Hour, Flags: issuing.NewFlags(), Output: cmdutil.NewOutput(), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "token SERVICEACCOUNT [flags]",
 		Short: "Write a verified kubeconfig with a service-account token, and bind RBAC to the service account",
@@ -59,7 +54,7 @@ missing): deleting that Secret revokes the token.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.ServiceAccount = args[0]
 			var err error
-			if o.is, err = issuing.NewIssuer(&o.Flags, flags, o.ErrOut); err != nil {
+			if o.cmd, err = issuing.NewCommand(&o.Flags, f, o.Output, o.ErrOut); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
@@ -68,13 +63,14 @@ missing): deleting that Secret revokes the token.`,
 			return o.Run(cmd.Context())
 		},
 	}
-	f := cmd.Flags()
-	f.BoolVar(&o.Create, "create", false, "Create the ServiceAccount if it does not exist")
-	f.DurationVar(&o.Duration, "duration", o.Duration, "Requested token lifetime (at least 10m); the API server may shorten it")
-	f.StringArrayVar(&o.Audiences, "audience", nil, "Audience of the token (repeatable); default the API server's")
-	f.StringVar(&o.BoundSecret, "bound-secret", "", "Bind the token to this Secret (created if missing); deleting the Secret revokes the token")
-	f.StringVarP(&o.Output, "output", "o", "", "Print a summary as json or yaml")
-	o.Flags.AddFlags(f, "./SERVICEACCOUNT.kubeconfig")
+	fs := cmd.Flags()
+	fs.BoolVar(&o.Create, "create", false, "Create the ServiceAccount if it does not exist")
+	fs.DurationVar(&o.Duration, "duration", o.Duration, "Requested token lifetime (at least 10m); the API server may shorten it")
+	fs.StringArrayVar(&o.Audiences, "audience", nil, "Audience of the token (repeatable); default the API server's")
+	fs.StringVar(&o.BoundSecret, "bound-secret", "", "Bind the token to this Secret (created if missing); deleting the Secret revokes the token")
+	issuing.AddDryRunFlag(cmd, &o.DryRun)
+	o.Output.AddFlags(cmd)
+	o.Flags.AddFlags(fs, "./SERVICEACCOUNT.kubeconfig")
 	return cmd
 }
 
@@ -92,23 +88,8 @@ func (o *Options) Validate() error {
 	if slices.Contains(o.Audiences, "") {
 		return cmdutil.UsageErrorf("--audience cannot be empty")
 	}
-	if err := o.is.Validate(); err != nil {
+	if err := o.cmd.Validate(); err != nil {
 		return err
 	}
-	if err := o.CheckLifetime("--duration", o.Duration); err != nil {
-		return err
-	}
-	return cmdutil.ValidateOutputFormat(o.Output, "json", "yaml")
+	return o.CheckLifetime("--duration", o.Duration)
 }
-
-// username is how the API server names the service account.
-func (o *Options) username() string {
-	return fmt.Sprintf("system:serviceaccount:%s:%s", o.is.Namespace, o.ServiceAccount)
-}
-
-// groups are those the API server puts every token of the account in.
-func (o *Options) groups() []string {
-	return []string{"system:serviceaccounts", "system:serviceaccounts:" + o.is.Namespace}
-}
-
-func (o *Options) kubeconfigName() string { return o.ServiceAccount + ".kubeconfig" }

@@ -1,4 +1,4 @@
-package issuing
+package issue
 
 import (
 	"context"
@@ -25,14 +25,14 @@ type Verification struct {
 	Checked  int      `json:"permissionsChecked"`
 }
 
-// Verify connects with the new credential only, and checks that the API
+// verifyWith connects with the new credential only, and checks that the API
 // server sees user in groups and allows every permission of acc.
-func Verify(ctx context.Context, e kubeconfig.Entry, user string, groups []string, acc *Access) (Verification, error) {
+func verifyWith(ctx context.Context, e kubeconfig.Entry, user string, groups []string, acc *Access) (Verification, error) {
 	cfg, err := clientcmd.NewDefaultClientConfig(*e.Config(), &clientcmd.ConfigOverrides{}).ClientConfig()
 	if err != nil {
 		return Verification{}, err
 	}
-	cfg.QPS, cfg.Burst = clientQPS, clientBurst
+	cfg.QPS, cfg.Burst = 100, 200
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return Verification{}, err
@@ -101,10 +101,10 @@ func waitForPermissions(ctx context.Context, client kubernetes.Interface, acc *A
 	return nil, err
 }
 
-// VerifyFor checks, as the admin and without the credential (whose key the
-// admin never holds), that the API server allows user in groups every
+// verifyFor checks, as the issuer and without the credential (whose key
+// the issuer never holds), that the API server allows user in groups every
 // permission of acc, giving fresh bindings time to take effect.
-func (is *Issuer) VerifyFor(ctx context.Context, user string, groups []string, acc *Access) (Verification, error) {
+func verifyFor(ctx context.Context, client kubernetes.Interface, user string, groups []string, acc *Access) (Verification, error) {
 	v := Verification{Username: user, Groups: groups}
 	if acc == nil {
 		return v, nil
@@ -114,7 +114,7 @@ func (is *Issuer) VerifyFor(ctx context.Context, user string, groups []string, a
 	var missing []verify.Permission
 	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, rbacPropagation, true, func(ctx context.Context) (bool, error) {
 		var err error
-		missing, err = verify.MissingFor(ctx, is.Client, user, groups, perms)
+		missing, err = verify.MissingFor(ctx, client, user, groups, perms)
 		return err == nil && len(missing) == 0, err
 	})
 	if len(missing) > 0 {

@@ -1,4 +1,4 @@
-package issuing
+package issue
 
 import (
 	"context"
@@ -12,21 +12,21 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 )
 
 // signerGrace is how long an approved request may wait before kubeaccess
 // looks for evidence that no signer for client certificates runs.
 const signerGrace = 5 * time.Second
 
-// AwaitCertificate waits up to timeout for req's certificate and, when
+// awaitCertificate waits up to timeout for req's certificate and, when
 // none comes, says why: denied or failed (exit 4), approved with no signer
 // running (exit 3, with instead, the offline way to go on), or never
 // approved (exit 3). A cluster that signs other signers' requests but has
 // never issued a client certificate (as EKS does) is diagnosed after a
 // few seconds instead of at the end of timeout.
-func AwaitCertificate(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest, timeout time.Duration, instead string) ([]byte, error) {
+func awaitCertificate(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest, timeout time.Duration, instead string) ([]byte, error) {
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	diagnosis := make(chan string, 1)
@@ -44,17 +44,19 @@ func AwaitCertificate(ctx context.Context, client kubernetes.Interface, req *cer
 	outcome, err := csr.WaitForCertificate(waitCtx, client, req)
 	var denied *csr.ConditionError
 	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		return nil, ctx.Err()
 	case errors.As(err, &denied):
-		return nil, cmdutil.DeniedErrorf("%w", err)
+		return nil, failure.DeniedErrorf("%w", err)
 	case errors.Is(err, csr.ErrNotIssued) && outcome.Approved && len(diagnosis) > 0:
-		return nil, cmdutil.TimeoutErrorf("certificate approved but not issued: %s, so none is coming; %s, or use kubeaccess token for a service account",
+		return nil, failure.TimeoutErrorf("certificate approved but not issued: %s, so none is coming; %s, or use kubeaccess token for a service account",
 			<-diagnosis, instead)
 	case errors.Is(err, csr.ErrNotIssued) && outcome.Approved:
-		return nil, cmdutil.TimeoutErrorf("certificate approved but not issued after %s: no signer for %s is running "+
+		return nil, failure.TimeoutErrorf("certificate approved but not issued after %s: no signer for %s is running "+
 			"(managed clusters such as EKS do not sign client certificates); %s",
 			timeout, certificatesv1.KubeAPIServerClientSignerName, instead)
 	case errors.Is(err, csr.ErrNotIssued):
-		return nil, cmdutil.TimeoutErrorf("CertificateSigningRequest %s was not approved within %s", req.Name, timeout)
+		return nil, failure.TimeoutErrorf("CertificateSigningRequest %s was not approved within %s", req.Name, timeout)
 	}
 	return outcome.Certificate, err
 }

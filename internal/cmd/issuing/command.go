@@ -1,0 +1,146 @@
+package issuing
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/issue"
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+)
+
+// Command is what an issuing command shares: its flags, the engine, the
+// namespace and the cluster new kubeconfigs name.
+type Command struct {
+	*Flags
+	Engine    *issue.Engine
+	Namespace string
+	Cluster   kubeconfig.Cluster
+	Output    *cmdutil.Output
+	ErrOut    io.Writer
+}
+
+// NewCommand resolves the namespace, clients and cluster entry from the
+// factory. It loads configuration but makes no API request.
+func NewCommand(flags *Flags, f cmdutil.Factory, output *cmdutil.Output, errOut io.Writer) (*Command, error) {
+	c := &Command{Flags: flags, Output: output, ErrOut: errOut}
+	var err error
+	if c.Namespace, err = f.Namespace(); err != nil {
+		return nil, err
+	}
+	client, err := f.Client()
+	if err != nil {
+		return nil, err
+	}
+	disc, err := f.Discovery()
+	if err != nil {
+		return nil, err
+	}
+	if c.Cluster, err = f.Cluster(); err != nil {
+		return nil, err
+	}
+	if flags.Server != "" {
+		c.Cluster.Server = flags.Server
+	}
+	c.Engine = issue.New(client, disc, c.Cluster)
+	return c, nil
+}
+
+// Validate checks the flags and -o without I/O.
+func (c *Command) Validate() error {
+	if err := c.Flags.Validate(); err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
+	return c.Output.Validate()
+}
+
+// Plan is a plan for subject by source, with the access, destination,
+// records and policy of the flags; defaultOut is --out's default.
+func (c *Command) Plan(action string, subject issue.Subject, source issue.Source, defaultOut string) *issue.Plan {
+	p := &issue.Plan{
+		Action:          action,
+		Subject:         subject,
+		Source:          source,
+		Access:          c.Flags.Access(),
+		Namespace:       c.Namespace,
+		CreateNamespace: c.CreateNamespace,
+		Policy:          issue.Policy{AllowPrivileged: c.AllowPrivileged, Strict: c.Strict, MaxTTL: c.maxTTL},
+		DryRun:          c.dryRun,
+		Events:          c.Events(),
+	}
+	if !c.NoRecord {
+		p.RecordsNamespace = c.RecordsNamespace
+	}
+	switch {
+	case c.Merge != "":
+		p.Destination = issue.Destination{Merge: c.Merge, Force: c.Force}
+	case c.OutFile != "":
+		p.Destination = issue.Destination{Path: c.OutFile, Force: c.Force}
+	default:
+		p.Destination = issue.Destination{Path: defaultOut, Force: c.Force}
+	}
+	return p
+}
+
+// Execute runs the plan and, on --dry-run, prints what it would create.
+// It returns nil, nil after a dry run.
+func (c *Command) Execute(ctx context.Context, out io.Writer, p *issue.Plan) (*issue.Result, error) {
+	if p.RecordsNamespace == "" && !p.Offline && p.DryRun == issue.DryRunNone {
+		fmt.Fprintf(c.ErrOut, "warning: --no-record: list, renew and revoke will not know of this credential\n")
+	}
+	res, err := c.Engine.Execute(ctx, p)
+	if err != nil || p.DryRun == issue.DryRunNone {
+		return res, err
+	}
+	return nil, c.Output.PrintObjects(out, res.Objects)
+}
+
+// Events prints the engine's events to stderr: progress only when stdout
+// is for people, warnings and notes always.
+func (c *Command) Events() func(issue.Event) {
+	return func(e issue.Event) {
+		switch {
+		case e.Kind == issue.Warning:
+			fmt.Fprintf(c.ErrOut, "warning: %s\n", e.Message)
+		case e.Kind == issue.Note:
+			fmt.Fprintf(c.ErrOut, "note: %s\n", e.Message)
+		case !c.Output.Structured() && c.dryRun == issue.DryRunNone:
+			fmt.Fprintln(c.ErrOut, e.Message)
+		}
+	}
+}
+
+// Progress prints a line of progress, as Events does.
+func (c *Command) Progress(format string, args ...any) {
+	c.Events()(issue.Event{Kind: issue.Progress, Message: fmt.Sprintf(format, args...)})
+}
+
+// Applied names each change, as summaries list them.
+func Applied(changes []rbac.Change) []string {
+	applied := make([]string, len(changes))
+	for i, ch := range changes {
+		applied[i] = ch.String()
+	}
+	return applied
+}
+
+// AddDryRunFlag registers --dry-run as kubectl has it.
+func AddDryRunFlag(cmd *cobra.Command, value *string) {
+	cmd.Flags().StringVar(value, "dry-run", "none", `Must be "none", "client" or "server": with client, print the objects that would be created and create nothing; `+
+		`with server, also send them to the API server as a dry run, so that admission and RBAC refusals show, and persist nothing`)
+	cmd.Flags().Lookup("dry-run").NoOptDefVal = "client"
+}
+
+// Quote quotes each string, as messages show what others wrote.
+func Quote(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ",")
+}

@@ -1,0 +1,229 @@
+// Package issue is the issuance engine that every issuing command, apply
+// and the portal share: a typed Plan, built and validated without I/O, and
+// one Engine.Execute that checks, issues, binds, writes, records and
+// verifies, undoing exactly what it made when a step fails. It knows no
+// command line and prints nothing: progress goes to the plan's Events.
+package issue
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/validation"
+
+	"github.com/kubeaccess/kubeaccess/internal/failure"
+	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+)
+
+// Plan is one credential to issue: who it is for, how it comes to be, the
+// access bound to it, where it goes, and the checks it must pass.
+type Plan struct {
+	// Action names what is done in messages: "grant", "token", "approval".
+	Action string
+	// Refusing starts a refusal by the plan's own policy ("refusing to
+	// approve"); "refusing to issue" when empty.
+	Refusing string
+	Subject  Subject
+	// Source is how the credential comes to be; a Plan's Source is its
+	// own and is not shared with another Execute.
+	Source Source
+	// Access is the RBAC to bind; its zero value binds nothing.
+	Access AccessSpec
+	// Namespace is the access's namespace (unless cluster-wide), the new
+	// context's, and a service account's.
+	Namespace string
+	// CreateNamespace allows creating Namespace when it is missing.
+	CreateNamespace bool
+	// Destination is where the kubeconfig goes; its zero value writes none
+	// and returns the entry in the Result.
+	Destination Destination
+	// RecordsNamespace keeps the record of the credential; "" keeps none.
+	RecordsNamespace string
+	Policy           Policy
+	// Offline makes no API request: no checks, no access, no record, no
+	// verification (an offline CA signs).
+	Offline bool
+	DryRun  DryRun
+	// Events receives progress, warnings and notes; nil drops them.
+	Events func(Event)
+}
+
+// Subject is who the credential authenticates as.
+type Subject struct {
+	User   string
+	Groups []string
+	// ServiceAccount is set for a token: User is then its username.
+	ServiceAccount *ServiceAccount
+	// CredentialGroup is the group minted for this certificate alone (one
+	// of Groups), which its access is bound to so that revoking it
+	// takes that access from this certificate only.
+	CredentialGroup string
+}
+
+// ServiceAccount names a service account.
+type ServiceAccount struct{ Namespace, Name string }
+
+// AccessSpec is the access asked for, before the cluster resolves it.
+type AccessSpec struct {
+	Verbs       []string
+	Resources   []string
+	Role        string
+	ClusterRole string
+	ClusterWide bool
+	// BindGroup binds the access to this group (one of the subject's)
+	// instead of the user.
+	BindGroup string
+}
+
+// Empty reports whether no access is asked for.
+func (a AccessSpec) Empty() bool {
+	return len(a.Verbs) == 0 && a.Role == "" && a.ClusterRole == ""
+}
+
+// Destination is where a kubeconfig is written: a new file, or merged into
+// an existing one.
+type Destination struct {
+	Path  string
+	Merge string
+	Force bool
+}
+
+// None reports whether no kubeconfig is to be written.
+func (d Destination) None() bool { return d.Path == "" && d.Merge == "" }
+
+// Policy is what the identity and the credential must pass.
+type Policy struct {
+	// AllowPrivileged issues even to an identity that holds, or would
+	// hold, escalation-grade permissions, or when that cannot be told.
+	AllowPrivileged bool
+	// Strict refuses an identity that bindings in place already give
+	// more than the access.
+	Strict bool
+	// RefuseExistingAccess refuses an identity that bindings kubeaccess
+	// did not make already give access (approving another's request would
+	// hand it over).
+	RefuseExistingAccess bool
+	// MaxTTL bounds the credential's lifetime; 0 bounds nothing.
+	MaxTTL time.Duration
+	// Renewal renews a credential whose access is bound already: what
+	// bindings in place give the identity is no news.
+	Renewal bool
+}
+
+// DryRun is how much of a plan is carried out.
+type DryRun string
+
+// The dry-run modes, as kubectl names them.
+const (
+	DryRunNone   DryRun = "none"
+	DryRunClient DryRun = "client"
+	DryRunServer DryRun = "server"
+)
+
+// ParseDryRun reads --dry-run's value; a bare --dry-run means client.
+func ParseDryRun(s string) (DryRun, error) {
+	switch d := DryRun(s); d {
+	case "", DryRunNone:
+		return DryRunNone, nil
+	case DryRunClient, DryRunServer:
+		return d, nil
+	case "true":
+		return DryRunClient, nil
+	case "false":
+		return DryRunNone, nil
+	}
+	return "", fmt.Errorf(`--dry-run must be "none", "client" or "server", not %q`, s)
+}
+
+// Validate checks the plan without I/O: a valid subject and namespace, one
+// kind of access, a source, and a lifetime within the policy.
+func (p *Plan) Validate() error {
+	if p.Source == nil {
+		return fmt.Errorf("a plan needs a source")
+	}
+	if err := p.validateSubject(); err != nil {
+		return failure.UsageErrorf("%w", err)
+	}
+	if errs := validation.ValidateNamespaceName(p.Namespace, false); len(errs) > 0 {
+		return failure.UsageErrorf("namespace %q is not a valid name: %s", p.Namespace, errs[0])
+	}
+	if err := p.Access.validate(); err != nil {
+		return failure.UsageErrorf("%w", err)
+	}
+	if b := p.Access.BindGroup; b != "" && !slices.Contains(p.Subject.Groups, b) {
+		return failure.UsageErrorf("the group to bind %q must be one of the subject's groups %q", b, p.Subject.Groups)
+	}
+	if p.Offline && !p.Access.Empty() {
+		return failure.UsageErrorf("signing offline makes no API request, so it cannot bind RBAC")
+	}
+	if p.Offline && p.DryRun != DryRunNone {
+		return failure.UsageErrorf("signing offline creates no object, so a dry run has nothing to show")
+	}
+	if ttl := p.Source.Lifetime(); p.Policy.MaxTTL > 0 && ttl > p.Policy.MaxTTL {
+		return failure.UsageErrorf("the lifetime %s is longer than the maximum %s: credentials that cannot be revoked should be short-lived", ttl, p.Policy.MaxTTL)
+	}
+	return nil
+}
+
+// validateSubject checks names by the subject policy: a certificate's user
+// and groups, or a service account's names.
+func (p *Plan) validateSubject() error {
+	s := p.Subject
+	if sa := s.ServiceAccount; sa != nil {
+		for _, n := range []string{sa.Namespace, sa.Name} {
+			if errs := validation.NameIsDNSSubdomain(n, false); len(errs) > 0 {
+				return fmt.Errorf("service account name %q is not valid: %s", n, errs[0])
+			}
+		}
+		if sa.Namespace != p.Namespace {
+			return fmt.Errorf("service account %s/%s is not in namespace %q", sa.Namespace, sa.Name, p.Namespace)
+		}
+		return nil
+	}
+	policy := pki.SubjectPolicy{AllowPrivileged: p.Policy.AllowPrivileged, CredentialGroup: s.CredentialGroup}
+	return policy.Check(s.User, s.Groups)
+}
+
+// validate checks that at most one kind of access is asked for.
+func (a AccessSpec) validate() error {
+	kinds := 0
+	for _, set := range []bool{len(a.Verbs) > 0 || len(a.Resources) > 0, a.Role != "", a.ClusterRole != ""} {
+		if set {
+			kinds++
+		}
+	}
+	switch {
+	case kinds > 1:
+		return fmt.Errorf("choose one of --verb/--resource, --role and --clusterrole")
+	case len(a.Verbs) > 0 && len(a.Resources) == 0:
+		return fmt.Errorf("--verb needs --resource")
+	case len(a.Resources) > 0 && len(a.Verbs) == 0:
+		return fmt.Errorf("--resource needs --verb")
+	case a.Role != "" && a.ClusterWide:
+		return fmt.Errorf("--role binds a namespaced Role and cannot be --cluster-wide; use --clusterrole")
+	case kinds == 0 && a.ClusterWide:
+		return fmt.Errorf("--cluster-wide needs access to grant: --verb/--resource, --role or --clusterrole")
+	case kinds == 0 && a.BindGroup != "":
+		return fmt.Errorf("--bind-group needs access to grant: --verb/--resource, --role or --clusterrole")
+	}
+	return nil
+}
+
+// bindingSubject is who the access is bound to, and the name of its role
+// and binding: the certificate's own group when it is revocable, the
+// service account, the group to bind, or else the user.
+func (p *Plan) bindingSubject() (subject rbacv1.Subject, base string) {
+	s := p.Subject
+	switch {
+	case s.ServiceAccount != nil:
+		return rbac.ServiceAccountSubject(s.ServiceAccount.Namespace, s.ServiceAccount.Name), rbac.ServiceAccountObjectName(s.ServiceAccount.Namespace, s.ServiceAccount.Name)
+	case s.CredentialGroup != "":
+		return rbac.Subject(rbacv1.GroupKind, s.CredentialGroup), s.CredentialGroup
+	case p.Access.BindGroup != "":
+		return rbac.Subject(rbacv1.GroupKind, p.Access.BindGroup), rbac.GroupObjectName(p.Access.BindGroup)
+	}
+	return rbac.Subject(rbacv1.UserKind, s.User), rbac.UserObjectName(s.User)
+}

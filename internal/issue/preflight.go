@@ -1,0 +1,258 @@
+package issue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/kubeaccess/kubeaccess/internal/failure"
+	"github.com/kubeaccess/kubeaccess/internal/privilege"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/verify"
+)
+
+// preflighted is what the read-only checks worked out.
+type preflighted struct {
+	access          *Access
+	createNamespace bool
+	needed          []runtime.Object
+}
+
+// preflight makes the read-only checks that precede any change: the
+// issuer's permissions, the source's own checks, the access, the
+// namespace and the identity's privilege. They are independent, so they run
+// concurrently; issuing otherwise spends most of its time waiting on these
+// round trips. Missing permissions are reported before any other failure,
+// since they explain it.
+func (x *Execution) preflight(ctx context.Context) (preflighted, error) {
+	var (
+		p                                                          = x.Plan
+		out                                                        preflighted
+		wg                                                         sync.WaitGroup
+		missing                                                    []verify.Permission
+		permErr, sourceErr, accessErr, nsErr, recordsErr, freshErr error
+		nsExists                                                   bool
+		recordsNsExists                                            = true
+		held                                                       privilege.Held
+		heldErr                                                    error
+		index                                                      *rbac.Index
+		indexErr                                                   error
+	)
+	var err error
+	if x.Issuer, err = x.Engine.whoIssues(ctx); err != nil {
+		return out, err
+	}
+	identity := x.identity()
+	if p.DryRun == DryRunNone && !x.Issuer.Unrestricted() {
+		// Creating the namespace is asked about up front, and only counts
+		// if the namespace turns out to be missing.
+		perms := unique(slices.Concat(p.Source.Permissions(p), x.privilegePermissions(), x.accessPermissions(), x.recordPermissions(), createNamespacePermissions))
+		wg.Go(func() { missing, permErr = x.Engine.missing(ctx, perms) })
+	}
+	if !p.Policy.AllowPrivileged {
+		wg.Go(func() { held, heldErr = privilege.Review(ctx, x.Client, identity) })
+	}
+	wg.Go(func() { index, indexErr = x.Engine.readIndex(ctx) })
+	wg.Go(func() { out.needed, sourceErr = p.Source.Prepare(ctx, x) })
+	wg.Go(func() { out.access, accessErr = x.resolveAccess(ctx) })
+	needsNamespace := p.Subject.ServiceAccount != nil || !p.Access.Empty() && !p.Access.ClusterWide
+	wg.Go(func() { nsExists, nsErr = x.Engine.namespaceExists(ctx, p.Namespace, needsNamespace) })
+	if p.DryRun == DryRunNone && p.RecordsNamespace != "" {
+		// The records namespace is created on first use, which needs the
+		// same permissions as creating the access's namespace.
+		wg.Go(func() { recordsNsExists, recordsErr = x.records().CheckNamespace(ctx) })
+	}
+	if p.Subject.CredentialGroup != "" && p.RecordsNamespace != "" {
+		wg.Go(func() { freshErr = x.checkCredentialGroupUnused(ctx) })
+	}
+	wg.Wait()
+	if permErr != nil {
+		return out, permErr
+	}
+	out.createNamespace = needsNamespace && !nsExists
+	if !out.createNamespace && recordsNsExists {
+		missing = slices.DeleteFunc(missing, func(p verify.Permission) bool { return slices.Contains(createNamespacePermissions, p) })
+	}
+	if len(missing) > 0 && !slices.ContainsFunc(missing, func(p verify.Permission) bool { return !slices.Contains(x.privilegePermissions(), p) }) {
+		return out, failure.UsageErrorf("refusing to issue a credential to %q: cannot tell whether it holds escalation-grade permissions, "+
+			"since you may not %s; nothing was created; pass --allow-privileged to issue without this check", identity.User, missing[0])
+	}
+	if err := permissionError(p.Action, missing); err != nil {
+		return out, err
+	}
+	if err := errors.Join(accessErr, nsErr, recordsErr); err != nil {
+		return out, err
+	}
+	// Escalation first: it is the graver refusal, and the other checks
+	// (existing access, say) are often a symptom of it.
+	if err := x.refusePrivileged(ctx, held, heldErr, out.access.Grants()); err != nil {
+		return out, err
+	}
+	if err := errors.Join(sourceErr, freshErr); err != nil {
+		return out, err
+	}
+	if err := x.checkIndex(index, indexErr, out.access); err != nil {
+		return out, err
+	}
+	if out.createNamespace && !p.CreateNamespace {
+		return out, failure.UsageErrorf("namespace %q does not exist and --create-namespace=false", p.Namespace)
+	}
+	return out, nil
+}
+
+// identity is who the credential will authenticate as, for the privilege
+// checks.
+func (x *Execution) identity() privilege.Identity {
+	s := x.Plan.Subject
+	if sa := s.ServiceAccount; sa != nil {
+		return privilege.ForServiceAccount(sa.Namespace, sa.Name)
+	}
+	return privilege.ForUser(s.User, s.Groups)
+}
+
+// records is the store of the plan's records.
+func (x *Execution) records() records.Store {
+	return records.Store{Client: x.Client, Namespace: x.Plan.RecordsNamespace}
+}
+
+// whoIssues asks, once per engine, who issues, as the API server sees
+// them; it is recorded with what they issue. An API server without
+// SelfSubjectReview leaves it unknown.
+func (e *Engine) whoIssues(ctx context.Context) (*verify.Identity, error) {
+	return e.issuer.get(func() (*verify.Identity, error) {
+		id, err := verify.WhoAmI(ctx, e.client)
+		if errors.Is(err, verify.ErrSelfSubjectReviewUnavailable) {
+			return nil, nil
+		}
+		return id, err
+	})
+}
+
+// missing returns those of perms the issuer lacks, asked once per engine
+// for each set of permissions.
+func (e *Engine) missing(ctx context.Context, perms []verify.Permission) ([]verify.Permission, error) {
+	keys := make([]string, len(perms))
+	for i, p := range perms {
+		keys[i] = p.String()
+	}
+	m := keyed(e, e.lacking, strings.Join(keys, "\n"))
+	got, err := m.get(func() ([]verify.Permission, error) { return verify.MissingBatched(ctx, e.client, perms) })
+	return slices.Clone(got), err
+}
+
+// readIndex reads the roles and bindings once per engine, from the watch
+// cache.
+func (e *Engine) readIndex(ctx context.Context) (*rbac.Index, error) {
+	return e.index.get(func() (*rbac.Index, error) { return rbac.ReadCachedIndex(ctx, e.client) })
+}
+
+// namespaceExists reads a namespace when it is needed, once per engine.
+func (e *Engine) namespaceExists(ctx context.Context, name string, needed bool) (bool, error) {
+	if !needed {
+		return true, nil
+	}
+	return keyed(e, e.namespaces, name).get(func() (bool, error) {
+		_, err := e.client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		} else if err != nil {
+			return false, fmt.Errorf("reading namespace %s: %w", name, err)
+		}
+		return true, nil
+	})
+}
+
+// createNamespacePermissions are needed only when the namespace is missing;
+// it is applied server-side like the rest.
+var createNamespacePermissions = []verify.Permission{{Verb: "create", Resource: "namespaces"}, {Verb: "patch", Resource: "namespaces"}}
+
+// accessPermissions lists what binding the access needs, worked out from
+// the plan alone so it can be checked before anything is read.
+func (x *Execution) accessPermissions() []verify.Permission {
+	const rbacGroup = rbacv1.GroupName
+	spec, namespace := x.Plan.Access, x.Plan.Namespace
+	if spec.Empty() {
+		return nil
+	}
+	var perms []verify.Permission
+	if spec.ClusterWide {
+		namespace = ""
+	} else {
+		perms = append(perms, verify.Permission{Verb: "get", Resource: "namespaces", Name: namespace})
+	}
+	// Objects are created, or applied server-side (patch) where they exist.
+	write := func(resource string) {
+		for _, verb := range []string{"create", "patch"} {
+			perms = append(perms, verify.Permission{Verb: verb, Group: rbacGroup, Resource: resource, Namespace: namespace})
+		}
+	}
+	switch {
+	case spec.Role != "":
+		perms = append(perms, verify.Permission{Verb: "get", Group: rbacGroup, Resource: "roles", Name: spec.Role, Namespace: namespace})
+	case spec.ClusterRole != "":
+		perms = append(perms, verify.Permission{Verb: "get", Group: rbacGroup, Resource: "clusterroles", Name: spec.ClusterRole})
+	case spec.ClusterWide:
+		write("clusterroles")
+	default:
+		write("roles")
+	}
+	if spec.ClusterWide {
+		write("clusterrolebindings")
+	} else {
+		write("rolebindings")
+	}
+	return perms
+}
+
+// recordPermissions are what keeping a record needs (and, on first use,
+// creating its namespace).
+func (x *Execution) recordPermissions() []verify.Permission {
+	ns := x.Plan.RecordsNamespace
+	if ns == "" {
+		return nil
+	}
+	return []verify.Permission{
+		{Verb: "get", Resource: "namespaces", Name: ns},
+		{Verb: "create", Resource: "configmaps", Namespace: ns},
+	}
+}
+
+// privilegePermissions are what asking about the identity's privilege needs.
+func (x *Execution) privilegePermissions() []verify.Permission {
+	if x.Plan.Policy.AllowPrivileged {
+		return nil
+	}
+	return []verify.Permission{{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}}
+}
+
+// permissionError names each permission the issuer lacks.
+func permissionError(action string, missing []verify.Permission) error {
+	if len(missing) == 0 {
+		return nil
+	}
+	lines := make([]string, len(missing))
+	for i, p := range missing {
+		lines[i] = "  " + p.String()
+	}
+	return failure.DeniedErrorf("you lack permissions this %s needs; nothing was created:\n%s", action, strings.Join(lines, "\n"))
+}
+
+// unique drops repeated permissions, keeping the first of each.
+func unique(perms []verify.Permission) []verify.Permission {
+	var out []verify.Permission
+	for _, p := range perms {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,91 @@
+package issue
+
+import (
+	"context"
+	"crypto/x509"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/kubeaccess/kubeaccess/internal/credential"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/verify"
+)
+
+// Source is one way a credential comes to be: the CSR API, an offline CA,
+// the TokenRequest API, or a request someone else made.
+type Source interface {
+	// Via names the way in records: csr-api, offline-ca, token-request.
+	Via() string
+	// Lifetime is the lifetime asked for.
+	Lifetime() time.Duration
+	// Permissions are what the issuing identity needs for this way.
+	Permissions(p *Plan) []verify.Permission
+	// Order says when the access is bound, relative to Issue.
+	Order() Order
+	// Prepare makes the source's read-only checks, during preflight, and
+	// returns the objects the credential needs in the cluster (a
+	// ServiceAccount, a Secret), applied with the access.
+	Prepare(ctx context.Context, x *Execution) ([]runtime.Object, error)
+	// Objects are what Issue would create, for a dry run.
+	Objects(x *Execution) ([]runtime.Object, error)
+	// Issue makes the credential; applied are the changes already made
+	// when the order is BindFirst.
+	Issue(ctx context.Context, x *Execution, applied []rbac.Change) (*Credential, error)
+	// Undo removes what Issue made after a later step failed, and says
+	// what it did ("" when there was nothing).
+	Undo(x *Execution) string
+}
+
+// Order is when the access is bound, relative to issuing.
+type Order int
+
+const (
+	// BindAlongside binds while the credential is issued: the access is
+	// ready when the certificate is, and undone if it never comes.
+	BindAlongside Order = iota
+	// BindFirst binds before issuing: the token needs its ServiceAccount
+	// and bound Secret.
+	BindFirst
+	// BindAfter binds once the credential exists: waiting on another
+	// approver may take long, and leaves no access behind meanwhile.
+	BindAfter
+)
+
+// Credential is what a source issued.
+type Credential struct {
+	Via string
+	// CSRName is the CertificateSigningRequest it came through, if any.
+	CSRName string
+	// CertificatePEM and Certificate are a certificate's; KeyPEM is its
+	// private key, empty when the user keeps the key.
+	CertificatePEM []byte
+	Certificate    *x509.Certificate
+	KeyPEM         []byte
+	// Token and Claims are a token's; BoundSecret names the Secret whose
+	// deletion revokes it.
+	Token       string
+	Claims      credential.TokenClaims
+	Audiences   []string
+	BoundSecret string
+}
+
+// Kind is "certificate" or "token".
+func (c *Credential) Kind() string {
+	if c.Token != "" {
+		return "token"
+	}
+	return "certificate"
+}
+
+// ExpiresAt is when the credential stops working.
+func (c *Credential) ExpiresAt() time.Time {
+	if c.Certificate != nil {
+		return c.Certificate.NotAfter
+	}
+	return c.Claims.ExpiresAt
+}
+
+// HoldsSecret reports whether the credential can authenticate on its own
+// (a key or a token): it is then verified by connecting with it.
+func (c *Credential) HoldsSecret() bool { return len(c.KeyPEM) > 0 || c.Token != "" }
