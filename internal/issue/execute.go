@@ -137,7 +137,7 @@ func (x *Execution) finish(ctx context.Context, res *Result) error {
 		return fmt.Errorf("%s was written but the credential was not recorded: %w", written, recordErr)
 	case err != nil && apierrors.IsUnauthorized(err):
 		if h, ok := p.Source.(interface{ RejectedBecause() string }); ok {
-			return fmt.Errorf("%s was written but the API server rejects its credential: %s", written, h.RejectedBecause())
+			return fmt.Errorf("%s was written but the API server rejects its %s: %s", written, res.Credential.Kind(), h.RejectedBecause())
 		}
 	}
 	if err != nil {

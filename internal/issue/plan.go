@@ -116,9 +116,10 @@ type Policy struct {
 // DryRun is how much of a plan is carried out.
 type DryRun string
 
-// The dry-run modes, as kubectl names them.
+// The dry-run modes, as kubectl names them; the zero value carries the
+// plan out.
 const (
-	DryRunNone   DryRun = "none"
+	DryRunNone   DryRun = ""
 	DryRunClient DryRun = "client"
 	DryRunServer DryRun = "server"
 )
@@ -126,7 +127,7 @@ const (
 // ParseDryRun reads --dry-run's value; a bare --dry-run means client.
 func ParseDryRun(s string) (DryRun, error) {
 	switch d := DryRun(s); d {
-	case "", DryRunNone:
+	case "", "none":
 		return DryRunNone, nil
 	case DryRunClient, DryRunServer:
 		return d, nil

@@ -8,7 +8,6 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
-	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
@@ -21,7 +20,7 @@ func (o *Options) reissue(ctx context.Context, old records.Record, who subject, 
 	if err != nil {
 		return records.Record{}, err
 	}
-	res, err := issue.New(o.client, nil, kubeconfig.Cluster{Name: "renew"}).Execute(ctx, plan)
+	res, err := issue.New(o.client, nil, o.cluster).Execute(ctx, plan)
 	if err != nil {
 		return records.Record{}, err
 	}

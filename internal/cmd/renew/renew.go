@@ -43,8 +43,11 @@ type Options struct {
 	// clusterCA is the CA of the admin's own connection, which the
 	// certificate being renewed may chain to.
 	clusterCA []byte
-	store     records.Store
-	admin     string
+	// cluster is the admin's, which the engine verifies the new credential
+	// against.
+	cluster kubeconfig.Cluster
+	store   records.Store
+	admin   string
 	genericiooptions.IOStreams
 }
 
@@ -88,9 +91,10 @@ cluster.`,
 			if o.client, err = f.Client(); err != nil {
 				return err
 			}
-			if c, err := f.Cluster(); err == nil {
-				o.clusterCA = c.CA
+			if o.cluster, err = f.Cluster(); err != nil {
+				return err
 			}
+			o.clusterCA = o.cluster.CA
 			o.store = records.Store{Client: o.client, Namespace: o.RecordsNamespace}
 			return o.Run(cmd.Context())
 		},
