@@ -21,6 +21,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/audit"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/whocan"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
@@ -40,7 +41,8 @@ func fakeCluster(objs ...runtime.Object) cmdutil.TestFactory {
 			{Name: "deployments", SingularName: "deployment", Namespaced: true, Kind: "Deployment", Verbs: verbs, ShortNames: []string{"deploy"}},
 		}},
 	}
-	return cmdutil.TestFactory{Clientset: client, DiscoveryOf: memory.NewMemCacheClient(disco), NamespaceName: "development"}
+	return cmdutil.TestFactory{Clientset: client, DiscoveryOf: memory.NewMemCacheClient(disco), NamespaceName: "development",
+		ClusterEntry: kubeconfig.Cluster{Name: "fake", Server: "https://fake.invalid:6443", CA: []byte("-----BEGIN CERTIFICATE-----")}}
 }
 
 // executeWith runs argv through the root command with f's clients.

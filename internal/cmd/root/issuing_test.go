@@ -1,0 +1,129 @@
+package root
+
+import (
+	"strings"
+	"testing"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+func changed(t *testing.T, client *fake.Clientset) []string {
+	t.Helper()
+	var out []string
+	for _, a := range client.Actions() {
+		switch a.GetVerb() {
+		case "create", "update", "patch", "delete":
+			if strings.HasSuffix(a.GetResource().Resource, "reviews") {
+				continue // reviews ask; they store nothing
+			}
+			out = append(out, a.GetVerb()+" "+a.GetResource().Resource)
+		}
+	}
+	return out
+}
+
+// Every issuing command refuses bad flags with an exact usage error and
+// exit code 2, before any request reaches the cluster.
+func TestIssuingCommandsValidateWithoutIO(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		want string
+	}{
+		"grant verb without resource":  {[]string{"grant", "dave", "--verb", "get"}, "--verb needs --resource"},
+		"grant two kinds of access":    {[]string{"grant", "dave", "--role", "r", "--clusterrole", "c"}, "choose one of --verb/--resource, --role and --clusterrole"},
+		"grant role cluster-wide":      {[]string{"grant", "dave", "--role", "r", "--cluster-wide"}, "--role binds a namespaced Role and cannot be --cluster-wide"},
+		"grant out and merge":          {[]string{"grant", "dave", "--out", "a", "--merge", "b"}, "--out and --merge cannot be used together"},
+		"grant short ttl":              {[]string{"grant", "dave", "--ttl", "1m"}, "--ttl"},
+		"grant key type":               {[]string{"grant", "dave", "--key-type", "dsa"}, "--key-type"},
+		"grant bind group not a group": {[]string{"grant", "dave", "-g", "dev", "--bind-group", "ops", "--role", "r"}, `--bind-group "ops" must be one of the user's groups`},
+		"grant revocable with bind":    {[]string{"grant", "dave", "-g", "dev", "--bind-group", "dev", "--role", "r", "--revocable"}, "--revocable binds the access to the certificate's own group"},
+		"grant dry-run value":          {[]string{"grant", "dave", "--dry-run=maybe"}, `--dry-run must be "none", "client" or "server", not "maybe"`},
+		"grant output format":          {[]string{"grant", "dave", "-o", "xml"}, "unable to match a printer suitable for the output format \"xml\""},
+		"grant offline without CA":     {[]string{"grant", "dave", "--offline", "--allow-privileged"}, "--offline signs with the CA key"},
+		"grant ttl past max-ttl":       {[]string{"grant", "dave", "--ttl", "2400h"}, "--ttl 2400h0m0s is longer than --max-ttl 90d"},
+		"grant system user":            {[]string{"grant", "system:admin"}, "system:"},
+		"grant masters group":          {[]string{"grant", "dave", "-g", "system:masters"}, "system:masters"},
+		"token bad name":               {[]string{"token", "Bad_Name"}, `service account "Bad_Name" is not a valid name`},
+		"token short duration":         {[]string{"token", "bot", "--duration", "5m"}, "--duration 5m0s is too short"},
+		"token empty audience":         {[]string{"token", "bot", "--audience", ""}, "--audience cannot be empty"},
+		"token cluster-wide alone":     {[]string{"token", "bot", "--cluster-wide"}, "--cluster-wide needs access to grant"},
+		"approve name and file":        {[]string{"approve", "csr-1", "--csr-file", "x.csr"}, "name a CertificateSigningRequest or give --csr-file, not both"},
+		"approve revocable with bind":  {[]string{"approve", "csr-1", "--revocable", "--bind-group", "g", "--role", "r"}, "--revocable binds the access"},
+		"sign without CA":              {[]string{"sign", "x.csr"}, "--ca-cert and --ca-key are required"},
+		"sign offline with access":     {[]string{"sign", "x.csr", "--ca-cert", "c", "--ca-key", "k", "--offline", "--role", "r"}, "--offline makes no API request, so it cannot bind RBAC"},
+		"sign offline dry run":         {[]string{"sign", "x.csr", "--ca-cert", "c", "--ca-key", "k", "--offline", "--dry-run"}, "--offline creates no object"},
+		"renew with half the CA":       {[]string{"renew", "x.kubeconfig", "--ca-cert", "c"}, "--ca-cert and --ca-key go together"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := fakeCluster()
+			_, stderr, code := executeWith(t, f, tc.args...)
+			if code != 2 || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("%v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, stderr, tc.want)
+			}
+			if len(f.Clientset.(*fake.Clientset).Actions()) != 0 {
+				t.Errorf("%v: validation made requests: %v", tc.args, f.Clientset.(*fake.Clientset).Actions())
+			}
+		})
+	}
+}
+
+// --dry-run (client) prints what the engine would create, as kubectl
+// would, and changes nothing in the cluster.
+func TestIssuingDryRunChangesNothing(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		want []string
+	}{
+		"grant": {[]string{"grant", "dave", "-g", "dev", "--verb", "get,list", "--resource", "pods,deployments", "--dry-run", "-o", "name"},
+			[]string{"certificatesigningrequest.certificates.k8s.io/", "namespace/development", "role.rbac.authorization.k8s.io/kubeaccess:user:dave", "rolebinding.rbac.authorization.k8s.io/kubeaccess:user:dave"}},
+		"grant bound to its group, yaml": {[]string{"grant", "dave", "-g", "dev", "--bind-group", "dev", "--verb", "get", "--resource", "pods", "--dry-run=client"},
+			[]string{"kind: CertificateSigningRequest", "signerName: kubernetes.io/kube-apiserver-client", "kind: RoleBinding", "name: kubeaccess:group:dev", "- apiGroups:\n  - apps"[:0] + "resources:\n  - pods"}},
+		"grant cluster-wide json": {[]string{"grant", "auditor", "--cluster-wide", "--verb", "list", "--resource", "pods", "--dry-run", "-o", "json"},
+			[]string{`"kind": "List"`, `"kind": "ClusterRole"`, `"kind": "ClusterRoleBinding"`}},
+		"token with --create": {[]string{"token", "bot", "--create", "--bound-secret", "bot-lease", "--verb", "get", "--resource", "pods", "--dry-run", "-o", "name"},
+			[]string{"namespace/development", "serviceaccount/bot", "secret/bot-lease", "rolebinding.rbac.authorization.k8s.io/kubeaccess:serviceaccount:development:bot"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := fakeCluster()
+			answerReviews(f.Clientset.(*fake.Clientset), "admin")
+			stdout, stderr, code := executeWith(t, f, tc.args...)
+			if code != 0 {
+				t.Fatalf("%v: exit %d: %s", tc.args, code, stderr)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("%v: output lacks %q:\n%s", tc.args, want, stdout)
+				}
+			}
+			if w := changed(t, f.Clientset.(*fake.Clientset)); len(w) > 0 {
+				t.Errorf("%v: a dry run changed the cluster: %v", tc.args, w)
+			}
+		})
+	}
+}
+
+// answerReviews makes the fake answer reviews as an API server would for
+// user, who may do anything and whose subjects hold nothing.
+func answerReviews(client *fake.Clientset, user string) {
+	client.PrependReactor("create", "selfsubjectreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		r := a.(k8stesting.CreateAction).GetObject().(*authenticationv1.SelfSubjectReview)
+		r.Status.UserInfo = authenticationv1.UserInfo{Username: user, Groups: []string{"system:authenticated"}}
+		return true, r, nil
+	})
+	client.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview)
+		r.Status.Allowed = true
+		return true, r, nil
+	})
+	client.PrependReactor("create", "subjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview)
+		r.Status.Allowed = false
+		return true, r, nil
+	})
+}
