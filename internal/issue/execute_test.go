@@ -100,15 +100,21 @@ func TestPlanValidate(t *testing.T) {
 		change func(*Plan)
 		want   string
 	}{
-		"no source":            {func(p *Plan) { p.Source = nil }, "a plan needs a source"},
-		"masters":              {func(p *Plan) { p.Subject.Groups = []string{"system:masters"} }, "system:masters"},
-		"bad namespace":        {func(p *Plan) { p.Namespace = "Dev" }, `namespace "Dev" is not a valid name`},
-		"two kinds of access":  {func(p *Plan) { p.Access.Role = "r" }, "choose one of"},
-		"bind group not his":   {func(p *Plan) { p.Access.BindGroup = "ops" }, `the group to bind "ops" must be one of the subject's groups`},
-		"past max lifetime":    {func(p *Plan) { p.Policy.MaxTTL = time.Minute }, "the lifetime 1h0m0s is longer than the maximum 1m0s"},
-		"offline with access":  {func(p *Plan) { p.Offline = true }, "signing offline makes no API request, so it cannot bind RBAC"},
-		"account elsewhere":    {func(p *Plan) { *p = *testPlan(&Token{Duration: time.Hour}); p.Subject = ServiceAccountSubject("ci", "bot") }, `service account ci/bot is not in namespace "development"`},
-		"account invalid name": {func(p *Plan) { p.Subject = ServiceAccountSubject("development", "Bot"); p.Source = &Token{Duration: time.Hour} }, `service account name "Bot" is not valid`},
+		"no source":           {func(p *Plan) { p.Source = nil }, "a plan needs a source"},
+		"masters":             {func(p *Plan) { p.Subject.Groups = []string{"system:masters"} }, "system:masters"},
+		"bad namespace":       {func(p *Plan) { p.Namespace = "Dev" }, `namespace "Dev" is not a valid name`},
+		"two kinds of access": {func(p *Plan) { p.Access.Role = "r" }, "choose one of"},
+		"bind group not his":  {func(p *Plan) { p.Access.BindGroup = "ops" }, `the group to bind "ops" must be one of the subject's groups`},
+		"past max lifetime":   {func(p *Plan) { p.Policy.MaxTTL = time.Minute }, "the lifetime 1h0m0s is longer than the maximum 1m0s"},
+		"offline with access": {func(p *Plan) { p.Offline = true }, "signing offline makes no API request, so it cannot bind RBAC"},
+		"account elsewhere": {func(p *Plan) {
+			*p = *testPlan(&Token{Duration: time.Hour})
+			p.Subject = ServiceAccountSubject("ci", "bot")
+		}, `service account ci/bot is not in namespace "development"`},
+		"account invalid name": {func(p *Plan) {
+			p.Subject = ServiceAccountSubject("development", "Bot")
+			p.Source = &Token{Duration: time.Hour}
+		}, `service account name "Bot" is not valid`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

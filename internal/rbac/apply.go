@@ -126,6 +126,11 @@ func adopt(ctx context.Context, c objectClient, obj runtime.Object) (runtime.Obj
 	if !madeByKubeaccess(obj, m) {
 		return nil, notOurs(obj)
 	}
+	if _, ok := obj.(*corev1.Namespace); ok {
+		// A namespace of kubeaccess's holds nothing to update: leaving it
+		// as it is lets many issuances share it without conflicts.
+		return existing, nil
+	}
 	desired := obj.DeepCopyObject()
 	dm, err := meta.Accessor(desired)
 	if err != nil {
