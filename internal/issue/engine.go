@@ -43,9 +43,6 @@ func New(client kubernetes.Interface, disc discovery.CachedDiscoveryInterface, c
 // Client is the engine's client.
 func (e *Engine) Client() kubernetes.Interface { return e.client }
 
-// Cluster is the cluster new kubeconfigs name.
-func (e *Engine) Cluster() kubeconfig.Cluster { return e.cluster }
-
 // Execution is one Execute of a plan: what its source works with.
 type Execution struct {
 	Engine *Engine

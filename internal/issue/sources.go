@@ -165,11 +165,16 @@ func (c *Existing) Via() string { return "csr-api" }
 // signer's maximum of a year.
 func (c *Existing) Lifetime() time.Duration { return RequestedLifetime(c.Request) }
 
+// SignerMaxLifetime is what the kube-controller-manager signer issues to
+// a request without expirationSeconds, unless its
+// --cluster-signing-duration says otherwise.
+const SignerMaxLifetime = 365 * 24 * time.Hour
+
 // RequestedLifetime is what req asks for; without expirationSeconds, the
-// signer's maximum of a year.
+// signer's maximum.
 func RequestedLifetime(req *certificatesv1.CertificateSigningRequest) time.Duration {
 	if req.Spec.ExpirationSeconds == nil {
-		return 365 * 24 * time.Hour
+		return SignerMaxLifetime
 	}
 	return time.Duration(*req.Spec.ExpirationSeconds) * time.Second
 }

@@ -160,18 +160,13 @@ func (o *Options) load(ctx context.Context) error {
 	return o.checkRequestedLifetime()
 }
 
-// signerMaxTTL is what the kube-controller-manager signer issues to a
-// request without expirationSeconds, unless its --cluster-signing-duration
-// says otherwise.
-const signerMaxTTL = 365 * 24 * time.Hour
-
 // checkRequestedLifetime refuses a request asking for longer than
 // --max-ttl; one that asks for nothing gets the signer's maximum.
 func (o *Options) checkRequestedLifetime() error {
 	if o.req.Spec.ExpirationSeconds == nil {
-		if signerMaxTTL > o.MaxLifetime() {
+		if issue.SignerMaxLifetime > o.MaxLifetime() {
 			return cmdutil.UsageErrorf("refusing to approve CertificateSigningRequest %s: it sets no expirationSeconds, so the signer issues its maximum "+
-				"(%s by default), longer than --max-ttl %s; ask the user for a request with a lifetime, or raise --max-ttl to allow it", o.Name, signerMaxTTL, o.MaxTTL)
+				"(%s by default), longer than --max-ttl %s; ask the user for a request with a lifetime, or raise --max-ttl to allow it", o.Name, issue.SignerMaxLifetime, o.MaxTTL)
 		}
 		return nil
 	}

@@ -36,16 +36,16 @@ type Summary struct {
 func (o *Options) summary(res *issue.Result) Summary {
 	cred := res.Credential
 	return Summary{
-		User: o.user, Groups: o.groups, Kind: "certificate", IssuedVia: cred.Via, IssuedBy: res.IssuedBy, CSR: cred.CSRName, Requester: o.requester(cred.CSRName),
+		User: o.user, Groups: o.groups, Kind: "certificate", IssuedVia: cred.Via, IssuedBy: res.IssuedBy, CSR: cred.CSRName, Requester: o.requester(),
 		Certificate: pki.Describe(cred.Certificate), ExpiresIn: time.Until(cred.Certificate.NotAfter).Round(time.Minute).String(),
 		Applied: issuing.Applied(res.Changes), Kubeconfig: res.Kubeconfig, Context: res.Entry.ContextName, Namespace: o.cmd.Namespace,
 		Verified: res.Verified, Record: res.Record,
 	}
 }
 
-// requester is who asked for the request: its submitter, or this admin
-// when they submitted a file.
-func (o *Options) requester(name string) string {
+// requester is who submitted the request; "" when this admin submitted
+// it from a file.
+func (o *Options) requester() string {
 	if o.req != nil {
 		return o.req.Spec.Username
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -103,21 +102,22 @@ func (c *Command) Execute(ctx context.Context, out io.Writer, p *issue.Plan) (*i
 // Events prints the engine's events to stderr: progress only when stdout
 // is for people, warnings and notes always.
 func (c *Command) Events() func(issue.Event) {
+	return PrintEvents(c.ErrOut, !c.Output.Structured() && c.dryRun == issue.DryRunNone)
+}
+
+// PrintEvents prints the engine's warnings and notes to errOut, and its
+// progress too when progress is set.
+func PrintEvents(errOut io.Writer, progress bool) func(issue.Event) {
 	return func(e issue.Event) {
 		switch {
 		case e.Kind == issue.Warning:
-			fmt.Fprintf(c.ErrOut, "warning: %s\n", e.Message)
+			fmt.Fprintf(errOut, "warning: %s\n", e.Message)
 		case e.Kind == issue.Note:
-			fmt.Fprintf(c.ErrOut, "note: %s\n", e.Message)
-		case !c.Output.Structured() && c.dryRun == issue.DryRunNone:
-			fmt.Fprintln(c.ErrOut, e.Message)
+			fmt.Fprintf(errOut, "note: %s\n", e.Message)
+		case progress:
+			fmt.Fprintln(errOut, e.Message)
 		}
 	}
-}
-
-// Progress prints a line of progress, as Events does.
-func (c *Command) Progress(format string, args ...any) {
-	c.Events()(issue.Event{Kind: issue.Progress, Message: fmt.Sprintf(format, args...)})
 }
 
 // Applied names each change, as summaries list them.
@@ -134,13 +134,4 @@ func AddDryRunFlag(cmd *cobra.Command, value *string) {
 	cmd.Flags().StringVar(value, "dry-run", "none", `Must be "none", "client" or "server": with client, print the objects that would be created and create nothing; `+
 		`with server, also send them to the API server as a dry run, so that admission and RBAC refusals show, and persist nothing`)
 	cmd.Flags().Lookup("dry-run").NoOptDefVal = "client"
-}
-
-// Quote quotes each string, as messages show what others wrote.
-func Quote(ss []string) string {
-	q := make([]string, len(ss))
-	for i, s := range ss {
-		q[i] = fmt.Sprintf("%q", s)
-	}
-	return strings.Join(q, ",")
 }

@@ -6,6 +6,7 @@ import (
 
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
@@ -45,7 +46,8 @@ func (o *Options) plan(old records.Record, who subject, ttl time.Duration) (*iss
 	p := &issue.Plan{
 		Action: "renewal", Refusing: "refusing to renew", Namespace: old.Namespace,
 		Policy: issue.Policy{AllowPrivileged: o.AllowPrivileged, MaxTTL: o.maxTTL, Renewal: true},
-		Events: o.events,
+		// renew's progress is its one line at the end.
+		Events: issuing.PrintEvents(o.ErrOut, false),
 	}
 	if p.Namespace == "" {
 		p.Namespace = "default"
@@ -74,15 +76,4 @@ func (o *Options) plan(old records.Record, who subject, ttl time.Duration) (*iss
 			Instead: "sign the renewal offline: kubeaccess request, then kubeaccess sign --ca-cert --ca-key"}
 	}
 	return p, nil
-}
-
-// events prints the engine's warnings and notes; renew's progress is its
-// one line at the end.
-func (o *Options) events(e issue.Event) {
-	switch e.Kind {
-	case issue.Warning:
-		o.ErrOut.Write([]byte("warning: " + e.Message + "\n"))
-	case issue.Note:
-		o.ErrOut.Write([]byte("note: " + e.Message + "\n"))
-	}
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/credential"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
-	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/safe"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
@@ -30,13 +29,6 @@ type subject struct {
 	namespace, serviceAccount string
 	audiences                 []string
 	boundSecret               string
-}
-
-func (s subject) identity() privilege.Identity {
-	if s.serviceAccount != "" {
-		return privilege.ForServiceAccount(s.namespace, s.serviceAccount)
-	}
-	return privilege.ForUser(s.user, s.groups)
 }
 
 // trust establishes who the credential is for. The record is a hint that
