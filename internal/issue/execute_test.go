@@ -6,17 +6,13 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
-	certificatesv1 "k8s.io/api/certificates/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery/cached/memory"
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/kubeaccess/kubeaccess/internal/failure"
+	"github.com/kubeaccess/kubeaccess/internal/issue/issuetest"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 )
@@ -26,26 +22,8 @@ import (
 func fakeEngine(t *testing.T) (*Engine, *fake.Clientset) {
 	t.Helper()
 	client := fake.NewClientset()
-	client.PrependReactor("create", "selfsubjectreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		r := a.(k8stesting.CreateAction).GetObject().(*authenticationv1.SelfSubjectReview)
-		r.Status.UserInfo = authenticationv1.UserInfo{Username: "admin"}
-		return true, r, nil
-	})
-	client.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview)
-		r.Status.Allowed = true
-		return true, r, nil
-	})
-	client.PrependReactor("create", "subjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		return true, a.(k8stesting.CreateAction).GetObject(), nil
-	})
-	// The fake names no generateName object and keeps no resourceVersion,
-	// which watching a request needs.
-	client.PrependReactor("create", "certificatesigningrequests", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		r := a.(k8stesting.CreateAction).GetObject().(*certificatesv1.CertificateSigningRequest)
-		r.Name, r.ResourceVersion = r.GenerateName+"fake", "1"
-		return false, nil, nil
-	})
+	issuetest.AnswerReviews(client, "admin")
+	issuetest.NameRequests(client)
 	disco := client.Discovery().(*fakediscovery.FakeDiscovery)
 	disco.Resources = []*metav1.APIResourceList{{GroupVersion: "v1", APIResources: []metav1.APIResource{
 		{Name: "pods", Namespaced: true, Kind: "Pod", Verbs: metav1.Verbs{"get", "list"}},

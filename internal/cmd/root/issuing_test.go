@@ -4,11 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/kubeaccess/kubeaccess/internal/issue/issuetest"
 )
 
 func changed(t *testing.T, client *fake.Clientset) []string {
@@ -91,7 +89,7 @@ func TestIssuingDryRunChangesNothing(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			f := fakeCluster()
-			answerReviews(f.Clientset.(*fake.Clientset), "admin")
+			issuetest.AnswerReviews(f.Clientset.(*fake.Clientset), "admin")
 			stdout, stderr, code := executeWith(t, f, tc.args...)
 			if code != 0 {
 				t.Fatalf("%v: exit %d: %s", tc.args, code, stderr)
@@ -106,24 +104,4 @@ func TestIssuingDryRunChangesNothing(t *testing.T) {
 			}
 		})
 	}
-}
-
-// answerReviews makes the fake answer reviews as an API server would for
-// user, who may do anything and whose subjects hold nothing.
-func answerReviews(client *fake.Clientset, user string) {
-	client.PrependReactor("create", "selfsubjectreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		r := a.(k8stesting.CreateAction).GetObject().(*authenticationv1.SelfSubjectReview)
-		r.Status.UserInfo = authenticationv1.UserInfo{Username: user, Groups: []string{"system:authenticated"}}
-		return true, r, nil
-	})
-	client.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview)
-		r.Status.Allowed = true
-		return true, r, nil
-	})
-	client.PrependReactor("create", "subjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview)
-		r.Status.Allowed = false
-		return true, r, nil
-	})
 }
