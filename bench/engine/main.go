@@ -58,7 +58,7 @@ func run(kubeaccess string, n int) error {
 	flags := genericclioptions.NewConfigFlags(true)
 	flags.KubeConfig = &c.AdminKubeconfig
 	f := cmdutil.NewFactory(flags)
-	client, err := f.Client()
+	client, err := f.BulkClient()
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,43 @@ func run(kubeaccess string, n int) error {
 	}
 	engine := issue.New(client, disc, cluster)
 
-	fmt.Printf("Issuing %d certificates concurrently through the engine (ecdsa-p256, a Role and RoleBinding each, namespace engine-bench)\n", n)
+	ca, err := pki.LoadAuthority(c.CACert, c.CAKey)
+	if err != nil {
+		return err
+	}
+	viaAPI := func() issue.Source {
+		return &issue.CSR{KeyType: pki.ECDSAP256, TTL: 24 * time.Hour, Approve: true, Timeout: 2 * time.Minute}
+	}
+	offline := func() issue.Source { return &issue.Authority{CA: ca, KeyType: pki.ECDSAP256, TTL: 24 * time.Hour} }
+	kubeconfig := "KUBECONFIG=" + c.AdminKubeconfig
+
+	fmt.Printf("Issuing %d certificates each way (ecdsa-p256, a Role and RoleBinding each, a kubeconfig, a record, a verification)\n", n)
+	fmt.Println("Through the CSR API (kube-controller-manager signs):")
+	apiEngine, err := concurrently(ctx, engine, n, "engine-api", dir, viaAPI)
+	if err != nil {
+		return err
+	}
+	apiGrant, err := sequentially(kubeaccess, kubeconfig, n, "grant-api", dir)
+	if err != nil {
+		return err
+	}
+	fmt.Println("Signed offline with the cluster CA key (--ca-cert/--ca-key):")
+	offEngine, err := concurrently(ctx, engine, n, "engine-ca", dir, offline)
+	if err != nil {
+		return err
+	}
+	offGrant, err := sequentially(kubeaccess, kubeconfig, n, "grant-ca", dir, "--ca-cert", c.CACert, "--ca-key", c.CAKey)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ratio, CSR API: the engine issues %.1fx as many credentials per second as sequential grant runs\n", apiGrant.Seconds()/apiEngine.Seconds())
+	fmt.Printf("ratio, offline: the engine issues %.1fx as many credentials per second as sequential grant runs\n", offGrant.Seconds()/offEngine.Seconds())
+	return nil
+}
+
+// concurrently issues n credentials at once through one engine into
+// namespace ns and reports them, with where a credential's time goes.
+func concurrently(ctx context.Context, engine *issue.Engine, n int, ns, dir string, source func() issue.Source) (time.Duration, error) {
 	per := make([]time.Duration, n)
 	split := make([][]time.Duration, len(phases))
 	for i := range split {
@@ -88,14 +124,16 @@ func run(kubeaccess string, n int) error {
 		wg.Go(func() {
 			t0 := time.Now()
 			marks := []time.Time{t0}
+			user := fmt.Sprintf("%s-%03d", ns, i)
 			plan := &issue.Plan{
-				Action: "grant", Subject: issue.Subject{User: fmt.Sprintf("engine-%03d", i), Groups: []string{"dev"}},
-				Source:    &issue.CSR{KeyType: pki.ECDSAP256, TTL: 24 * time.Hour, Approve: true, Timeout: 2 * time.Minute},
+				Action: "grant", Subject: issue.Subject{User: user, Groups: []string{"dev"}},
+				Source:    source(),
 				Access:    issue.AccessSpec{Verbs: []string{"create", "get", "update", "list", "delete"}, Resources: []string{"pods", "services", "deployments"}},
-				Namespace: "engine-bench", CreateNamespace: true, RecordsNamespace: records.DefaultNamespace,
-				Destination: issue.Destination{Path: filepath.Join(dir, fmt.Sprintf("engine-%03d.kubeconfig", i))},
+				Namespace: ns, CreateNamespace: true, RecordsNamespace: records.DefaultNamespace,
+				Destination: issue.Destination{Path: filepath.Join(dir, user+".kubeconfig")},
 				Events: func(e issue.Event) {
-					if strings.HasPrefix(e.Message, "requesting a certificate") || strings.HasPrefix(e.Message, "wrote ") {
+					if strings.HasPrefix(e.Message, "requesting a certificate") || strings.HasPrefix(e.Message, "signing a certificate") ||
+						strings.HasPrefix(e.Message, "wrote ") {
 						marks = append(marks, time.Now())
 					}
 				},
@@ -117,33 +155,37 @@ func run(kubeaccess string, n int) error {
 		})
 	}
 	wg.Wait()
-	engineWall := time.Since(start)
+	wall := time.Since(start)
 	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d failed; the first: %w", len(failed), n, failed[0])
+		return 0, fmt.Errorf("%d of %d failed; the first: %w", len(failed), n, failed[0])
 	}
-	report("engine, concurrent", n, engineWall, per)
+	report("engine, concurrent", n, wall, per)
 	for p, name := range phases {
 		fmt.Printf("    %-18s median %6.0f ms   p95 %6.0f ms\n", name, ms(percentile(split[p], 50)), ms(percentile(split[p], 95)))
 	}
+	return wall, nil
+}
 
-	fmt.Printf("Running %d sequential kubeaccess grant commands doing the same (namespace grant-bench)\n", n)
+// sequentially runs n kubeaccess grant commands one after another, each
+// granting the same as the engine does, into namespace ns.
+func sequentially(kubeaccess, kubeconfig string, n int, ns, dir string, extra ...string) (time.Duration, error) {
 	seq := make([]time.Duration, n)
-	start = time.Now()
+	start := time.Now()
 	for i := range n {
-		user := fmt.Sprintf("grant-%03d", i)
-		cmd := exec.Command(kubeaccess, "grant", user, "-g", "dev", "-n", "grant-bench", "--verb", "create,get,update,list,delete",
-			"--resource", "pods,services,deployments", "--out", filepath.Join(dir, user+".kubeconfig"), "-o", "json")
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+c.AdminKubeconfig)
+		user := fmt.Sprintf("%s-%03d", ns, i)
+		args := append([]string{"grant", user, "-g", "dev", "-n", ns, "--verb", "create,get,update,list,delete",
+			"--resource", "pods,services,deployments", "--out", filepath.Join(dir, user+".kubeconfig"), "-o", "json"}, extra...)
+		cmd := exec.Command(kubeaccess, args...)
+		cmd.Env = append(os.Environ(), kubeconfig)
 		t0 := time.Now()
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("grant %s: %w\n%s", user, err, out)
+			return 0, fmt.Errorf("grant %s: %w\n%s", user, err, out)
 		}
 		seq[i] = time.Since(t0)
 	}
-	grantWall := time.Since(start)
-	report("grant, sequential", n, grantWall, seq)
-	fmt.Printf("ratio: the engine issues %.1fx as many credentials per second as sequential grant runs\n", grantWall.Seconds()/engineWall.Seconds())
-	return nil
+	wall := time.Since(start)
+	report("grant, sequential", n, wall, seq)
+	return wall, nil
 }
 
 func report(what string, n int, wall time.Duration, per []time.Duration) {

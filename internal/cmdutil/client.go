@@ -18,6 +18,10 @@ import (
 const (
 	clientQPS   = 200
 	clientBurst = 400
+	// bulkQPS turns client-go's limiter off: a bulk client is paced by
+	// how many requests it has open (bulkInFlight) instead, and by the API
+	// server's priority and fairness, whose 429s client-go retries.
+	bulkQPS = -1
 )
 
 // NewClient returns a client for the cluster the flags name, allowed the
@@ -25,12 +29,19 @@ const (
 // types only, and much quicker to encode and decode than JSON, which
 // matters for lists such as all ClusterRoleBindings.
 func NewClient(flags *genericclioptions.ConfigFlags) (kubernetes.Interface, error) {
+	return newClient(flags, clientQPS, clientBurst)
+}
+
+func newClient(flags *genericclioptions.ConfigFlags, qps float32, burst int) (kubernetes.Interface, error) {
 	cfg, err := flags.ToRESTConfig()
 	if err != nil {
 		return nil, err
 	}
 	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = clientQPS, clientBurst
+	cfg.QPS, cfg.Burst = qps, burst
+	if qps < 0 {
+		cfg.Wrap(limitInFlight(bulkInFlight))
+	}
 	cfg.ContentType = runtime.ContentTypeProtobuf
 	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	return kubernetes.NewForConfig(cfg)

@@ -14,6 +14,10 @@ type Factory interface {
 	// Client is a client allowed the bursts of review requests kubeaccess
 	// makes.
 	Client() (kubernetes.Interface, error)
+	// BulkClient is a client for many credentials issued at once (apply,
+	// the portal): no client-side limit, the API server's priority and
+	// fairness paces it.
+	BulkClient() (kubernetes.Interface, error)
 	// Discovery is the server's API discovery, cached on disk as kubectl
 	// caches it.
 	Discovery() (discovery.CachedDiscoveryInterface, error)
@@ -32,6 +36,8 @@ type flagsFactory struct {
 }
 
 func (f flagsFactory) Client() (kubernetes.Interface, error) { return NewClient(f.flags) }
+
+func (f flagsFactory) BulkClient() (kubernetes.Interface, error) { return newClient(f.flags, bulkQPS, 0) }
 
 func (f flagsFactory) Discovery() (discovery.CachedDiscoveryInterface, error) {
 	return f.flags.ToDiscoveryClient()
@@ -62,6 +68,9 @@ func (f TestFactory) Cluster() (kubeconfig.Cluster, error) { return f.ClusterEnt
 
 // Client returns the test's clientset.
 func (f TestFactory) Client() (kubernetes.Interface, error) { return f.Clientset, nil }
+
+// BulkClient returns the test's clientset.
+func (f TestFactory) BulkClient() (kubernetes.Interface, error) { return f.Clientset, nil }
 
 // Discovery returns the test's discovery.
 func (f TestFactory) Discovery() (discovery.CachedDiscoveryInterface, error) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/kubeaccess/kubeaccess/internal/safe"
+
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -80,7 +82,9 @@ func WaitForCertificate(ctx context.Context, client kubernetes.Interface, req *c
 	selector := fields.OneTermEqualSelector("metadata.name", req.Name).String()
 	lw := &cache.ListWatch{WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 		opts.FieldSelector = selector
-		return csrs.Watch(ctx, opts)
+		// Stopping the watch cancels its request, which client-go would
+		// log as an error on every certificate issued.
+		return csrs.Watch(safe.Quiet(ctx), opts)
 	}}
 	w, err := watchtools.NewRetryWatcherWithContext(ctx, req.ResourceVersion, lw)
 	if err != nil {
