@@ -37,7 +37,9 @@ type flagsFactory struct {
 
 func (f flagsFactory) Client() (kubernetes.Interface, error) { return NewClient(f.flags) }
 
-func (f flagsFactory) BulkClient() (kubernetes.Interface, error) { return newClient(f.flags, bulkQPS, 0) }
+func (f flagsFactory) BulkClient() (kubernetes.Interface, error) {
+	return newClient(f.flags, bulkQPS, 0)
+}
 
 func (f flagsFactory) Discovery() (discovery.CachedDiscoveryInterface, error) {
 	return f.flags.ToDiscoveryClient()
