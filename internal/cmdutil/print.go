@@ -3,6 +3,8 @@ package cmdutil
 import (
 	"encoding/json"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,22 +24,32 @@ const SummaryAPIVersion = "kubeaccess.io/v1alpha1"
 // cli-runtime's PrintFlags; empty for the command's own table.
 type Output struct {
 	PrintFlags *genericclioptions.PrintFlags
-	printer    printers.ResourcePrinter
+	// human are formats the command prints itself, as a table (wide).
+	human   []string
+	printer printers.ResourcePrinter
 }
 
-// NewOutput returns the -o flags.
-func NewOutput() *Output {
-	return &Output{PrintFlags: genericclioptions.NewPrintFlags("").WithTypeSetter(scheme.Scheme)}
+// NewOutput returns the -o flags; human are the formats besides the
+// default that the command prints as its own table (for example wide).
+func NewOutput(human ...string) *Output {
+	return &Output{PrintFlags: genericclioptions.NewPrintFlags("").WithTypeSetter(scheme.Scheme), human: human}
 }
 
 // AddFlags registers -o and the template flags.
-func (o *Output) AddFlags(cmd *cobra.Command) { o.PrintFlags.AddFlags(cmd) }
+func (o *Output) AddFlags(cmd *cobra.Command) {
+	o.PrintFlags.AddFlags(cmd)
+	if len(o.human) > 0 {
+		f := cmd.Flags().Lookup("output")
+		f.Usage = strings.Replace(f.Usage, "One of: (", "One of: ("+strings.Join(o.human, ", ")+", ", 1)
+	}
+}
 
 // Format is -o's value.
 func (o *Output) Format() string { return *o.PrintFlags.OutputFormat }
 
-// Structured reports whether -o asks for a machine-readable format.
-func (o *Output) Structured() bool { return o.Format() != "" }
+// Structured reports whether -o asks for a machine-readable format
+// rather than the command's own table.
+func (o *Output) Structured() bool { return o.Format() != "" && !slices.Contains(o.human, o.Format()) }
 
 // Validate builds the printer, refusing an unknown format as a usage
 // error; no I/O.
@@ -61,6 +73,22 @@ func (o *Output) PrintSummary(w io.Writer, kind, name string, v any) error {
 		return err
 	}
 	return o.printer.PrintObj(obj, w)
+}
+
+// PrintList prints items as a list of kind KindList, each item an object
+// of kind named by name, so that every -o format applies: jsonpath to
+// {.items[*].metadata.name}, name to each item.
+func PrintList[T any](o *Output, w io.Writer, kind string, items []T, name func(T) string) error {
+	list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": SummaryAPIVersion, "kind": kind + "List"}}
+	list.Items = make([]unstructured.Unstructured, 0, len(items))
+	for _, it := range items {
+		obj, err := summaryObject(kind, name(it), it)
+		if err != nil {
+			return err
+		}
+		list.Items = append(list.Items, *obj)
+	}
+	return o.printer.PrintObj(list, w)
 }
 
 // PrintObjects prints what a dry run would create: each object (yaml and
@@ -97,6 +125,11 @@ func summaryObject(kind, name string, v any) (*unstructured.Unstructured, error)
 	fields := map[string]any{}
 	if err := json.Unmarshal(data, &fields); err != nil {
 		return nil, err
+	}
+	// A field of v's own named kind (a credential's, a subject's) keeps
+	// its value under the summary kind's name: credentialKind.
+	if own, ok := fields["kind"]; ok {
+		fields[strings.ToLower(kind[:1])+kind[1:]+"Kind"] = own
 	}
 	fields["apiVersion"], fields["kind"] = SummaryAPIVersion, kind
 	fields["metadata"] = map[string]any{"name": name}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,11 +20,7 @@ import (
 func auditJSON(t *testing.T, kubeconfig string, args ...string) ([]audit.Finding, result) {
 	t.Helper()
 	r := kubeaccess(t, kubeconfig, append([]string{"audit", "-o", "json"}, args...)...)
-	var findings []audit.Finding
-	if err := json.Unmarshal([]byte(r.stdout), &findings); err != nil {
-		t.Fatalf("audit -o json: %v\n%s\n%s", err, r.stdout, r.stderr)
-	}
-	return findings, r
+	return decodeItems[audit.Finding](t, "audit", r.stdout), r
 }
 
 func TestAuditReportsEachRisk(t *testing.T) {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -79,10 +78,7 @@ func TestCanAgreesWithKubectl(t *testing.T) {
 	} {
 		r := kubeaccess(t, cluster.AdminKubeconfig, append(append([]string{"who-can"}, tc.ask...), "-o", "json")...)
 		mustSucceed(t, "who-can", r)
-		var holders []whocan.Holder
-		if err := json.Unmarshal([]byte(r.stdout), &holders); err != nil {
-			t.Fatal(err)
-		}
+		holders := decodeItems[whocan.Holder](t, "who-can", r.stdout)
 		if !slices.Contains(holders, tc.want) {
 			t.Errorf("who-can %v does not list %+v:\n%s", tc.ask, tc.want, r.stdout)
 		}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,11 +21,7 @@ func inspectJSON(t *testing.T, path string, stdin []byte) inspect.Report {
 	t.Helper()
 	r := runWithStdin(t, stdin, kubeaccessBin, "inspect", path, "-o", "json")
 	mustSucceed(t, "kubeaccess inspect "+path, r)
-	var report inspect.Report
-	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
-		t.Fatalf("inspect -o json: %v\n%s", err, r.stdout)
-	}
-	return report
+	return decodeSummary[inspect.Report](t, "inspect", []byte(r.stdout))
 }
 
 func TestInspectWhatWasIssued(t *testing.T) {

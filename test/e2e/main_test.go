@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -140,4 +141,48 @@ func countingListener(t *testing.T) (net.Listener, *atomic.Int32) {
 		}
 	}()
 	return ln, &connections
+}
+
+// decodeItems decodes a kubeaccess list printed with -o json (a KindList
+// of items) into T; an item's own kind, printed as <kind>Kind, is put
+// back in place of the printed kind.
+func decodeItems[T any](t *testing.T, what, stdout string) []T {
+	t.Helper()
+	var list struct {
+		Kind  string            `json:"kind"`
+		Items []json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &list); err != nil || !strings.HasSuffix(list.Kind, "List") {
+		t.Fatalf("%s -o json is not a list (%v):\n%s", what, err, stdout)
+	}
+	out := make([]T, len(list.Items))
+	for i, raw := range list.Items {
+		out[i] = decodeSummary[T](t, what, raw)
+	}
+	return out
+}
+
+// decodeSummary decodes one object kubeaccess printed with -o json into
+// T, with the object's own kind (<kind>Kind) back in place as kind.
+func decodeSummary[T any](t *testing.T, what string, raw []byte) T {
+	t.Helper()
+	var fields map[string]any
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		t.Fatalf("%s -o json: %v\n%s", what, err, raw)
+	}
+	kind, _ := fields["kind"].(string)
+	if kind != "" {
+		if own, ok := fields[strings.ToLower(kind[:1])+kind[1:]+"Kind"]; ok {
+			fields["kind"] = own
+		}
+	}
+	data, err := json.Marshal(fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("%s -o json: %v\n%s", what, err, raw)
+	}
+	return v
 }

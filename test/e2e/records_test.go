@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,10 +30,7 @@ func TestListShowsWhatWasIssued(t *testing.T) {
 
 	r := kubeaccess(t, cluster.AdminKubeconfig, "list", "-o", "json")
 	mustSucceed(t, "kubeaccess list", r)
-	var entries []list.Entry
-	if err := json.Unmarshal([]byte(r.stdout), &entries); err != nil {
-		t.Fatalf("list -o json: %v\n%s", err, r.stdout)
-	}
+	entries := decodeItems[list.Entry](t, "list", r.stdout)
 	byUser := map[string]list.Entry{}
 	for _, e := range entries {
 		byUser[e.User] = e

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -73,10 +72,7 @@ func TestRenewReplacesTheCredentialByItsPath(t *testing.T) {
 
 	l := kubeaccess(t, cluster.AdminKubeconfig, "list", "--user", "rena", "--all", "-o", "json")
 	mustSucceed(t, "list", l)
-	var entries []list.Entry
-	if err := json.Unmarshal([]byte(l.stdout), &entries); err != nil {
-		t.Fatal(err)
-	}
+	entries := decodeItems[list.Entry](t, "list", l.stdout)
 	if len(entries) != 2 {
 		t.Fatalf("rena has %d records after renew, want 2:\n%s", len(entries), l.stdout)
 	}

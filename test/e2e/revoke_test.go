@@ -42,14 +42,11 @@ func TestRevokeTakesAwayOneUsersAccess(t *testing.T) {
 
 	l := kubeaccess(t, cluster.AdminKubeconfig, "list", "--all", "--user", "ana", "-o", "json")
 	mustSucceed(t, "list --all", l)
-	var entries []list.Entry
-	if err := json.Unmarshal([]byte(l.stdout), &entries); err != nil {
-		t.Fatal(err)
-	}
+	entries := decodeItems[list.Entry](t, "list", l.stdout)
 	if len(entries) != 1 || entries[0].Status != "revoked" || entries[0].RevokedBy != "admin" {
 		t.Errorf("ana's records after revoke: %+v", entries)
 	}
-	if hidden := kubeaccess(t, cluster.AdminKubeconfig, "list", "--user", "ana", "-o", "json"); strings.TrimSpace(hidden.stdout) != "[]" {
+	if hidden := kubeaccess(t, cluster.AdminKubeconfig, "list", "--user", "ana", "-o", "json"); len(decodeItems[list.Entry](t, "list", hidden.stdout)) != 0 {
 		t.Errorf("a revoked credential is listed without --all: %s", hidden.stdout)
 	}
 }
@@ -94,9 +91,9 @@ func TestRevokeOneRevocableCertificate(t *testing.T) {
 	// A request carrying the second certificate's group would borrow its
 	// access: approve refuses it.
 	l := kubeaccess(t, cluster.AdminKubeconfig, "list", "--user", "rhea", "-o", "json")
-	var entries []list.Entry
-	if err := json.Unmarshal([]byte(l.stdout), &entries); err != nil || len(entries) != 1 || entries[0].ID != ids[1] {
-		t.Fatalf("after revoking one, rhea's listed credentials: %v %s", err, l.stdout)
+	entries := decodeItems[list.Entry](t, "list", l.stdout)
+	if len(entries) != 1 || entries[0].ID != ids[1] {
+		t.Fatalf("after revoking one, rhea's listed credentials: %s", l.stdout)
 	}
 	group := entries[0].CredentialGroup
 	key, err := pki.GenerateKey(pki.ECDSAP256)
@@ -169,9 +166,8 @@ func TestRevokeCredentialByEachIdentifier(t *testing.T) {
 			}
 			l := kubeaccess(t, cluster.AdminKubeconfig, "list", "--credential", ident, "-o", "json")
 			mustSucceed(t, "list --credential "+ident, l)
-			var entries []list.Entry
-			if err := json.Unmarshal([]byte(l.stdout), &entries); err != nil || len(entries) != 1 || entries[0].User != user {
-				t.Fatalf("list --credential %s: %v %s", ident, err, l.stdout)
+			if entries := decodeItems[list.Entry](t, "list", l.stdout); len(entries) != 1 || entries[0].User != user {
+				t.Fatalf("list --credential %s: %s", ident, l.stdout)
 			}
 			mustSucceed(t, "revoke --credential "+ident, kubeaccess(t, cluster.AdminKubeconfig, "revoke", "--credential", ident))
 			expectForbidden(t, out, "get", "pods", "-n", "idents")

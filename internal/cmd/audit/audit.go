@@ -21,7 +21,7 @@ type Options struct {
 	Expiring         string
 	MaxTTL           string
 	FailOn           string
-	Output           string
+	Output           *cmdutil.Output
 	RecordsNamespace string
 
 	genericiooptions.IOStreams
@@ -29,7 +29,7 @@ type Options struct {
 
 // NewCmdAudit returns the "audit" command.
 func NewCmdAudit(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{Expiring: "7d", MaxTTL: "90d", RecordsNamespace: records.DefaultNamespace, IOStreams: streams}
+	o := &Options{Expiring: "7d", MaxTTL: "90d", RecordsNamespace: records.DefaultNamespace, Output: cmdutil.NewOutput(), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "audit [flags]",
 		Short: "Report risky access: escalation-grade permissions whatever the role's name, wildcard rules, stale, tampered or long-lived credentials, and more",
@@ -63,8 +63,8 @@ bindings are left out. With --fail-on, exit 1 when a finding is that severe.`,
 	fs.StringVar(&o.Expiring, "expiring", o.Expiring, "Report credentials expiring within this window")
 	fs.StringVar(&o.MaxTTL, "max-ttl", o.MaxTTL, "Report credentials valid for longer than this")
 	fs.StringVar(&o.FailOn, "fail-on", "", "Exit 1 when a finding is at least this severe: high or medium")
-	fs.StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml")
 	fs.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
+	o.Output.AddFlags(cmd)
 	return cmd
 }
 
@@ -81,7 +81,7 @@ func (o *Options) options() (audit.Options, error) {
 	if o.FailOn != "" && o.FailOn != audit.High && o.FailOn != audit.Medium {
 		return audit.Options{}, cmdutil.UsageErrorf("--fail-on must be high or medium")
 	}
-	if err := cmdutil.ValidateOutputFormat(o.Output, "json", "yaml"); err != nil {
+	if err := o.Output.Validate(); err != nil {
 		return audit.Options{}, err
 	}
 	return audit.Options{RecordsNamespace: o.RecordsNamespace, Expiring: expiring, MaxTTL: maxTTL, Now: time.Now()}, nil
@@ -92,8 +92,8 @@ func (o *Options) print(findings []audit.Finding) error {
 		findings = []audit.Finding{}
 	}
 	switch {
-	case o.Output != "":
-		if err := cmdutil.PrintStructured(o.Out, o.Output, findings); err != nil {
+	case o.Output.Structured():
+		if err := cmdutil.PrintList(o.Output, o.Out, "Finding", findings, func(f audit.Finding) string { return f.Check }); err != nil {
 			return err
 		}
 	case len(findings) == 0:

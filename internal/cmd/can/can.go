@@ -24,7 +24,7 @@ type Options struct {
 	Resource      string
 	Name          string
 	AllNamespaces bool
-	Output        string
+	Output        *cmdutil.Output
 
 	namespace string
 	user      rbac.User
@@ -33,7 +33,7 @@ type Options struct {
 
 // NewCmdCan returns the "can" command.
 func NewCmdCan(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{IOStreams: streams}
+	o := &Options{Output: cmdutil.NewOutput("wide"), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "can SUBJECT [VERB RESOURCE[/SUBRESOURCE] [NAME]] [-n NAMESPACE | -A]",
 		Short: "Say what a user, group or service account may do, and through which binding and rule",
@@ -84,7 +84,7 @@ they may decide.`,
 	fs := cmd.Flags()
 	fs.StringArrayVarP(&o.Groups, "group", "g", nil, "A group of the user (its certificate's O); repeatable")
 	fs.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Ask about every namespace at once (cluster-wide bindings only)")
-	fs.StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml")
+	o.Output.AddFlags(cmd)
 	return cmd
 }
 
@@ -135,10 +135,10 @@ func (o *Options) Validate() error {
 			return cmdutil.UsageErrorf("%w", err)
 		}
 	}
-	if o.Verb != "" && o.Output == "wide" {
+	if o.Verb != "" && o.Output.Format() == "wide" {
 		return cmdutil.UsageErrorf("-o wide is for the matrix; a single answer names its bindings already")
 	}
-	return cmdutil.ValidateOutputFormat(o.Output, "wide", "json", "yaml")
+	return o.Output.Validate()
 }
 
 // Answer is the decision on one question, as printed with -o json|yaml.
@@ -159,8 +159,8 @@ func (o *Options) answer(disco discovery.CachedDiscoveryInterface, index *rbac.I
 	for _, r := range d.Reasons {
 		a.Reasons = append(a.Reasons, r.Describe())
 	}
-	if o.Output != "" {
-		if err := cmdutil.PrintStructured(o.Out, o.Output, a); err != nil {
+	if o.Output.Structured() {
+		if err := o.Output.PrintSummary(o.Out, "AccessDecision", o.Subject, a); err != nil {
 			return err
 		}
 	} else {

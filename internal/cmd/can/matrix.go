@@ -26,6 +26,14 @@ type Row struct {
 	Reasons  []string        `json:"reasons,omitempty"`
 }
 
+// name is the resource as kubectl names it: pods, deployments.apps.
+func (r Row) name() string {
+	if r.Group == "" {
+		return r.Resource
+	}
+	return r.Resource + "." + r.Group
+}
+
 // matrix prints every resource of the namespace (every resource with -A)
 // against the standard verbs.
 func (o *Options) matrix(disco discovery.CachedDiscoveryInterface, index *rbac.Index) error {
@@ -47,8 +55,8 @@ func (o *Options) matrix(disco discovery.CachedDiscoveryInterface, index *rbac.I
 		}
 	}
 	slices.SortFunc(rows, func(a, b Row) int { return strings.Compare(a.Resource+"."+a.Group, b.Resource+"."+b.Group) })
-	if o.Output == "json" || o.Output == "yaml" {
-		return cmdutil.PrintStructured(o.Out, o.Output, rows)
+	if o.Output.Structured() {
+		return cmdutil.PrintList(o.Output, o.Out, "ResourceAccess", rows, Row.name)
 	}
 	return o.printMatrix(rows, index)
 }
@@ -97,7 +105,7 @@ func (o *Options) printMatrix(rows []Row, index *rbac.Index) error {
 	for _, v := range Verbs {
 		header += "\t" + strings.ToUpper(v)
 	}
-	if o.Output == "wide" {
+	if o.Output.Format() == "wide" {
 		header += "\tTHROUGH"
 	}
 	fmt.Fprintln(w, header)
@@ -118,7 +126,7 @@ func (o *Options) printMatrix(rows []Row, index *rbac.Index) error {
 				line += "\tno"
 			}
 		}
-		if o.Output == "wide" {
+		if o.Output.Format() == "wide" {
 			line += "\t" + strings.Join(r.Reasons, ", ")
 		}
 		fmt.Fprintln(w, line)

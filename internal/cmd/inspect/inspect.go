@@ -21,14 +21,14 @@ import (
 // Options holds the flags of "kubeaccess inspect".
 type Options struct {
 	File   string
-	Output string
+	Output *cmdutil.Output
 
 	genericiooptions.IOStreams
 }
 
 // NewCmdInspect returns the "inspect" command.
 func NewCmdInspect(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{IOStreams: streams}
+	o := &Options{Output: cmdutil.NewOutput(), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "inspect FILE|-",
 		Short: "Show what a certificate, certificate request, private key or kubeconfig holds",
@@ -44,13 +44,13 @@ cluster CA in the same file. "-" reads standard input.`,
 		Args: cmdutil.Args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.File = args[0]
-			if err := cmdutil.ValidateOutputFormat(o.Output, "json", "yaml"); err != nil {
+			if err := o.Output.Validate(); err != nil {
 				return err
 			}
 			return o.Run()
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml")
+	o.Output.AddFlags(cmd)
 	return cmd
 }
 
@@ -64,8 +64,8 @@ func (o *Options) Run() error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.name(), err)
 	}
-	if o.Output != "" {
-		return cmdutil.PrintStructured(o.Out, o.Output, report)
+	if o.Output.Structured() {
+		return o.Output.PrintSummary(o.Out, "Inspection", o.name(), report)
 	}
 	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
 	printReport(w, report)

@@ -31,7 +31,7 @@ type Options struct {
 	Credential       string
 	Expiring         string
 	All              bool
-	Output           string
+	Output           *cmdutil.Output
 	RecordsNamespace string
 
 	window time.Duration
@@ -47,7 +47,7 @@ type Entry struct {
 
 // NewCmdList returns the "list" command.
 func NewCmdList(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{RecordsNamespace: records.DefaultNamespace, IOStreams: streams}
+	o := &Options{RecordsNamespace: records.DefaultNamespace, Output: cmdutil.NewOutput("wide"), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "list [flags]",
 		Short: "List the credentials kubeaccess issued: who, what kind, until when, with what access",
@@ -78,8 +78,8 @@ within a window instead (as "7d" or "72h").`,
 	fs.StringVar(&o.Credential, "credential", "", "Only this credential, expired or revoked too: its record ID, credential group, fingerprint, credential ID (X509SHA256=... or JTI=...) or serial")
 	fs.StringVar(&o.Expiring, "expiring", "", "Only credentials expiring within this window, e.g. 7d or 72h")
 	fs.BoolVar(&o.All, "all", false, "Include expired and revoked credentials")
-	fs.StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml")
 	fs.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
+	o.Output.AddFlags(cmd)
 	return cmd
 }
 
@@ -95,7 +95,7 @@ func (o *Options) Validate() error {
 		}
 		o.window = d
 	}
-	return cmdutil.ValidateOutputFormat(o.Output, "wide", "json", "yaml")
+	return o.Output.Validate()
 }
 
 // Run reads the records and prints those asked for.
@@ -127,8 +127,8 @@ func (o *Options) Run(ctx context.Context, client kubernetes.Interface) error {
 			fmt.Fprintf(o.ErrOut, "warning: %v\n", err)
 		}
 	}
-	if o.Output == "json" || o.Output == "yaml" {
-		return cmdutil.PrintStructured(o.Out, o.Output, entries)
+	if o.Output.Structured() {
+		return cmdutil.PrintList(o.Output, o.Out, "Credential", entries, func(e Entry) string { return e.ID })
 	}
 	if len(entries) == 0 {
 		fmt.Fprintln(o.ErrOut, "No credentials to show (expired and revoked ones need --all).")
@@ -172,7 +172,7 @@ func Select(recs []records.Record, now time.Time, window time.Duration, expiring
 func (o *Options) printTable(entries []Entry) error {
 	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
 	header := "USER\tGROUPS\tKIND\tID\tEXPIRES\tREMAINING\tSTATUS\tACCESS"
-	if o.Output == "wide" {
+	if o.Output.Format() == "wide" {
 		header += "\tISSUED-VIA\tISSUED-BY\tISSUED\tSERIAL"
 	}
 	fmt.Fprintln(w, header)
@@ -193,7 +193,7 @@ func (o *Options) printTable(entries []Entry) error {
 			groups = []string{"<none>"}
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", safe.Printable(e.User), strings.Join(groups, ","), e.Kind, e.ID, e.NotAfter.Format(time.RFC3339), e.Remaining, e.Status, access)
-		if o.Output == "wide" {
+		if o.Output.Format() == "wide" {
 			fmt.Fprintf(w, "\t%s\t%s\t%s\t%s", e.IssuedVia, e.IssuedBy, e.IssuedAt.Format(time.RFC3339), e.Serial)
 		}
 		fmt.Fprintln(w)

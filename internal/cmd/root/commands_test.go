@@ -111,13 +111,29 @@ func TestWhoCanWithoutACluster(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var holders []whocan.Holder
+	var holders struct {
+		Kind  string `json:"kind"`
+		Items []struct {
+			whocan.Holder
+			Kind        string `json:"kind"`
+			SubjectKind string `json:"subjectKind"`
+		} `json:"items"`
+	}
 	if err := json.Unmarshal([]byte(stdout), &holders); err != nil {
 		t.Fatal(err)
 	}
 	want := whocan.Holder{Kind: "Group", Name: "dev", Binding: "RoleBinding development/team-dev", Role: "Role development/deployer"}
-	if len(holders) != 1 || holders[0] != want {
-		t.Errorf("holders %+v, want only %+v", holders, want)
+	if holders.Kind != "SubjectList" || len(holders.Items) != 1 {
+		t.Fatalf("who-can -o json is not a SubjectList of one: %s", stdout)
+	}
+	got := holders.Items[0]
+	got.Holder.Kind = got.SubjectKind
+	if got.Kind != "Subject" || got.Holder != want {
+		t.Errorf("holder %+v, want only %+v", got, want)
+	}
+	stdout, _, code = executeWith(t, fakeCluster(teamRBAC()...), "who-can", "create", "deployments", "-o", "jsonpath={.items[*].subjectKind}/{.items[*].metadata.name}")
+	if code != 0 || stdout != "Group/dev" {
+		t.Errorf("who-can -o jsonpath: exit %d, %q", code, stdout)
 	}
 }
 
@@ -126,10 +142,13 @@ func TestAuditWithoutACluster(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var findings []audit.Finding
-	if err := json.Unmarshal([]byte(stdout), &findings); err != nil {
+	var list struct {
+		Items []audit.Finding `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &list); err != nil {
 		t.Fatal(err)
 	}
+	findings := list.Items
 	found := false
 	for _, f := range findings {
 		if f.Check == "escalation" && f.Object == "Group helpdesk" && strings.Contains(f.Detail, "impersonate-users, impersonate-groups") {
@@ -168,6 +187,10 @@ func TestListWithoutACluster(t *testing.T) {
 	stdout, _, code = executeWith(t, f, "list", "--credential", "JTI=6f9d1c2e-0000-4a5b-9c8d-7e6f5a4b3c2d", "-o", "json")
 	if code != 0 || !strings.Contains(stdout, `"id": "t-0011223344556677"`) {
 		t.Errorf("list --credential JTI=...: exit %d\n%s", code, stdout)
+	}
+	stdout, _, code = executeWith(t, f, "list", "-o", "name")
+	if code != 0 || stdout != "credential.kubeaccess.io/t-0011223344556677\ncredential.kubeaccess.io/t-8899aabbccddeeff\n" {
+		t.Errorf("list -o name: exit %d\n%s", code, stdout)
 	}
 	_, stderr, code = executeWith(t, f, "list", "--credential", "t-")
 	if code != 2 || !strings.Contains(stderr, `no record of a credential "t-"`) {

@@ -25,7 +25,7 @@ type Options struct {
 	Resource      string
 	Name          string
 	AllNamespaces bool
-	Output        string
+	Output        *cmdutil.Output
 
 	namespace string
 	genericiooptions.IOStreams
@@ -42,7 +42,7 @@ type Holder struct {
 
 // NewCmdWhoCan returns the "who-can" command.
 func NewCmdWhoCan(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{IOStreams: streams}
+	o := &Options{Output: cmdutil.NewOutput(), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "who-can VERB RESOURCE[/SUBRESOURCE] [NAME] [-n NAMESPACE | -A]",
 		Short: "List every user, group and service account RBAC allows to do something, with the binding and role",
@@ -80,7 +80,7 @@ system:masters may do everything, whatever RBAC says.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Ask about every namespace at once (cluster-wide bindings only)")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml")
+	o.Output.AddFlags(cmd)
 	return cmd
 }
 
@@ -91,7 +91,7 @@ func (o *Options) Validate() error {
 			return cmdutil.UsageErrorf("%w", err)
 		}
 	}
-	return cmdutil.ValidateOutputFormat(o.Output, "json", "yaml")
+	return o.Output.Validate()
 }
 
 // Holders lists the subjects of every binding whose role allows req where
@@ -118,11 +118,8 @@ func Holders(index *rbac.Index, req rbac.Request) []Holder {
 }
 
 func (o *Options) print(holders []Holder) error {
-	if o.Output != "" {
-		if holders == nil {
-			holders = []Holder{}
-		}
-		return cmdutil.PrintStructured(o.Out, o.Output, holders)
+	if o.Output.Structured() {
+		return cmdutil.PrintList(o.Output, o.Out, "Subject", holders, func(h Holder) string { return h.Name })
 	}
 	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "KIND\tNAME\tBINDING\tROLE")
