@@ -88,8 +88,8 @@ func LabelValue(user string) string {
 }
 
 // Create submits the request.
-func Create(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest) (*certificatesv1.CertificateSigningRequest, error) {
-	created, err := client.CertificatesV1().CertificateSigningRequests().Create(ctx, req, metav1.CreateOptions{FieldManager: labels.Kubeaccess})
+func Create(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest, dryRun ...string) (*certificatesv1.CertificateSigningRequest, error) {
+	created, err := client.CertificatesV1().CertificateSigningRequests().Create(ctx, req, metav1.CreateOptions{FieldManager: labels.Kubeaccess, DryRun: dryRun})
 	if err != nil {
 		return nil, fmt.Errorf("creating CertificateSigningRequest: %w", err)
 	}
@@ -98,15 +98,16 @@ func Create(ctx context.Context, client kubernetes.Interface, req *certificatesv
 
 // Approve adds an Approved condition with message.
 func Approve(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest, message string) error {
-	return decide(ctx, client, req, certificatesv1.CertificateApproved, "KubeaccessApproved", message)
+	return decide(ctx, client, req, certificatesv1.CertificateApproved, "KubeaccessApproved", message, nil)
 }
 
 // Deny adds a Denied condition with message.
-func Deny(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest, message string) error {
-	return decide(ctx, client, req, certificatesv1.CertificateDenied, "KubeaccessDenied", message)
+// dryRun, as metav1.UpdateOptions has it, makes it a server dry run.
+func Deny(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest, message string, dryRun ...string) error {
+	return decide(ctx, client, req, certificatesv1.CertificateDenied, "KubeaccessDenied", message, dryRun)
 }
 
-func decide(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest, decision certificatesv1.RequestConditionType, reason, message string) error {
+func decide(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest, decision certificatesv1.RequestConditionType, reason, message string, dryRun []string) error {
 	decided := req.DeepCopy()
 	decided.Status.Conditions = append(decided.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
 		Type:           decision,
@@ -115,7 +116,7 @@ func decide(ctx context.Context, client kubernetes.Interface, req *certificatesv
 		Message:        message,
 		LastUpdateTime: metav1.Now(),
 	})
-	_, err := client.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, req.Name, decided, metav1.UpdateOptions{FieldManager: labels.Kubeaccess})
+	_, err := client.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, req.Name, decided, metav1.UpdateOptions{FieldManager: labels.Kubeaccess, DryRun: dryRun})
 	if err != nil {
 		verb := map[certificatesv1.RequestConditionType]string{certificatesv1.CertificateApproved: "approving", certificatesv1.CertificateDenied: "denying"}[decision]
 		return fmt.Errorf("%s CertificateSigningRequest %s: %w", verb, req.Name, err)

@@ -12,6 +12,7 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
@@ -123,6 +124,27 @@ const (
 	DryRunClient DryRun = "client"
 	DryRunServer DryRun = "server"
 )
+
+// Options is what a request's DryRun field carries: All with server, so
+// that the API server admits and authorizes the request and persists
+// nothing.
+func (d DryRun) Options() []string {
+	if d == DryRunServer {
+		return []string{metav1.DryRunAll}
+	}
+	return nil
+}
+
+// Suffix marks what a dry run only pretended to do, as kubectl does.
+func (d DryRun) Suffix() string {
+	switch d {
+	case DryRunClient:
+		return " (dry run)"
+	case DryRunServer:
+		return " (server dry run)"
+	}
+	return ""
+}
 
 // ParseDryRun reads --dry-run's value; a bare --dry-run means client.
 func ParseDryRun(s string) (DryRun, error) {

@@ -220,9 +220,9 @@ func (b Binding) RoleOf() Ref {
 }
 
 // Binds reports whether any binding refers to role.
-func (ix *Index) Binds(role Ref) bool {
+func (ix *Index) Binds(role Ref, except ...Ref) bool {
 	for _, b := range ix.Bindings {
-		if b.RoleOf() == role {
+		if b.RoleOf() == role && !slices.Contains(except, b.Ref) {
 			return true
 		}
 	}

@@ -6,36 +6,43 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/issue"
 )
 
 // Options holds the flags of "kubeaccess deny".
 type Options struct {
 	Name   string
 	Reason string
+	DryRun string
+
+	dryRun issue.DryRun
 
 	genericiooptions.IOStreams
 }
 
 // NewCmdDeny returns the "deny" command.
-func NewCmdDeny(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdDeny(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{IOStreams: streams}
 	cmd := &cobra.Command{
-		Use:     "deny NAME --reason TEXT",
-		Short:   "Deny a certificate request, saying why",
-		Example: `  kubeaccess deny kubeaccess-dave-x7k2p --reason "ask for namespace development only"`,
-		Args:    cmdutil.Args(cobra.ExactArgs(1)),
+		Use:   "deny NAME --reason TEXT",
+		Short: "Deny a certificate request, saying why",
+		Example: `  kubeaccess deny kubeaccess-dave-x7k2p --reason "ask for namespace development only"
+
+  # Check that the denial would be accepted, and change nothing
+  kubeaccess deny kubeaccess-dave-x7k2p --reason "wrong team" --dry-run=server`,
+		Args: cmdutil.Args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
-			if o.Reason == "" {
-				return cmdutil.UsageErrorf("--reason is required: the requester sees it")
+			if err := o.Validate(); err != nil {
+				return err
 			}
-			client, err := cmdutil.NewClient(flags)
+			client, err := f.Client()
 			if err != nil {
 				return err
 			}
@@ -43,7 +50,20 @@ func NewCmdDeny(flags *genericclioptions.ConfigFlags, streams genericiooptions.I
 		},
 	}
 	cmd.Flags().StringVar(&o.Reason, "reason", "", "Why the request is denied (shown to the requester)")
+	issuing.AddDryRunFlag(cmd, &o.DryRun)
 	return cmd
+}
+
+// Validate checks the flags without I/O.
+func (o *Options) Validate() error {
+	if o.Reason == "" {
+		return cmdutil.UsageErrorf("--reason is required: the requester sees it")
+	}
+	var err error
+	if o.dryRun, err = issue.ParseDryRun(o.DryRun); err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
+	return nil
 }
 
 // Run denies the request if it is still pending.
@@ -55,9 +75,11 @@ func (o *Options) Run(ctx context.Context, client kubernetes.Interface) error {
 	if state := csr.State(req); state != "" {
 		return cmdutil.UsageErrorf("CertificateSigningRequest %s is already %s", o.Name, state)
 	}
-	if err := csr.Deny(ctx, client, req, o.Reason); err != nil {
-		return err
+	if o.dryRun != issue.DryRunClient {
+		if err := csr.Deny(ctx, client, req, o.Reason, o.dryRun.Options()...); err != nil {
+			return err
+		}
 	}
-	_, err = fmt.Fprintf(o.Out, "Denied CertificateSigningRequest %s: %s\n", o.Name, o.Reason)
+	_, err = fmt.Fprintf(o.Out, "Denied CertificateSigningRequest %s: %s%s\n", o.Name, o.Reason, o.dryRun.Suffix())
 	return err
 }

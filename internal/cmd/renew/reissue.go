@@ -2,6 +2,7 @@ package renew
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -38,6 +39,27 @@ func (o *Options) reissue(ctx context.Context, old records.Record, who subject, 
 		rec.NotBefore = time.Now().UTC().Truncate(time.Second)
 	}
 	return rec, nil
+}
+
+// dryRunReissue makes the engine's checks for the renewal and prints what
+// it would create (with --dry-run=server as the API server returns it);
+// the kubeconfig and the records are left as they are.
+func (o *Options) dryRunReissue(ctx context.Context, old records.Record, who subject) error {
+	plan, err := o.plan(old, who, o.lifetime(old))
+	if err != nil {
+		return err
+	}
+	plan.DryRun = o.dryRun
+	res, err := issue.New(o.client, nil, o.cluster).Execute(ctx, plan)
+	if err != nil {
+		return err
+	}
+	if err := cmdutil.NewOutput().PrintObjects(o.Out, res.Objects); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.ErrOut, "%s would be renewed: credential %s of %s; the file and the records were left as they are%s\n",
+		o.Kubeconfig, old.ID, old.User, o.dryRun.Suffix())
+	return nil
 }
 
 // plan renews by the old credential's path: a token from the TokenRequest

@@ -18,6 +18,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/credential"
+	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/records"
@@ -36,7 +37,9 @@ type Options struct {
 	RecordsNamespace string
 	AllowPrivileged  bool
 	MaxTTL           string
+	DryRun           string
 
+	dryRun issue.DryRun
 	within time.Duration
 	maxTTL time.Duration
 	client kubernetes.Interface
@@ -71,7 +74,10 @@ expires within that window, so it can run from cron.
 The admin's own kubeconfig (--kubeconfig, KUBECONFIG) is used to reach the
 cluster.`,
 		Example: `  kubeaccess renew dave.kubeconfig
-  kubeaccess renew bot.kubeconfig --within 72h`,
+  kubeaccess renew bot.kubeconfig --within 72h
+
+  # Make every check and show the request renew would send; change nothing
+  kubeaccess renew dave.kubeconfig --dry-run=server`,
 		Args: cmdutil.Args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Kubeconfig = args[0]
@@ -87,6 +93,9 @@ cluster.`,
 			var err error
 			if o.maxTTL, err = cmdutil.ParseWindow(o.MaxTTL); err != nil {
 				return cmdutil.UsageErrorf("--max-ttl: %w", err)
+			}
+			if o.dryRun, err = issue.ParseDryRun(o.DryRun); err != nil {
+				return cmdutil.UsageErrorf("%w", err)
 			}
 			if o.client, err = f.Client(); err != nil {
 				return err
@@ -109,6 +118,7 @@ cluster.`,
 	fs.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
 	fs.BoolVar(&o.AllowPrivileged, "allow-privileged", false, "Renew even for an identity that holds escalation-grade permissions, or when that cannot be checked")
 	fs.StringVar(&o.MaxTTL, "max-ttl", issuing.DefaultMaxTTL, "Cap the renewed lifetime at this (e.g. 90d, 720h)")
+	issuing.AddDryRunFlag(cmd, &o.DryRun)
 	return cmd
 }
 
@@ -139,6 +149,9 @@ func (o *Options) Run(ctx context.Context) error {
 	who, err := o.trust(ctx, old, cred)
 	if err != nil {
 		return err
+	}
+	if o.dryRun != issue.DryRunNone {
+		return o.dryRunReissue(ctx, old, who)
 	}
 	fresh, err := o.reissue(ctx, old, who, o.lifetime(old), auth)
 	if err != nil {

@@ -8,15 +8,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
+
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 )
@@ -31,13 +36,15 @@ type Options struct {
 	Submit    bool
 	TTL       time.Duration
 	Revocable bool
+	DryRun    string
 
 	keyType pki.KeyType
+	dryRun  issue.DryRun
 	genericiooptions.IOStreams
 }
 
 // NewCmdRequest returns the "request" command.
-func NewCmdRequest(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdRequest(factory cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{KeyType: string(pki.DefaultKeyType), Dir: ".", TTL: 24 * time.Hour, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "request USER [flags]",
@@ -48,14 +55,17 @@ the key, to a cluster admin; with --submit, create the CertificateSigningRequest
 yourself (this needs create on certificatesigningrequests). The admin's
 kubeconfig comes back without a key: add yours with "kubeaccess complete".`,
 		Example: `  kubeaccess request dave -g dev
-  kubeaccess request dave -g dev --submit --ttl 8h`,
+  kubeaccess request dave -g dev --submit --ttl 8h
+
+  # The CertificateSigningRequest --submit would create, judged by the API server; no file is written
+  kubeaccess request dave -g dev --submit --dry-run=server`,
 		Args: cmdutil.Args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.User = args[0]
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			return o.Run(cmd.Context(), flags)
+			return o.Run(cmd.Context(), factory)
 		},
 	}
 	f := cmd.Flags()
@@ -66,6 +76,7 @@ kubeconfig comes back without a key: add yours with "kubeaccess complete".`,
 	f.BoolVar(&o.Submit, "submit", false, "Also create the CertificateSigningRequest in the cluster")
 	f.DurationVar(&o.TTL, "ttl", o.TTL, "With --submit, the requested lifetime (at least 10m)")
 	f.BoolVar(&o.Revocable, "revocable", false, "Carry a group minted for this certificate alone, so that its access can be revoked on its own (approve --revocable)")
+	issuing.AddDryRunFlag(cmd, &o.DryRun)
 	return cmd
 }
 
@@ -73,13 +84,6 @@ kubeconfig comes back without a key: add yours with "kubeaccess complete".`,
 func (o *Options) Validate() error {
 	if err := (pki.SubjectPolicy{}).Check(o.User, o.Groups); err != nil {
 		return cmdutil.UsageErrorf("%w", err)
-	}
-	if o.Revocable {
-		group, err := pki.NewCredentialGroup()
-		if err != nil {
-			return err
-		}
-		o.Groups = append(o.Groups, group)
 	}
 	kt, err := pki.ParseKeyType(o.KeyType)
 	if err != nil {
@@ -91,26 +95,40 @@ func (o *Options) Validate() error {
 			return cmdutil.UsageErrorf("%w", err)
 		}
 	}
+	if o.dryRun, err = issue.ParseDryRun(o.DryRun); err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
+	if o.dryRun != issue.DryRunNone && !o.Submit {
+		return cmdutil.UsageErrorf("--dry-run goes with --submit: without it nothing reaches the cluster")
+	}
 	return nil
 }
 
 // Run writes the key and the request, and submits it with --submit.
-func (o *Options) Run(ctx context.Context, flags *genericclioptions.ConfigFlags) error {
+func (o *Options) Run(ctx context.Context, factory cmdutil.Factory) error {
 	keyPath, csrPath := filepath.Join(o.Dir, o.User+".key"), filepath.Join(o.Dir, o.User+".csr")
 	for _, p := range []string{keyPath, csrPath} {
+		if o.dryRun != issue.DryRunNone {
+			break
+		}
 		if _, err := os.Lstat(p); err == nil && !o.Force {
 			return cmdutil.UsageErrorf("%s already exists; pass --force to replace it (a new key needs a new certificate)", p)
 		}
 	}
 	var client kubernetes.Interface
 	if o.Submit {
-		cfg, err := flags.ToRESTConfig()
+		var err error
+		if client, err = factory.Client(); err != nil {
+			return err
+		}
+	}
+	groups := o.Groups
+	if o.Revocable {
+		group, err := pki.NewCredentialGroup()
 		if err != nil {
 			return err
 		}
-		if client, err = kubernetes.NewForConfig(cfg); err != nil {
-			return err
-		}
+		groups = append(slices.Clone(groups), group)
 	}
 	key, err := pki.GenerateKey(o.keyType)
 	if err != nil {
@@ -120,9 +138,12 @@ func (o *Options) Run(ctx context.Context, flags *genericclioptions.ConfigFlags)
 	if err != nil {
 		return err
 	}
-	request, err := pki.CreateRequest(key, pki.Subject(o.User, o.Groups))
+	request, err := pki.CreateRequest(key, pki.Subject(o.User, groups))
 	if err != nil {
 		return err
+	}
+	if o.dryRun != issue.DryRunNone {
+		return o.dryRunSubmit(ctx, client, request)
 	}
 	if err := kubeconfig.WriteFileAtomic(keyPath, keyPEM, o.Force); err != nil {
 		return err
@@ -143,6 +164,26 @@ func (o *Options) Run(ctx context.Context, flags *genericclioptions.ConfigFlags)
 	}
 	fmt.Fprintf(o.Out, "Submitted CertificateSigningRequest %s. A cluster admin runs:\n  kubeaccess approve %s%s [-n NAMESPACE --role ROLE ...] --out %s.kubeconfig\n", created.Name, created.Name, o.revocableFlag(), o.User)
 	fmt.Fprintf(o.Out, "Then add your key to the kubeconfig they send back:\n  kubeaccess complete %s.kubeconfig --key %s\n", o.User, keyPath)
+	return nil
+}
+
+// dryRunSubmit prints the CertificateSigningRequest --submit would create,
+// as the API server returns it with --dry-run=server; the key it was made
+// with is thrown away and no file is written.
+func (o *Options) dryRunSubmit(ctx context.Context, client kubernetes.Interface, request []byte) error {
+	obj := csr.Build(o.User, request, o.TTL)
+	if o.dryRun == issue.DryRunServer {
+		created, err := csr.Create(ctx, client, obj, o.dryRun.Options()...)
+		if err != nil {
+			return fmt.Errorf("submitting the request%s: %w", o.dryRun.Suffix(), err)
+		}
+		obj = created
+	}
+	obj.APIVersion, obj.Kind = certificatesv1.SchemeGroupVersion.String(), "CertificateSigningRequest"
+	if err := cmdutil.NewOutput().PrintObjects(o.Out, []runtime.Object{obj}); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.ErrOut, "nothing was submitted and no key or request file was written%s\n", o.dryRun.Suffix())
 	return nil
 }
 

@@ -16,11 +16,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
@@ -31,14 +32,19 @@ type Options struct {
 	User             string
 	Credential       string
 	RecordsNamespace string
+	DryRun           string
 
-	client kubernetes.Interface
-	admin  string
+	dryRun issue.DryRun
+	// deleted are the bindings deleted so far (or that a dry run would
+	// delete), which no longer keep a role in use.
+	deleted []rbac.Ref
+	client  kubernetes.Interface
+	admin   string
 	genericiooptions.IOStreams
 }
 
 // NewCmdRevoke returns the "revoke" command.
-func NewCmdRevoke(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdRevoke(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{RecordsNamespace: records.DefaultNamespace, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "revoke USER",
@@ -56,7 +62,10 @@ For a service account, USER is system:serviceaccount:NAMESPACE:NAME.`,
   kubeaccess revoke --credential c-1bfd07df79eb224a
 
   # The same certificate, by the credential ID its holder's kubectl auth whoami shows
-  kubeaccess revoke --credential X509SHA256=1bfd07df79eb224a...`,
+  kubeaccess revoke --credential X509SHA256=1bfd07df79eb224a...
+
+  # What would be removed and deleted, sent to the API server as a dry run
+  kubeaccess revoke dave --dry-run=server`,
 		Args: cmdutil.Args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
@@ -68,7 +77,10 @@ For a service account, USER is system:serviceaccount:NAMESPACE:NAME.`,
 				return cmdutil.UsageErrorf("name the USER to revoke, or --credential ID for one revocable certificate")
 			}
 			var err error
-			if o.client, err = cmdutil.NewClient(flags); err != nil {
+			if o.dryRun, err = issue.ParseDryRun(o.DryRun); err != nil {
+				return cmdutil.UsageErrorf("%w", err)
+			}
+			if o.client, err = f.Client(); err != nil {
 				return err
 			}
 			return o.Run(cmd.Context())
@@ -77,6 +89,7 @@ For a service account, USER is system:serviceaccount:NAMESPACE:NAME.`,
 	cmd.Flags().StringVar(&o.Credential, "credential", "", "Revoke only this credential, issued with --revocable: its record ID, credential group, fingerprint, "+
 		"credential ID as kubectl auth whoami shows it (X509SHA256=...), or serial; a unique prefix will do")
 	cmd.Flags().StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
+	issuing.AddDryRunFlag(cmd, &o.DryRun)
 	return cmd
 }
 
@@ -132,6 +145,12 @@ func (o *Options) Run(ctx context.Context) error {
 	for _, what := range done {
 		fmt.Fprintln(o.Out, what)
 	}
+	if o.dryRun != issue.DryRunNone {
+		for _, r := range recs {
+			fmt.Fprintf(o.Out, "marked record %s revoked%s\n", r.ID, o.dryRun.Suffix())
+		}
+		return o.tamperedError(tampered)
+	}
 	if err := o.markRevoked(ctx, store, recs); err != nil {
 		return err
 	}
@@ -145,14 +164,22 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	o.reportOthers(index, subject, groups)
 	o.reportValidity(recs)
-	if tampered > 0 {
-		return fmt.Errorf("%d record(s) of %s were tampered with and not acted on (listed above): find out who wrote them, and check the bindings they name by hand", tampered, o.User)
+	if err := o.tamperedError(tampered); err != nil {
+		return err
 	}
 	if len(still) > 0 {
 		return fmt.Errorf("%s may still %s, through a binding of one of their groups (listed above): a certificate keeps its groups, "+
 			"so remove that binding, or the user from it, to take this away", o.User, still[0])
 	}
 	return nil
+}
+
+// tamperedError says that records were tampered with and left alone.
+func (o *Options) tamperedError(tampered int) error {
+	if tampered == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d record(s) of %s were tampered with and not acted on (listed above): find out who wrote them, and check the bindings they name by hand", tampered, o.User)
 }
 
 // target reads the records to revoke and the subject to unbind: all of

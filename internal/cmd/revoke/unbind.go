@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/safe"
 )
@@ -62,13 +63,14 @@ func (o *Options) unbind(ctx context.Context, ref rbac.Ref, subject rbacv1.Subje
 			if err := b.update(); err != nil {
 				return err
 			}
-			done = []string{fmt.Sprintf("removed %s from %s", safe.Printable(subject.Name), ref.Display())}
+			done = []string{fmt.Sprintf("removed %s from %s%s", safe.Printable(subject.Name), ref.Display(), o.dryRun.Suffix())}
 			return nil
 		}
 		if err := b.remove(); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
-		done = []string{"deleted " + ref.Display() + " (no subject left)"}
+		done = []string{"deleted " + ref.Display() + " (no subject left)" + o.dryRun.Suffix()}
+		o.deleted = append(o.deleted, ref)
 		role := rbac.Binding{Ref: ref, RoleRef: b.roleRef}.RoleOf()
 		orphan = &role
 		return nil
@@ -98,19 +100,22 @@ func (o *Options) readBinding(ctx context.Context, ref rbac.Ref) (binding, error
 			return binding{}, err
 		}
 		return binding{&b.ObjectMeta, &b.Subjects, b.RoleRef,
-			func() error {
-				_, err := r.RoleBindings(ref.Namespace).Update(ctx, b, metav1.UpdateOptions{})
+			o.write(func() error {
+				_, err := r.RoleBindings(ref.Namespace).Update(ctx, b, metav1.UpdateOptions{DryRun: o.dryRun.Options()})
 				return err
-			},
-			func() error { return r.RoleBindings(ref.Namespace).Delete(ctx, ref.Name, sameVersion(&b.ObjectMeta)) }}, nil
+			}),
+			o.write(func() error { return r.RoleBindings(ref.Namespace).Delete(ctx, ref.Name, o.sameVersion(&b.ObjectMeta)) })}, nil
 	case "ClusterRoleBinding":
 		b, err := r.ClusterRoleBindings().Get(ctx, ref.Name, metav1.GetOptions{})
 		if err != nil {
 			return binding{}, err
 		}
 		return binding{&b.ObjectMeta, &b.Subjects, b.RoleRef,
-			func() error { _, err := r.ClusterRoleBindings().Update(ctx, b, metav1.UpdateOptions{}); return err },
-			func() error { return r.ClusterRoleBindings().Delete(ctx, ref.Name, sameVersion(&b.ObjectMeta)) }}, nil
+			o.write(func() error {
+				_, err := r.ClusterRoleBindings().Update(ctx, b, metav1.UpdateOptions{DryRun: o.dryRun.Options()})
+				return err
+			}),
+			o.write(func() error { return r.ClusterRoleBindings().Delete(ctx, ref.Name, o.sameVersion(&b.ObjectMeta)) })}, nil
 	}
 	return binding{}, fmt.Errorf("%s is not a binding", ref)
 }
@@ -119,9 +124,18 @@ func sameSubject(s rbacv1.Subject) func(rbacv1.Subject) bool {
 	return func(t rbacv1.Subject) bool { return t.Kind == s.Kind && t.Name == s.Name && t.Namespace == s.Namespace }
 }
 
-// sameVersion deletes only the very version of the object that was read.
-func sameVersion(m *metav1.ObjectMeta) metav1.DeleteOptions {
-	return metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &m.UID, ResourceVersion: &m.ResourceVersion}}
+// sameVersion deletes only the very version of the object that was read
+// (a dry run with --dry-run=server).
+func (o *Options) sameVersion(m *metav1.ObjectMeta) metav1.DeleteOptions {
+	return metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &m.UID, ResourceVersion: &m.ResourceVersion}, DryRun: o.dryRun.Options()}
+}
+
+// write is a change to the cluster, which --dry-run=client leaves unmade.
+func (o *Options) write(change func() error) func() error {
+	if o.dryRun == issue.DryRunClient {
+		return func() error { return nil }
+	}
+	return change
 }
 
 // roleRules reads the rules a binding refers to.
@@ -152,7 +166,7 @@ func (o *Options) roleRules(ctx context.Context, ref rbacv1.RoleRef, namespace s
 func (o *Options) deleteUnusedRoles(ctx context.Context, index *rbac.Index, candidates []rbac.Ref) ([]string, error) {
 	var done []string
 	for _, role := range candidates {
-		if index.Binds(role) {
+		if index.Binds(role, o.deleted...) {
 			continue
 		}
 		meta, remove, err := o.readRole(ctx, role)
@@ -167,7 +181,7 @@ func (o *Options) deleteUnusedRoles(ctx context.Context, index *rbac.Index, cand
 		if err := remove(); err != nil && !apierrors.IsNotFound(err) {
 			return done, fmt.Errorf("deleting %s: %w", role.Display(), err)
 		}
-		done = append(done, fmt.Sprintf("deleted %s (nothing binds it any more)", role.Display()))
+		done = append(done, fmt.Sprintf("deleted %s (nothing binds it any more)%s", role.Display(), o.dryRun.Suffix()))
 	}
 	return done, nil
 }
@@ -181,13 +195,13 @@ func (o *Options) readRole(ctx context.Context, ref rbac.Ref) (*metav1.ObjectMet
 		if err != nil {
 			return nil, nil, err
 		}
-		return &role.ObjectMeta, func() error { return r.Roles(ref.Namespace).Delete(ctx, ref.Name, sameVersion(&role.ObjectMeta)) }, nil
+		return &role.ObjectMeta, o.write(func() error { return r.Roles(ref.Namespace).Delete(ctx, ref.Name, o.sameVersion(&role.ObjectMeta)) }), nil
 	}
 	role, err := r.ClusterRoles().Get(ctx, ref.Name, metav1.GetOptions{})
 	if err != nil {
 		return nil, nil, err
 	}
-	return &role.ObjectMeta, func() error { return r.ClusterRoles().Delete(ctx, ref.Name, sameVersion(&role.ObjectMeta)) }, nil
+	return &role.ObjectMeta, o.write(func() error { return r.ClusterRoles().Delete(ctx, ref.Name, o.sameVersion(&role.ObjectMeta)) }), nil
 }
 
 // reportOthers lists, without touching them, bindings that still give the

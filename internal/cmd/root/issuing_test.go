@@ -55,6 +55,16 @@ func TestIssuingCommandsValidateWithoutIO(t *testing.T) {
 		"sign offline with access":     {[]string{"sign", "x.csr", "--ca-cert", "c", "--ca-key", "k", "--offline", "--role", "r"}, "--offline makes no API request, so it cannot bind RBAC"},
 		"sign offline dry run":         {[]string{"sign", "x.csr", "--ca-cert", "c", "--ca-key", "k", "--offline", "--dry-run"}, "--offline creates no object"},
 		"renew with half the CA":       {[]string{"renew", "x.kubeconfig", "--ca-cert", "c"}, "--ca-cert and --ca-key go together"},
+		"renew dry-run value":          {[]string{"renew", "x.kubeconfig", "--dry-run=maybe"}, `--dry-run must be "none", "client" or "server", not "maybe"`},
+		"revoke dry-run value":         {[]string{"revoke", "dave", "--dry-run=all"}, `--dry-run must be "none", "client" or "server", not "all"`},
+		"revoke user and credential":   {[]string{"revoke", "dave", "--credential", "c-1"}, "name a USER or give --credential ID, not both"},
+		"deny without reason":          {[]string{"deny", "csr-1", "--dry-run"}, "--reason is required"},
+		"deny dry-run value":           {[]string{"deny", "csr-1", "--reason", "r", "--dry-run=yes"}, `--dry-run must be "none", "client" or "server", not "yes"`},
+		"request dry-run alone":        {[]string{"request", "dave", "--dry-run=server"}, "--dry-run goes with --submit"},
+		"request system user":          {[]string{"request", "system:admin", "--submit", "--dry-run"}, "system:"},
+		"list output format":           {[]string{"list", "-o", "xml"}, `unable to match a printer suitable for the output format "xml"`},
+		"audit output format":          {[]string{"audit", "-o", "table"}, `unable to match a printer suitable for the output format "table"`},
+		"who-can output format":        {[]string{"who-can", "get", "pods", "-o", "wide"}, `unable to match a printer suitable for the output format "wide"`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
