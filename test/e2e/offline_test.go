@@ -135,9 +135,6 @@ func TestGrantOfflineRefusals(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		"offline without a CA":  {[]string{"--offline"}, "--offline signs with the CA key: give --ca-cert and --ca-key"},
-		"certificate alone":     {[]string{"--ca-cert", cluster.CACert}, "--ca-cert and --ca-key go together"},
-		"offline with RBAC":     {[]string{"--offline", "--ca-cert", cluster.CACert, "--ca-key", cluster.CAKey, "--verb", "get", "--resource", "pods"}, "--offline makes no API request, so it cannot bind RBAC"},
 		"key of another CA":     {[]string{"--ca-cert", cluster.CACert, "--ca-key", otherKey}, "does not belong to the CA certificate"},
 		"CA certificate as key": {[]string{"--ca-cert", cluster.CACert, "--ca-key", cluster.CACert}, "reading the CA key"},
 	} {

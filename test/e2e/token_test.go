@@ -114,9 +114,6 @@ func TestTokenRefusalsCreateNothing(t *testing.T) {
 		wantErr string
 	}{
 		"missing service account": {[]string{"ghost", "-n", "ghost-ns", "--verb", "get", "--resource", "pods"}, "serviceaccount ghost-ns/ghost does not exist; --create makes it"},
-		"too short":               {[]string{"ghost", "-n", "ghost-ns", "--create", "--duration", "5m"}, "--duration 5m0s is too short: the TokenRequest API requires at least 10m0s"},
-		"bad name":                {[]string{"Ghost_1", "-n", "ghost-ns", "--create"}, `service account "Ghost_1" is not a valid name`},
-		"empty audience":          {[]string{"ghost", "-n", "ghost-ns", "--create", "--audience", ""}, "--audience cannot be empty"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			out := filepath.Join(dir, "ghost.kubeconfig")

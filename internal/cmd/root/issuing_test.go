@@ -42,6 +42,8 @@ func TestIssuingCommandsValidateWithoutIO(t *testing.T) {
 		"grant dry-run value":          {[]string{"grant", "dave", "--dry-run=maybe"}, `--dry-run must be "none", "client" or "server", not "maybe"`},
 		"grant output format":          {[]string{"grant", "dave", "-o", "xml"}, "unable to match a printer suitable for the output format \"xml\""},
 		"grant offline without CA":     {[]string{"grant", "dave", "--offline", "--allow-privileged"}, "--offline signs with the CA key"},
+		"grant half the CA":            {[]string{"grant", "dave", "--ca-cert", "ca.crt"}, "--ca-cert and --ca-key go together"},
+		"grant offline with access":    {[]string{"grant", "dave", "--offline", "--ca-cert", "c", "--ca-key", "k", "--verb", "get", "--resource", "pods"}, "--offline makes no API request, so it cannot bind RBAC"},
 		"grant ttl past max-ttl":       {[]string{"grant", "dave", "--ttl", "2400h"}, "--ttl 2400h0m0s is longer than --max-ttl 90d"},
 		"grant system user":            {[]string{"grant", "system:admin"}, "system:"},
 		"grant masters group":          {[]string{"grant", "dave", "-g", "system:masters"}, "system:masters"},
