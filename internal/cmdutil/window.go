@@ -1,31 +1,10 @@
 package cmdutil
 
 import (
-	"fmt"
-	"math"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/kubeaccess/kubeaccess/internal/lifetime"
 )
 
-// maxDays is the most days a time.Duration holds.
-const maxDays = int(math.MaxInt64 / int64(24*time.Hour))
-
-// ParseWindow reads a duration that may be given in days ("7d").
-func ParseWindow(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("%q is not a number of days", s)
-		}
-		if n > maxDays {
-			return 0, fmt.Errorf("%q is more days than a duration can hold", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%q is not a duration such as 7d or 72h", s)
-	}
-	return d, nil
-}
+// ParseWindow reads a flag's duration, which may be given in days ("7d").
+func ParseWindow(s string) (time.Duration, error) { return lifetime.Parse(s) }
