@@ -140,6 +140,15 @@ func (e *Engine) resolveRules(verbs, resources []string) ([]rbacv1.PolicyRule, e
 	return rules, nil
 }
 
+// Catalog is the server's resources, read once per engine through its
+// (cached) discovery.
+func (e *Engine) Catalog() (*rbac.Catalog, error) {
+	if e.discovery == nil {
+		return nil, fmt.Errorf("resolving resources needs the server's discovery")
+	}
+	return e.catalog.get(e.readCatalog)
+}
+
 // readCatalog reads the server's resources.
 func (e *Engine) readCatalog() (*rbac.Catalog, error) {
 	// ServerPreferredResources would drop subresources such as pods/log.

@@ -106,6 +106,7 @@ func (x *Execution) reportBeyond(index *rbac.Index, indexErr error, acc *Access)
 	if acc != nil {
 		namespace, rules, skip = acc.Namespace, acc.Rules, acc.Refs()
 	}
+	skip = append(skip, x.Plan.Bound.Refs...)
 	extra := index.Beyond(rbac.User{Name: id.User, Groups: id.Groups}, namespace, rules, skip)
 	if len(extra) == 0 {
 		return nil

@@ -265,7 +265,7 @@ func RecordOf(p *Plan, res *Result) records.Record {
 		User: p.Subject.User, Groups: p.Subject.Groups, Kind: cred.Kind(), IssuedVia: cred.Via,
 		IssuedAt: time.Now().UTC().Truncate(time.Second), IssuedBy: res.IssuedBy,
 		Access: records.Describe(res.Changes), Namespace: p.Namespace, TTL: p.Source.Lifetime().String(),
-		CredentialGroup: p.Subject.CredentialGroup,
+		CredentialGroup: p.Subject.CredentialGroup, Team: p.Team, Replaces: p.Replaces,
 	}
 	if cred.Token != "" {
 		r.ID, r.JTI, r.Issuer = records.TokenID(cred.Token), cred.Claims.ID, cred.Claims.Issuer

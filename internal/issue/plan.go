@@ -16,6 +16,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 )
 
@@ -48,8 +49,23 @@ type Plan struct {
 	// verification (an offline CA signs).
 	Offline bool
 	DryRun  DryRun
+	// Team is the team file the credential is issued for, kept in its
+	// record; Replaces the record of the credential it renews.
+	Team, Replaces string
+	// Bound is access the caller binds for the subject itself.
+	Bound Bound
 	// Events receives progress, warnings and notes; nil drops them.
 	Events func(Event)
+}
+
+// Bound is access that the caller binds for the subject itself, as apply
+// binds a team's access once for all its members.
+type Bound struct {
+	// Grants are counted as held by the privilege check.
+	Grants []privilege.Grant
+	// Refs are the bindings and roles that give it, which are not
+	// reported as access beyond the plan's.
+	Refs []rbac.Ref
 }
 
 // Subject is who the credential authenticates as.

@@ -94,7 +94,7 @@ func (x *Execution) preflight(ctx context.Context) (preflighted, error) {
 	}
 	// Escalation first: it is the graver refusal, and the other checks
 	// (existing access, say) are often a symptom of it.
-	if err := x.refusePrivileged(ctx, held, heldErr, out.access.Grants()); err != nil {
+	if err := x.refusePrivileged(ctx, held, heldErr, append(out.access.Grants(), p.Bound.Grants...)); err != nil {
 		return out, err
 	}
 	if err := errors.Join(sourceErr, freshErr); err != nil {

@@ -10,6 +10,9 @@ const (
 	Kubeaccess = "kubeaccess"
 	// User holds the user an object was made for, as a label value.
 	User = "kubeaccess.io/user"
+	// Team names the team file (kubeaccess apply) that owns an object or
+	// a record.
+	Team = "kubeaccess.io/team"
 )
 
 // Managed returns the labels of an object kubeaccess creates.

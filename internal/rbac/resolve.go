@@ -101,7 +101,7 @@ func (c *Catalog) Resolve(value string) (GroupResource, error) {
 func (c *Catalog) unknown(value string) error {
 	var close []string
 	for _, name := range c.all {
-		if levenshtein(value, name) <= 2 || (len(value) >= 3 && strings.HasPrefix(name, value)) {
+		if Distance(value, name) <= 2 || (len(value) >= 3 && strings.HasPrefix(name, value)) {
 			close = append(close, name)
 		}
 	}
@@ -141,8 +141,8 @@ func (c *Catalog) Rules(verbs, resources []string) ([]rbacv1.PolicyRule, error) 
 	return rules, nil
 }
 
-// levenshtein is the edit distance between a and b.
-func levenshtein(a, b string) int {
+// Distance is the edit distance between a and b, for suggesting a name.
+func Distance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	for j := range prev {
 		prev[j] = j

@@ -75,6 +75,9 @@ type Record struct {
 	RevokedBy  string     `json:"revokedBy,omitempty"`
 	Replaces   string     `json:"replaces,omitempty"`
 	ReplacedBy string     `json:"replacedBy,omitempty"`
+	// Team is the team file (kubeaccess apply) the credential was issued
+	// for, which renews and revokes it.
+	Team string `json:"team,omitempty"`
 }
 
 // CertificateID identifies a certificate by its fingerprint.
@@ -213,6 +216,30 @@ func (s Store) List(ctx context.Context, user string) ([]Record, error) {
 	return out, nil
 }
 
+// ListTeam returns the records of the credentials issued for team, read
+// by their label in one request, soonest expiry first.
+func (s Store) ListTeam(ctx context.Context, team string) ([]Record, error) {
+	list, err := s.Client.CoreV1().ConfigMaps(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: KindLabel + "," + labels.Team + "=" + team})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the records of team %s in namespace %s: %w", team, s.Namespace, err)
+	}
+	out := make([]Record, 0, len(list.Items))
+	for i := range list.Items {
+		r, err := fromConfigMap(&list.Items[i])
+		if err != nil {
+			return nil, err
+		}
+		if r.Team == team {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b Record) int { return a.NotAfter.Compare(b.NotAfter) })
+	return out, nil
+}
+
 func (s Store) ensureNamespace(ctx context.Context) error {
 	ns := rbac.BuildNamespace(s.Namespace)
 	_, err := rbac.Apply(ctx, s.Client, []runtime.Object{ns})
@@ -230,6 +257,9 @@ func toConfigMap(namespace string, r Record) (*corev1.ConfigMap, error) {
 	l := labels.Managed()
 	l[labels.User] = csr.LabelValue(r.User)
 	l[KindLabel] = r.Kind
+	if r.Team != "" {
+		l[labels.Team] = r.Team
+	}
 	cm := &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: metav1.ObjectMeta{Name: objectName(r.ID), Namespace: namespace, Labels: l},

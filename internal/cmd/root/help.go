@@ -10,6 +10,7 @@ var groups = []struct {
 	commands  []string
 }{
 	{"issue", "Issue access:", []string{"grant", "request", "approve", "deny", "complete", "sign", "token"}},
+	{"team", "A team's access as code:", []string{"apply", "diff"}},
 	{"inspect", "See access:", []string{"can", "who-can", "whoami", "inspect"}},
 	{"lifecycle", "Keep track of access:", []string{"list", "renew", "revoke", "audit"}},
 	{"other", "Other commands:", []string{"version", "options", "completion", "help"}},

@@ -15,6 +15,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/klog/v2"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmd/apply"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/approve"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/audit"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/can"
@@ -72,6 +73,8 @@ track of that access until it is revoked.`,
 
 	cmd.AddCommand(
 		grant.NewCmdGrant(f, streams),
+		apply.NewCmdApply(f, streams),
+		apply.NewCmdDiff(f, streams),
 		request.NewCmdRequest(f, streams),
 		approve.NewCmdApprove(f, streams),
 		audit.NewCmdAudit(f, streams),

@@ -1,0 +1,292 @@
+// Package apply implements "kubeaccess apply -f team.yaml" and "kubeaccess
+// diff -f team.yaml": a team's access as code, brought about in one run.
+package apply
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
+	"github.com/kubeaccess/kubeaccess/internal/issue"
+	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/team"
+)
+
+// Options holds the flags of "kubeaccess apply" and "kubeaccess diff".
+type Options struct {
+	Filename            string
+	OutDir              string
+	DryRun              string
+	CACert, CAKey       string
+	KeyType             string
+	Timeout             time.Duration
+	MaxTTL              string
+	RecordsNamespace    string
+	AllowExistingAccess bool
+	Force               bool
+	Parallel            int
+	Output              *cmdutil.Output
+
+	// diff only shows the plan, and exits 1 when there is one.
+	diff    bool
+	dryRun  issue.DryRun
+	maxTTL  time.Duration
+	keyType pki.KeyType
+	file    *team.File
+	// problems are the file's, found without the cluster; Run adds those
+	// only the cluster shows, and reports them all at once.
+	problems error
+	genericiooptions.IOStreams
+}
+
+func newOptions(streams genericiooptions.IOStreams) *Options {
+	return &Options{OutDir: ".", KeyType: string(pki.DefaultKeyType), Timeout: time.Minute, RecordsNamespace: records.DefaultNamespace,
+		Parallel: team.DefaultParallel, Output: cmdutil.NewOutput(), IOStreams: streams}
+}
+
+const long = `Bring the cluster to a TeamAccess file: every user gets a certificate with
+their groups (DIR/users/USER.kubeconfig, 0600), every service account a token
+kubeconfig (DIR/serviceaccounts/NAMESPACE/NAME.kubeconfig); credentials
+expiring within spec.renewBefore are renewed in place; the file's roles and
+bindings are created or updated, and namespaces created when missing.
+
+A group's access is bound to each of its members by name (User subjects), so
+a user removed from the file, or from a group, loses that access at this
+apply although their certificate is still valid; their records are marked
+revoked. Objects labelled with the file's name that it no longer describes
+are deleted; nothing else is touched.
+
+The plan is printed first: + issue, ~ renew, - revoke, and each object to
+create, update or delete. A second apply of an unchanged file changes
+nothing and says so. Every issuance passes the checks grant makes: the
+subject policy, escalation-grade permissions (including what the file's
+roles give), and access through bindings kubeaccess did not make.`
+
+// NewCmdApply returns the "apply" command.
+func NewCmdApply(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := newOptions(streams)
+	cmd := &cobra.Command{
+		Use:   "apply -f FILE [--out-dir DIR]",
+		Short: "Issue, bind, renew and revoke a whole team's access from one file",
+		Long:  long,
+		Example: `  kubeaccess apply -f team.yaml --out-dir ./kubeconfigs
+
+  # The plan only: what would be issued, renewed, revoked, created and deleted
+  kubeaccess apply -f team.yaml --out-dir ./kubeconfigs --dry-run
+
+  # Sign the certificates with the cluster CA key instead of the CSR API
+  kubeaccess apply -f team.yaml --out-dir ./kubeconfigs --ca-cert ca.crt --ca-key ca.key`,
+		Args: cmdutil.Args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context(), f)
+		},
+	}
+	o.addFlags(cmd)
+	issuing.AddDryRunFlag(cmd, &o.DryRun)
+	return cmd
+}
+
+// NewCmdDiff returns the "diff" command: the plan apply would carry out.
+func NewCmdDiff(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := newOptions(streams)
+	o.diff = true
+	cmd := &cobra.Command{
+		Use:   "diff -f FILE [--out-dir DIR]",
+		Short: "Show what apply -f FILE would change; exit 1 when it would change anything",
+		Long: `Print the plan "kubeaccess apply -f FILE" would carry out, and change nothing:
+credentials to issue, renew and revoke, and objects to create, update and
+delete. As kubectl diff, it exits 0 when the cluster matches the file, 1 when
+it does not, and above 1 on an error.`,
+		Example: `  kubeaccess diff -f team.yaml --out-dir ./kubeconfigs
+  kubeaccess diff -f team.yaml --out-dir ./kubeconfigs -o json`,
+		Args: cmdutil.Args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.DryRun = "client"
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context(), f)
+		},
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+func (o *Options) addFlags(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVarP(&o.Filename, "filename", "f", "", `The TeamAccess file ("-" reads standard input)`)
+	fs.StringVar(&o.OutDir, "out-dir", o.OutDir, "Directory of the kubeconfigs: DIR/users/USER.kubeconfig, DIR/serviceaccounts/NAMESPACE/NAME.kubeconfig")
+	fs.StringVar(&o.CACert, "ca-cert", "", "Sign the certificates offline with this CA certificate (the cluster's client CA) instead of the CSR API")
+	fs.StringVar(&o.CAKey, "ca-key", "", "The private key of --ca-cert; only read")
+	fs.StringVar(&o.KeyType, "key-type", o.KeyType, "Private key type of new certificates: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519")
+	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for each certificate to be issued")
+	fs.StringVar(&o.MaxTTL, "max-ttl", issuing.DefaultMaxTTL, "Refuse lifetimes in the file longer than this (e.g. 90d, 720h)")
+	fs.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records of issued credentials")
+	fs.BoolVar(&o.AllowExistingAccess, "allow-existing-access", false, "Issue even to users whom bindings kubeaccess did not make already name")
+	fs.BoolVar(&o.Force, "force", false, "Replace kubeconfigs in --out-dir that are not this team's")
+	fs.IntVar(&o.Parallel, "parallel", o.Parallel, "How many credentials to issue at once")
+	o.Output.AddFlags(cmd)
+	cobra.CheckErr(cmd.MarkFlagRequired("filename"))
+}
+
+// Validate checks the flags and reads the file, reporting all of its
+// errors at once, without I/O to the cluster.
+func (o *Options) Validate() error {
+	var err error
+	if o.dryRun, err = issue.ParseDryRun(o.DryRun); err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
+	if o.maxTTL, err = cmdutil.ParseWindow(o.MaxTTL); err != nil {
+		return cmdutil.UsageErrorf("--max-ttl: %w", err)
+	}
+	if o.keyType, err = pki.ParseKeyType(o.KeyType); err != nil {
+		return cmdutil.UsageErrorf("--key-type: %w", err)
+	}
+	if (o.CACert == "") != (o.CAKey == "") {
+		return cmdutil.UsageErrorf("--ca-cert and --ca-key go together")
+	}
+	if o.Parallel < 1 {
+		return cmdutil.UsageErrorf("--parallel must be at least 1")
+	}
+	if err := o.Output.Validate(); err != nil {
+		return err
+	}
+	data, name, err := o.read()
+	if err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
+	o.file, err = team.Parse(name, data)
+	if o.file == nil {
+		return cmdutil.UsageErrorf("%w\nnothing was applied", err)
+	}
+	o.problems = o.file.Check(err, o.maxTTL)
+	return nil
+}
+
+func (o *Options) read() ([]byte, string, error) {
+	if o.Filename == "-" {
+		data, err := io.ReadAll(o.In)
+		return data, "<stdin>", err
+	}
+	data, err := os.ReadFile(o.Filename)
+	return data, o.Filename, err
+}
+
+// Run reads the cluster, prints the plan and, unless a dry run, carries it
+// out.
+func (o *Options) Run(ctx context.Context, f cmdutil.Factory) error {
+	client, err := f.BulkClient()
+	if err != nil {
+		return err
+	}
+	disc, err := f.Discovery()
+	if err != nil {
+		return err
+	}
+	cluster, err := f.Cluster()
+	if err != nil {
+		return err
+	}
+	engine := issue.New(client, disc, cluster)
+	plan, err := o.plan(ctx, engine, client)
+	if err != nil {
+		return err
+	}
+	if o.dryRun != issue.DryRunNone || plan.Empty() {
+		return o.printPlan(plan)
+	}
+	if !o.Output.Structured() {
+		if err := o.printPlan(plan); err != nil {
+			return err
+		}
+	}
+	applier, err := o.applier(engine, client)
+	if err != nil {
+		return err
+	}
+	outcome, err := applier.Apply(ctx, plan, o.OutDir)
+	if perr := o.printOutcome(plan, outcome); perr != nil && err == nil {
+		err = perr
+	}
+	return o.result(outcome, err)
+}
+
+// plan reads the cluster and works out what the file needs.
+func (o *Options) plan(ctx context.Context, engine *issue.Engine, client kubernetes.Interface) (*team.Plan, error) {
+	name := o.file.Metadata.Name
+	catalog, err := engine.Catalog()
+	var state *team.State
+	if err == nil {
+		state, err = team.ReadState(ctx, client, o.RecordsNamespace, name)
+	}
+	if err != nil {
+		if o.problems != nil {
+			return nil, cmdutil.UsageErrorf("%w\nnothing was applied (and the cluster could not be read to check the rest: %v)", o.problems, err)
+		}
+		return nil, err
+	}
+	resolved, err := team.Resolve(o.file, catalog, state.Index, o.problems)
+	if err != nil {
+		return nil, cmdutil.UsageErrorf("%w\nnothing was applied", err)
+	}
+	plan, err := team.MakePlan(resolved, state, o.OutDir, time.Now(), o.Force)
+	if err != nil {
+		return nil, cmdutil.UsageErrorf("%w\nnothing was applied", err)
+	}
+	return plan, nil
+}
+
+// applier carries plans out with the engine, as grant would issue.
+func (o *Options) applier(engine *issue.Engine, client kubernetes.Interface) (*team.Applier, error) {
+	a := &team.Applier{
+		Engine: engine, Client: client, RecordsNamespace: o.RecordsNamespace, MaxTTL: o.maxTTL,
+		AllowExistingAccess: o.AllowExistingAccess, Parallel: o.Parallel,
+		By:       "kubeaccess apply (team " + o.file.Metadata.Name + ")",
+		Progress: newProgress(o.ErrOut).update,
+		Warn: func(name, msg string) {
+			fmt.Fprintf(o.ErrOut, "warning: %s: %s\n", name, msg)
+		},
+	}
+	approvedBy := "approved by kubeaccess apply -f (team " + o.file.Metadata.Name + ")"
+	a.Source = func(c team.Credential) issue.Source {
+		return &issue.CSR{KeyType: o.keyType, TTL: c.Lifetime, Approve: true, Timeout: o.Timeout, ApprovedBy: approvedBy,
+			Instead: "sign offline: kubeaccess apply --ca-cert --ca-key"}
+	}
+	if o.CACert != "" {
+		authority, err := pki.LoadAuthority(o.CACert, o.CAKey)
+		if err != nil {
+			return nil, cmdutil.UsageErrorf("%w", err)
+		}
+		a.Source = func(c team.Credential) issue.Source {
+			return &issue.Authority{CA: authority, KeyType: o.keyType, TTL: c.Lifetime}
+		}
+	}
+	return a, nil
+}
+
+// result is the command's error: interrupted (130), or failures (1).
+func (o *Options) result(out *team.Outcome, err error) error {
+	switch {
+	case out != nil && out.Interrupted:
+		return failure.InterruptedErrorf("interrupted: what was done is listed above and is consistent; " +
+			"credentials issued are written and recorded, and their access is bound at the next apply: run it again to finish")
+	case err != nil:
+		return err
+	case len(out.Failures) > 0:
+		return cmdutil.ExitSilently(cmdutil.ExitError)
+	}
+	return nil
+}

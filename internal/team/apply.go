@@ -1,0 +1,342 @@
+package team
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubeaccess/kubeaccess/internal/issue"
+	"github.com/kubeaccess/kubeaccess/internal/labels"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+)
+
+// DefaultParallel is how many credentials are issued at once.
+const DefaultParallel = 32
+
+// Applier carries a plan out.
+type Applier struct {
+	Engine *issue.Engine
+	Client kubernetes.Interface
+	// Source is how a user's certificate comes to be (the CSR API, or a
+	// CA key offline); service accounts get tokens.
+	Source           func(Credential) issue.Source
+	RecordsNamespace string
+	MaxTTL           time.Duration
+	// AllowExistingAccess issues to a user whom bindings kubeaccess did
+	// not make already name, as grant --allow-existing-access does.
+	AllowExistingAccess bool
+	Parallel            int
+	// Progress is told of each credential issued or failed.
+	Progress func(Progress)
+	// Warn receives the engine's warnings, with the member's name.
+	Warn func(name, message string)
+	// By names who did it, in records.
+	By string
+}
+
+// Progress counts the credentials of a run.
+type Progress struct {
+	Done, Failed, Total int
+	// Last is the member just finished.
+	Last string
+}
+
+// Failure is a member whose credential could not be issued.
+type Failure struct {
+	Kind  string `json:"kind"`
+	Name  string `json:"name"`
+	Error string `json:"error"`
+}
+
+// Outcome is what a run did.
+type Outcome struct {
+	Done     []Change
+	Failures []Failure
+	// Interrupted is set when the run was stopped: what was done is
+	// consistent, and the next apply finishes the rest.
+	Interrupted bool
+}
+
+// Apply brings the cluster to the plan: namespaces first, then every
+// credential, concurrently and each on its own (one failing does not stop
+// the others), then the roles and bindings, with the members that now
+// hold a valid credential as subjects, then the revocations. Interrupted
+// while issuing, it stops there: what was issued is written and recorded,
+// and bound at the next apply.
+func (a *Applier) Apply(ctx context.Context, p *Plan, dir string) (*Outcome, error) {
+	out := &Outcome{}
+	team := p.Resolved.Team()
+	if len(p.Namespaces) > 0 {
+		if err := a.createNamespaces(ctx, team, p.Namespaces); err != nil {
+			return out, err
+		}
+		for _, ns := range p.Namespaces {
+			out.Done = append(out.Done, Change{Action: "create", Kind: "Namespace", Name: ns})
+		}
+	}
+	for _, c := range p.Credentials {
+		if c.Refused != "" {
+			out.Failures = append(out.Failures, Failure{Kind: c.Kind(), Name: c.Name, Error: c.Refused})
+		}
+	}
+	if err := a.mkdirs(dir); err != nil {
+		return out, err
+	}
+	bound := a.issue(ctx, p, out)
+	if ctx.Err() != nil {
+		out.Interrupted = true
+		return out, nil
+	}
+	changes, err := p.diff(bound)
+	if err != nil {
+		return out, err
+	}
+	if err := a.applyObjects(ctx, changes, out); err != nil {
+		return out, err
+	}
+	return out, a.revoke(ctx, p.Revocations, out)
+}
+
+func (a *Applier) mkdirs(dir string) error {
+	for _, d := range []string{filepath.Join(dir, "users"), filepath.Join(dir, "serviceaccounts")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *Applier) createNamespaces(ctx context.Context, team string, names []string) error {
+	objs := make([]runtime.Object, len(names))
+	for i, ns := range names {
+		obj := rbac.BuildNamespace(ns)
+		obj.Labels = Labels(team)
+		objs[i] = obj
+	}
+	_, err := rbac.Apply(ctx, a.Client, objs)
+	return err
+}
+
+// issue issues every credential the plan needs, Parallel at once, and
+// returns the members that hold a valid credential afterwards.
+func (a *Applier) issue(ctx context.Context, p *Plan, out *Outcome) map[string]bool {
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		bound    = map[string]bool{}
+		progress = Progress{}
+		slots    = make(chan struct{}, max(a.Parallel, 1))
+		refs     = Owned(p.Resolved.Team(), p.State.Index)
+	)
+	for _, c := range p.Credentials {
+		switch {
+		case c.Refused != "":
+			continue
+		case c.Action == "":
+			bound[c.Name] = true
+			continue
+		}
+		progress.Total++
+	}
+	for _, c := range p.Credentials {
+		if c.Refused != "" || c.Action == "" {
+			continue
+		}
+		wg.Go(func() {
+			select {
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
+			case <-ctx.Done():
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			rec, err := a.issueOne(ctx, p.Resolved.Team(), c, refs)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				bound[c.Name] = true
+				out.Done = append(out.Done, credentialChange(c, c.Action, c.describe()+"; record "+rec.ID))
+				progress.Done++
+			case ctx.Err() != nil:
+				return
+			default:
+				if c.Current != nil {
+					// A renewal that failed leaves the credential in place.
+					bound[c.Name] = true
+				}
+				out.Failures = append(out.Failures, Failure{Kind: c.Kind(), Name: c.Name, Error: err.Error()})
+				progress.Failed++
+			}
+			progress.Last = c.Name
+			if a.Progress != nil {
+				a.Progress(progress)
+			}
+		})
+	}
+	wg.Wait()
+	return bound
+}
+
+// issueOne has the engine issue one member's credential, with the checks
+// grant makes, and links a renewal's record to the one it replaces.
+func (a *Applier) issueOne(ctx context.Context, team string, c Credential, refs []rbac.Ref) (records.Record, error) {
+	plan := &issue.Plan{
+		Action: "credential", Refusing: "refusing to issue",
+		Subject:          issue.Subject{User: c.Name, Groups: c.Groups},
+		Namespace:        c.Namespace,
+		RecordsNamespace: a.RecordsNamespace,
+		Destination:      issue.Destination{Path: c.Path, Force: c.Replace},
+		Policy:           issue.Policy{MaxTTL: a.MaxTTL, RefuseExistingAccess: !a.AllowExistingAccess, Renewal: c.Action == Renew},
+		Team:             team,
+		Bound:            issue.Bound{Grants: c.Grants, Refs: refs},
+		Events: func(e issue.Event) {
+			if e.Kind == issue.Warning && a.Warn != nil {
+				a.Warn(c.Name, e.Message)
+			}
+		},
+	}
+	if c.Current != nil {
+		plan.Replaces = c.Current.ID
+	}
+	if err := os.MkdirAll(filepath.Dir(c.Path), 0o700); err != nil {
+		return records.Record{}, err
+	}
+	if c.ServiceAccount != "" {
+		plan.Subject = issue.ServiceAccountSubject(c.Namespace, c.ServiceAccount)
+		plan.CreateNamespace = true
+		plan.Source = &issue.Token{Duration: c.Lifetime, BoundSecret: boundSecretName(team, c.ServiceAccount), CreateSecret: true, CreateServiceAccount: true}
+	} else {
+		plan.Source = a.Source(c)
+	}
+	res, err := a.Engine.Execute(ctx, plan)
+	if err != nil {
+		return records.Record{}, err
+	}
+	rec := issue.RecordOf(plan, res)
+	if c.Current != nil {
+		store := records.Store{Client: a.Client, Namespace: a.RecordsNamespace}
+		err := store.Modify(ctx, c.Current.ID, func(r *records.Record) error {
+			r.ReplacedBy = rec.ID
+			return nil
+		})
+		if err != nil {
+			return rec, fmt.Errorf("renewed as %s, but the old record %s was not linked to it: %w", rec.ID, c.Current.ID, err)
+		}
+	}
+	return rec, nil
+}
+
+// boundSecretName is the Secret a team's service account tokens are bound
+// to: deleting it, when the account leaves the file, ends them.
+func boundSecretName(team, serviceAccount string) string {
+	return "kubeaccess-team-" + team + "-" + serviceAccount
+}
+
+// applyObjects deletes first (a binding whose role changes is deleted and
+// created again), then creates and updates.
+func (a *Applier) applyObjects(ctx context.Context, changes []ObjectChange, out *Outcome) error {
+	var apply []runtime.Object
+	for _, ch := range changes {
+		if ch.Action == "delete" || ch.Replace {
+			if err := deleteRef(ctx, a.Client, ch.Ref); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("deleting %s: %w", ch.Ref.Display(), err)
+			}
+		}
+		if ch.Action == "delete" {
+			out.Done = append(out.Done, Change{Action: "delete", Kind: ch.Ref.Kind, Namespace: ch.Ref.Namespace, Name: ch.Ref.Name})
+			continue
+		}
+		apply = append(apply, ch.Object)
+	}
+	if _, err := rbac.Apply(ctx, a.Client, apply); err != nil {
+		return err
+	}
+	for _, ch := range changes {
+		if ch.Action != "delete" {
+			out.Done = append(out.Done, Change{Action: ch.Action, Kind: ch.Ref.Kind, Namespace: ch.Ref.Namespace, Name: ch.Ref.Name, Detail: ch.Detail})
+		}
+	}
+	return nil
+}
+
+func deleteRef(ctx context.Context, client kubernetes.Interface, ref rbac.Ref) error {
+	r, opts := client.RbacV1(), metav1.DeleteOptions{}
+	switch ref.Kind {
+	case "Role":
+		return r.Roles(ref.Namespace).Delete(ctx, ref.Name, opts)
+	case "ClusterRole":
+		return r.ClusterRoles().Delete(ctx, ref.Name, opts)
+	case "RoleBinding":
+		return r.RoleBindings(ref.Namespace).Delete(ctx, ref.Name, opts)
+	case "ClusterRoleBinding":
+		return r.ClusterRoleBindings().Delete(ctx, ref.Name, opts)
+	}
+	return fmt.Errorf("%s is not an RBAC object", ref)
+}
+
+// revoke marks the records of members no longer in the file revoked (their
+// access went with the bindings), and deletes the Secret a removed service
+// account's tokens are bound to, which ends them.
+func (a *Applier) revoke(ctx context.Context, recs []records.Record, out *Outcome) error {
+	store := records.Store{Client: a.Client, Namespace: a.RecordsNamespace}
+	now := time.Now().UTC().Truncate(time.Second)
+	var errs []error
+	for _, rec := range recs {
+		if rec.BoundSecret != "" {
+			if err := a.deleteBoundSecret(ctx, rec); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		err := store.Modify(ctx, rec.ID, func(r *records.Record) error {
+			if r.Revoked == nil {
+				r.Revoked, r.RevokedBy = &now, a.By
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out.Done = append(out.Done, revocationChange(rec))
+	}
+	return errors.Join(errs...)
+}
+
+// deleteBoundSecret deletes the Secret a token is bound to, if kubeaccess
+// made it.
+func (a *Applier) deleteBoundSecret(ctx context.Context, rec records.Record) error {
+	ns, _, _ := strings.Cut(rec.ServiceAccount, "/")
+	secrets := a.Client.CoreV1().Secrets(ns)
+	s, err := secrets.Get(ctx, rec.BoundSecret, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading Secret %s/%s, to which %s's tokens are bound: %w", ns, rec.BoundSecret, rec.ServiceAccount, err)
+	}
+	if s.Labels[labels.ManagedBy] != labels.Kubeaccess || s.Type != corev1.SecretTypeOpaque {
+		return fmt.Errorf("Secret %s/%s, to which %s's tokens are bound, is not kubeaccess's; delete it yourself to end them", ns, rec.BoundSecret, rec.ServiceAccount)
+	}
+	uid := s.UID
+	err = secrets.Delete(ctx, s.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting Secret %s/%s, to which %s's tokens are bound: %w", ns, rec.BoundSecret, rec.ServiceAccount, err)
+	}
+	return nil
+}

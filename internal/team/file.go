@@ -1,0 +1,234 @@
+// Package team reads a TeamAccess file, the whole access of a team as
+// code, and works out what brings the cluster to it: credentials to issue,
+// renew and revoke, and the RBAC objects to create, update and prune.
+package team
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/kubeaccess/kubeaccess/internal/lifetime"
+)
+
+// The apiVersion and kind of a team file.
+const (
+	APIVersion = "kubeaccess.io/v1alpha1"
+	Kind       = "TeamAccess"
+)
+
+// TeamAccess is a team file. Its shape is a contract: it may grow, not
+// change.
+type TeamAccess struct {
+	APIVersion string   `yaml:"apiVersion"`
+	Kind       string   `yaml:"kind"`
+	Metadata   Metadata `yaml:"metadata"`
+	Spec       Spec     `yaml:"spec"`
+}
+
+// Metadata names the team; the name owns what the file creates.
+type Metadata struct {
+	Name string `yaml:"name"`
+}
+
+// Spec is the team's access.
+type Spec struct {
+	// TTL is the lifetime of issued certificates unless a user says
+	// otherwise; RenewBefore renews those expiring sooner.
+	TTL             Duration            `yaml:"ttl"`
+	RenewBefore     Duration            `yaml:"renewBefore"`
+	Roles           map[string]Role     `yaml:"roles"`
+	Groups          map[string][]Access `yaml:"groups"`
+	Users           []User              `yaml:"users"`
+	ServiceAccounts []ServiceAccount    `yaml:"serviceAccounts"`
+}
+
+// Role is one of: rules (resources resolved through discovery, as grant
+// --resource), an existing ClusterRole, or an existing Role.
+type Role struct {
+	Rules       []Rule `yaml:"rules"`
+	ClusterRole string `yaml:"clusterRole"`
+	Role        string `yaml:"role"`
+}
+
+// Rule is verbs on resources.
+type Rule struct {
+	Verbs     []string `yaml:"verbs"`
+	Resources []string `yaml:"resources"`
+}
+
+// Access binds a role in namespaces, or across the cluster.
+type Access struct {
+	Role        string   `yaml:"role"`
+	Namespaces  []string `yaml:"namespaces"`
+	ClusterWide bool     `yaml:"clusterWide"`
+}
+
+// User is a person, with the groups whose access they get.
+type User struct {
+	Name   string   `yaml:"name"`
+	Groups []string `yaml:"groups"`
+	TTL    Duration `yaml:"ttl"`
+}
+
+// ServiceAccount is NAMESPACE/NAME, given a token kubeconfig.
+type ServiceAccount struct {
+	Name     string   `yaml:"name"`
+	Duration Duration `yaml:"duration"`
+	Access   []Access `yaml:"access"`
+}
+
+// Duration is a lifetime written as 720h or 30d; zero when not given.
+type Duration struct {
+	time.Duration
+}
+
+// UnmarshalYAML reads a duration; a bad one is a type error, so that the
+// file's other errors are still reported.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := lifetime.Parse(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration such as 720h or 30d", n.Line, n.Value)}}
+	}
+	d.Duration = v
+	return nil
+}
+
+// File is a parsed team file, which knows the line of each of its parts.
+type File struct {
+	// Path is where it was read from, for messages.
+	Path string
+	TeamAccess
+	root *yaml.Node
+}
+
+// Problem is one error in a team file, at a line.
+type Problem struct {
+	Line    int    `json:"line"`
+	Message string `json:"message"`
+}
+
+// Problems are every error found in a team file.
+type Problems struct {
+	Path string
+	List []Problem
+}
+
+func (p *Problems) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s has %d error(s):", p.Path, len(p.List))
+	for _, e := range p.List {
+		if e.Line > 0 {
+			fmt.Fprintf(&b, "\n  %s:%d: %s", p.Path, e.Line, e.Message)
+		} else {
+			fmt.Fprintf(&b, "\n  %s: %s", p.Path, e.Message)
+		}
+	}
+	return b.String()
+}
+
+// add records a problem at line.
+func (p *Problems) add(line int, format string, args ...any) {
+	p.List = append(p.List, Problem{Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+// err is nil without problems.
+func (p *Problems) err() error {
+	if len(p.List) == 0 {
+		return nil
+	}
+	return p
+}
+
+var (
+	typeErrorLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+	unknownField  = regexp.MustCompile(`^field (\S+) not found in type team\.(\w+)$`)
+)
+
+// Parse reads a team file. Unknown fields and values of the wrong type are
+// all reported, each with its line.
+func Parse(path string, data []byte) (*File, error) {
+	f := &File{Path: path, root: &yaml.Node{}}
+	problems := &Problems{Path: path}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(f.root); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = errors.New("the file is empty")
+		}
+		problems.add(0, "%v", err)
+		return nil, problems
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		problems.add(extra.Line, "a team file holds one document; this is another")
+	}
+	strict := yaml.NewDecoder(bytes.NewReader(data))
+	strict.KnownFields(true)
+	var typeErr *yaml.TypeError
+	if err := strict.Decode(&f.TeamAccess); errors.As(err, &typeErr) {
+		for _, msg := range typeErr.Errors {
+			problems.List = append(problems.List, typeProblem(msg))
+		}
+	} else if err != nil {
+		problems.add(0, "%v", err)
+	}
+	return f, problems.err()
+}
+
+// typeProblem turns one of yaml's type errors into a Problem in our words.
+func typeProblem(msg string) Problem {
+	m := typeErrorLine.FindStringSubmatch(msg)
+	if m == nil {
+		return Problem{Message: msg}
+	}
+	line, _ := strconv.Atoi(m[1])
+	text := m[2]
+	if u := unknownField.FindStringSubmatch(text); u != nil {
+		text = fmt.Sprintf("unknown field %q in %s", u[1], strings.ToLower(u[2][:1])+u[2][1:])
+	}
+	text = strings.ReplaceAll(text, "!!", "")
+	return Problem{Line: line, Message: text}
+}
+
+// Line is the line of the node at path (map keys and sequence indices)
+// below the document, or of the nearest part of it that exists; 0 when
+// nothing does.
+func (f *File) Line(path ...any) int {
+	n := f.root
+	if n == nil || len(n.Content) == 0 {
+		return 0
+	}
+	n = n.Content[0]
+	line := n.Line
+	for _, step := range path {
+		var next *yaml.Node
+		switch s := step.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == s {
+						line, next = n.Content[i].Line, n.Content[i+1]
+						break
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && s < len(n.Content) {
+				next = n.Content[s]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+	}
+	return line
+}
