@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -270,6 +271,23 @@ func (a *Applier) applyObjects(ctx context.Context, changes []ObjectChange, out 
 		if ch.Action != "delete" {
 			out.Done = append(out.Done, Change{Action: ch.Action, Kind: ch.Ref.Kind, Namespace: ch.Ref.Namespace, Name: ch.Ref.Name, Detail: ch.Detail})
 		}
+	}
+	return nil
+}
+
+// DryRunObjects sends the plan's roles and bindings to create or update
+// to the API server as a dry run, so that admission and RBAC refusals show
+// and nothing is persisted. Those in a namespace still to be created are
+// left out: the server cannot judge them yet.
+func DryRunObjects(ctx context.Context, client kubernetes.Interface, p *Plan) error {
+	var objs []runtime.Object
+	for _, ch := range p.Objects {
+		if ch.Object != nil && !slices.Contains(p.Namespaces, ch.Ref.Namespace) {
+			objs = append(objs, ch.Object)
+		}
+	}
+	if _, err := rbac.DryRunApply(ctx, client, objs); err != nil {
+		return fmt.Errorf("the server refuses it (dry run, nothing was changed): %w", err)
 	}
 	return nil
 }

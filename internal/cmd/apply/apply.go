@@ -205,6 +205,11 @@ func (o *Options) Run(ctx context.Context, f cmdutil.Factory) error {
 	if err != nil {
 		return err
 	}
+	if o.dryRun == issue.DryRunServer {
+		if err := team.DryRunObjects(ctx, client, plan); err != nil {
+			return err
+		}
+	}
 	if o.dryRun != issue.DryRunNone || plan.Empty() {
 		return o.printPlan(plan)
 	}

@@ -104,7 +104,14 @@ func (o *Options) printOutcome(p *team.Plan, out *team.Outcome) error {
 		}
 		return o.Output.PrintSummary(o.Out, "TeamAccessResult", p.Resolved.Team(), s)
 	}
-	fmt.Fprintf(o.Out, "Applied team %s: %s.\n", p.Resolved.Team(), count(out.Done))
+	if out.Interrupted {
+		fmt.Fprintf(o.Out, "Interrupted; done before the interruption: %s.\n", count(out.Done))
+		for _, c := range out.Done {
+			fmt.Fprintln(o.Out, "  "+safe.Printable(c.String()))
+		}
+	} else {
+		fmt.Fprintf(o.Out, "Applied team %s: %s.\n", p.Resolved.Team(), count(out.Done))
+	}
 	for _, f := range out.Failures {
 		fmt.Fprintf(o.Out, "  failed: %s %s: %s\n", f.Kind, safe.Printable(f.Name), f.Error)
 	}
