@@ -124,7 +124,12 @@ func (x *Execution) finish(ctx context.Context, res *Result) error {
 		wg        sync.WaitGroup
 		recordErr error
 	)
-	wg.Go(func() { res.Record, recordErr = x.keepRecord(ctx, res) })
+	// Once the kubeconfig is written the credential exists: its record is
+	// kept even if the run is interrupted now, so that what is on disk and
+	// what the cluster knows of agree (apply relies on it).
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	wg.Go(func() { res.Record, recordErr = x.keepRecord(recordCtx, res) })
 	var err error
 	if res.Credential.HoldsSecret() {
 		res.Verified, err = verifyWith(ctx, res.Entry, p.Subject.User, p.Subject.Groups, res.Access)
@@ -135,6 +140,8 @@ func (x *Execution) finish(ctx context.Context, res *Result) error {
 	switch {
 	case recordErr != nil:
 		return fmt.Errorf("%s was written but the credential was not recorded: %w", written, recordErr)
+	case errors.Is(ctx.Err(), context.Canceled):
+		return failure.InterruptedErrorf("interrupted: %s was written and the credential recorded, but it was not verified", written)
 	case err != nil && apierrors.IsUnauthorized(err):
 		if h, ok := p.Source.(interface{ RejectedBecause() string }); ok {
 			return fmt.Errorf("%s was written but the API server rejects its %s: %s", written, res.Credential.Kind(), h.RejectedBecause())

@@ -57,7 +57,12 @@ func CheckIssued(cert *x509.Certificate, public crypto.PublicKey, user string, g
 	if !ok || !pub.Equal(public) {
 		return fmt.Errorf("issued certificate does not certify the key that was submitted")
 	}
-	if cert.Subject.CommonName != user || !slices.Equal(cert.Subject.Organization, groups) {
+	// The groups are one SET in the subject, which DER encodes sorted: a
+	// signer may return them in another order than requested.
+	got, want := slices.Clone(cert.Subject.Organization), slices.Clone(groups)
+	slices.Sort(got)
+	slices.Sort(want)
+	if cert.Subject.CommonName != user || !slices.Equal(got, want) {
 		return fmt.Errorf("issued certificate is for %q in %v, not %q in %v", cert.Subject.CommonName, cert.Subject.Organization, user, groups)
 	}
 	for _, u := range cert.ExtKeyUsage {

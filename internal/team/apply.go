@@ -169,10 +169,17 @@ func (a *Applier) issue(ctx context.Context, p *Plan, out *Outcome) map[string]b
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
-			case err == nil:
+			case rec.ID != "":
+				// Written and recorded, even if then interrupted: it is the
+				// member's credential now.
 				bound[c.Name] = true
 				out.Done = append(out.Done, credentialChange(c, c.Action, c.describe()+"; record "+rec.ID))
-				progress.Done++
+				if err != nil && ctx.Err() == nil {
+					out.Failures = append(out.Failures, Failure{Kind: c.Kind(), Name: c.Name, Error: err.Error()})
+					progress.Failed++
+				} else {
+					progress.Done++
+				}
 			case ctx.Err() != nil:
 				return
 			default:
@@ -225,21 +232,21 @@ func (a *Applier) issueOne(ctx context.Context, team string, c Credential, refs 
 		plan.Source = a.Source(c)
 	}
 	res, err := a.Engine.Execute(ctx, plan)
-	if err != nil {
+	if res == nil || res.Record == "" {
 		return records.Record{}, err
 	}
 	rec := issue.RecordOf(plan, res)
 	if c.Current != nil {
 		store := records.Store{Client: a.Client, Namespace: a.RecordsNamespace}
-		err := store.Modify(ctx, c.Current.ID, func(r *records.Record) error {
+		linkErr := store.Modify(context.WithoutCancel(ctx), c.Current.ID, func(r *records.Record) error {
 			r.ReplacedBy = rec.ID
 			return nil
 		})
-		if err != nil {
-			return rec, fmt.Errorf("renewed as %s, but the old record %s was not linked to it: %w", rec.ID, c.Current.ID, err)
+		if linkErr != nil {
+			err = errors.Join(err, fmt.Errorf("renewed as %s, but the old record %s was not linked to it: %w", rec.ID, c.Current.ID, linkErr))
 		}
 	}
-	return rec, nil
+	return rec, err
 }
 
 // boundSecretName is the Secret a team's service account tokens are bound
