@@ -6,8 +6,10 @@ import (
 	"slices"
 	"time"
 
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
@@ -33,7 +35,14 @@ func verifyWith(ctx context.Context, e kubeconfig.Entry, user string, groups []s
 		return Verification{}, err
 	}
 	cfg.QPS, cfg.Burst = 100, 200
-	client, err := kubernetes.NewForConfig(cfg)
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return Verification{}, err
+	}
+	// The connection is this credential's alone: closed once verified, or
+	// hundreds of issuances in one process would each keep one open.
+	defer utilnet.CloseIdleConnectionsFor(httpClient.Transport)
+	client, err := kubernetes.NewForConfigAndClient(cfg, httpClient)
 	if err != nil {
 		return Verification{}, err
 	}

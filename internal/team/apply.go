@@ -133,71 +133,85 @@ func (a *Applier) createNamespaces(ctx context.Context, team string, names []str
 // issue issues every credential the plan needs, Parallel at once, and
 // returns the members that hold a valid credential afterwards.
 func (a *Applier) issue(ctx context.Context, p *Plan, out *Outcome) map[string]bool {
-	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		bound    = map[string]bool{}
-		progress = Progress{}
-		slots    = make(chan struct{}, max(a.Parallel, 1))
-		refs     = Owned(p.Resolved.Team(), p.State.Index)
-	)
+	r := &issuing{Applier: a, team: p.Resolved.Team(), refs: Owned(p.Resolved.Team(), p.State.Index), bound: map[string]bool{}, out: out}
+	var todo []Credential
 	for _, c := range p.Credentials {
 		switch {
 		case c.Refused != "":
-			continue
 		case c.Action == "":
-			bound[c.Name] = true
-			continue
+			r.bound[c.Name] = true
+		default:
+			todo = append(todo, c)
 		}
-		progress.Total++
 	}
-	for _, c := range p.Credentials {
-		if c.Refused != "" || c.Action == "" {
-			continue
-		}
+	r.progress.Total = len(todo)
+	work := make(chan Credential)
+	var wg sync.WaitGroup
+	for range max(a.Parallel, 1) {
 		wg.Go(func() {
-			select {
-			case slots <- struct{}{}:
-				defer func() { <-slots }()
-			case <-ctx.Done():
-				return
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			rec, err := a.issueOne(ctx, p.Resolved.Team(), c, refs)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case rec.ID != "":
-				// Written and recorded, even if then interrupted: it is the
-				// member's credential now.
-				bound[c.Name] = true
-				out.Done = append(out.Done, credentialChange(c, c.Action, c.describe()+"; record "+rec.ID))
-				if err != nil && ctx.Err() == nil {
-					out.Failures = append(out.Failures, Failure{Kind: c.Kind(), Name: c.Name, Error: err.Error()})
-					progress.Failed++
-				} else {
-					progress.Done++
-				}
-			case ctx.Err() != nil:
-				return
-			default:
-				if c.Current != nil {
-					// A renewal that failed leaves the credential in place.
-					bound[c.Name] = true
-				}
-				out.Failures = append(out.Failures, Failure{Kind: c.Kind(), Name: c.Name, Error: err.Error()})
-				progress.Failed++
-			}
-			progress.Last = c.Name
-			if a.Progress != nil {
-				a.Progress(progress)
+			for c := range work {
+				r.one(ctx, c)
 			}
 		})
 	}
+feed:
+	for _, c := range todo {
+		select {
+		case work <- c:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
 	wg.Wait()
-	return bound
+	return r.bound
+}
+
+// issuing is one run's issuance: what it has bound and done so far.
+type issuing struct {
+	*Applier
+	team     string
+	refs     []rbac.Ref
+	mu       sync.Mutex
+	bound    map[string]bool
+	progress Progress
+	out      *Outcome
+}
+
+// one issues c's credential and accounts for it.
+func (r *issuing) one(ctx context.Context, c Credential) {
+	if ctx.Err() != nil {
+		return
+	}
+	rec, err := r.issueOne(ctx, r.team, c, r.refs)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case rec.ID != "":
+		// Written and recorded, even if then interrupted: it is the
+		// member's credential now.
+		r.bound[c.Name] = true
+		r.out.Done = append(r.out.Done, credentialChange(c, c.Action, c.describe()+"; record "+rec.ID))
+		if err != nil && ctx.Err() == nil {
+			r.out.Failures = append(r.out.Failures, Failure{Kind: c.Kind(), Name: c.Name, Error: err.Error()})
+			r.progress.Failed++
+		} else {
+			r.progress.Done++
+		}
+	case ctx.Err() != nil:
+		return
+	default:
+		if c.Current != nil {
+			// A renewal that failed leaves the credential in place.
+			r.bound[c.Name] = true
+		}
+		r.out.Failures = append(r.out.Failures, Failure{Kind: c.Kind(), Name: c.Name, Error: err.Error()})
+		r.progress.Failed++
+	}
+	r.progress.Last = c.Name
+	if r.Progress != nil {
+		r.Progress(r.progress)
+	}
 }
 
 // issueOne has the engine issue one member's credential, with the checks

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,6 +49,9 @@ type Options struct {
 	problems error
 	genericiooptions.IOStreams
 }
+
+// bulkMemoryLimit is the soft memory limit of an apply.
+const bulkMemoryLimit = 96 << 20
 
 func newOptions(streams genericiooptions.IOStreams) *Options {
 	return &Options{OutDir: ".", KeyType: string(pki.DefaultKeyType), Timeout: time.Minute, RecordsNamespace: records.DefaultNamespace,
@@ -221,6 +225,12 @@ func (o *Options) Run(ctx context.Context, f cmdutil.Factory) error {
 	applier, err := o.applier(engine, client)
 	if err != nil {
 		return err
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A bulk run keeps tens of MB live but makes garbage fast; at the
+		// default pace the collector lets the heap grow to twice and more.
+		// A soft limit keeps it collecting ahead (GOMEMLIMIT overrides).
+		debug.SetMemoryLimit(bulkMemoryLimit)
 	}
 	outcome, err := applier.Apply(ctx, plan, o.OutDir)
 	if perr := o.printOutcome(plan, outcome); perr != nil && err == nil {
