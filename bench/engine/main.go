@@ -21,6 +21,7 @@ import (
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
+	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
@@ -58,19 +59,10 @@ func run(kubeaccess string, n int) error {
 	flags := genericclioptions.NewConfigFlags(true)
 	flags.KubeConfig = &c.AdminKubeconfig
 	f := cmdutil.NewFactory(flags)
-	client, err := f.BulkClient()
+	engine, err := issuing.BulkEngine(f)
 	if err != nil {
 		return err
 	}
-	disc, err := f.Discovery()
-	if err != nil {
-		return err
-	}
-	cluster, err := f.Cluster()
-	if err != nil {
-		return err
-	}
-	engine := issue.New(client, disc, cluster)
 
 	ca, err := pki.LoadAuthority(c.CACert, c.CAKey)
 	if err != nil {

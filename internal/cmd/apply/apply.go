@@ -192,19 +192,11 @@ func (o *Options) read() ([]byte, string, error) {
 // Run reads the cluster, prints the plan and, unless a dry run, carries it
 // out.
 func (o *Options) Run(ctx context.Context, f cmdutil.Factory) error {
-	client, err := f.BulkClient()
+	engine, err := issuing.BulkEngine(f)
 	if err != nil {
 		return err
 	}
-	disc, err := f.Discovery()
-	if err != nil {
-		return err
-	}
-	cluster, err := f.Cluster()
-	if err != nil {
-		return err
-	}
-	engine := issue.New(client, disc, cluster)
+	client := engine.Client()
 	plan, err := o.plan(ctx, engine, client)
 	if err != nil {
 		return err

@@ -50,6 +50,24 @@ func NewCommand(flags *Flags, f cmdutil.Factory, output *cmdutil.Output, errOut 
 	return c, nil
 }
 
+// BulkEngine is an engine for many issuances at once (apply, the portal),
+// on the factory's bulk client.
+func BulkEngine(f cmdutil.Factory) (*issue.Engine, error) {
+	client, err := f.BulkClient()
+	if err != nil {
+		return nil, err
+	}
+	disc, err := f.Discovery()
+	if err != nil {
+		return nil, err
+	}
+	cluster, err := f.Cluster()
+	if err != nil {
+		return nil, err
+	}
+	return issue.New(client, disc, cluster), nil
+}
+
 // Validate checks the flags and -o without I/O.
 func (c *Command) Validate() error {
 	if err := c.Flags.Validate(); err != nil {
