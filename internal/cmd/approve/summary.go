@@ -18,28 +18,20 @@ import (
 type Summary struct {
 	User        string              `json:"user"`
 	Groups      []string            `json:"groups"`
-	Kind        string              `json:"kind"`
-	IssuedVia   string              `json:"issuedVia"`
-	IssuedBy    string              `json:"issuedBy,omitempty"`
 	CSR         string              `json:"certificateSigningRequest"`
 	Requester   string              `json:"requester"`
 	Certificate pki.CertificateInfo `json:"certificate"`
 	ExpiresIn   string              `json:"expiresIn"`
-	Applied     []string            `json:"applied"`
-	Kubeconfig  string              `json:"kubeconfig"`
-	Context     string              `json:"context"`
 	Namespace   string              `json:"namespace"`
-	Verified    issue.Verification  `json:"verified"`
-	Record      string              `json:"record,omitempty"`
+	issuing.Issued
 }
 
 func (o *Options) summary(res *issue.Result) Summary {
 	cred := res.Credential
 	return Summary{
-		User: o.user, Groups: o.groups, Kind: "certificate", IssuedVia: cred.Via, IssuedBy: res.IssuedBy, CSR: cred.CSRName, Requester: o.requester(),
+		User: o.user, Groups: o.groups, CSR: cred.CSRName, Requester: o.requester(),
 		Certificate: pki.Describe(cred.Certificate), ExpiresIn: time.Until(cred.Certificate.NotAfter).Round(time.Minute).String(),
-		Applied: issuing.Applied(res.Changes), Kubeconfig: res.Kubeconfig, Context: res.Entry.ContextName, Namespace: o.cmd.Namespace,
-		Verified: res.Verified, Record: res.Record,
+		Namespace: o.cmd.Namespace, Issued: issuing.IssuedOf(res),
 	}
 }
 
@@ -60,9 +52,7 @@ func (o *Options) printSummary(s Summary) error {
 	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
 	c := s.Certificate
 	fmt.Fprintf(w, "  serial\t%s\n  sha256\t%s\n  valid\t%s to %s (expires in %s)\n", c.Serial, c.SHA256, c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339), s.ExpiresIn)
-	if len(s.Applied) > 0 {
-		fmt.Fprintf(w, "  applied\t%s\n", strings.Join(s.Applied, ", "))
-	}
+	s.PrintApplied(w, "")
 	fmt.Fprintf(w, "  kubeconfig\t%s (context %s, no key)\n", s.Kubeconfig, s.Context)
 	fmt.Fprintf(w, "  verified\t%d granted permissions allowed for %s\n", s.Verified.Checked, s.User)
 	if err := w.Flush(); err != nil {

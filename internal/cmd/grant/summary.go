@@ -15,22 +15,15 @@ import (
 type Summary struct {
 	User         string              `json:"user"`
 	Groups       []string            `json:"groups"`
-	Kind         string              `json:"kind"`
-	IssuedVia    string              `json:"issuedVia"`
 	CSR          string              `json:"certificateSigningRequest,omitempty"`
 	Certificate  pki.CertificateInfo `json:"certificate"`
 	RequestedTTL string              `json:"requestedTTL"`
 	Lifetime     string              `json:"lifetime"`
 	ExpiresIn    string              `json:"expiresIn"`
 	Clamped      bool                `json:"clampedBySigner"`
-	IssuedBy     string              `json:"issuedBy,omitempty"`
 	Revocable    bool                `json:"revocable,omitempty"`
-	Applied      []string            `json:"applied"`
-	Kubeconfig   string              `json:"kubeconfig"`
-	Context      string              `json:"context"`
 	Namespace    string              `json:"namespace"`
-	Verified     issue.Verification  `json:"verified"`
-	Record       string              `json:"record,omitempty"`
+	issuing.Issued
 }
 
 // summary describes the issued certificate. Its lifetime is read from the
@@ -47,13 +40,9 @@ func (o *Options) summary(res *issue.Result) Summary {
 		fmt.Fprintf(o.ErrOut, "warning: the signer shortened the certificate's lifetime: it expires in %s (asked for %s)\n", expiresIn, o.TTL)
 	}
 	return Summary{
-		User: o.User, Groups: res.Subject.Groups, Kind: "certificate", IssuedVia: cred.Via, CSR: cred.CSRName,
-		Certificate:  pki.Describe(cert),
+		User: o.User, Groups: res.Subject.Groups, CSR: cred.CSRName, Certificate: pki.Describe(cert),
 		RequestedTTL: o.TTL.String(), Lifetime: lifetime.String(), ExpiresIn: expiresIn.String(), Clamped: clamped,
-		IssuedBy: res.IssuedBy, Revocable: res.Subject.CredentialGroup != "",
-		Applied:    issuing.Applied(res.Changes),
-		Kubeconfig: res.Kubeconfig, Context: res.Entry.ContextName, Namespace: o.cmd.Namespace,
-		Verified: res.Verified, Record: res.Record,
+		Revocable: res.Subject.CredentialGroup != "", Namespace: o.cmd.Namespace, Issued: issuing.IssuedOf(res),
 	}
 }
 
@@ -70,11 +59,7 @@ func (o *Options) printSummary(s Summary) error {
 	c := s.Certificate
 	fmt.Fprintf(w, "  serial\t%s\n  sha256\t%s\n  key\t%s\n", c.Serial, c.SHA256, c.KeyType)
 	fmt.Fprintf(w, "  valid\t%s to %s (expires in %s)\n", c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339), s.ExpiresIn)
-	if len(s.Applied) > 0 {
-		fmt.Fprintf(w, "  applied\t%s\n", strings.Join(s.Applied, ", "))
-	} else {
-		fmt.Fprintf(w, "  applied\tnothing: no access was asked for, so the certificate only authenticates %s\n", s.User)
-	}
+	s.PrintApplied(w, "nothing: no access was asked for, so the certificate only authenticates "+s.User)
 	fmt.Fprintf(w, "  kubeconfig\t%s (context %s, namespace %s)\n", s.Kubeconfig, s.Context, s.Namespace)
 	if o.Offline {
 		fmt.Fprintf(w, "  verified\tnot tried (--offline)\n")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -152,4 +153,35 @@ func AddDryRunFlag(cmd *cobra.Command, value *string) {
 	cmd.Flags().StringVar(value, "dry-run", "none", `Must be "none", "client" or "server": with client, print the objects that would be created and create nothing; `+
 		`with server, also send them to the API server as a dry run, so that admission and RBAC refusals show, and persist nothing`)
 	cmd.Flags().Lookup("dry-run").NoOptDefVal = "client"
+}
+
+// Issued is what every issuing command's summary holds, embedded in it.
+type Issued struct {
+	Kind       string             `json:"kind"`
+	IssuedVia  string             `json:"issuedVia"`
+	IssuedBy   string             `json:"issuedBy,omitempty"`
+	Applied    []string           `json:"applied"`
+	Kubeconfig string             `json:"kubeconfig"`
+	Context    string             `json:"context"`
+	Verified   issue.Verification `json:"verified"`
+	Record     string             `json:"record,omitempty"`
+}
+
+// IssuedOf is the part of a summary every issuance has.
+func IssuedOf(res *issue.Result) Issued {
+	return Issued{
+		Kind: res.Credential.Kind(), IssuedVia: res.Credential.Via, IssuedBy: res.IssuedBy, Applied: Applied(res.Changes),
+		Kubeconfig: res.Kubeconfig, Context: res.Entry.ContextName, Verified: res.Verified, Record: res.Record,
+	}
+}
+
+// PrintApplied prints the applied line of a summary's table; none is said
+// when nothing was applied ("" prints no line).
+func (s Issued) PrintApplied(w io.Writer, none string) {
+	switch {
+	case len(s.Applied) > 0:
+		fmt.Fprintf(w, "  applied\t%s\n", strings.Join(s.Applied, ", "))
+	case none != "":
+		fmt.Fprintf(w, "  applied\t%s\n", none)
+	}
 }

@@ -165,26 +165,15 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil || res == nil {
 		return err
 	}
-	cred := res.Credential
-	return o.print(summary{
-		User: user, Groups: groups, Kind: "certificate", IssuedVia: cred.Via, IssuedBy: res.IssuedBy, Certificate: pki.Describe(cred.Certificate),
-		Applied: issuing.Applied(res.Changes), Kubeconfig: res.Kubeconfig, Context: res.Entry.ContextName, Verified: res.Verified, Record: res.Record,
-	})
+	return o.print(summary{User: user, Groups: groups, Certificate: pki.Describe(res.Credential.Certificate), Issued: issuing.IssuedOf(res)})
 }
 
 // summary is what sign issued; it holds no key.
 type summary struct {
 	User        string              `json:"user"`
 	Groups      []string            `json:"groups"`
-	Kind        string              `json:"kind"`
-	IssuedVia   string              `json:"issuedVia"`
-	IssuedBy    string              `json:"issuedBy,omitempty"`
 	Certificate pki.CertificateInfo `json:"certificate"`
-	Applied     []string            `json:"applied"`
-	Kubeconfig  string              `json:"kubeconfig"`
-	Context     string              `json:"context"`
-	Verified    issue.Verification  `json:"verified"`
-	Record      string              `json:"record,omitempty"`
+	issuing.Issued
 }
 
 func (o *Options) print(s summary) error {
@@ -195,9 +184,7 @@ func (o *Options) print(s summary) error {
 	fmt.Fprintf(o.Out, "Signed a certificate for %s (groups %s)\n", s.User, strings.Join(s.Groups, ","))
 	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "  serial\t%s\n  valid\t%s to %s\n", c.Serial, c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339))
-	if len(s.Applied) > 0 {
-		fmt.Fprintf(w, "  applied\t%s\n", strings.Join(s.Applied, ", "))
-	}
+	s.PrintApplied(w, "")
 	fmt.Fprintf(w, "  kubeconfig\t%s (context %s, no key)\n", s.Kubeconfig, s.Context)
 	if err := w.Flush(); err != nil {
 		return err

@@ -26,23 +26,16 @@ func (o *Options) Run(ctx context.Context) error {
 
 // Summary is what "kubeaccess token" issued.
 type Summary struct {
-	ServiceAccount    string             `json:"serviceAccount"`
-	Namespace         string             `json:"namespace"`
-	Username          string             `json:"username"`
-	Kind              string             `json:"kind"`
-	IssuedVia         string             `json:"issuedVia"`
-	IssuedBy          string             `json:"issuedBy,omitempty"`
-	Audiences         []string           `json:"audiences"`
-	BoundSecret       string             `json:"boundSecret,omitempty"`
-	ExpiresAt         time.Time          `json:"expiresAt"`
-	RequestedDuration string             `json:"requestedDuration"`
-	ExpiresIn         string             `json:"expiresIn"`
-	Shortened         bool               `json:"shortenedByServer"`
-	Applied           []string           `json:"applied"`
-	Kubeconfig        string             `json:"kubeconfig"`
-	Context           string             `json:"context"`
-	Verified          issue.Verification `json:"verified"`
-	Record            string             `json:"record,omitempty"`
+	ServiceAccount    string    `json:"serviceAccount"`
+	Namespace         string    `json:"namespace"`
+	Username          string    `json:"username"`
+	Audiences         []string  `json:"audiences"`
+	BoundSecret       string    `json:"boundSecret,omitempty"`
+	ExpiresAt         time.Time `json:"expiresAt"`
+	RequestedDuration string    `json:"requestedDuration"`
+	ExpiresIn         string    `json:"expiresIn"`
+	Shortened         bool      `json:"shortenedByServer"`
+	issuing.Issued
 }
 
 // summary reports the token's expiry from its exp claim, not the request.
@@ -55,10 +48,9 @@ func (o *Options) summary(res *issue.Result) Summary {
 	}
 	return Summary{
 		ServiceAccount: o.ServiceAccount, Namespace: o.cmd.Namespace, Username: res.Subject.User,
-		Kind: "token", IssuedVia: cred.Via, IssuedBy: res.IssuedBy, Audiences: cred.Audiences, BoundSecret: cred.BoundSecret,
+		Audiences: cred.Audiences, BoundSecret: cred.BoundSecret,
 		ExpiresAt: cred.Claims.ExpiresAt, RequestedDuration: o.Duration.String(), ExpiresIn: expiresIn.String(), Shortened: shortened,
-		Applied: issuing.Applied(res.Changes), Kubeconfig: res.Kubeconfig, Context: res.Entry.ContextName,
-		Verified: res.Verified, Record: res.Record,
+		Issued: issuing.IssuedOf(res),
 	}
 }
 
@@ -73,11 +65,7 @@ func (o *Options) printSummary(s Summary) error {
 	if s.BoundSecret != "" {
 		fmt.Fprintf(w, "  bound to\tSecret %s/%s: deleting it revokes the token\n", s.Namespace, s.BoundSecret)
 	}
-	if len(s.Applied) > 0 {
-		fmt.Fprintf(w, "  applied\t%s\n", strings.Join(s.Applied, ", "))
-	} else {
-		fmt.Fprintf(w, "  applied\tnothing\n")
-	}
+	s.PrintApplied(w, "nothing")
 	fmt.Fprintf(w, "  kubeconfig\t%s (context %s, namespace %s)\n", s.Kubeconfig, s.Context, s.Namespace)
 	fmt.Fprintf(w, "  verified\tthe API server sees %s; %d granted permissions allowed\n", s.Verified.Username, s.Verified.Checked)
 	return w.Flush()
