@@ -37,15 +37,15 @@ spec:
     - role: reader
       namespaces: [apply-stage]
   users:
-  - name: ann
+  - name: apann
     groups: [dev]
-  - name: bob
+  - name: apbob
     groups: [dev, qa]
-  - name: cat
+  - name: apcat
     groups: [dev]
-  - name: dan
+  - name: apdan
     groups: [qa]
-  - name: eve
+  - name: apeve
     groups: [qa]
     ttl: 24h
   serviceAccounts:
@@ -108,37 +108,37 @@ func TestApplyTeamFile(t *testing.T) {
 	}
 	r := kubeaccess(t, cluster.AdminKubeconfig, "apply", "-f", file, "--out-dir", out)
 	mustSucceed(t, "apply", r)
-	for _, want := range []string{"+ issue   User ann", "+ issue   ServiceAccount apply-ci/bot", "+ create  Namespace apply-stage",
-		"+ create  RoleBinding apply-stage/kubeaccess:team:e2e-team:group:qa:reader (subjects +bob +dan +eve)", "Applied team e2e-team: 6 issue"} {
+	for _, want := range []string{"+ issue   User apann", "+ issue   ServiceAccount apply-ci/bot", "+ create  Namespace apply-stage",
+		"+ create  RoleBinding apply-stage/kubeaccess:team:e2e-team:group:qa:reader (subjects +apbob +apdan +apeve)", "Applied team e2e-team: 6 issue"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("apply does not say %q:\n%s", want, r.stdout)
 		}
 	}
 	user := func(name string) string { return filepath.Join(out, "users", name+".kubeconfig") }
 	bot := filepath.Join(out, "serviceaccounts", "apply-ci", "bot.kubeconfig")
-	for _, u := range []string{"ann", "bob", "cat", "dan", "eve"} {
+	for _, u := range []string{"apann", "apbob", "apcat", "apdan", "apeve"} {
 		if got := whoami(t, user(u)); got.stdout != u {
 			t.Errorf("%s's kubeconfig is %q to the API server", u, got.stdout)
 		}
 	}
 	// dev deploys in apply-dev and apply-stage; qa reads apply-stage only.
-	for _, u := range []string{"ann", "cat"} {
+	for _, u := range []string{"apann", "apcat"} {
 		mustSucceed(t, u+" lists pods in apply-dev", kubectl(t, user(u), "get", "pods", "-n", "apply-dev"))
 		mustSucceed(t, u+" lists deployments in apply-stage", kubectl(t, user(u), "get", "deployments", "-n", "apply-stage"))
 		expectForbidden(t, user(u), "get", "secrets", "-n", "apply-dev")
 		expectForbidden(t, user(u), "get", "pods", "-n", "default")
 		expectForbidden(t, user(u), "get", "configmaps", "-n", "apply-stage")
 	}
-	for _, u := range []string{"dan", "eve"} {
+	for _, u := range []string{"apdan", "apeve"} {
 		mustSucceed(t, u+" reads configmaps in apply-stage", kubectl(t, user(u), "get", "configmaps", "-n", "apply-stage"))
 		expectForbidden(t, user(u), "get", "pods", "-n", "apply-dev")
 		if canI(t, user(u), "create", "deployments", "-n", "apply-stage") {
 			t.Errorf("%s (qa, read-only) may create deployments", u)
 		}
 	}
-	mustSucceed(t, "bob reads configmaps in apply-stage (qa)", kubectl(t, user("bob"), "get", "configmaps", "-n", "apply-stage"))
-	if !canI(t, user("bob"), "create", "deployments", "-n", "apply-dev") {
-		t.Error("bob (dev) may not create deployments in apply-dev")
+	mustSucceed(t, "apbob reads configmaps in apply-stage (qa)", kubectl(t, user("apbob"), "get", "configmaps", "-n", "apply-stage"))
+	if !canI(t, user("apbob"), "create", "deployments", "-n", "apply-dev") {
+		t.Error("apbob (dev) may not create deployments in apply-dev")
 	}
 	if got := whoami(t, bot); got.stdout != "system:serviceaccount:apply-ci:bot" {
 		t.Errorf("the bot's kubeconfig is %q", got.stdout)
@@ -162,25 +162,25 @@ func TestApplyTeamFile(t *testing.T) {
 		}
 	}
 
-	// cat leaves; dev may also watch. cat's certificate is still valid but
+	// apcat leaves; dev may also watch. apcat's certificate is still valid but
 	// gives nothing; the others watch without a new certificate.
-	edited := strings.Replace(strings.Replace(applyTeam, "  - name: cat\n    groups: [dev]\n", "", 1), "verbs: [get, list, create]", "verbs: [get, list, create, watch]", 1)
+	edited := strings.Replace(strings.Replace(applyTeam, "  - name: apcat\n    groups: [dev]\n", "", 1), "verbs: [get, list, create]", "verbs: [get, list, create, watch]", 1)
 	if err := os.WriteFile(file, []byte(edited), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r = kubeaccess(t, cluster.AdminKubeconfig, "apply", "-f", file, "--out-dir", out)
-	mustSucceed(t, "apply without cat", r)
-	for _, want := range []string{"- revoke  User cat", "~ update  Role apply-dev/kubeaccess:team:e2e-team:deployer", "subjects -cat"} {
+	mustSucceed(t, "apply without apcat", r)
+	for _, want := range []string{"- revoke  User apcat", "~ update  Role apply-dev/kubeaccess:team:e2e-team:deployer", "subjects -apcat"} {
 		if !strings.Contains(r.stdout, want) {
-			t.Errorf("apply without cat does not say %q:\n%s", want, r.stdout)
+			t.Errorf("apply without apcat does not say %q:\n%s", want, r.stdout)
 		}
 	}
-	if got := whoami(t, user("cat")); got.stdout != "cat" {
-		t.Fatalf("cat's certificate no longer authenticates (%q): the test proves nothing", got.stdout)
+	if got := whoami(t, user("apcat")); got.stdout != "apcat" {
+		t.Fatalf("apcat's certificate no longer authenticates (%q): the test proves nothing", got.stdout)
 	}
-	expectForbidden(t, user("cat"), "get", "pods", "-n", "apply-dev")
-	expectForbidden(t, user("cat"), "get", "pods", "-n", "apply-stage")
-	for _, u := range []string{"ann", "bob"} {
+	expectForbidden(t, user("apcat"), "get", "pods", "-n", "apply-dev")
+	expectForbidden(t, user("apcat"), "get", "pods", "-n", "apply-stage")
+	for _, u := range []string{"apann", "apbob"} {
 		if !canI(t, user(u), "watch", "pods", "-n", "apply-dev") {
 			t.Errorf("%s may not watch pods after the verb was added", u)
 		}
@@ -189,14 +189,14 @@ func TestApplyTeamFile(t *testing.T) {
 		t.Errorf("removing a user and adding a verb made %d certificate requests", n-requests)
 	}
 	after := snapshot(t, out)
-	for _, u := range []string{"ann", "bob", "dan", "eve"} {
+	for _, u := range []string{"apann", "apbob", "apdan", "apeve"} {
 		if !bytes.Equal(after[user(u)], before[user(u)]) {
 			t.Errorf("%s's kubeconfig was rewritten", u)
 		}
 	}
-	l := kubeaccess(t, cluster.AdminKubeconfig, "list", "--user", "cat", "--all", "-o", "jsonpath={.items[*].status}")
+	l := kubeaccess(t, cluster.AdminKubeconfig, "list", "--user", "apcat", "--all", "-o", "jsonpath={.items[*].status}")
 	if l.stdout != "revoked" {
-		t.Errorf("cat's record is %q, want revoked", l.stdout)
+		t.Errorf("apcat's record is %q, want revoked", l.stdout)
 	}
 
 	// A bad file lists all its errors and changes nothing.
@@ -211,7 +211,7 @@ func TestApplyTeamFile(t *testing.T) {
 	for _, want := range []string{
 		file + `:12: role "deployer": the server has no resource "deploymnts"; did you mean deployments?`,
 		file + `:20: group "qa": role "reader" would give escalation-grade permissions`,
-		file + `:26: user "bob": unknown group "ops"`,
+		file + `:26: user "apbob": unknown group "ops"`,
 	} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("apply of a bad file does not say %q:\n%s", want, r.stderr)
