@@ -274,6 +274,12 @@ func RecordOf(p *Plan, res *Result) records.Record {
 		Access: records.Describe(res.Changes), Namespace: p.Namespace, TTL: p.Source.Lifetime().String(),
 		CredentialGroup: p.Subject.CredentialGroup, Team: p.Team, Replaces: p.Replaces,
 	}
+	if p.IssuedBy != "" {
+		r.IssuedBy = p.IssuedBy
+	}
+	if p.Via != "" {
+		r.IssuedVia = p.Via
+	}
 	if cred.Token != "" {
 		r.ID, r.JTI, r.Issuer = records.TokenID(cred.Token), cred.Claims.ID, cred.Claims.Issuer
 		r.NotBefore, r.NotAfter = time.Now().UTC().Truncate(time.Second), cred.Claims.ExpiresAt

@@ -52,6 +52,10 @@ type Plan struct {
 	// Team is the team file the credential is issued for, kept in its
 	// record; Replaces the record of the credential it renews.
 	Team, Replaces string
+	// IssuedBy and Via, when set, are what the record says of who issued
+	// the credential and how (the portal issues on its invite's creator's
+	// behalf).
+	IssuedBy, Via string
 	// Bound is access the caller binds for the subject itself.
 	Bound Bound
 	// Events receives progress, warnings and notes; nil drops them.
@@ -85,14 +89,14 @@ type ServiceAccount struct{ Namespace, Name string }
 
 // AccessSpec is the access asked for, before the cluster resolves it.
 type AccessSpec struct {
-	Verbs       []string
-	Resources   []string
-	Role        string
-	ClusterRole string
-	ClusterWide bool
+	Verbs       []string `json:"verbs,omitempty"`
+	Resources   []string `json:"resources,omitempty"`
+	Role        string   `json:"role,omitempty"`
+	ClusterRole string   `json:"clusterRole,omitempty"`
+	ClusterWide bool     `json:"clusterWide,omitempty"`
 	// BindGroup binds the access to this group (one of the subject's)
 	// instead of the user.
-	BindGroup string
+	BindGroup string `json:"bindGroup,omitempty"`
 }
 
 // Empty reports whether no access is asked for.

@@ -52,6 +52,10 @@ type CSR struct {
 	Instead string
 	// ApprovedBy is the approval's message ("approved by kubeaccess grant").
 	ApprovedBy string
+	// Annotations are set on the CertificateSigningRequest; Submitted is
+	// told its name once it exists (the portal ties it to its invite).
+	Annotations map[string]string
+	Submitted   func(name string)
 
 	request certificateRequest
 	created *certificatesv1.CertificateSigningRequest
@@ -105,9 +109,19 @@ func (c *CSR) DryRunCreate(ctx context.Context, x *Execution, obj runtime.Object
 func (c *CSR) Issue(ctx context.Context, x *Execution, _ []rbac.Change) (*Credential, error) {
 	user := x.Plan.Subject.User
 	x.Emit(Progress, "requesting a certificate for %s", user)
+	obj := csr.Build(user, c.request.pem, c.TTL)
+	for k, v := range c.Annotations {
+		if obj.Annotations == nil {
+			obj.Annotations = map[string]string{}
+		}
+		obj.Annotations[k] = v
+	}
 	var err error
-	if c.created, err = csr.Create(ctx, x.Client, csr.Build(user, c.request.pem, c.TTL)); err != nil {
+	if c.created, err = csr.Create(ctx, x.Client, obj); err != nil {
 		return nil, err
+	}
+	if c.Submitted != nil {
+		c.Submitted(c.created.Name)
 	}
 	issued, err := awaitAndApprove(ctx, x, c.created, c.Approve, c.Timeout, c.Instead, c.ApprovedBy)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/invite"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 )
@@ -34,6 +35,9 @@ func (o *Options) Run(ctx context.Context) error {
 	if err := o.policy().Check(o.user, o.groups); err != nil {
 		return cmdutil.UsageErrorf("refusing to approve: %w", err)
 	}
+	if id := o.invitation(); id != "" {
+		return o.approveInvitation(ctx, id)
+	}
 	if o.BindGroup != "" && !slices.Contains(o.groups, o.BindGroup) {
 		return cmdutil.UsageErrorf("--bind-group %q must be one of the request's groups %v", o.BindGroup, o.groups)
 	}
@@ -43,6 +47,14 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	return o.printSummary(o.summary(res))
+}
+
+// invitation is the invitation a request names, "" for none.
+func (o *Options) invitation() string {
+	if o.req == nil {
+		return ""
+	}
+	return o.req.Annotations[invite.Label]
 }
 
 // plan is the approval as the engine takes it.

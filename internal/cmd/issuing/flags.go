@@ -53,14 +53,19 @@ func NewFlags() Flags {
 	return Flags{CreateNamespace: true, RecordsNamespace: records.DefaultNamespace, MaxTTL: DefaultMaxTTL}
 }
 
-// AddFlags registers the flags. outDefault describes --out's default.
-func (f *Flags) AddFlags(fs *pflag.FlagSet, outDefault string) {
+// AddAccessFlags registers the flags of the access to bind.
+func (f *Flags) AddAccessFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&f.Verbs, "verb", nil, "Verbs to grant on --resource, e.g. get,list,watch")
 	fs.StringSliceVar(&f.Resources, "resource", nil, "Resources to grant --verb on, e.g. pods,deployments.apps,pods/log")
 	fs.StringVar(&f.Role, "role", "", "Bind this existing Role in the namespace")
 	fs.StringVar(&f.ClusterRole, "clusterrole", "", "Bind this existing ClusterRole, in the namespace or with --cluster-wide everywhere")
 	fs.BoolVar(&f.ClusterWide, "cluster-wide", false, "Grant across the cluster (ClusterRole and ClusterRoleBinding)")
 	fs.BoolVar(&f.CreateNamespace, "create-namespace", f.CreateNamespace, "Create the namespace if it does not exist")
+}
+
+// AddFlags registers the flags. outDefault describes --out's default.
+func (f *Flags) AddFlags(fs *pflag.FlagSet, outDefault string) {
+	f.AddAccessFlags(fs)
 	fs.StringVar(&f.OutFile, "out", "", "Kubeconfig file to write (default "+outDefault+")")
 	fs.StringVar(&f.Merge, "merge", "", "Add the cluster, user and context to this existing kubeconfig instead")
 	fs.BoolVar(&f.Force, "force", false, "Replace an existing --out file, or entries of the same name in --merge")

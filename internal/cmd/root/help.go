@@ -11,6 +11,7 @@ var groups = []struct {
 }{
 	{"issue", "Issue access:", []string{"grant", "request", "approve", "deny", "complete", "sign", "token"}},
 	{"team", "A team's access as code:", []string{"apply", "diff"}},
+	{"portal", "Self-service in the browser:", []string{"invite", "serve"}},
 	{"inspect", "See access:", []string{"can", "who-can", "whoami", "inspect"}},
 	{"lifecycle", "Keep track of access:", []string{"list", "renew", "revoke", "audit"}},
 	{"other", "Other commands:", []string{"version", "options", "completion", "help"}},

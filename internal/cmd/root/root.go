@@ -24,10 +24,12 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/deny"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/grant"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/inspect"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/invite"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/list"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/renew"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/request"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/revoke"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/serve"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/sign"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/token"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/version"
@@ -74,6 +76,8 @@ track of that access until it is revoked.`,
 	cmd.AddCommand(
 		grant.NewCmdGrant(f, streams),
 		apply.NewCmdApply(f, streams),
+		invite.NewCmdInvite(f, streams),
+		serve.NewCmdServe(f, streams),
 		apply.NewCmdDiff(f, streams),
 		request.NewCmdRequest(f, streams),
 		approve.NewCmdApprove(f, streams),

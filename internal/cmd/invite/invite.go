@@ -1,0 +1,189 @@
+// Package invite implements "kubeaccess invite": a one-time link with which
+// a newcomer gets a kubeconfig whose key their browser made (kubeaccess
+// serve redeems it), and "invite list" and "invite revoke".
+package invite
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/invite"
+	"github.com/kubeaccess/kubeaccess/internal/issue"
+	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/verify"
+)
+
+// DefaultPublicURL is where kubeaccess serve listens unless told otherwise.
+const DefaultPublicURL = "https://localhost:8443"
+
+// Options holds the flags of "kubeaccess invite".
+type Options struct {
+	User                string
+	Groups              []string
+	TTL                 time.Duration
+	Expires             string
+	Approval            string
+	PublicURL           string
+	AllowExistingAccess bool
+	issuing.Flags
+	Output *cmdutil.Output
+
+	expires time.Duration
+	genericiooptions.IOStreams
+}
+
+// NewCmdInvite returns the "invite" command and its list and revoke.
+func NewCmdInvite(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{TTL: 24 * time.Hour, Expires: "72h", Approval: invite.ApprovalAuto, PublicURL: DefaultPublicURL,
+		Flags: issuing.NewFlags(), Output: cmdutil.NewOutput(), IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "invite USER [flags]",
+		Short: "Make a one-time link with which USER gets a kubeconfig whose key their browser makes",
+		Long: `Record an invitation in the cluster that fixes USER, their groups and their
+access, and print a one-time link to "kubeaccess serve". Opening it, the
+newcomer clicks once: their browser makes an ECDSA P-256 key that never leaves
+it, sends only a certificate request for exactly the invited subject, and
+assembles the kubeconfig when the certificate comes back. Only a hash of the
+link's token is stored. The policy and privilege checks grant makes run now,
+and again when the link is used.`,
+		Example: `  kubeaccess invite dave -g dev -n development --verb create,get,list --resource pods,deployments \
+    --public-url https://access.example.com
+
+  # An admin approves the request when it comes (kubeaccess approve NAME)
+  kubeaccess invite erin -g qa -n staging --clusterrole view --approval manual
+
+  kubeaccess invite list
+  kubeaccess invite revoke i-3f9a0c1d2e4b5a69`,
+		Args: cmdutil.Args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.User = args[0]
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context(), f)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringArrayVarP(&o.Groups, "group", "g", nil, "Group of the user (the certificate's O); repeatable")
+	fs.DurationVar(&o.TTL, "ttl", o.TTL, "Lifetime of the certificate issued (at least 10m)")
+	fs.StringVar(&o.Expires, "expires", o.Expires, "How long the link may be used (e.g. 72h, 7d)")
+	fs.StringVar(&o.Approval, "approval", o.Approval, `"auto": the portal approves the request; "manual": an admin approves it with kubeaccess approve`)
+	fs.StringVar(&o.PublicURL, "public-url", o.PublicURL, "The URL kubeaccess serve is reached at, for the link")
+	fs.BoolVar(&o.AllowExistingAccess, "allow-existing-access", false, "Invite even a user whom bindings kubeaccess did not make already name")
+	o.Flags.AddAccessFlags(fs)
+	fs.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records and invitations")
+	fs.StringVar(&o.MaxTTL, "max-ttl", o.MaxTTL, "Refuse lifetimes longer than this (e.g. 90d, 720h)")
+	o.Output.AddFlags(cmd)
+	cmd.AddCommand(newCmdList(f, streams), newCmdRevoke(f, streams))
+	return cmd
+}
+
+// Validate checks the flags without I/O.
+func (o *Options) Validate() error {
+	if err := (pki.SubjectPolicy{}).Check(o.User, o.Groups); err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
+	if err := csr.ValidateTTL("--ttl", o.TTL); err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
+	var err error
+	if o.expires, err = cmdutil.ParseWindow(o.Expires); err != nil || o.expires <= 0 {
+		return cmdutil.UsageErrorf("--expires %q is not a duration such as 72h or 7d", o.Expires)
+	}
+	if o.Approval != invite.ApprovalAuto && o.Approval != invite.ApprovalManual {
+		return cmdutil.UsageErrorf(`--approval must be "auto" or "manual", not %q`, o.Approval)
+	}
+	if u, err := url.Parse(o.PublicURL); err != nil || u.Scheme != "https" || u.Host == "" {
+		return cmdutil.UsageErrorf("--public-url %q must be an https:// URL: the browser makes its key only in a secure context", o.PublicURL)
+	}
+	if err := o.Flags.Validate(); err != nil {
+		return cmdutil.UsageErrorf("%w", err)
+	}
+	if err := o.Flags.CheckLifetime("--ttl", o.TTL); err != nil {
+		return err
+	}
+	return o.Output.Validate()
+}
+
+// Run checks the invitation as grant would check the grant, stores it and
+// prints the link.
+func (o *Options) Run(ctx context.Context, f cmdutil.Factory) error {
+	client, err := f.Client()
+	if err != nil {
+		return err
+	}
+	disc, err := f.Discovery()
+	if err != nil {
+		return err
+	}
+	cluster, err := f.Cluster()
+	if err != nil {
+		return err
+	}
+	namespace, err := f.Namespace()
+	if err != nil {
+		return err
+	}
+	inv := &invite.Invite{
+		User: o.User, Groups: o.Groups, Namespace: namespace, Access: o.Access(), CreateNamespace: o.CreateNamespace,
+		TTL: o.TTL.String(), Approval: o.Approval, AllowExistingAccess: o.AllowExistingAccess,
+		CreatedAt: time.Now().UTC().Truncate(time.Second), State: invite.StateOpen,
+	}
+	inv.ExpiresAt = inv.CreatedAt.Add(o.expires)
+	// The checks grant makes, as a dry run: nothing is created.
+	plan := invite.Plan(inv, &issue.CSR{KeyType: pki.ECDSAP256, TTL: o.TTL}, o.RecordsNamespace, o.MaxLifetime())
+	plan.DryRun = issue.DryRunClient
+	if _, err := issue.New(client, disc, cluster).Execute(ctx, plan); err != nil {
+		return fmt.Errorf("refusing to invite %s: %w", o.User, err)
+	}
+	if who, err := verify.WhoAmI(ctx, client); err == nil {
+		inv.CreatedBy = who.Username
+	}
+	token, hash, err := invite.NewToken()
+	if err != nil {
+		return err
+	}
+	inv.TokenHash, inv.ID = hash, invite.IDOf(hash)
+	store := invite.Store{Client: client, Namespace: o.RecordsNamespace}
+	key, err := store.Key(ctx, true)
+	if err != nil {
+		return err
+	}
+	if err := store.Create(ctx, key, inv); err != nil {
+		return err
+	}
+	return o.print(inv, strings.TrimSuffix(o.PublicURL, "/")+"/i/"+token)
+}
+
+// summary is an invitation as -o prints it; the link is shown once.
+type summary struct {
+	*invite.Invite
+	Link string `json:"link"`
+}
+
+func (o *Options) print(inv *invite.Invite, link string) error {
+	if o.Output.Structured() {
+		return o.Output.PrintSummary(o.Out, "Invitation", inv.ID, summary{Invite: inv, Link: link})
+	}
+	fmt.Fprintf(o.Out, "Invitation %s for %s (groups %s): %s\n", inv.ID, inv.User, strings.Join(inv.Groups, ","), inv.Describe())
+	fmt.Fprintf(o.Out, "  approval %s; the link works once, until %s\n", inv.Approval, inv.ExpiresAt.Format(time.RFC3339))
+	fmt.Fprintf(o.Out, "Send this link to %s (it is shown only now):\n  %s\n", inv.User, link)
+	return nil
+}
+
+// storeOf is the invitations' store and key of a command.
+func storeOf(ctx context.Context, client kubernetes.Interface, namespace string) (invite.Store, []byte, error) {
+	store := invite.Store{Client: client, Namespace: namespace}
+	key, err := store.Key(ctx, false)
+	return store, key, err
+}

@@ -1,0 +1,106 @@
+package invite
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/invite"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/safe"
+)
+
+func newCmdList(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	output, recordsNamespace := cmdutil.NewOutput(), records.DefaultNamespace
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the invitations: who, what access, open, used, revoked or expired",
+		Args:  cmdutil.Args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := output.Validate(); err != nil {
+				return err
+			}
+			client, err := f.Client()
+			if err != nil {
+				return err
+			}
+			store, key, err := storeOf(cmd.Context(), client, recordsNamespace)
+			if err != nil {
+				return err
+			}
+			invites, tampered, err := store.List(cmd.Context(), key)
+			if err != nil {
+				return err
+			}
+			for _, name := range tampered {
+				fmt.Fprintf(streams.ErrOut, "warning: ConfigMap %s/%s claims to be an invitation but its seal does not match: someone without the invitation key wrote it\n", recordsNamespace, name)
+			}
+			if output.Structured() {
+				items := make([]*invite.Invite, len(invites))
+				for i, st := range invites {
+					items[i] = st.Invite
+				}
+				return cmdutil.PrintList(output, streams.Out, "Invitation", items, func(i *invite.Invite) string { return i.ID })
+			}
+			if len(invites) == 0 {
+				fmt.Fprintln(streams.ErrOut, "No invitations.")
+				return nil
+			}
+			w := tabwriter.NewWriter(streams.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tUSER\tGROUPS\tSTATE\tEXPIRES\tAPPROVAL\tACCESS")
+			now := time.Now()
+			for _, st := range invites {
+				state := st.State
+				if state == invite.StateOpen && !now.Before(st.ExpiresAt) {
+					state = "expired"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", st.ID, safe.Printable(st.User), safe.Printable(strings.Join(st.Groups, ",")), state,
+					st.ExpiresAt.Format(time.RFC3339), st.Approval, safe.Printable(st.Describe()))
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&recordsNamespace, "records-namespace", recordsNamespace, "Namespace of the records and invitations")
+	output.AddFlags(cmd)
+	return cmd
+}
+
+func newCmdRevoke(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	recordsNamespace := records.DefaultNamespace
+	cmd := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke an invitation: its link stops working (a credential already issued is revoked with kubeaccess revoke)",
+		Args:  cmdutil.Args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, err := f.Client()
+			if err != nil {
+				return err
+			}
+			store, key, err := storeOf(cmd.Context(), client, recordsNamespace)
+			if err != nil {
+				return err
+			}
+			st, err := store.Get(cmd.Context(), key, args[0])
+			if err != nil {
+				return cmdutil.UsageErrorf("invitation %s: %w", args[0], err)
+			}
+			if st.State == invite.StateUsed {
+				return cmdutil.UsageErrorf("invitation %s was already used (credential %s): revoke the credential with kubeaccess revoke --credential %s", st.ID, st.Record, st.Record)
+			}
+			now := time.Now().UTC().Truncate(time.Second)
+			st.State, st.Revoked = invite.StateRevoked, &now
+			if err := store.Update(cmd.Context(), key, st); err != nil {
+				return fmt.Errorf("revoking invitation %s: %w", st.ID, err)
+			}
+			fmt.Fprintf(streams.Out, "Revoked invitation %s for %s: its link no longer works.\n", st.ID, safe.Printable(st.User))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&recordsNamespace, "records-namespace", recordsNamespace, "Namespace of the records and invitations")
+	return cmd
+}

@@ -1,0 +1,158 @@
+// Package invite keeps self-service invites in the cluster: one-time links
+// that fix an identity and its access, redeemed by a browser that makes its
+// own key (see internal/portal). Only a hash of each link's token is
+// stored, and every invite is sealed with a key that only those who may
+// read Secrets in the records namespace hold, so that whoever can merely
+// write ConfigMaps there cannot forge or alter one.
+package invite
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kubeaccess/kubeaccess/internal/issue"
+)
+
+// TokenBytes is the randomness of a link's token: 256 bits.
+const TokenBytes = 32
+
+// The approval modes of an invite.
+const (
+	ApprovalAuto   = "auto"
+	ApprovalManual = "manual"
+)
+
+// The states of an invite.
+const (
+	StateOpen      = "open"      // not used yet
+	StateRedeeming = "redeeming" // a browser's request is being issued
+	StateUsed      = "used"      // issued: the link is spent
+	StateRevoked   = "revoked"
+)
+
+// Invite is one invite: who may come, with what access, until when.
+type Invite struct {
+	ID        string           `json:"id"`
+	TokenHash string           `json:"tokenSHA256"`
+	User      string           `json:"user"`
+	Groups    []string         `json:"groups,omitempty"`
+	Namespace string           `json:"namespace"`
+	Access    issue.AccessSpec `json:"access"`
+	// CreateNamespace creates the namespace at redemption when missing.
+	CreateNamespace bool   `json:"createNamespace,omitempty"`
+	TTL             string `json:"ttl"`
+	Approval        string `json:"approval"`
+	// AllowExistingAccess issues even to a user whom bindings kubeaccess
+	// did not make already name.
+	AllowExistingAccess bool `json:"allowExistingAccess,omitempty"`
+	// CreatedBy is who made the invite, as the API server saw them.
+	CreatedBy string    `json:"createdBy"`
+	CreatedAt time.Time `json:"createdAt"`
+	ExpiresAt time.Time `json:"expiresAt"`
+
+	State string `json:"state"`
+	// CSR is the request made when the link was used, Record the
+	// credential's record, UsedAt when it was issued.
+	CSR     string     `json:"certificateSigningRequest,omitempty"`
+	Record  string     `json:"record,omitempty"`
+	UsedAt  *time.Time `json:"usedAt,omitempty"`
+	Revoked *time.Time `json:"revoked,omitempty"`
+}
+
+// Lifetime is the certificate's lifetime the invite asks for.
+func (i *Invite) Lifetime() time.Duration {
+	d, _ := time.ParseDuration(i.TTL)
+	return d
+}
+
+// Usable says why the invite's link cannot be used now, or "" if it can.
+func (i *Invite) Usable(now time.Time) string {
+	switch {
+	case i.State == StateRevoked || i.Revoked != nil:
+		return "this invitation was revoked"
+	case i.State == StateUsed:
+		return "this invitation was already used: each link works once"
+	case i.State == StateRedeeming:
+		return "this invitation is being used right now"
+	case !now.Before(i.ExpiresAt):
+		return fmt.Sprintf("this invitation expired on %s", i.ExpiresAt.Format(time.RFC1123))
+	}
+	return ""
+}
+
+// Plan is the engine's plan for the invite's credential, from source: the
+// invite's subject and access, with grant's policy.
+func Plan(inv *Invite, source issue.Source, recordsNamespace string, maxTTL time.Duration) *issue.Plan {
+	return &issue.Plan{
+		Action: "invitation", Refusing: "refusing to issue",
+		Subject: issue.Subject{User: inv.User, Groups: inv.Groups},
+		Source:  source, Access: inv.Access, Namespace: inv.Namespace, CreateNamespace: inv.CreateNamespace,
+		RecordsNamespace: recordsNamespace,
+		Policy:           issue.Policy{MaxTTL: maxTTL, RefuseExistingAccess: !inv.AllowExistingAccess},
+	}
+}
+
+// NewToken returns a fresh link token and its hash, as stored.
+func NewToken() (token, hash string, err error) {
+	b := make([]byte, TokenBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", err
+	}
+	token = base64.RawURLEncoding.EncodeToString(b)
+	return token, HashToken(token), nil
+}
+
+// HashToken is the SHA-256 of a token, hex.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// IDOf is the invite ID of a token hash: its first 16 hex digits, which
+// name the invite's object, so that a token finds its invite in one read.
+func IDOf(hash string) string { return "i-" + hash[:16] }
+
+// Matches compares a token with the invite's stored hash in constant time.
+func (i *Invite) Matches(token string) bool {
+	got := HashToken(token)
+	return subtle.ConstantTimeCompare([]byte(got), []byte(i.TokenHash)) == 1
+}
+
+// ErrTampered is an invite whose seal does not match its content.
+var ErrTampered = errors.New("the invitation was changed by someone without the invitation key, so it is not trusted")
+
+// seal is the HMAC-SHA256 of the invite's JSON with key.
+func seal(key []byte, data []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write(data)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Seal returns the invite's JSON and its seal.
+func (i *Invite) Seal(key []byte) (data []byte, mac string, err error) {
+	if data, err = json.Marshal(i); err != nil {
+		return nil, "", err
+	}
+	return data, seal(key, data), nil
+}
+
+// Open reads a sealed invite, refusing one whose seal does not match.
+func Open(key, data []byte, mac string) (*Invite, error) {
+	want := seal(key, data)
+	if subtle.ConstantTimeCompare([]byte(want), []byte(mac)) != 1 {
+		return nil, ErrTampered
+	}
+	var i Invite
+	if err := json.Unmarshal(data, &i); err != nil {
+		return nil, fmt.Errorf("reading the invitation: %w", err)
+	}
+	return &i, nil
+}

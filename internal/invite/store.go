@@ -1,0 +1,211 @@
+package invite
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubeaccess/kubeaccess/internal/labels"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+)
+
+// The objects of invites in the records namespace.
+const (
+	// Label marks an invite's ConfigMap.
+	Label = "kubeaccess.io/invite"
+	// KeySecret holds the key that seals invites.
+	KeySecret = "kubeaccess-invite-key"
+	keyData   = "key"
+	dataKey   = "invite.json"
+	sealKey   = "seal"
+)
+
+// Store keeps invites in the records namespace.
+type Store struct {
+	Client    kubernetes.Interface
+	Namespace string
+}
+
+func objectName(id string) string { return "kubeaccess-" + id }
+
+// Key reads the key that seals invites; with create, it is made (with
+// the namespace) when missing.
+func (s Store) Key(ctx context.Context, create bool) ([]byte, error) {
+	secrets := s.Client.CoreV1().Secrets(s.Namespace)
+	sec, err := secrets.Get(ctx, KeySecret, metav1.GetOptions{})
+	if err == nil {
+		if len(sec.Data[keyData]) < 32 || sec.Labels[labels.ManagedBy] != labels.Kubeaccess {
+			return nil, fmt.Errorf("Secret %s/%s is not kubeaccess's invitation key", s.Namespace, KeySecret)
+		}
+		return sec.Data[keyData], nil
+	}
+	if !apierrors.IsNotFound(err) || !create {
+		return nil, fmt.Errorf("reading the invitation key (Secret %s/%s): %w", s.Namespace, KeySecret, err)
+	}
+	if err := s.ensureNamespace(ctx); err != nil {
+		return nil, err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	sec = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: KeySecret, Namespace: s.Namespace, Labels: labels.Managed()},
+		Type: corev1.SecretTypeOpaque, Data: map[string][]byte{keyData: key}}
+	if _, err := secrets.Create(ctx, sec, metav1.CreateOptions{FieldManager: labels.Kubeaccess}); apierrors.IsAlreadyExists(err) {
+		return s.Key(ctx, false)
+	} else if err != nil {
+		return nil, fmt.Errorf("creating the invitation key (Secret %s/%s): %w", s.Namespace, KeySecret, err)
+	}
+	return key, nil
+}
+
+func (s Store) ensureNamespace(ctx context.Context) error {
+	exists, err := records.Store{Client: s.Client, Namespace: s.Namespace}.CheckNamespace(ctx)
+	if err != nil || exists {
+		return err
+	}
+	_, err = rbac.Apply(ctx, s.Client, []runtime.Object{rbac.BuildNamespace(s.Namespace)})
+	return err
+}
+
+// Create stores a new invite, sealed with key.
+func (s Store) Create(ctx context.Context, key []byte, inv *Invite) error {
+	cm, err := s.toConfigMap(key, inv)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Client.CoreV1().ConfigMaps(s.Namespace).Create(ctx, cm, metav1.CreateOptions{FieldManager: labels.Kubeaccess}); err != nil {
+		return fmt.Errorf("storing invite %s: %w", inv.ID, err)
+	}
+	return nil
+}
+
+func (s Store) toConfigMap(key []byte, inv *Invite) (*corev1.ConfigMap, error) {
+	data, mac, err := inv.Seal(key)
+	if err != nil {
+		return nil, err
+	}
+	l := labels.Managed()
+	l[Label] = "true"
+	l[labels.User] = labelValue(inv.User)
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: objectName(inv.ID), Namespace: s.Namespace, Labels: l},
+		Data:       map[string]string{dataKey: string(data), sealKey: mac},
+	}, nil
+}
+
+// labelValue keeps a user name a valid label value, for selecting.
+func labelValue(s string) string {
+	out := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '_'
+	}, s)
+	if len(out) > 63 {
+		out = out[:63]
+	}
+	return strings.Trim(out, "-_.")
+}
+
+// Stored is an invite as read, with the version it was read at.
+type Stored struct {
+	*Invite
+	cm *corev1.ConfigMap
+}
+
+// Get reads the invite id, refusing one whose seal does not match.
+func (s Store) Get(ctx context.Context, key []byte, id string) (*Stored, error) {
+	cm, err := s.Client.CoreV1().ConfigMaps(s.Namespace).Get(ctx, objectName(id), metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return s.open(key, cm)
+}
+
+func (s Store) open(key []byte, cm *corev1.ConfigMap) (*Stored, error) {
+	if cm.Labels[Label] != "true" || cm.Labels[labels.ManagedBy] != labels.Kubeaccess {
+		return nil, fmt.Errorf("ConfigMap %s/%s is not an invitation", cm.Namespace, cm.Name)
+	}
+	inv, err := Open(key, []byte(cm.Data[dataKey]), cm.Data[sealKey])
+	if err != nil {
+		return nil, err
+	}
+	if objectName(inv.ID) != cm.Name {
+		return nil, ErrTampered
+	}
+	return &Stored{Invite: inv, cm: cm}, nil
+}
+
+// ByToken finds the invite of a link's token. A token that names no
+// invite, or not this one, is ErrUnknown.
+func (s Store) ByToken(ctx context.Context, key []byte, token string) (*Stored, error) {
+	if len(token) < 40 || len(token) > 64 {
+		return nil, ErrUnknown
+	}
+	st, err := s.Get(ctx, key, IDOf(HashToken(token)))
+	if apierrors.IsNotFound(err) {
+		return nil, ErrUnknown
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !st.Matches(token) {
+		return nil, ErrUnknown
+	}
+	return st, nil
+}
+
+// ErrUnknown is a link that names no invite.
+var ErrUnknown = fmt.Errorf("this invitation link is not valid: it names no invitation (it may have been mistyped, or deleted)")
+
+// Update writes the invite back, sealed, only if it has not changed since
+// it was read: of two concurrent updates one fails with a conflict.
+func (s Store) Update(ctx context.Context, key []byte, st *Stored) error {
+	cm, err := s.toConfigMap(key, st.Invite)
+	if err != nil {
+		return err
+	}
+	cm.ResourceVersion = st.cm.ResourceVersion
+	got, err := s.Client.CoreV1().ConfigMaps(s.Namespace).Update(ctx, cm, metav1.UpdateOptions{FieldManager: labels.Kubeaccess})
+	if err != nil {
+		return err
+	}
+	st.cm = got
+	return nil
+}
+
+// List reads every invite, newest first; those whose seal does not match
+// are returned apart, by object name.
+func (s Store) List(ctx context.Context, key []byte) ([]*Stored, []string, error) {
+	list, err := s.Client.CoreV1().ConfigMaps(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: Label + "=true"})
+	if apierrors.IsNotFound(err) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the invitations in namespace %s: %w", s.Namespace, err)
+	}
+	var (
+		out      []*Stored
+		tampered []string
+	)
+	for i := range list.Items {
+		st, err := s.open(key, &list.Items[i])
+		if err != nil {
+			tampered = append(tampered, list.Items[i].Name)
+			continue
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b *Stored) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	return out, tampered, nil
+}

@@ -1,0 +1,291 @@
+package portal
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/kubeaccess/kubeaccess/internal/invite"
+	"github.com/kubeaccess/kubeaccess/internal/issue"
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
+	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+)
+
+// The states a redemption goes through, as the page polls them.
+const (
+	stateIssuing = "issuing"
+	stateWaiting = "waiting" // for an admin's approval
+	stateIssued  = "issued"
+	stateFailed  = "failed"
+)
+
+// autoApprovalTimeout bounds the wait for the signer once approved.
+const autoApprovalTimeout = time.Minute
+
+// redemption is one link being used: what the page sees when it polls.
+type redemption struct {
+	tokenHash string
+
+	mu          sync.Mutex
+	state       string
+	message     string
+	csr         string
+	certificate []byte
+	user        string
+	namespace   string
+}
+
+func (r *redemption) set(state, message string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.state, r.message = state, message
+}
+
+func (r *redemption) finished() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state == stateIssued || r.state == stateFailed
+}
+
+// status is what the page is told of a redemption.
+type status struct {
+	State       string           `json:"state"`
+	Message     string           `json:"message,omitempty"`
+	CSR         string           `json:"certificateSigningRequest,omitempty"`
+	Certificate string           `json:"certificate,omitempty"`
+	Kubeconfig  *kubeconfigParts `json:"kubeconfig,omitempty"`
+}
+
+// kubeconfigParts are what the page needs to assemble the kubeconfig
+// around its own key.
+type kubeconfigParts struct {
+	Cluster   string `json:"cluster"`
+	Server    string `json:"server"`
+	CA        string `json:"certificateAuthorityData,omitempty"`
+	Insecure  bool   `json:"insecureSkipTLSVerify,omitempty"`
+	User      string `json:"user"`
+	Context   string `json:"context"`
+	Namespace string `json:"namespace"`
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	if len(token) > tokenPathLen {
+		writeJSON(w, http.StatusNotFound, status{State: stateFailed, Message: invite.ErrUnknown.Error()})
+		return
+	}
+	hash := invite.HashToken(token)
+	if red := s.redemptionOf(invite.IDOf(hash)); red != nil && subtle.ConstantTimeCompare([]byte(red.tokenHash), []byte(hash)) == 1 {
+		writeJSON(w, http.StatusOK, s.statusOf(red))
+		return
+	}
+	// Not redeemed by this process (or it restarted): the invitation says.
+	st, ok := s.lookupJSON(w, r)
+	if !ok {
+		return
+	}
+	if st.State != invite.StateUsed {
+		writeJSON(w, http.StatusOK, status{State: st.State, Message: st.Usable(time.Now())})
+		return
+	}
+	rec, err := records.Store{Client: s.Client, Namespace: s.RecordsNamespace}.Get(r.Context(), st.Record)
+	if err != nil {
+		writeJSON(w, http.StatusOK, status{State: stateFailed, Message: "the certificate was issued, but its record cannot be read: ask whoever invited you"})
+		return
+	}
+	red := &redemption{state: stateIssued, csr: st.CSR, certificate: []byte(rec.Certificate), user: st.User, namespace: st.Namespace}
+	writeJSON(w, http.StatusOK, s.statusOf(red))
+}
+
+func (s *Server) statusOf(red *redemption) status {
+	red.mu.Lock()
+	defer red.mu.Unlock()
+	out := status{State: red.state, Message: red.message, CSR: red.csr}
+	if red.state == stateIssued {
+		out.Certificate = string(red.certificate)
+		c := s.Cluster
+		out.Kubeconfig = &kubeconfigParts{Cluster: c.Name, Server: c.Server, Insecure: c.Insecure, User: kubeconfig.ContextName(red.user, c.Name),
+			Context: kubeconfig.ContextName(red.user, c.Name), Namespace: red.namespace}
+		if len(c.CA) > 0 {
+			out.Kubeconfig.CA = base64.StdEncoding.EncodeToString(c.CA)
+		}
+	}
+	return out
+}
+
+func (s *Server) redemptionOf(id string) *redemption {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.redemptions[id]
+}
+
+// lookupJSON is lookup for the API: errors as JSON.
+func (s *Server) lookupJSON(w http.ResponseWriter, r *http.Request) (*invite.Stored, bool) {
+	st, err := s.Store.ByToken(r.Context(), s.Key, r.PathValue("token"))
+	switch {
+	case errors.Is(err, invite.ErrUnknown):
+		s.Limiter.penalize(r)
+		writeJSON(w, http.StatusNotFound, status{State: stateFailed, Message: err.Error()})
+		return nil, false
+	case err != nil:
+		writeJSON(w, http.StatusForbidden, status{State: stateFailed, Message: err.Error()})
+		return nil, false
+	}
+	return st, true
+}
+
+// requestBody is what the page sends: its certificate request, PEM.
+type requestBody struct {
+	Request string `json:"request"`
+}
+
+// request takes the browser's certificate request, checks it against the
+// invitation, claims the invitation (one request wins), and issues in the
+// background; the page polls status.
+func (s *Server) request(w http.ResponseWriter, r *http.Request) {
+	st, ok := s.lookupJSON(w, r)
+	if !ok {
+		return
+	}
+	if why := st.Usable(time.Now()); why != "" {
+		writeJSON(w, http.StatusGone, status{State: stateFailed, Message: why})
+		return
+	}
+	var body requestBody
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		writeJSON(w, http.StatusBadRequest, status{State: stateFailed, Message: "the request must be JSON {\"request\": PEM} of at most 16 KiB"})
+		return
+	}
+	if err := checkRequest([]byte(body.Request), st.Invite); err != nil {
+		writeJSON(w, http.StatusBadRequest, status{State: stateFailed, Message: err.Error()})
+		return
+	}
+	st.State = invite.StateRedeeming
+	if err := s.Store.Update(r.Context(), s.Key, st); err != nil {
+		if apierrors.IsConflict(err) {
+			writeJSON(w, http.StatusConflict, status{State: stateFailed, Message: "this invitation is being used right now"})
+			return
+		}
+		s.logf("claiming invitation %s: %v", st.ID, err)
+		writeJSON(w, http.StatusServiceUnavailable, status{State: stateFailed, Message: "the cluster could not be reached; try again shortly"})
+		return
+	}
+	red := &redemption{tokenHash: st.TokenHash, state: stateIssuing, user: st.User, namespace: st.Namespace}
+	s.mu.Lock()
+	if s.redemptions == nil {
+		s.redemptions = map[string]*redemption{}
+	}
+	s.redemptions[st.ID] = red
+	s.mu.Unlock()
+	go s.issue(st, []byte(body.Request), red)
+	writeJSON(w, http.StatusAccepted, s.statusOf(red))
+}
+
+// checkRequest refuses a request that is not for exactly the invited
+// subject, with a P-256 key, a valid signature, and no SANs or extensions.
+// The engine checks the subject again.
+func checkRequest(pemData []byte, inv *invite.Invite) error {
+	req, err := pki.ParseRequest(pemData)
+	if err != nil {
+		return fmt.Errorf("the certificate request is not valid: %w", err)
+	}
+	if err := pki.CheckRequest(req); err != nil {
+		return err
+	}
+	if k, ok := req.PublicKey.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() || req.PublicKeyAlgorithm != x509.ECDSA {
+		return fmt.Errorf("the certificate request's key must be ECDSA P-256")
+	}
+	got, want := slices.Clone(req.Subject.Organization), slices.Clone(inv.Groups)
+	slices.Sort(got)
+	slices.Sort(want)
+	if req.Subject.CommonName != inv.User || !slices.Equal(got, want) || len(req.Subject.OrganizationalUnit)+len(req.Subject.Country)+len(req.Subject.Locality) > 0 {
+		return fmt.Errorf("the certificate request is for %q in %q, not the invited %q in %q", req.Subject.CommonName, req.Subject.Organization, inv.User, inv.Groups)
+	}
+	return nil
+}
+
+// issue has the engine issue the invitation's credential from the
+// browser's request, and marks the invitation used, or open again when it
+// failed.
+func (s *Server) issue(st *invite.Stored, request []byte, red *redemption) {
+	inv := st.Invite
+	timeout := autoApprovalTimeout
+	if inv.Approval == invite.ApprovalManual {
+		timeout = s.ApprovalTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout+time.Minute)
+	defer cancel()
+	source := &issue.CSR{
+		Request: request, TTL: inv.Lifetime(), Approve: inv.Approval == invite.ApprovalAuto, Timeout: timeout,
+		ApprovedBy:  fmt.Sprintf("approved by kubeaccess serve for invitation %s of %s", inv.ID, inv.CreatedBy),
+		Annotations: map[string]string{invite.Label: inv.ID},
+		Instead:     "ask the admin who invited you",
+		Submitted: func(name string) {
+			red.mu.Lock()
+			red.csr = name
+			if inv.Approval == invite.ApprovalManual {
+				red.state = stateWaiting
+			}
+			red.mu.Unlock()
+			inv.CSR = name
+			if err := s.Store.Update(ctx, s.Key, st); err != nil {
+				s.logf("invitation %s: recording request %s: %v", inv.ID, name, err)
+			}
+		},
+	}
+	plan := invite.Plan(inv, source, s.RecordsNamespace, s.MaxTTL)
+	plan.IssuedBy, plan.Via = inv.CreatedBy+" (through kubeaccess serve)", "portal"
+	res, err := s.Engine.Execute(ctx, plan)
+	if err != nil {
+		s.logf("invitation %s for %s: not issued: %v", inv.ID, inv.User, err)
+		red.set(stateFailed, err.Error())
+		s.settle(st, func(i *invite.Invite) { i.State, i.CSR = invite.StateOpen, "" })
+		return
+	}
+	rec := issue.RecordOf(plan, res)
+	red.mu.Lock()
+	red.certificate, red.state = res.Credential.CertificatePEM, stateIssued
+	red.mu.Unlock()
+	now := time.Now().UTC().Truncate(time.Second)
+	s.settle(st, func(i *invite.Invite) { i.State, i.Record, i.UsedAt = invite.StateUsed, rec.ID, &now })
+	s.logf("invitation %s for %s: issued certificate %s (request %s)", inv.ID, inv.User, rec.ID, res.Credential.CSRName)
+}
+
+// settle writes the invitation's outcome, reading it again if it changed
+// meanwhile.
+func (s *Server) settle(st *invite.Stored, change func(*invite.Invite)) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for range 5 {
+		change(st.Invite)
+		err := s.Store.Update(ctx, s.Key, st)
+		if err == nil {
+			return
+		}
+		if !apierrors.IsConflict(err) {
+			s.logf("invitation %s: %v", st.ID, err)
+			return
+		}
+		fresh, err := s.Store.Get(ctx, s.Key, st.ID)
+		if err != nil {
+			s.logf("invitation %s: %v", st.ID, err)
+			return
+		}
+		*st = *fresh
+	}
+}

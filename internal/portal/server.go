@@ -1,0 +1,177 @@
+// Package portal is the server behind invite links (kubeaccess serve): it
+// shows the invitation, takes the certificate request the browser made
+// with its own key, has the engine issue it as grant would, and returns the
+// certificate. It never sees a private key, and holds no session: the
+// link's token is the only authority, checked on every request.
+package portal
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubeaccess/kubeaccess/internal/invite"
+	"github.com/kubeaccess/kubeaccess/internal/issue"
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
+)
+
+//go:embed web
+var web embed.FS
+
+var pages = template.Must(template.ParseFS(web, "web/*.html"))
+
+// Limits on what a client may send.
+const (
+	// maxBody bounds a request body: a P-256 certificate request is well
+	// under 1 KiB.
+	maxBody = 16 << 10
+	// tokenPathLen bounds the token in a path.
+	tokenPathLen = 64
+)
+
+// Server serves the invitation pages and redeems them.
+type Server struct {
+	Engine *issue.Engine
+	Client kubernetes.Interface
+	// Store and Key read and seal invitations.
+	Store invite.Store
+	Key   []byte
+	// RecordsNamespace keeps the records of what is issued.
+	RecordsNamespace string
+	MaxTTL           time.Duration
+	// Cluster is what the kubeconfig the page assembles connects to.
+	Cluster kubeconfig.Cluster
+	// ApprovalTimeout bounds the wait for an admin's approval.
+	ApprovalTimeout time.Duration
+	// Limiter is the per-client rate limit.
+	Limiter *Limiter
+	// Log receives one line per redemption; it never holds a key.
+	Log func(format string, args ...any)
+
+	mu          sync.Mutex
+	redemptions map[string]*redemption
+}
+
+// Handler routes the portal's requests, each with the security headers
+// and the client's rate limit.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	assets, _ := fs.Sub(web, "web")
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServer(http.FS(assets))))
+	mux.HandleFunc("GET /i/{token}", s.page)
+	mux.HandleFunc("POST /i/{token}/request", s.request)
+	mux.HandleFunc("GET /i/{token}/status", s.status)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		s.errorPage(w, http.StatusNotFound, "Nothing here", "Open the invitation link you were sent.")
+	})
+	return secure(s.Limiter.middleware(mux))
+}
+
+// pageData is what the invitation page shows.
+type pageData struct {
+	Invite  *invite.Invite
+	Groups  string
+	Access  string
+	Expires string
+}
+
+// page shows the invitation, or why its link cannot be used.
+func (s *Server) page(w http.ResponseWriter, r *http.Request) {
+	st, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	// A page reloaded while its request is issued has lost its key with
+	// it: the link is spent either way.
+	if why := st.Usable(time.Now()); why != "" {
+		s.errorPage(w, http.StatusGone, "This link cannot be used", why+". Ask whoever invited you for a new one.")
+		return
+	}
+	groups := strings.Join(st.Groups, ", ")
+	if groups == "" {
+		groups = "none"
+	}
+	s.render(w, http.StatusOK, "invite.html", pageData{Invite: st.Invite, Groups: groups, Access: st.Describe(), Expires: st.ExpiresAt.Format(time.RFC1123)})
+}
+
+// lookup finds the invitation of the path's token, answering the client
+// itself when there is none.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*invite.Stored, bool) {
+	token := r.PathValue("token")
+	if len(token) > tokenPathLen {
+		s.errorPage(w, http.StatusNotFound, "This link is not valid", invite.ErrUnknown.Error())
+		return nil, false
+	}
+	st, err := s.Store.ByToken(r.Context(), s.Key, token)
+	switch {
+	case errors.Is(err, invite.ErrUnknown):
+		s.Limiter.penalize(r)
+		s.errorPage(w, http.StatusNotFound, "This link is not valid", invite.ErrUnknown.Error())
+		return nil, false
+	case errors.Is(err, invite.ErrTampered):
+		s.errorPage(w, http.StatusForbidden, "This invitation cannot be trusted", err.Error()+". Ask whoever invited you for a new one.")
+		return nil, false
+	case err != nil:
+		s.logf("reading an invitation: %v", err)
+		s.errorPage(w, http.StatusServiceUnavailable, "Try again shortly", "The cluster could not be reached.")
+		return nil, false
+	}
+	return st, true
+}
+
+func (s *Server) render(w http.ResponseWriter, code int, name string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+		s.logf("rendering %s: %v", name, err)
+	}
+}
+
+func (s *Server) errorPage(w http.ResponseWriter, code int, title, message string) {
+	s.render(w, code, "error.html", map[string]string{"Title": title, "Message": message})
+}
+
+// writeJSON answers an API call.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.Log != nil {
+		s.Log(format, args...)
+	}
+}
+
+// Shutdown waits for the redemptions in flight, until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) {
+	for {
+		s.mu.Lock()
+		busy := 0
+		for _, r := range s.redemptions {
+			if !r.finished() {
+				busy++
+			}
+		}
+		s.mu.Unlock()
+		if busy == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
