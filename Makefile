@@ -6,7 +6,7 @@ BIN_DIR     := bin
 CLUSTER_DIR := .cluster
 GOBIN       ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build install install-plugin control-plane vet test test-compat fuzz demo bench bench-can bench-engine bench-apply dist dist-test cluster cluster-down clean
+.PHONY: build install install-plugin control-plane browser vet test test-compat fuzz demo bench bench-can bench-engine bench-apply dist dist-test cluster cluster-down clean
 
 ## build: build bin/kubeaccess
 build:
@@ -31,8 +31,12 @@ vet:
 	$(GO) vet ./...
 
 ## test: vet, unit tests and real-cluster tests; fails if a control-plane process is left running
-test: vet control-plane
+test: vet control-plane browser
 	hack/test.sh
+
+## browser: Debian's chromium, for the portal's browser tests, installed when missing
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 ## test-compat: the e2e suite against the oldest supported release (Kubernetes v1.31, tools/v1.31); not part of make test
 test-compat:

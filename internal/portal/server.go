@@ -82,6 +82,7 @@ type pageData struct {
 	Invite  *invite.Invite
 	Groups  string
 	Access  string
+	TTL     string
 	Expires string
 }
 
@@ -101,7 +102,20 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	if groups == "" {
 		groups = "none"
 	}
-	s.render(w, http.StatusOK, "invite.html", pageData{Invite: st.Invite, Groups: groups, Access: st.Describe(), Expires: st.ExpiresAt.Format(time.RFC1123)})
+	s.render(w, http.StatusOK, "invite.html", pageData{Invite: st.Invite, Groups: groups, Access: st.Describe(), TTL: humanize(st.Lifetime()),
+		Expires: st.ExpiresAt.Format(time.RFC1123)})
+}
+
+// humanize writes 24h0m0s as 24h and 90m0s as 1h30m.
+func humanize(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // lookup finds the invitation of the path's token, answering the client

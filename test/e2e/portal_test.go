@@ -228,7 +228,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if dir == "" || name == "" {
 		return
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}

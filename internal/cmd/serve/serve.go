@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -205,7 +206,12 @@ func (o *Options) certificate() (tls.Certificate, error) {
 		}
 		return cert, nil
 	}
-	hosts := []string{o.publicURL.Hostname(), "localhost", "127.0.0.1", "::1"}
+	hosts := []string{o.publicURL.Hostname()}
+	for _, h := range []string{"localhost", "127.0.0.1", "::1"} {
+		if !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
 	cert, fp, err := portal.SelfSigned(hosts)
 	if err != nil {
 		return tls.Certificate{}, err
