@@ -24,6 +24,7 @@ func Permissions(recordsNamespace string) []verify.Permission {
 		{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"},
 		{Verb: "get", Resource: "namespaces"},
 		{Verb: "create", Resource: "namespaces"},
+		{Verb: "patch", Resource: "namespaces"},
 		{Verb: "get", Resource: "configmaps", Namespace: recordsNamespace},
 		{Verb: "list", Resource: "configmaps", Namespace: recordsNamespace},
 		{Verb: "create", Resource: "configmaps", Namespace: recordsNamespace},

@@ -82,14 +82,14 @@ func recordingProxy(t *testing.T) (*httptest.Server, *wire, func(backend string)
 	}
 }
 
-// startServe runs kubeaccess serve on a free loopback port with the admin's
+// startServe runs kubeaccess serve on a free loopback port with
 // kubeconfig, and stops it with SIGTERM at the end, checking it stops
 // gracefully.
-func startServe(t *testing.T, publicURL string) string {
+func startServe(t *testing.T, kubeconfig, publicURL string) string {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(kubeaccessBin, "serve", "--listen", addr, "--public-url", publicURL, "--approval-timeout", "2m")
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.AdminKubeconfig)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +293,8 @@ func keyForms(t *testing.T, kubeconfigData []byte) []string {
 // invited access; the link then works no more.
 func TestPortalInvitationInTheBrowser(t *testing.T) {
 	front, wireLog, setBackend := recordingProxy(t)
-	setBackend(startServe(t, front.URL))
+	// The server runs as deploy/'s service account: the least it needs.
+	setBackend(startServe(t, portalKubeconfig(t), front.URL))
 
 	downloads := t.TempDir()
 	ctx := newBrowser(t, downloads)
@@ -374,7 +375,7 @@ func insecureClient() *http.Client {
 // With --approval manual the page waits until an admin runs kubeaccess
 // approve, then completes; expired and revoked links get a clear page.
 func TestPortalManualApprovalAndDeadLinks(t *testing.T) {
-	backend := startServe(t, "https://127.0.0.1:1")
+	backend := startServe(t, cluster.AdminKubeconfig, "https://127.0.0.1:1")
 	downloads := t.TempDir()
 	ctx := newBrowser(t, downloads)
 	link := invite(t, backend, "quinn", "-g", "qa", "-n", "portal-qa", "--clusterrole", "view", "--approval", "manual")
