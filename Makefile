@@ -6,7 +6,7 @@ BIN_DIR     := bin
 CLUSTER_DIR := .cluster
 GOBIN       ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build install install-plugin control-plane browser vet test test-compat fuzz demo bench bench-can bench-engine bench-apply dist dist-test cluster cluster-down clean
+.PHONY: build install install-plugin control-plane browser vet test test-compat fuzz demo bench bench-can bench-engine bench-apply bench-portal dist dist-test cluster cluster-down clean
 
 ## build: build bin/kubeaccess
 build:
@@ -71,6 +71,10 @@ bench-engine:
 bench-apply:
 	@command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
 	bench/apply.sh
+
+## bench-portal: 50 invitations redeemed at once against one kubeaccess serve
+bench-portal:
+	bench/portal.sh
 
 ## dist: cross-compile release archives, SHA256SUMS and the krew manifest into dist/
 dist:
