@@ -143,12 +143,14 @@ func (o *Options) addFlags(cmd *cobra.Command) {
 	fs.BoolVar(&o.Force, "force", false, "Replace kubeconfigs in --out-dir that are not this team's")
 	fs.IntVar(&o.Parallel, "parallel", o.Parallel, "How many credentials to issue at once")
 	o.Output.AddFlags(cmd)
-	cobra.CheckErr(cmd.MarkFlagRequired("filename"))
 }
 
 // Validate checks the flags and reads the file, reporting all of its
 // errors at once, without I/O to the cluster.
 func (o *Options) Validate() error {
+	if o.Filename == "" {
+		return cmdutil.UsageErrorf("-f FILE is required: the TeamAccess file (\"-\" reads standard input)")
+	}
 	var err error
 	if o.dryRun, err = issue.ParseDryRun(o.DryRun); err != nil {
 		return cmdutil.UsageErrorf("%w", err)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
@@ -182,7 +181,11 @@ func (o *Options) print(inv *invite.Invite, link string) error {
 }
 
 // storeOf is the invitations' store and key of a command.
-func storeOf(ctx context.Context, client kubernetes.Interface, namespace string) (invite.Store, []byte, error) {
+func storeOf(ctx context.Context, f cmdutil.Factory, namespace string) (invite.Store, []byte, error) {
+	client, err := f.Client()
+	if err != nil {
+		return invite.Store{}, nil, err
+	}
 	store := invite.Store{Client: client, Namespace: namespace}
 	key, err := store.Key(ctx, false)
 	return store, key, err

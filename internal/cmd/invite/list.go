@@ -25,11 +25,7 @@ func newCmdList(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 			if err := output.Validate(); err != nil {
 				return err
 			}
-			client, err := f.Client()
-			if err != nil {
-				return err
-			}
-			store, key, err := storeOf(cmd.Context(), client, recordsNamespace)
+			store, key, err := storeOf(cmd.Context(), f, recordsNamespace)
 			if err != nil {
 				return err
 			}
@@ -77,11 +73,7 @@ func newCmdRevoke(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		Short: "Revoke an invitation: its link stops working (a credential already issued is revoked with kubeaccess revoke)",
 		Args:  cmdutil.Args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			client, err := f.Client()
-			if err != nil {
-				return err
-			}
-			store, key, err := storeOf(cmd.Context(), client, recordsNamespace)
+			store, key, err := storeOf(cmd.Context(), f, recordsNamespace)
 			if err != nil {
 				return err
 			}
