@@ -19,7 +19,6 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/invite"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
-	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
@@ -116,11 +115,11 @@ func (s *Server) statusOf(red *redemption) status {
 	out := status{State: red.state, Message: red.message, CSR: red.csr}
 	if red.state == stateIssued {
 		out.Certificate = string(red.certificate)
-		c := s.Cluster
-		out.Kubeconfig = &kubeconfigParts{Cluster: c.Name, Server: c.Server, Insecure: c.Insecure, User: kubeconfig.ContextName(red.user, c.Name),
-			Context: kubeconfig.ContextName(red.user, c.Name), Namespace: red.namespace}
-		if len(c.CA) > 0 {
-			out.Kubeconfig.CA = base64.StdEncoding.EncodeToString(c.CA)
+		e := s.Cluster.EntryFor(red.user, red.namespace)
+		out.Kubeconfig = &kubeconfigParts{Cluster: e.ClusterName, Server: e.Server, Insecure: e.Insecure, User: e.UserName,
+			Context: e.ContextName, Namespace: e.Namespace}
+		if len(e.CA) > 0 {
+			out.Kubeconfig.CA = base64.StdEncoding.EncodeToString(e.CA)
 		}
 	}
 	return out
@@ -213,7 +212,7 @@ func checkRequest(pemData []byte, inv *invite.Invite) error {
 	got, want := slices.Clone(req.Subject.Organization), slices.Clone(inv.Groups)
 	slices.Sort(got)
 	slices.Sort(want)
-	if req.Subject.CommonName != inv.User || !slices.Equal(got, want) || len(req.Subject.OrganizationalUnit)+len(req.Subject.Country)+len(req.Subject.Locality) > 0 {
+	if req.Subject.CommonName != inv.User || !slices.Equal(got, want) {
 		return fmt.Errorf("the certificate request is for %q in %q, not the invited %q in %q", req.Subject.CommonName, req.Subject.Organization, inv.User, inv.Groups)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/credential"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
@@ -123,11 +124,11 @@ func (c *Credential) decide(byID map[string]*records.Record, now time.Time, rene
 }
 
 // identity is the user name the API server sees for the member.
-func (c *Credential) identity() string {
-	if c.ServiceAccount != "" {
-		return "system:serviceaccount:" + c.Namespace + ":" + c.ServiceAccount
+func (m Member) identity() string {
+	if m.ServiceAccount != "" {
+		return rbac.ServiceAccountUser(m.Namespace, m.ServiceAccount).Name
 	}
-	return c.Name
+	return m.Name
 }
 
 // unknownFile refuses to replace a file that is not this team's, unless
@@ -175,11 +176,8 @@ func (c *Credential) inFile() (id string, notAfter time.Time, err error) {
 // away, and these are marked revoked.
 func (r *Resolved) Removed(recs []records.Record, now time.Time) []records.Record {
 	keep := map[string]bool{}
-	for _, u := range r.Users {
-		keep[u.Name] = true
-	}
-	for _, sa := range r.ServiceAccounts {
-		keep["system:serviceaccount:"+sa.Namespace+":"+sa.ServiceAccount] = true
+	for _, m := range slices.Concat(r.Users, r.ServiceAccounts) {
+		keep[m.identity()] = true
 	}
 	var out []records.Record
 	for _, rec := range recs {

@@ -19,7 +19,6 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/invite"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
-	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
 // DefaultPublicURL is where kubeaccess serve listens unless told otherwise.
@@ -117,24 +116,12 @@ func (o *Options) Validate() error {
 // Run checks the invitation as grant would check the grant, stores it and
 // prints the link.
 func (o *Options) Run(ctx context.Context, f cmdutil.Factory) error {
-	client, err := f.Client()
-	if err != nil {
-		return err
-	}
-	disc, err := f.Discovery()
-	if err != nil {
-		return err
-	}
-	cluster, err := f.Cluster()
-	if err != nil {
-		return err
-	}
-	namespace, err := f.Namespace()
+	cmd, err := issuing.NewCommand(&o.Flags, f, o.Output, o.ErrOut)
 	if err != nil {
 		return err
 	}
 	inv := &invite.Invite{
-		User: o.User, Groups: o.Groups, Namespace: namespace, Access: o.Access(), CreateNamespace: o.CreateNamespace,
+		User: o.User, Groups: o.Groups, Namespace: cmd.Namespace, Access: o.Access(), CreateNamespace: o.CreateNamespace,
 		TTL: o.TTL.String(), Approval: o.Approval, AllowExistingAccess: o.AllowExistingAccess,
 		CreatedAt: time.Now().UTC().Truncate(time.Second), State: invite.StateOpen,
 	}
@@ -142,18 +129,18 @@ func (o *Options) Run(ctx context.Context, f cmdutil.Factory) error {
 	// The checks grant makes, as a dry run: nothing is created.
 	plan := invite.Plan(inv, &issue.CSR{KeyType: pki.ECDSAP256, TTL: o.TTL}, o.RecordsNamespace, o.MaxLifetime())
 	plan.DryRun = issue.DryRunClient
-	if _, err := issue.New(client, disc, cluster).Execute(ctx, plan); err != nil {
+	res, err := cmd.Engine.Execute(ctx, plan)
+	if err != nil {
 		return fmt.Errorf("refusing to invite %s: %w", o.User, err)
 	}
-	if who, err := verify.WhoAmI(ctx, client); err == nil {
-		inv.CreatedBy = who.Username
-	}
+	// Who the API server sees making the invitation, as the checks asked.
+	inv.CreatedBy = res.IssuedBy
 	token, hash, err := invite.NewToken()
 	if err != nil {
 		return err
 	}
 	inv.TokenHash, inv.ID = hash, invite.IDOf(hash)
-	store := invite.Store{Client: client, Namespace: o.RecordsNamespace}
+	store := invite.Store{Client: cmd.Engine.Client(), Namespace: o.RecordsNamespace}
 	key, err := store.Key(ctx, true)
 	if err != nil {
 		return err
