@@ -44,7 +44,7 @@ func (s Store) Key(ctx context.Context, create bool) ([]byte, error) {
 	sec, err := secrets.Get(ctx, KeySecret, metav1.GetOptions{})
 	if err == nil {
 		if len(sec.Data[keyData]) < 32 || sec.Labels[labels.ManagedBy] != labels.Kubeaccess {
-			return nil, fmt.Errorf("Secret %s/%s is not kubeaccess's invitation key", s.Namespace, KeySecret)
+			return nil, fmt.Errorf("the Secret %s/%s is not kubeaccess's invitation key", s.Namespace, KeySecret)
 		}
 		return sec.Data[keyData], nil
 	}

@@ -370,7 +370,7 @@ func (a *Applier) deleteBoundSecret(ctx context.Context, rec records.Record) err
 		return fmt.Errorf("reading Secret %s/%s, to which %s's tokens are bound: %w", ns, rec.BoundSecret, rec.ServiceAccount, err)
 	}
 	if s.Labels[labels.ManagedBy] != labels.Kubeaccess || s.Type != corev1.SecretTypeOpaque {
-		return fmt.Errorf("Secret %s/%s, to which %s's tokens are bound, is not kubeaccess's; delete it yourself to end them", ns, rec.BoundSecret, rec.ServiceAccount)
+		return fmt.Errorf("the Secret %s/%s, to which %s's tokens are bound, is not kubeaccess's; delete it yourself to end them", ns, rec.BoundSecret, rec.ServiceAccount)
 	}
 	uid := s.UID
 	err = secrets.Delete(ctx, s.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})

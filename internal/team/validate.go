@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/validation/path"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kubeaccess/kubeaccess/internal/csr"
@@ -117,7 +117,7 @@ func (f *File) validateRole(p *Problems, name string, r Role) {
 		if existing == "" {
 			continue
 		}
-		if errs := path.IsValidPathSegmentName(existing); len(errs) > 0 {
+		if errs := content.IsPathSegmentName(existing); len(errs) > 0 {
 			p.add(f.Line(at...), "role %q: %q is not a valid role name: %s", name, existing, errs[0])
 		}
 	}

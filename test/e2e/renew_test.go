@@ -101,7 +101,7 @@ func TestRenewAToken(t *testing.T) {
 	if newToken == oldToken || !newClaims.ExpiresAt.After(oldClaims.ExpiresAt) {
 		t.Errorf("renew gave token expiring %s, old one %s", newClaims.ExpiresAt, oldClaims.ExpiresAt)
 	}
-	if got := newClaims.ExpiresAt.Sub(time.Now()); got < 18*time.Minute || got > 21*time.Minute {
+	if got := time.Until(newClaims.ExpiresAt); got < 18*time.Minute || got > 21*time.Minute {
 		t.Errorf("renewed token lasts %s; want the recorded 20m", got)
 	}
 	if who := whoami(t, path); who.stdout != "system:serviceaccount:renew-tokens:renew-bot" {
