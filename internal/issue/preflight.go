@@ -155,6 +155,12 @@ func (e *Engine) readIndex(ctx context.Context) (*rbac.Index, error) {
 	return e.index.get(func() (*rbac.Index, error) { return rbac.ReadCachedIndex(ctx, e.client) })
 }
 
+// UseIndex gives the engine the roles and bindings its caller has just
+// read, so that its checks do not read them again.
+func (e *Engine) UseIndex(ix *rbac.Index) {
+	_, _ = e.index.get(func() (*rbac.Index, error) { return ix, nil })
+}
+
 // namespaceExists reads a namespace when it is needed, once per engine.
 func (e *Engine) namespaceExists(ctx context.Context, name string, needed bool) (bool, error) {
 	if !needed {

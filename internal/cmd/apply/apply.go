@@ -247,6 +247,7 @@ func (o *Options) plan(ctx context.Context, engine *issue.Engine, client kuberne
 		}
 		return nil, err
 	}
+	engine.UseIndex(state.Index)
 	resolved, err := team.Resolve(o.file, catalog, state.Index, o.problems)
 	if err != nil {
 		return nil, cmdutil.UsageErrorf("%w\nnothing was applied", err)
