@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -133,14 +132,9 @@ func (s *Server) redemptionOf(id string) *redemption {
 
 // lookupJSON is lookup for the API: errors as JSON.
 func (s *Server) lookupJSON(w http.ResponseWriter, r *http.Request) (*invite.Stored, bool) {
-	st, err := s.Store.ByToken(r.Context(), s.Key, r.PathValue("token"))
-	switch {
-	case errors.Is(err, invite.ErrUnknown):
-		s.Limiter.penalize(r)
-		writeJSON(w, http.StatusNotFound, status{State: stateFailed, Message: err.Error()})
-		return nil, false
-	case err != nil:
-		writeJSON(w, http.StatusForbidden, status{State: stateFailed, Message: err.Error()})
+	st, no := s.find(r)
+	if no != nil {
+		writeJSON(w, no.code, status{State: stateFailed, Message: no.message})
 		return nil, false
 	}
 	return st, true

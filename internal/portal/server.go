@@ -121,26 +121,36 @@ func humanize(d time.Duration) string {
 // lookup finds the invitation of the path's token, answering the client
 // itself when there is none.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*invite.Stored, bool) {
-	token := r.PathValue("token")
-	if len(token) > tokenPathLen {
-		s.errorPage(w, http.StatusNotFound, "This link is not valid", invite.ErrUnknown.Error())
-		return nil, false
-	}
-	st, err := s.Store.ByToken(r.Context(), s.Key, token)
-	switch {
-	case errors.Is(err, invite.ErrUnknown):
-		s.Limiter.penalize(r)
-		s.errorPage(w, http.StatusNotFound, "This link is not valid", invite.ErrUnknown.Error())
-		return nil, false
-	case errors.Is(err, invite.ErrTampered):
-		s.errorPage(w, http.StatusForbidden, "This invitation cannot be trusted", err.Error()+". Ask whoever invited you for a new one.")
-		return nil, false
-	case err != nil:
-		s.logf("reading an invitation: %v", err)
-		s.errorPage(w, http.StatusServiceUnavailable, "Try again shortly", "The cluster could not be reached.")
+	st, no := s.find(r)
+	if no != nil {
+		s.errorPage(w, no.code, no.title, no.message)
 		return nil, false
 	}
 	return st, true
+}
+
+// refusal is why a link's invitation cannot be had, as the client is told.
+type refusal struct {
+	code           int
+	title, message string
+}
+
+// find reads the invitation of the path's token. A token that names none
+// costs its client more of its rate; what went wrong in the cluster is
+// logged, not told.
+func (s *Server) find(r *http.Request) (*invite.Stored, *refusal) {
+	st, err := s.Store.ByToken(r.Context(), s.Key, r.PathValue("token"))
+	switch {
+	case errors.Is(err, invite.ErrUnknown):
+		s.Limiter.penalize(r)
+		return nil, &refusal{http.StatusNotFound, "This link is not valid", err.Error()}
+	case errors.Is(err, invite.ErrTampered):
+		return nil, &refusal{http.StatusForbidden, "This invitation cannot be trusted", err.Error() + ". Ask whoever invited you for a new one."}
+	case err != nil:
+		s.logf("reading an invitation: %v", err)
+		return nil, &refusal{http.StatusServiceUnavailable, "Try again shortly", "The cluster could not be reached."}
+	}
+	return st, nil
 }
 
 func (s *Server) render(w http.ResponseWriter, code int, name string, data any) {
