@@ -76,7 +76,7 @@ type Outcome struct {
 // hold a valid credential as subjects, then the revocations. Interrupted
 // while issuing, it stops there: what was issued is written and recorded,
 // and bound at the next apply.
-func (a *Applier) Apply(ctx context.Context, p *Plan, dir string) (*Outcome, error) {
+func (a *Applier) Apply(ctx context.Context, p *Plan) (*Outcome, error) {
 	out := &Outcome{}
 	team := p.Resolved.Team()
 	if len(p.Namespaces) > 0 {
@@ -92,9 +92,6 @@ func (a *Applier) Apply(ctx context.Context, p *Plan, dir string) (*Outcome, err
 			out.Failures = append(out.Failures, Failure{Kind: c.Kind(), Name: c.Name, Error: c.Refused})
 		}
 	}
-	if err := a.mkdirs(dir); err != nil {
-		return out, err
-	}
 	bound := a.issue(ctx, p, out)
 	if ctx.Err() != nil {
 		out.Interrupted = true
@@ -108,15 +105,6 @@ func (a *Applier) Apply(ctx context.Context, p *Plan, dir string) (*Outcome, err
 		return out, err
 	}
 	return out, a.revoke(ctx, p.Revocations, out)
-}
-
-func (a *Applier) mkdirs(dir string) error {
-	for _, d := range []string{filepath.Join(dir, "users"), filepath.Join(dir, "serviceaccounts")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (a *Applier) createNamespaces(ctx context.Context, team string, names []string) error {

@@ -226,7 +226,7 @@ func (o *Options) Run(ctx context.Context, f cmdutil.Factory) error {
 		// A soft limit keeps it collecting ahead (GOMEMLIMIT overrides).
 		debug.SetMemoryLimit(bulkMemoryLimit)
 	}
-	outcome, err := applier.Apply(ctx, plan, o.OutDir)
+	outcome, err := applier.Apply(ctx, plan)
 	if perr := o.printOutcome(plan, outcome); perr != nil && err == nil {
 		err = perr
 	}
