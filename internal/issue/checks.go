@@ -14,24 +14,55 @@ import (
 )
 
 // refusePrivileged refuses to issue to an identity that holds, or with
-// grants would hold, escalation-grade permissions, and, failing closed,
+// grants would hold, escalation-grade permissions, directly or by running
+// workloads as a service account that holds them, and, failing closed,
 // when the API server could not say (heldErr), unless the policy allows.
-func (x *Execution) refusePrivileged(ctx context.Context, held privilege.Held, heldErr error, grants []privilege.Grant) error {
+func (x *Execution) refusePrivileged(ctx context.Context, held privilege.Held, heldErr error, grants []privilege.Grant, index *rbac.Index, indexErr error) error {
 	id := x.identity()
 	if x.Plan.Policy.AllowPrivileged {
 		x.Emit(Warning, "--allow-privileged: %q was not checked for escalation-grade permissions", id.User)
 		return nil
 	}
-	if heldErr != nil {
+	cannotTell := func(err error) error {
 		return failure.UsageErrorf("refusing to issue a credential to %q: cannot tell whether it holds escalation-grade permissions (%v); "+
-			"nothing was created; pass --allow-privileged to issue without this check", id.User, heldErr)
+			"nothing was created; pass --allow-privileged to issue without this check", id.User, err)
+	}
+	if heldErr != nil {
+		return cannotTell(heldErr)
 	}
 	findings := held.Findings(grants...)
+	if len(findings) == 0 {
+		var err error
+		if findings, err = x.runsAsFindings(ctx, id, grants, index, indexErr); err != nil {
+			return cannotTell(err)
+		}
+	}
 	if len(findings) == 0 {
 		return nil
 	}
 	return failure.UsageErrorf("refusing to issue a credential to %q: it would hold escalation-grade permissions; nothing was created:\n%s\n"+
 		"pass --allow-privileged if this is really intended", id.User, privilege.Explain(ctx, x.Client, id, findings))
+}
+
+// runsAsFindings are the service accounts holding catalogue entries that
+// id could run workloads as: in the namespaces its grants and bindings
+// reach, and in the records namespace, where kubeaccess itself runs.
+func (x *Execution) runsAsFindings(ctx context.Context, id privilege.Identity, grants []privilege.Grant, index *rbac.Index, indexErr error) ([]privilege.Finding, error) {
+	if indexErr != nil {
+		return nil, indexErr
+	}
+	var accounts []privilege.Account
+	for _, ns := range privilege.WorkloadNamespaces(index, id, grants, x.Plan.RecordsNamespace) {
+		accs, err := x.Engine.serviceAccounts(ctx, index, ns)
+		if err != nil {
+			return nil, err
+		}
+		accounts = append(accounts, accs...)
+	}
+	if len(accounts) == 0 {
+		return nil, nil
+	}
+	return privilege.RunsAsFindings(ctx, x.Client, id, accounts, grants)
 }
 
 // refusing starts a refusal by the plan's own policy.

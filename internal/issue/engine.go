@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
+	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
@@ -28,6 +29,7 @@ type Engine struct {
 	catalog    *memo[*rbac.Catalog]
 	lacking    map[string]*memo[[]verify.Permission]
 	namespaces map[string]*memo[bool]
+	accounts   map[string]*memo[[]privilege.Account]
 }
 
 // New returns an Engine that issues with client, resolves resources
@@ -37,7 +39,18 @@ func New(client kubernetes.Interface, disc discovery.CachedDiscoveryInterface, c
 		client: client, discovery: disc, cluster: cluster,
 		issuer: &memo[*verify.Identity]{}, index: &memo[*rbac.Index]{}, catalog: &memo[*rbac.Catalog]{},
 		lacking: map[string]*memo[[]verify.Permission]{}, namespaces: map[string]*memo[bool]{},
+		accounts: map[string]*memo[[]privilege.Account]{},
 	}
+}
+
+// Fresh returns an engine for the same cluster that shares what does not
+// change (who issues, the API's resources) and reads everything else anew:
+// for a long-running caller (kubeaccess serve) whose every decision must
+// see the roles, bindings and service accounts as they are now.
+func (e *Engine) Fresh() *Engine {
+	f := New(e.client, e.discovery, e.cluster)
+	f.issuer, f.catalog = e.issuer, e.catalog
+	return f
 }
 
 // Client is the engine's client.

@@ -94,7 +94,7 @@ func (x *Execution) preflight(ctx context.Context) (preflighted, error) {
 	}
 	// Escalation first: it is the graver refusal, and the other checks
 	// (existing access, say) are often a symptom of it.
-	if err := x.refusePrivileged(ctx, held, heldErr, append(out.access.Grants(), p.Bound.Grants...)); err != nil {
+	if err := x.refusePrivileged(ctx, held, heldErr, append(out.access.Grants(), p.Bound.Grants...), index, indexErr); err != nil {
 		return out, err
 	}
 	if err := errors.Join(sourceErr, freshErr); err != nil {
@@ -159,6 +159,14 @@ func (e *Engine) readIndex(ctx context.Context) (*rbac.Index, error) {
 // read, so that its checks do not read them again.
 func (e *Engine) UseIndex(ix *rbac.Index) {
 	_, _ = e.index.get(func() (*rbac.Index, error) { return ix, nil })
+}
+
+// serviceAccounts reviews the service accounts of a namespace, once per
+// engine.
+func (e *Engine) serviceAccounts(ctx context.Context, ix *rbac.Index, namespace string) ([]privilege.Account, error) {
+	return keyed(e, e.accounts, namespace).get(func() ([]privilege.Account, error) {
+		return privilege.Accounts(ctx, e.client, ix, namespace)
+	})
 }
 
 // namespaceExists reads a namespace when it is needed, once per engine.

@@ -97,12 +97,23 @@ var Catalogue = []Entry{
 		one(system("create", "", "secrets", ""))},
 	{"kube-system-pods", "can run a pod as any kube-system service account",
 		one(system("create", "", "pods", ""))},
-	{"kube-system-exec", "can run commands in the control plane's pods",
-		one(system("create", "", "pods", "exec"))},
-	{"kube-system-workloads", "can run pods as any kube-system service account through a controller",
+	{"kube-system-pods-change", "can change the image of a kube-system pod, or add a container to it, and so run code as its service account",
+		[]AnyOf{inSystem(podChanges)}},
+	{"kube-system-exec", "can run commands in the control plane's pods, or reach the ports they serve on",
+		[]AnyOf{{system("create", "", "pods", "exec"), system("create", "", "pods", "attach"), system("create", "", "pods", "portforward")}}},
+	{"kube-system-workloads", "can run pods as any kube-system service account through a controller (or rewrite one, such as kube-proxy's DaemonSet, which runs privileged on every node)",
+		[]AnyOf{inSystem(workloadWrites)}},
+	{"persistentvolumes", "can create a hostPath PersistentVolume and mount a node's filesystem, the kubelet's credentials among it",
+		one(cluster("create", "", "persistentvolumes", "", ""))},
+	{"namespaces-pod-security", "can relabel any namespace, lifting Pod Security admission so that its pods may run privileged on the node",
+		[]AnyOf{{cluster("patch", "", "namespaces", "", ""), cluster("update", "", "namespaces", "", "")}}},
+	{"nodes-change", "can relabel and untaint nodes, steering pods and their service accounts' tokens onto a node it controls",
+		[]AnyOf{{cluster("patch", "", "nodes", "", ""), cluster("update", "", "nodes", "", "")}}},
+	{"apiservices", "can send an API group's requests to a service of its own, which then answers for the API server",
 		[]AnyOf{{
-			system("create", appsGroup, "deployments", ""), system("create", appsGroup, "daemonsets", ""),
-			system("create", appsGroup, "statefulsets", ""), system("create", batchGroup, "jobs", ""),
+			cluster("create", "apiregistration.k8s.io", "apiservices", "", ""),
+			cluster("update", "apiregistration.k8s.io", "apiservices", "", ""),
+			cluster("patch", "apiregistration.k8s.io", "apiservices", "", ""),
 		}}},
 	{"nodes-proxy-get", "the kubelet API behind nodes/proxy runs commands in any pod",
 		one(cluster("get", "", "nodes", "proxy", ""))},
@@ -121,6 +132,51 @@ var Catalogue = []Entry{
 			cluster("update", admissionGroup, "validatingwebhookconfigurations", "", ""),
 			cluster("patch", admissionGroup, "validatingwebhookconfigurations", "", ""),
 		}}},
+}
+
+// workload is one kind of object whose writes run pods.
+type workload struct{ group, resource string }
+
+// podTemplates are the kinds that run pods from a template, each as any
+// service account of its namespace.
+var podTemplates = []workload{
+	{appsGroup, "deployments"}, {appsGroup, "replicasets"}, {appsGroup, "statefulsets"}, {appsGroup, "daemonsets"},
+	{batchGroup, "jobs"}, {batchGroup, "cronjobs"}, {"", "replicationcontrollers"},
+}
+
+// workloadWrites are create, update and patch of every pod-template kind:
+// an update can change the template's image or service account.
+var workloadWrites = func() []authorizationv1.ResourceAttributes {
+	var out []authorizationv1.ResourceAttributes
+	for _, w := range podTemplates {
+		for _, verb := range []string{"create", "update", "patch"} {
+			out = append(out, authorizationv1.ResourceAttributes{Verb: verb, Group: w.group, Resource: w.resource})
+		}
+	}
+	return out
+}()
+
+// podChanges change a running pod's code: its image (update, patch) or
+// an ephemeral container added to it.
+var podChanges = []authorizationv1.ResourceAttributes{
+	{Verb: "update", Resource: "pods"}, {Verb: "patch", Resource: "pods"},
+	{Verb: "update", Resource: "pods", Subresource: "ephemeralcontainers"},
+	{Verb: "patch", Resource: "pods", Subresource: "ephemeralcontainers"},
+}
+
+// inSystem places requests in kube-system.
+func inSystem(attrs []authorizationv1.ResourceAttributes) AnyOf {
+	return inNamespace(attrs, SystemNamespace)
+}
+
+// inNamespace places requests in namespace.
+func inNamespace(attrs []authorizationv1.ResourceAttributes, namespace string) AnyOf {
+	out := make(AnyOf, len(attrs))
+	for i, a := range attrs {
+		a.Namespace = namespace
+		out[i] = a
+	}
+	return out
 }
 
 // attributes lists every distinct request the catalogue asks about.

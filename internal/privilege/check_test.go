@@ -76,7 +76,21 @@ func TestCheckHeldPermissions(t *testing.T) {
 		"admin in an app namespace":     {namespace: "development", rules: []rbacv1.PolicyRule{{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}}}, want: nil},
 		"admin in kube-system": {namespace: "kube-system", rules: []rbacv1.PolicyRule{{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}}},
 			want: []string{"impersonate-serviceaccounts", "escalate-clusterroles", "escalate-roles", "bind-clusterroles", "bind-roles", "serviceaccount-tokens",
-				"kube-system-secrets-get", "kube-system-secrets-list", "kube-system-secrets-create", "kube-system-pods", "kube-system-exec", "kube-system-workloads"}},
+				"kube-system-secrets-get", "kube-system-secrets-list", "kube-system-secrets-create", "kube-system-pods", "kube-system-pods-change", "kube-system-exec", "kube-system-workloads"}},
+		// The gaps of the first catalogue, each alone.
+		"patch a kube-system DaemonSet":   {namespace: "kube-system", rules: []rbacv1.PolicyRule{{Verbs: []string{"patch"}, APIGroups: []string{"apps"}, Resources: []string{"daemonsets"}}}, want: []string{"kube-system-workloads"}},
+		"update a kube-system Deployment": {namespace: "kube-system", rules: []rbacv1.PolicyRule{{Verbs: []string{"update"}, APIGroups: []string{"apps"}, Resources: []string{"deployments"}}}, want: []string{"kube-system-workloads"}},
+		"create ReplicaSets anywhere":     {rules: []rbacv1.PolicyRule{{Verbs: []string{"create"}, APIGroups: []string{"apps"}, Resources: []string{"replicasets"}}}, want: []string{"kube-system-workloads"}},
+		"create CronJobs in kube-system":  {namespace: "kube-system", rules: []rbacv1.PolicyRule{{Verbs: []string{"create"}, APIGroups: []string{"batch"}, Resources: []string{"cronjobs"}}}, want: []string{"kube-system-workloads"}},
+		"create ReplicationControllers":   {namespace: "kube-system", rules: []rbacv1.PolicyRule{{Verbs: []string{"create"}, APIGroups: []string{""}, Resources: []string{"replicationcontrollers"}}}, want: []string{"kube-system-workloads"}},
+		"update kube-system pods":         {namespace: "kube-system", rules: []rbacv1.PolicyRule{{Verbs: []string{"update"}, APIGroups: []string{""}, Resources: []string{"pods"}}}, want: []string{"kube-system-pods-change"}},
+		"ephemeral containers":            {namespace: "kube-system", rules: []rbacv1.PolicyRule{{Verbs: []string{"patch"}, APIGroups: []string{""}, Resources: []string{"pods/ephemeralcontainers"}}}, want: []string{"kube-system-pods-change"}},
+		"attach in kube-system":           {namespace: "kube-system", rules: []rbacv1.PolicyRule{{Verbs: []string{"create"}, APIGroups: []string{""}, Resources: []string{"pods/attach"}}}, want: []string{"kube-system-exec"}},
+		"hostPath volumes":                {rules: []rbacv1.PolicyRule{{Verbs: []string{"create"}, APIGroups: []string{""}, Resources: []string{"persistentvolumes"}}}, want: []string{"persistentvolumes"}},
+		"namespace labels":                {rules: []rbacv1.PolicyRule{{Verbs: []string{"patch"}, APIGroups: []string{""}, Resources: []string{"namespaces"}}}, want: []string{"namespaces-pod-security"}},
+		"node labels":                     {rules: []rbacv1.PolicyRule{{Verbs: []string{"patch"}, APIGroups: []string{""}, Resources: []string{"nodes"}}}, want: []string{"nodes-change"}},
+		"APIServices":                     {rules: []rbacv1.PolicyRule{{Verbs: []string{"update"}, APIGroups: []string{"apiregistration.k8s.io"}, Resources: []string{"apiservices"}}}, want: []string{"apiservices"}},
+		"edit in an app namespace":        {namespace: "development", rules: []rbacv1.PolicyRule{{Verbs: []string{"create", "update", "patch", "delete"}, APIGroups: []string{"", "apps", "batch"}, Resources: []string{"pods", "deployments", "daemonsets", "jobs", "cronjobs"}}}, want: nil},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var asked []authorizationv1.SubjectAccessReviewSpec

@@ -1,0 +1,182 @@
+package privilege
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	rbacvalidation "k8s.io/component-helpers/auth/rbac/validation"
+
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+)
+
+// A workload is as powerful as the service accounts it may run as: whoever
+// may create or change a pod in a namespace (directly, through any
+// pod-template kind, by exec or attach), mint or read a token there, or
+// impersonate its service accounts, holds what each of them holds. The
+// catalogue already says so of kube-system; this says it of every other
+// namespace whose accounts hold a catalogue entry (the records namespace,
+// where kubeaccess serve runs, among them).
+
+// RunsAsID names the findings of a service account run as.
+const RunsAsID = "runs-as-serviceaccount"
+
+// runsAs are the requests with which one runs code as, or takes the
+// tokens of, any service account of a namespace.
+var runsAs = slices.Concat(
+	[]authorizationv1.ResourceAttributes{
+		{Verb: "create", Resource: "pods"},
+		{Verb: "create", Resource: "pods", Subresource: "exec"},
+		{Verb: "create", Resource: "pods", Subresource: "attach"},
+		{Verb: "create", Resource: "pods", Subresource: "portforward"},
+		{Verb: "create", Resource: "serviceaccounts", Subresource: "token"},
+		{Verb: "impersonate", Resource: "serviceaccounts"},
+		// A Secret of type service-account-token is filled with a token
+		// for any account named in it; legacy token Secrets are read.
+		{Verb: "create", Resource: "secrets"},
+		{Verb: "get", Resource: "secrets"},
+		{Verb: "list", Resource: "secrets"},
+	},
+	podChanges, workloadWrites)
+
+// RunsAs are the requests in namespace with which one runs as any of its
+// service accounts.
+func RunsAs(namespace string) AnyOf { return inNamespace(runsAs, namespace) }
+
+// Account is a service account and the catalogue entries it holds.
+type Account struct {
+	Namespace, Name string
+	Findings        []Finding
+}
+
+// String names the account and what it holds.
+func (a Account) String() string {
+	ids := make([]string, len(a.Findings))
+	for i, f := range a.Findings {
+		ids[i] = f.Entry.ID
+	}
+	return fmt.Sprintf("service account %s/%s, which holds %s", a.Namespace, a.Name, strings.Join(ids, ", "))
+}
+
+// Accounts asks the API server what each service account of namespace
+// holds of the catalogue, and returns those that hold any. The accounts
+// are those that exist, those a binding in ix names (one may be created
+// later, under a binding made for it), and default, which every namespace
+// has or will have; an account's groups (system:serviceaccounts and
+// system:serviceaccounts:NS) are part of each review. An error means it
+// could not tell, and callers refuse.
+func Accounts(ctx context.Context, client kubernetes.Interface, ix *rbac.Index, namespace string) ([]Account, error) {
+	names := map[string]bool{"default": true}
+	list, err := client.CoreV1().ServiceAccounts(namespace).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		return nil, fmt.Errorf("listing the service accounts of namespace %s, whose workloads run as them: %w", namespace, err)
+	}
+	for _, sa := range list.Items {
+		names[sa.Name] = true
+	}
+	for _, b := range ix.Bindings {
+		for _, s := range b.Subjects {
+			if s.Kind != rbacv1.ServiceAccountKind {
+				continue
+			}
+			ns := s.Namespace
+			if ns == "" {
+				ns = b.Ref.Namespace
+			}
+			if ns == namespace && s.Name != "" {
+				names[s.Name] = true
+			}
+		}
+	}
+	var out []Account
+	for _, name := range sortedKeys(names) {
+		held, err := Review(ctx, client, ForServiceAccount(namespace, name))
+		if err != nil {
+			return nil, err
+		}
+		if findings := held.Findings(); len(findings) > 0 {
+			out = append(out, Account{Namespace: namespace, Name: name, Findings: findings})
+		}
+	}
+	return out, nil
+}
+
+// WorkloadNamespaces are the namespaces whose service accounts id could run
+// as: those where grants give a request of RunsAs, those where a
+// RoleBinding in ix naming id does, and also. Where id may run workloads
+// cluster-wide, kube-system is among them, which the catalogue covers.
+func WorkloadNamespaces(ix *rbac.Index, id Identity, grants []Grant, also ...string) []string {
+	set := map[string]bool{}
+	for _, ns := range also {
+		if ns != "" {
+			set[ns] = true
+		}
+	}
+	for _, g := range grants {
+		if g.Namespace != "" && slices.ContainsFunc(RunsAs(g.Namespace), g.covers) {
+			set[g.Namespace] = true
+		}
+	}
+	if ix != nil {
+		for _, b := range ix.BindingsNaming(id.RBACUser()) {
+			ns := b.Ref.Namespace
+			if ns == "" || set[ns] {
+				continue
+			}
+			rules := ix.Roles[b.RoleOf()]
+			if slices.ContainsFunc(RunsAs(ns), func(a authorizationv1.ResourceAttributes) bool {
+				ok, _ := rbacvalidation.Covers(rules, []rbacv1.PolicyRule{ruleOf(a)})
+				return ok
+			}) {
+				set[ns] = true
+			}
+		}
+	}
+	delete(set, SystemNamespace)
+	return sortedKeys(set)
+}
+
+// RunsAsFindings are, for each account that holds catalogue entries, the
+// finding that id holds or with grants would hold a way to run as it: the
+// first request of RunsAs that the API server allows id in the account's
+// namespace, or that a grant gives.
+func RunsAsFindings(ctx context.Context, client kubernetes.Interface, id Identity, accounts []Account, grants []Grant) ([]Finding, error) {
+	byNamespace := map[string][]Account{}
+	for _, a := range accounts {
+		byNamespace[a.Namespace] = append(byNamespace[a.Namespace], a)
+	}
+	var out []Finding
+	for _, ns := range sortedKeys(byNamespace) {
+		attrs := RunsAs(ns)
+		allowed, err := review(ctx, client, id, attrs)
+		if err != nil {
+			return nil, err
+		}
+		a, by, ok := satisfy(attrs, allowed, grants)
+		if !ok {
+			continue
+		}
+		for _, acc := range byNamespace[ns] {
+			out = append(out, Finding{
+				Entry:     Entry{ID: RunsAsID, Reason: "runs as " + acc.String()},
+				Held:      []authorizationv1.ResourceAttributes{a},
+				GrantedBy: []string{by},
+			})
+		}
+	}
+	return out, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
