@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeaccess/kubeaccess/internal/labels"
@@ -154,6 +155,21 @@ type Index struct {
 	Bindings   []Binding
 	Roles      map[Ref][]rbacv1.PolicyRule
 	RoleLabels map[Ref]map[string]string
+	// Versions are each object's UID and resourceVersion as read, for
+	// changes that must apply only to the object that was judged.
+	Versions map[Ref]Version
+}
+
+// Version is an object's identity and version as read.
+type Version struct {
+	UID             types.UID
+	ResourceVersion string
+}
+
+// Preconditions make a delete apply only to the object read at v.
+func (v Version) Preconditions() *metav1.Preconditions {
+	uid, rv := v.UID, v.ResourceVersion
+	return &metav1.Preconditions{UID: &uid, ResourceVersion: &rv}
 }
 
 // ReadIndex lists every binding and role, concurrently, as they are now.
@@ -193,20 +209,27 @@ func readIndex(ctx context.Context, client kubernetes.Interface, resourceVersion
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	ix := &Index{Roles: map[Ref][]rbacv1.PolicyRule{}, RoleLabels: map[Ref]map[string]string{}}
+	ix := &Index{Roles: map[Ref][]rbacv1.PolicyRule{}, RoleLabels: map[Ref]map[string]string{}, Versions: map[Ref]Version{}}
+	version := func(ref Ref, m metav1.ObjectMeta) { ix.Versions[ref] = Version{m.UID, m.ResourceVersion} }
 	for _, b := range crbs.Items {
-		ix.Bindings = append(ix.Bindings, Binding{Ref{"ClusterRoleBinding", "", b.Name}, b.Labels, b.Subjects, b.RoleRef})
+		ref := Ref{"ClusterRoleBinding", "", b.Name}
+		ix.Bindings = append(ix.Bindings, Binding{ref, b.Labels, b.Subjects, b.RoleRef})
+		version(ref, b.ObjectMeta)
 	}
 	for _, b := range rbs.Items {
-		ix.Bindings = append(ix.Bindings, Binding{Ref{"RoleBinding", b.Namespace, b.Name}, b.Labels, b.Subjects, b.RoleRef})
+		ref := Ref{"RoleBinding", b.Namespace, b.Name}
+		ix.Bindings = append(ix.Bindings, Binding{ref, b.Labels, b.Subjects, b.RoleRef})
+		version(ref, b.ObjectMeta)
 	}
 	for _, cr := range crs.Items {
 		ref := Ref{"ClusterRole", "", cr.Name}
 		ix.Roles[ref], ix.RoleLabels[ref] = cr.Rules, cr.Labels
+		version(ref, cr.ObjectMeta)
 	}
 	for _, role := range roles.Items {
 		ref := Ref{"Role", role.Namespace, role.Name}
 		ix.Roles[ref], ix.RoleLabels[ref] = role.Rules, role.Labels
+		version(ref, role.ObjectMeta)
 	}
 	return ix, nil
 }

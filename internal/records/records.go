@@ -216,28 +216,45 @@ func (s Store) List(ctx context.Context, user string) ([]Record, error) {
 	return out, nil
 }
 
+// Untrusted is a record that kubeaccess does not act on: it cannot be
+// read, or it disagrees with itself (Check).
+type Untrusted struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
 // ListTeam returns the records of the credentials issued for team, read
-// by their label in one request, soonest expiry first.
-func (s Store) ListTeam(ctx context.Context, team string) ([]Record, error) {
+// by their label in one request, soonest expiry first. A record that
+// cannot be read, fails Check, or names another team is returned apart,
+// as untrusted: one planted record must neither be acted on nor stop the
+// team's apply.
+func (s Store) ListTeam(ctx context.Context, team string) ([]Record, []Untrusted, error) {
 	list, err := s.Client.CoreV1().ConfigMaps(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: KindLabel + "," + labels.Team + "=" + team})
 	if apierrors.IsNotFound(err) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the records of team %s in namespace %s: %w", team, s.Namespace, err)
+		return nil, nil, fmt.Errorf("reading the records of team %s in namespace %s: %w", team, s.Namespace, err)
 	}
 	out := make([]Record, 0, len(list.Items))
+	var untrusted []Untrusted
 	for i := range list.Items {
-		r, err := fromConfigMap(&list.Items[i])
+		cm := &list.Items[i]
+		r, err := fromConfigMap(cm)
+		if err == nil && r.Team != team {
+			err = fmt.Errorf("it is labelled for team %s but says team %q", team, r.Team)
+		}
+		if err == nil {
+			err = r.Check()
+		}
 		if err != nil {
-			return nil, err
+			untrusted = append(untrusted, Untrusted{Name: cm.Name, Reason: err.Error()})
+			continue
 		}
-		if r.Team == team {
-			out = append(out, r)
-		}
+		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b Record) int { return a.NotAfter.Compare(b.NotAfter) })
-	return out, nil
+	return out, untrusted, nil
 }
 
 func (s Store) ensureNamespace(ctx context.Context) error {

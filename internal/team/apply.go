@@ -101,7 +101,7 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (*Outcome, error) {
 	if err != nil {
 		return out, err
 	}
-	if err := a.applyObjects(ctx, changes, out); err != nil {
+	if err := a.applyObjects(ctx, changes, p.State.Index, out); err != nil {
 		return out, err
 	}
 	return out, a.revoke(ctx, p.Revocations, out)
@@ -229,7 +229,7 @@ func (a *Applier) issueOne(ctx context.Context, team string, c Credential, refs 
 	if c.ServiceAccount != "" {
 		plan.Subject = issue.ServiceAccountSubject(c.Namespace, c.ServiceAccount)
 		plan.CreateNamespace = true
-		plan.Source = &issue.Token{Duration: c.Lifetime, BoundSecret: boundSecretName(team, c.ServiceAccount), CreateSecret: true, CreateServiceAccount: true}
+		plan.Source = &issue.Token{Duration: c.Lifetime, BoundSecret: BoundSecretName(team, c.ServiceAccount), CreateSecret: true, CreateServiceAccount: true}
 	} else {
 		plan.Source = a.Source(c)
 	}
@@ -251,19 +251,46 @@ func (a *Applier) issueOne(ctx context.Context, team string, c Credential, refs 
 	return rec, err
 }
 
-// boundSecretName is the Secret a team's service account tokens are bound
-// to: deleting it, when the account leaves the file, ends them.
-func boundSecretName(team, serviceAccount string) string {
-	return "kubeaccess-team-" + team + "-" + serviceAccount
+// BoundSecretName is the Secret a team's service account tokens are bound
+// to: deleting it, when the account leaves the file, ends them. A team
+// name is a DNS label, without dots, so the first dot ends it: no two
+// teams' accounts share a name (as "kubeaccess-team-a-b-c" was both team
+// a-b's account c and team a's account b-c).
+func BoundSecretName(team, serviceAccount string) string {
+	return "kubeaccess-team-" + team + "." + serviceAccount
+}
+
+// checkBoundSecret says why a team record's bound Secret is not one that
+// kubeaccess gives the team's account, or "" when it is (or it has none).
+func checkBoundSecret(team string, r records.Record) string {
+	if r.BoundSecret == "" {
+		return ""
+	}
+	_, sa, _ := strings.Cut(r.ServiceAccount, "/")
+	if want := BoundSecretName(team, sa); r.BoundSecret != want {
+		return fmt.Sprintf("record %s names bound Secret %q, not %q, the name kubeaccess gives team %s's account %s "+
+			"(a record from before kubeaccess named them apart: delete that Secret yourself to end its tokens)", r.ID, r.BoundSecret, want, team, r.ServiceAccount)
+	}
+	return ""
 }
 
 // applyObjects deletes first (a binding whose role changes is deleted and
-// created again), then creates and updates.
-func (a *Applier) applyObjects(ctx context.Context, changes []ObjectChange, out *Outcome) error {
+// created again), then creates and updates. A delete applies only to the
+// object as index read it (its UID and resourceVersion): one changed since
+// was not judged, and is left for the next apply.
+func (a *Applier) applyObjects(ctx context.Context, changes []ObjectChange, index *rbac.Index, out *Outcome) error {
 	var apply []runtime.Object
 	for _, ch := range changes {
 		if ch.Action == "delete" || ch.Replace {
-			if err := deleteRef(ctx, a.Client, ch.Ref); err != nil && !apierrors.IsNotFound(err) {
+			v, ok := index.Versions[ch.Ref]
+			if !ok {
+				return fmt.Errorf("deleting %s: it was not read with the team's objects, so it is left alone", ch.Ref.Display())
+			}
+			err := deleteRef(ctx, a.Client, ch.Ref, metav1.DeleteOptions{Preconditions: v.Preconditions()})
+			if apierrors.IsConflict(err) {
+				return fmt.Errorf("deleting %s: it changed after it was read, so it is left alone; apply again to judge it as it is now", ch.Ref.Display())
+			}
+			if err != nil && !apierrors.IsNotFound(err) {
 				return fmt.Errorf("deleting %s: %w", ch.Ref.Display(), err)
 			}
 		}
@@ -301,8 +328,8 @@ func DryRunObjects(ctx context.Context, client kubernetes.Interface, p *Plan) er
 	return nil
 }
 
-func deleteRef(ctx context.Context, client kubernetes.Interface, ref rbac.Ref) error {
-	r, opts := client.RbacV1(), metav1.DeleteOptions{}
+func deleteRef(ctx context.Context, client kubernetes.Interface, ref rbac.Ref, opts metav1.DeleteOptions) error {
+	r := client.RbacV1()
 	switch ref.Kind {
 	case "Role":
 		return r.Roles(ref.Namespace).Delete(ctx, ref.Name, opts)

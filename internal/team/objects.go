@@ -20,7 +20,11 @@ import (
 //	kubeaccess:team:TEAM:ROLE                              (Role, ClusterRole)
 //	kubeaccess:team:TEAM:group:GROUP:ROLE                  (bindings of a group's members)
 //	kubeaccess:team:TEAM:serviceaccount:NS:NAME:ROLE       (bindings of a service account)
-func roleName(team, role string) string { return rbac.NamePrefix + "team:" + team + ":" + role }
+func roleName(team, role string) string { return teamPrefix(team) + role }
+
+// teamPrefix begins the name of every object of team. A team name is a
+// DNS label, without colons, so no other team's objects begin with it.
+func teamPrefix(team string) string { return rbac.NamePrefix + "team:" + team + ":" }
 
 func groupBindingName(team, group, role string) string {
 	return rbac.NamePrefix + "team:" + team + ":group:" + group + ":" + role
@@ -206,16 +210,21 @@ func DiffObjects(team string, want []runtime.Object, index *rbac.Index) ([]Objec
 }
 
 // Owned are the team's roles and bindings in index: its label and
-// kubeaccess's, and a name in kubeaccess's prefix.
+// kubeaccess's, and a name that kubeaccess gives the team's objects alone.
+// A label anyone who may write the object can set; the name prefix keeps
+// another team's objects, and kubeaccess's others, out of reach.
 func Owned(team string, index *rbac.Index) []rbac.Ref {
 	var refs []rbac.Ref
+	ours := func(l map[string]string, name string) bool {
+		return l[labels.Team] == team && rbac.Managed(l, name) && strings.HasPrefix(name, teamPrefix(team))
+	}
 	for _, b := range index.Bindings {
-		if b.Labels[labels.Team] == team && b.ManagedByKubeaccess() {
+		if ours(b.Labels, b.Ref.Name) {
 			refs = append(refs, b.Ref)
 		}
 	}
 	for ref, l := range index.RoleLabels {
-		if l[labels.Team] == team && rbac.Managed(l, ref.Name) {
+		if ours(l, ref.Name) {
 			refs = append(refs, ref)
 		}
 	}

@@ -3,6 +3,7 @@ package team
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,10 @@ type State struct {
 	Index      *rbac.Index
 	Namespaces map[string]bool
 	Records    []records.Record
+	// Untrusted are the team's records that kubeaccess does not act on:
+	// unreadable, disagreeing with themselves, or naming a bound Secret
+	// that is not the team's.
+	Untrusted []records.Untrusted
 }
 
 // ReadState reads the cluster's state for team, concurrently.
@@ -41,7 +46,14 @@ func ReadState(ctx context.Context, client kubernetes.Interface, recordsNamespac
 		}
 	})
 	wg.Go(func() {
-		st.Records, recsErr = records.Store{Client: client, Namespace: recordsNamespace}.ListTeam(ctx, team)
+		st.Records, st.Untrusted, recsErr = records.Store{Client: client, Namespace: recordsNamespace}.ListTeam(ctx, team)
+		st.Records = slices.DeleteFunc(st.Records, func(r records.Record) bool {
+			if why := checkBoundSecret(team, r); why != "" {
+				st.Untrusted = append(st.Untrusted, records.Untrusted{Name: "kubeaccess-" + r.ID, Reason: why})
+				return true
+			}
+			return false
+		})
 	})
 	wg.Wait()
 	if indexErr != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/safe"
 	"github.com/kubeaccess/kubeaccess/internal/team"
 )
@@ -16,6 +17,8 @@ type planSummary struct {
 	Changes []team.Change `json:"changes"`
 	// Unchanged counts the credentials that need nothing.
 	Unchanged int `json:"unchangedCredentials"`
+	// Untrusted are the team's records left alone as tampered.
+	Untrusted []records.Untrusted `json:"untrustedRecords,omitempty"`
 }
 
 // resultSummary is what an apply did, as -o prints it.
@@ -42,8 +45,14 @@ func unchanged(p *team.Plan) int {
 func (o *Options) printPlan(p *team.Plan) error {
 	changes := p.Changes()
 	name := p.Resolved.Team()
+	// Records that disagree with themselves are not acted on, and are
+	// said: someone who may write the records namespace made or changed
+	// them.
+	for _, u := range p.State.Untrusted {
+		fmt.Fprintf(o.ErrOut, "warning: record %s of team %s is not trusted and is left alone: %s\n", u.Name, name, safe.Printable(u.Reason))
+	}
 	if o.Output.Structured() {
-		s := planSummary{File: o.file.Path, OutDir: o.OutDir, Changes: changes, Unchanged: unchanged(p)}
+		s := planSummary{File: o.file.Path, OutDir: o.OutDir, Changes: changes, Unchanged: unchanged(p), Untrusted: p.State.Untrusted}
 		if s.Changes == nil {
 			s.Changes = []team.Change{}
 		}
