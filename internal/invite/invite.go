@@ -18,6 +18,9 @@ import (
 	"fmt"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
+
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 )
 
@@ -53,18 +56,39 @@ type Invite struct {
 	// AllowExistingAccess issues even to a user whom bindings kubeaccess
 	// did not make already name.
 	AllowExistingAccess bool `json:"allowExistingAccess,omitempty"`
-	// CreatedBy is who made the invite, as the API server saw them.
-	CreatedBy string    `json:"createdBy"`
-	CreatedAt time.Time `json:"createdAt"`
-	ExpiresAt time.Time `json:"expiresAt"`
+	// CreatedBy is who made the invite, as the API server saw them, and
+	// Creator all it authenticated them with (SelfSubjectReview), sealed:
+	// the access is bound only as far as they could bind it themselves,
+	// checked when the invite is made and again when it is used.
+	CreatedBy string                     `json:"createdBy"`
+	Creator   *authenticationv1.UserInfo `json:"creator,omitempty"`
+	CreatedAt time.Time                  `json:"createdAt"`
+	ExpiresAt time.Time                  `json:"expiresAt"`
 
 	State string `json:"state"`
 	// CSR is the request made when the link was used, Record the
 	// credential's record, UsedAt when it was issued.
-	CSR     string     `json:"certificateSigningRequest,omitempty"`
+	CSR string `json:"certificateSigningRequest,omitempty"`
+	// Request identifies the very request the redemption made, so that an
+	// admin's approval applies to it alone.
+	Request *RequestID `json:"request,omitempty"`
 	Record  string     `json:"record,omitempty"`
 	UsedAt  *time.Time `json:"usedAt,omitempty"`
 	Revoked *time.Time `json:"revoked,omitempty"`
+}
+
+// RequestID is a CertificateSigningRequest as the API server created it:
+// its UID, who the server saw submit it, and a hash of the PKCS#10 bytes.
+type RequestID struct {
+	UID           string `json:"uid"`
+	Requester     string `json:"requester"`
+	RequestSHA256 string `json:"requestSHA256"`
+}
+
+// IdentifyRequest is the RequestID of req.
+func IdentifyRequest(req *certificatesv1.CertificateSigningRequest) *RequestID {
+	sum := sha256.Sum256(req.Spec.Request)
+	return &RequestID{UID: string(req.UID), Requester: req.Spec.Username, RequestSHA256: hex.EncodeToString(sum[:])}
 }
 
 // Lifetime is the certificate's lifetime the invite asks for.
@@ -84,6 +108,8 @@ func (i *Invite) Usable(now time.Time) string {
 		return "this invitation is being used right now"
 	case !now.Before(i.ExpiresAt):
 		return fmt.Sprintf("this invitation expired on %s", i.ExpiresAt.Format(time.RFC1123))
+	case i.Creator == nil:
+		return "this invitation was made by an older kubeaccess, which did not seal who made it: ask for a new one"
 	}
 	return ""
 }
@@ -97,6 +123,7 @@ func Plan(inv *Invite, source issue.Source, recordsNamespace string, maxTTL time
 		Source:  source, Access: inv.Access, Namespace: inv.Namespace, CreateNamespace: inv.CreateNamespace,
 		RecordsNamespace: recordsNamespace,
 		Policy:           issue.Policy{MaxTTL: maxTTL, RefuseExistingAccess: !inv.AllowExistingAccess},
+		OnBehalfOf:       inv.Creator,
 	}
 }
 

@@ -2,6 +2,7 @@ package invite
 
 import (
 	"errors"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	"strings"
 	"testing"
 	"time"
@@ -57,12 +58,15 @@ func TestSealRefusesAnyChange(t *testing.T) {
 func TestUsable(t *testing.T) {
 	now := time.Now()
 	for state, want := range map[string]string{StateOpen: "", StateUsed: "already used", StateRevoked: "revoked", StateRedeeming: "being used"} {
-		inv := &Invite{State: state, ExpiresAt: now.Add(time.Hour)}
+		inv := &Invite{State: state, ExpiresAt: now.Add(time.Hour), Creator: &authenticationv1.UserInfo{Username: "admin"}}
 		if got := inv.Usable(now); want == "" && got != "" || !strings.Contains(got, want) {
 			t.Errorf("state %s: %q, want %q", state, got, want)
 		}
 	}
-	if got := (&Invite{State: StateOpen, ExpiresAt: now}).Usable(now); !strings.Contains(got, "expired") {
+	if got := (&Invite{State: StateOpen, ExpiresAt: now, Creator: &authenticationv1.UserInfo{Username: "admin"}}).Usable(now); !strings.Contains(got, "expired") {
 		t.Errorf("an expired invitation: %q", got)
+	}
+	if got := (&Invite{State: StateOpen, ExpiresAt: now.Add(time.Hour)}).Usable(now); !strings.Contains(got, "did not seal who made it") {
+		t.Errorf("an invitation without its creator: %q", got)
 	}
 }

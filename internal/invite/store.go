@@ -11,7 +11,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	corelisters "k8s.io/client-go/listers/core/v1"
 
 	"github.com/kubeaccess/kubeaccess/internal/labels"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
@@ -33,6 +36,10 @@ const (
 type Store struct {
 	Client    kubernetes.Interface
 	Namespace string
+	// Known, when set, is a watch-fed view of the invitations' objects:
+	// a token that names none of them is unknown without a request to
+	// the API server, so that guessing costs the cluster nothing.
+	Known corelisters.SecretNamespaceLister
 }
 
 func objectName(id string) string { return "kubeaccess-" + id }
@@ -77,19 +84,29 @@ func (s Store) ensureNamespace(ctx context.Context) error {
 	return err
 }
 
+// SecretType marks the Secrets that hold invitations.
+const SecretType corev1.SecretType = "kubeaccess.io/invitation"
+
+// Invitations are Secrets, not ConfigMaps: the seal stops a forgery, but
+// not a copy of an open invitation written back after it was used. Whoever
+// may write Secrets in the records namespace may already make a token for
+// the portal's own service account (a service-account-token Secret), so
+// keeping invitations there lets no one roll one back who could not
+// already do more.
+
 // Create stores a new invite, sealed with key.
 func (s Store) Create(ctx context.Context, key []byte, inv *Invite) error {
-	cm, err := s.toConfigMap(key, inv)
+	sec, err := s.toSecret(key, inv)
 	if err != nil {
 		return err
 	}
-	if _, err := s.Client.CoreV1().ConfigMaps(s.Namespace).Create(ctx, cm, metav1.CreateOptions{FieldManager: labels.Kubeaccess}); err != nil {
+	if _, err := s.Client.CoreV1().Secrets(s.Namespace).Create(ctx, sec, metav1.CreateOptions{FieldManager: labels.Kubeaccess}); err != nil {
 		return fmt.Errorf("storing invite %s: %w", inv.ID, err)
 	}
 	return nil
 }
 
-func (s Store) toConfigMap(key []byte, inv *Invite) (*corev1.ConfigMap, error) {
+func (s Store) toSecret(key []byte, inv *Invite) (*corev1.Secret, error) {
 	data, mac, err := inv.Seal(key)
 	if err != nil {
 		return nil, err
@@ -97,9 +114,10 @@ func (s Store) toConfigMap(key []byte, inv *Invite) (*corev1.ConfigMap, error) {
 	l := labels.Managed()
 	l[Label] = "true"
 	l[labels.User] = labelValue(inv.User)
-	return &corev1.ConfigMap{
+	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: objectName(inv.ID), Namespace: s.Namespace, Labels: l},
-		Data:       map[string]string{dataKey: string(data), sealKey: mac},
+		Type:       SecretType,
+		Data:       map[string][]byte{dataKey: data, sealKey: []byte(mac)},
 	}, nil
 }
 
@@ -120,30 +138,30 @@ func labelValue(s string) string {
 // Stored is an invite as read, with the version it was read at.
 type Stored struct {
 	*Invite
-	cm *corev1.ConfigMap
+	obj *corev1.Secret
 }
 
 // Get reads the invite id, refusing one whose seal does not match.
 func (s Store) Get(ctx context.Context, key []byte, id string) (*Stored, error) {
-	cm, err := s.Client.CoreV1().ConfigMaps(s.Namespace).Get(ctx, objectName(id), metav1.GetOptions{})
+	sec, err := s.Client.CoreV1().Secrets(s.Namespace).Get(ctx, objectName(id), metav1.GetOptions{})
 	if err != nil {
 		return nil, err
 	}
-	return s.open(key, cm)
+	return s.open(key, sec)
 }
 
-func (s Store) open(key []byte, cm *corev1.ConfigMap) (*Stored, error) {
-	if cm.Labels[Label] != "true" || cm.Labels[labels.ManagedBy] != labels.Kubeaccess {
-		return nil, fmt.Errorf("ConfigMap %s/%s is not an invitation", cm.Namespace, cm.Name)
+func (s Store) open(key []byte, sec *corev1.Secret) (*Stored, error) {
+	if sec.Labels[Label] != "true" || sec.Labels[labels.ManagedBy] != labels.Kubeaccess || sec.Type != SecretType {
+		return nil, fmt.Errorf("Secret %s/%s is not an invitation", sec.Namespace, sec.Name)
 	}
-	inv, err := Open(key, []byte(cm.Data[dataKey]), cm.Data[sealKey])
+	inv, err := Open(key, sec.Data[dataKey], string(sec.Data[sealKey]))
 	if err != nil {
 		return nil, err
 	}
-	if objectName(inv.ID) != cm.Name {
+	if objectName(inv.ID) != sec.Name {
 		return nil, ErrTampered
 	}
-	return &Stored{Invite: inv, cm: cm}, nil
+	return &Stored{Invite: inv, obj: sec}, nil
 }
 
 // ByToken finds the invite of a link's token. A token that names no
@@ -152,7 +170,14 @@ func (s Store) ByToken(ctx context.Context, key []byte, token string) (*Stored, 
 	if len(token) < 40 || len(token) > 64 {
 		return nil, ErrUnknown
 	}
-	st, err := s.Get(ctx, key, IDOf(HashToken(token)))
+	id := IDOf(HashToken(token))
+	if s.Known != nil {
+		if _, err := s.Known.Get(objectName(id)); apierrors.IsNotFound(err) {
+			return nil, ErrUnknown
+		}
+	}
+	// Read afresh: the view may lag a claim made a moment ago.
+	st, err := s.Get(ctx, key, id)
 	if apierrors.IsNotFound(err) {
 		return nil, ErrUnknown
 	}
@@ -168,26 +193,46 @@ func (s Store) ByToken(ctx context.Context, key []byte, token string) (*Stored, 
 // ErrUnknown is a link that names no invite.
 var ErrUnknown = fmt.Errorf("this invitation link is not valid: it names no invitation (it may have been mistyped, or deleted)")
 
+// Watch starts a watch-fed view of the invitations (Known) and waits until
+// it has read them all; it stops with ctx.
+func (s *Store) Watch(ctx context.Context) error {
+	factory := informers.NewSharedInformerFactoryWithOptions(s.Client, 0, informers.WithNamespace(s.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = Label + "=true" }))
+	secrets := factory.Core().V1().Secrets()
+	informer := secrets.Informer()
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+		return fmt.Errorf("watching the invitations in namespace %s: %w", s.Namespace, context.Cause(ctx))
+	}
+	s.Known = secrets.Lister().Secrets(s.Namespace)
+	return nil
+}
+
 // Update writes the invite back, sealed, only if it has not changed since
 // it was read: of two concurrent updates one fails with a conflict.
 func (s Store) Update(ctx context.Context, key []byte, st *Stored) error {
-	cm, err := s.toConfigMap(key, st.Invite)
+	sec, err := s.toSecret(key, st.Invite)
 	if err != nil {
 		return err
 	}
-	cm.ResourceVersion = st.cm.ResourceVersion
-	got, err := s.Client.CoreV1().ConfigMaps(s.Namespace).Update(ctx, cm, metav1.UpdateOptions{FieldManager: labels.Kubeaccess})
+	sec.ResourceVersion = st.obj.ResourceVersion
+	got, err := s.Client.CoreV1().Secrets(s.Namespace).Update(ctx, sec, metav1.UpdateOptions{FieldManager: labels.Kubeaccess})
 	if err != nil {
 		return err
 	}
-	st.cm = got
+	st.obj = got
 	return nil
 }
 
 // List reads every invite, newest first; those whose seal does not match
-// are returned apart, by object name.
+// are returned apart, by object name, and so are invitations an older
+// kubeaccess kept in ConfigMaps, which are no longer honoured.
 func (s Store) List(ctx context.Context, key []byte) ([]*Stored, []string, error) {
-	list, err := s.Client.CoreV1().ConfigMaps(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: Label + "=true"})
+	legacy, err := s.Client.CoreV1().ConfigMaps(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: Label + "=true"})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, nil, fmt.Errorf("reading the invitations in namespace %s: %w", s.Namespace, err)
+	}
+	list, err := s.Client.CoreV1().Secrets(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: Label + "=true"})
 	if apierrors.IsNotFound(err) {
 		return nil, nil, nil
 	}
@@ -198,6 +243,11 @@ func (s Store) List(ctx context.Context, key []byte) ([]*Stored, []string, error
 		out      []*Stored
 		tampered []string
 	)
+	if legacy != nil {
+		for _, cm := range legacy.Items {
+			tampered = append(tampered, "ConfigMap "+cm.Name+" (kept by an older kubeaccess where ConfigMap writers could roll it back; not honoured: delete it and invite again)")
+		}
+	}
 	for i := range list.Items {
 		st, err := s.open(key, &list.Items[i])
 		if err != nil {

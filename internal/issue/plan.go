@@ -7,6 +7,7 @@ package issue
 
 import (
 	"fmt"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	"slices"
 	"time"
 
@@ -56,6 +57,10 @@ type Plan struct {
 	// the credential and how (the portal issues on its invite's creator's
 	// behalf).
 	IssuedBy, Via string
+	// OnBehalfOf, when set, is the person the issuance is done for (an
+	// invitation's creator, as the API server authenticated them): the
+	// access is bound only if they could bind it themselves.
+	OnBehalfOf *authenticationv1.UserInfo
 	// Bound is access the caller binds for the subject itself.
 	Bound Bound
 	// Events receives progress, warnings and notes; nil drops them.

@@ -48,7 +48,7 @@ func (x *Execution) preflight(ctx context.Context) (preflighted, error) {
 		indexErr                                                   error
 	)
 	var err error
-	if x.Issuer, err = x.Engine.whoIssues(ctx); err != nil {
+	if x.Issuer, err = x.Engine.WhoIssues(ctx); err != nil {
 		return out, err
 	}
 	identity := x.identity()
@@ -92,6 +92,9 @@ func (x *Execution) preflight(ctx context.Context) (preflighted, error) {
 	if err := errors.Join(accessErr, nsErr, recordsErr); err != nil {
 		return out, err
 	}
+	if err := x.checkOnBehalf(ctx, out); err != nil {
+		return out, err
+	}
 	// Escalation first: it is the graver refusal, and the other checks
 	// (existing access, say) are often a symptom of it.
 	if err := x.refusePrivileged(ctx, held, heldErr, append(out.access.Grants(), p.Bound.Grants...), index, indexErr); err != nil {
@@ -109,6 +112,27 @@ func (x *Execution) preflight(ctx context.Context) (preflighted, error) {
 	return out, nil
 }
 
+// checkOnBehalf refuses access that the person the plan acts for could
+// not bind themselves, failing closed when the API server cannot say.
+func (x *Execution) checkOnBehalf(ctx context.Context, out preflighted) error {
+	who := x.Plan.OnBehalfOf
+	if who == nil {
+		return nil
+	}
+	var objs []privilege.Object
+	for _, obj := range out.access.Objects() {
+		objs = append(objs, privilege.Object{Obj: obj, Rules: out.access.Rules})
+	}
+	createNamespace := ""
+	if out.createNamespace {
+		createNamespace = x.Plan.Namespace
+	}
+	if err := privilege.CheckAuthority(ctx, x.Client, *who, createNamespace, objs); err != nil {
+		return failure.DeniedErrorf("%s: this is done on %q's behalf, and %w; nothing was created", x.refusing(), who.Username, err)
+	}
+	return nil
+}
+
 // identity is who the credential will authenticate as, for the privilege
 // checks.
 func (x *Execution) identity() privilege.Identity {
@@ -124,10 +148,10 @@ func (x *Execution) records() records.Store {
 	return records.Store{Client: x.Client, Namespace: x.Plan.RecordsNamespace}
 }
 
-// whoIssues asks, once per engine, who issues, as the API server sees
+// WhoIssues asks, once per engine, who issues, as the API server sees
 // them; it is recorded with what they issue. An API server without
 // SelfSubjectReview leaves it unknown.
-func (e *Engine) whoIssues(ctx context.Context) (*verify.Identity, error) {
+func (e *Engine) WhoIssues(ctx context.Context) (*verify.Identity, error) {
 	return e.issuer.get(func() (*verify.Identity, error) {
 		id, err := verify.WhoAmI(ctx, e.client)
 		if errors.Is(err, verify.ErrSelfSubjectReviewUnavailable) {
@@ -185,9 +209,9 @@ func (e *Engine) namespaceExists(ctx context.Context, name string, needed bool) 
 	})
 }
 
-// createNamespacePermissions are needed only when the namespace is missing;
-// it is applied server-side like the rest.
-var createNamespacePermissions = []verify.Permission{{Verb: "create", Resource: "namespaces"}, {Verb: "patch", Resource: "namespaces"}}
+// createNamespacePermissions are needed only when the namespace is missing.
+// A namespace kubeaccess made is shared as it is, never patched (rbac.Apply).
+var createNamespacePermissions = []verify.Permission{{Verb: "create", Resource: "namespaces"}}
 
 // accessPermissions lists what binding the access needs, worked out from
 // the plan alone so it can be checked before anything is read.
@@ -245,7 +269,13 @@ func (x *Execution) privilegePermissions() []verify.Permission {
 	if x.Plan.Policy.AllowPrivileged {
 		return nil
 	}
-	return []verify.Permission{{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}}
+	// The review itself, and what it reads: every role and binding, and
+	// the service accounts whose power a workload would hold.
+	perms := []verify.Permission{{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}, {Verb: "list", Resource: "serviceaccounts"}}
+	for _, r := range []string{"roles", "rolebindings", "clusterroles", "clusterrolebindings"} {
+		perms = append(perms, verify.Permission{Verb: "list", Group: rbacv1.GroupName, Resource: r})
+	}
+	return perms
 }
 
 // permissionError names each permission the issuer lacks.

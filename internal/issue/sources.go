@@ -55,7 +55,7 @@ type CSR struct {
 	// Annotations are set on the CertificateSigningRequest; Submitted is
 	// told its name once it exists (the portal ties it to its invite).
 	Annotations map[string]string
-	Submitted   func(name string)
+	Submitted   func(created *certificatesv1.CertificateSigningRequest)
 
 	request certificateRequest
 	created *certificatesv1.CertificateSigningRequest
@@ -121,7 +121,7 @@ func (c *CSR) Issue(ctx context.Context, x *Execution, _ []rbac.Change) (*Creden
 		return nil, err
 	}
 	if c.Submitted != nil {
-		c.Submitted(c.created.Name)
+		c.Submitted(c.created)
 	}
 	issued, err := awaitAndApprove(ctx, x, c.created, c.Approve, c.Timeout, c.Instead, c.ApprovedBy)
 	if err != nil {

@@ -126,15 +126,24 @@ func (o *Options) Run(ctx context.Context, f cmdutil.Factory) error {
 		CreatedAt: time.Now().UTC().Truncate(time.Second), State: invite.StateOpen,
 	}
 	inv.ExpiresAt = inv.CreatedAt.Add(o.expires)
-	// The checks grant makes, as a dry run: nothing is created.
-	plan := invite.Plan(inv, &issue.CSR{KeyType: pki.ECDSAP256, TTL: o.TTL}, o.RecordsNamespace, o.MaxLifetime())
-	plan.DryRun = issue.DryRunClient
-	res, err := cmd.Engine.Execute(ctx, plan)
+	// Who makes the invitation, as the API server authenticated them: the
+	// access is bound on their behalf, only as far as they could bind it.
+	creator, err := cmd.Engine.WhoIssues(ctx)
 	if err != nil {
 		return fmt.Errorf("refusing to invite %s: %w", o.User, err)
 	}
-	// Who the API server sees making the invitation, as the checks asked.
-	inv.CreatedBy = res.IssuedBy
+	if creator == nil {
+		return cmdutil.UsageErrorf("refusing to invite %s: the API server does not say who you are (no SelfSubjectReview), "+
+			"and an invitation binds its access only as far as its creator could", o.User)
+	}
+	inv.Creator, inv.CreatedBy = &creator.UserInfo, creator.Username
+	// The checks grant makes, and the creator's own authority, as a dry
+	// run: nothing is created.
+	plan := invite.Plan(inv, &issue.CSR{KeyType: pki.ECDSAP256, TTL: o.TTL}, o.RecordsNamespace, o.MaxLifetime())
+	plan.DryRun = issue.DryRunClient
+	if _, err := cmd.Engine.Execute(ctx, plan); err != nil {
+		return fmt.Errorf("refusing to invite %s: %w", o.User, err)
+	}
 	token, hash, err := invite.NewToken()
 	if err != nil {
 		return err
