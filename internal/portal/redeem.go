@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/kubeaccess/kubeaccess/internal/invite"
@@ -157,6 +158,10 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusGone, status{State: stateFailed, Message: why})
 		return
 	}
+	if s.Approval == invite.ApprovalManual && st.Approval != invite.ApprovalManual {
+		writeJSON(w, http.StatusForbidden, status{State: stateFailed, Message: "this server redeems only invitations an admin approves, and this one was made to be approved automatically: ask whoever invited you"})
+		return
+	}
 	var body requestBody
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
@@ -228,14 +233,15 @@ func (s *Server) issue(st *invite.Stored, request []byte, red *redemption) {
 		ApprovedBy:  fmt.Sprintf("approved by kubeaccess serve for invitation %s of %s", inv.ID, inv.CreatedBy),
 		Annotations: map[string]string{invite.Label: inv.ID},
 		Instead:     "ask the admin who invited you",
-		Submitted: func(name string) {
+		Submitted: func(created *certificatesv1.CertificateSigningRequest) {
+			name := created.Name
 			red.mu.Lock()
 			red.csr = name
 			if inv.Approval == invite.ApprovalManual {
 				red.state = stateWaiting
 			}
 			red.mu.Unlock()
-			inv.CSR = name
+			inv.CSR, inv.Request = name, invite.IdentifyRequest(created)
 			if err := s.Store.Update(ctx, s.Key, st); err != nil {
 				s.logf("invitation %s: recording request %s: %v", inv.ID, name, err)
 			}
@@ -243,11 +249,13 @@ func (s *Server) issue(st *invite.Stored, request []byte, red *redemption) {
 	}
 	plan := invite.Plan(inv, source, s.RecordsNamespace, s.MaxTTL)
 	plan.IssuedBy, plan.Via = inv.CreatedBy+" (through kubeaccess serve)", "portal"
-	res, err := s.Engine.Execute(ctx, plan)
+	// A fresh view for every redemption: a binding or service account made
+	// since serve started, or since the last redemption, must be judged.
+	res, err := s.Engine.Fresh().Execute(ctx, plan)
 	if err != nil {
 		s.logf("invitation %s for %s: not issued: %v", inv.ID, inv.User, err)
 		red.set(stateFailed, err.Error())
-		s.settle(st, func(i *invite.Invite) { i.State, i.CSR = invite.StateOpen, "" })
+		s.settle(st, func(i *invite.Invite) { i.State, i.CSR, i.Request = invite.StateOpen, "", nil })
 		return
 	}
 	rec := issue.RecordOf(plan, res)

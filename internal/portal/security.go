@@ -1,8 +1,10 @@
 package portal
 
 import (
-	"net"
 	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +40,11 @@ func secure(next http.Handler) http.Handler {
 type Limiter struct {
 	Rate  rate.Limit
 	Burst int
+	// TrustedProxies are the addresses of proxies (an ingress) whose
+	// X-Forwarded-For is believed: behind them, the client is the
+	// right-most address they did not add. Without them every client
+	// behind an ingress would share its one bucket.
+	TrustedProxies []netip.Prefix
 
 	mu      sync.Mutex
 	clients map[string]*client
@@ -48,38 +55,80 @@ type client struct {
 	seen    time.Time
 }
 
+// maxClients bounds the buckets kept: past it, idle ones go first, then
+// the least recently seen.
+const maxClients = 10000
+
 // NewLimiter allows each client r requests a second, in bursts of burst.
 func NewLimiter(r rate.Limit, burst int) *Limiter {
 	return &Limiter{Rate: r, Burst: burst, clients: map[string]*client{}}
 }
 
-func clientOf(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// clientOf is the bucket a request counts against: the peer, or behind
+// trusted proxies the client they forwarded for; an IPv6 address by its
+// /64, which one host commonly holds whole.
+func (l *Limiter) clientOf(r *http.Request) string {
+	addr, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	ip := addr.Addr().Unmap()
+	if l.trusted(ip) {
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break
+			}
+			ip = hop.Unmap()
+			if !l.trusted(ip) {
+				break
+			}
+		}
+	}
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
+
+func (l *Limiter) trusted(ip netip.Addr) bool {
+	return slices.ContainsFunc(l.TrustedProxies, func(p netip.Prefix) bool { return p.Contains(ip) })
 }
 
 func (l *Limiter) get(r *http.Request) *rate.Limiter {
+	key := l.clientOf(r)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
-	key := clientOf(r)
 	c, ok := l.clients[key]
 	if !ok {
-		if len(l.clients) > 10000 {
-			for k, old := range l.clients {
-				if now.Sub(old.seen) > 10*time.Minute {
-					delete(l.clients, k)
-				}
-			}
+		if len(l.clients) >= maxClients {
+			l.evict(now)
 		}
 		c = &client{limiter: rate.NewLimiter(l.Rate, l.Burst)}
 		l.clients[key] = c
 	}
 	c.seen = now
 	return c.limiter
+}
+
+// evict drops the buckets that have refilled (a new one is the same), and
+// if none has, the least recently seen.
+func (l *Limiter) evict(now time.Time) {
+	refill := time.Duration(float64(l.Burst) / float64(l.Rate) * float64(time.Second))
+	oldest, oldestKey := now, ""
+	for k, c := range l.clients {
+		if now.Sub(c.seen) > refill {
+			delete(l.clients, k)
+		} else if c.seen.Before(oldest) {
+			oldest, oldestKey = c.seen, k
+		}
+	}
+	if len(l.clients) >= maxClients {
+		delete(l.clients, oldestKey)
+	}
 }
 
 // penalize takes ten requests' worth from a client that presented an

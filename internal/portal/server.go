@@ -54,6 +54,9 @@ type Server struct {
 	ApprovalTimeout time.Duration
 	// Limiter is the per-client rate limit.
 	Limiter *Limiter
+	// Approval is "manual" when this server may not approve: it then
+	// refuses invitations made for automatic approval.
+	Approval string
 	// Log receives one line per redemption; it never holds a key.
 	Log func(format string, args ...any)
 

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/whocan"
 )
@@ -96,25 +98,31 @@ func regexpLine(s, pattern string) bool {
 func TestGrantSaysWhatElseIsAllowed(t *testing.T) {
 	admin := adminClient(t)
 	dir := t.TempDir()
-	bindRules(t, admin, "team-x-reads-secrets", "default", []rbacv1.PolicyRule{{Verbs: []string{"get", "list"}, APIGroups: []string{""}, Resources: []string{"secrets"}}},
+	// A namespace of its own: reading Secrets where a powerful service
+	// account's token may lie (other tests make some in default) is a
+	// refusal of its own.
+	if _, err := admin.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "whatelse"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bindRules(t, admin, "team-x-reads-secrets", "whatelse", []rbacv1.PolicyRule{{Verbs: []string{"get", "list"}, APIGroups: []string{""}, Resources: []string{"secrets"}}},
 		rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "team-x"})
 	out := filepath.Join(dir, "xavier.kubeconfig")
-	r := kubeaccess(t, cluster.AdminKubeconfig, "grant", "xavier", "-g", "team-x", "-n", "default", "--verb", "get", "--resource", "pods", "--strict", "--out", out)
+	r := kubeaccess(t, cluster.AdminKubeconfig, "grant", "xavier", "-g", "team-x", "-n", "whatelse", "--verb", "get", "--resource", "pods", "--strict", "--out", out)
 	mustFailWith(t, "grant --strict to a member of a group with more access", r, 2,
 		`refusing with --strict: besides what is granted, "xavier" would be allowed, through bindings already in place:`)
-	if !strings.Contains(r.stderr, `RoleBinding default/team-x-reads-secrets (ClusterRole team-x-reads-secrets) to Group team-x: verbs get,list on secrets in groups ""`) {
+	if !strings.Contains(r.stderr, `RoleBinding whatelse/team-x-reads-secrets (ClusterRole team-x-reads-secrets) to Group team-x: verbs get,list on secrets in groups ""`) {
 		t.Errorf("--strict does not name the binding and rule:\n%s", r.stderr)
 	}
 	mustHaveIssuedNothing(t, admin, "xavier", out)
 
-	r = kubeaccess(t, cluster.AdminKubeconfig, "grant", "xavier", "-g", "team-x", "-n", "default", "--verb", "get", "--resource", "pods", "--out", out)
+	r = kubeaccess(t, cluster.AdminKubeconfig, "grant", "xavier", "-g", "team-x", "-n", "whatelse", "--verb", "get", "--resource", "pods", "--out", out)
 	mustSucceed(t, "the same grant without --strict", r)
 	if !strings.Contains(r.stderr, `note: besides what is granted, "xavier" is allowed, through bindings already in place:`) || !strings.Contains(r.stderr, "team-x-reads-secrets") {
 		t.Errorf("the grant does not report the access beyond it:\n%s", r.stderr)
 	}
-	mustSucceed(t, "xavier reads secrets, as reported", kubectl(t, out, "get", "secrets", "-n", "default"))
+	mustSucceed(t, "xavier reads secrets, as reported", kubectl(t, out, "get", "secrets", "-n", "whatelse"))
 
-	plain := kubeaccess(t, cluster.AdminKubeconfig, "grant", "yolanda", "-n", "default", "--verb", "get", "--resource", "pods", "--strict", "--out", filepath.Join(dir, "y.kubeconfig"))
+	plain := kubeaccess(t, cluster.AdminKubeconfig, "grant", "yolanda", "-n", "whatelse", "--verb", "get", "--resource", "pods", "--strict", "--out", filepath.Join(dir, "y.kubeconfig"))
 	mustSucceed(t, "grant --strict with nothing beyond it", plain)
 	if strings.Contains(plain.stderr, "besides what is granted") {
 		t.Errorf("a plain grant reports access beyond it:\n%s", plain.stderr)

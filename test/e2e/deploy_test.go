@@ -43,12 +43,12 @@ func serviceAccountKubeconfig(t *testing.T, namespace, name string) string {
 	return path
 }
 
-// portalKubeconfig applies deploy/'s namespace and RBAC and returns a
-// kubeconfig of the portal's service account: what serve runs as
-// in-cluster, with the least it needs.
+// portalKubeconfig applies deploy/'s namespace and RBAC (for automatic
+// approval too) and returns a kubeconfig of the portal's service account:
+// what serve runs as in-cluster, with the least it needs.
 func portalKubeconfig(t *testing.T) string {
 	t.Helper()
-	for _, f := range []string{"namespace.yaml", "rbac.yaml"} {
+	for _, f := range []string{"namespace.yaml", "rbac.yaml", "rbac-auto-approve.yaml"} {
 		mustSucceed(t, "kubectl apply "+f, kubectl(t, cluster.AdminKubeconfig, "apply", "-f", filepath.Join(deployDir(t), f)))
 	}
 	return serviceAccountKubeconfig(t, "kubeaccess-system", "kubeaccess-portal")

@@ -99,7 +99,9 @@ func TestRecordsNamespaceCreationIsCheckedUpFront(t *testing.T) {
 		{Verbs: []string{"approve"}, APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"signers"}, ResourceNames: []string{"kubernetes.io/kube-apiserver-client"}},
 		{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"namespaces"}},
 		{Verbs: []string{"create"}, APIGroups: []string{""}, Resources: []string{"configmaps"}},
-		{Verbs: []string{"list"}, APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterrolebindings"}},
+		// What the privilege review reads.
+		{Verbs: []string{"list"}, APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterrolebindings", "rolebindings", "clusterroles", "roles"}},
+		{Verbs: []string{"list"}, APIGroups: []string{""}, Resources: []string{"serviceaccounts"}},
 		{Verbs: []string{"create"}, APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}},
 	}
 	if _, err := admin.RbacV1().ClusterRoles().Create(t.Context(), &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "issuer"}, Rules: rules}, metav1.CreateOptions{}); err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -39,6 +40,10 @@ type Options struct {
 	ApprovalTimeout  time.Duration
 	Rate             float64
 	Burst            int
+	Approval         string
+	TrustedProxies   []string
+
+	trustedProxies []netip.Prefix
 
 	maxTTL    time.Duration
 	publicURL *url.URL
@@ -52,7 +57,7 @@ const shutdownGrace = 30 * time.Second
 // NewCmdServe returns the "serve" command.
 func NewCmdServe(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{Listen: ":8443", PublicURL: invite.DefaultPublicURL, RecordsNamespace: records.DefaultNamespace, MaxTTL: issuing.DefaultMaxTTL,
-		ApprovalTimeout: time.Hour, Rate: 20, Burst: 100, IOStreams: streams}
+		ApprovalTimeout: time.Hour, Rate: 20, Burst: 100, Approval: invitestore.ApprovalAuto, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
 		Short: "Serve invitation links: the newcomer's browser makes the key, the server gets it certified",
@@ -86,6 +91,8 @@ allow all it does. SIGTERM stops it gracefully.`,
 	fs.DurationVar(&o.ApprovalTimeout, "approval-timeout", o.ApprovalTimeout, "How long a manual-approval invitation waits for an admin")
 	fs.Float64Var(&o.Rate, "rate", o.Rate, "Requests a second allowed to each client address")
 	fs.IntVar(&o.Burst, "burst", o.Burst, "Requests a client address may make at once")
+	fs.StringVar(&o.Approval, "approval", o.Approval, `Invitations this server redeems: "auto" (all; it approves those made with --approval auto) or "manual" (only those an admin approves, so it needs no right to approve)`)
+	fs.StringSliceVar(&o.TrustedProxies, "trusted-proxy", nil, "Address or CIDR of a proxy (an ingress) whose X-Forwarded-For names the client, for the rate limit; repeatable")
 	return cmd
 }
 
@@ -93,6 +100,21 @@ allow all it does. SIGTERM stops it gracefully.`,
 func (o *Options) Validate() error {
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return cmdutil.UsageErrorf("--tls-cert and --tls-key go together")
+	}
+	if o.Approval != invitestore.ApprovalAuto && o.Approval != invitestore.ApprovalManual {
+		return cmdutil.UsageErrorf(`--approval must be "auto" or "manual", not %q`, o.Approval)
+	}
+	o.trustedProxies = nil
+	for _, p := range o.TrustedProxies {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return cmdutil.UsageErrorf("--trusted-proxy %q is not an address or CIDR", p)
+			}
+			prefix = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
+		}
+		o.trustedProxies = append(o.trustedProxies, prefix.Masked())
 	}
 	u, err := url.Parse(o.PublicURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
@@ -127,6 +149,9 @@ func (o *Options) Run(ctx context.Context, f cmdutil.Factory) error {
 	if err != nil {
 		return err
 	}
+	if err := store.Watch(ctx); err != nil {
+		return err
+	}
 	cluster, err := f.Cluster()
 	if err != nil {
 		return err
@@ -134,9 +159,11 @@ func (o *Options) Run(ctx context.Context, f cmdutil.Factory) error {
 	if o.ServerURL != "" {
 		cluster.Server = o.ServerURL
 	}
+	limiter := portal.NewLimiter(rate.Limit(o.Rate), o.Burst)
+	limiter.TrustedProxies = o.trustedProxies
 	srv := &portal.Server{
 		Engine: engine, Client: client, Store: store, Key: key, RecordsNamespace: o.RecordsNamespace, MaxTTL: o.maxTTL,
-		Cluster: cluster, ApprovalTimeout: o.ApprovalTimeout, Limiter: portal.NewLimiter(rate.Limit(o.Rate), o.Burst),
+		Cluster: cluster, ApprovalTimeout: o.ApprovalTimeout, Limiter: limiter, Approval: o.Approval,
 		Log: func(format string, args ...any) { fmt.Fprintf(o.ErrOut, format+"\n", args...) },
 	}
 	cert, err := o.certificate()
@@ -177,7 +204,7 @@ func (o *Options) Run(ctx context.Context, f cmdutil.Factory) error {
 // checkPermissions refuses to start with credentials that cannot do all
 // the portal does, naming what is missing.
 func (o *Options) checkPermissions(ctx context.Context, client kubernetes.Interface) error {
-	missing, err := verify.MissingBatched(ctx, client, portal.Permissions(o.RecordsNamespace))
+	missing, err := verify.MissingBatched(ctx, client, portal.Permissions(o.RecordsNamespace, o.Approval == invitestore.ApprovalAuto))
 	if err != nil {
 		return fmt.Errorf("checking what these credentials may do: %w", err)
 	}
