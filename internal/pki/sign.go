@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
@@ -56,9 +57,13 @@ func LoadAuthority(certPath, keyPath string) (*Authority, error) {
 // ParseRequest reads a PEM certificate request and checks its signature,
 // which proves the requester holds the private key.
 func ParseRequest(pemData []byte) (*x509.CertificateRequest, error) {
-	block, _ := pem.Decode(pemData)
+	block, rest := pem.Decode(pemData)
 	if block == nil {
 		return nil, errors.New("no PEM data found")
+	}
+	if len(bytes.TrimSpace(rest)) > 0 {
+		// What follows would be read by no one who reviews the request.
+		return nil, errors.New("the PEM data holds more than one certificate request")
 	}
 	if block.Type != "CERTIFICATE REQUEST" && block.Type != "NEW CERTIFICATE REQUEST" {
 		return nil, fmt.Errorf("PEM block is a %q, not a CERTIFICATE REQUEST", block.Type)

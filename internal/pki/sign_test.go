@@ -150,3 +150,16 @@ func TestAuthorityRefuses(t *testing.T) {
 		}
 	})
 }
+
+func TestParseRequestTakesOneBlock(t *testing.T) {
+	req, _ := request(t, "dave", "dev")
+	one := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: req.Raw})
+	if _, err := ParseRequest(append(one, '\n')); err != nil {
+		t.Fatalf("one request: %v", err)
+	}
+	other, _ := request(t, "admin", "system:masters")
+	two := append(one, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: other.Raw})...)
+	if _, err := ParseRequest(two); err == nil || !strings.Contains(err.Error(), "more than one certificate request") {
+		t.Errorf("two requests: %v, want a refusal", err)
+	}
+}

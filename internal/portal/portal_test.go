@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -99,5 +100,45 @@ func TestHeadersAndRateLimit(t *testing.T) {
 	}
 	if strings.Contains(rec.Body.String(), "innerHTML") || strings.Contains(rec.Body.String(), "eval(") {
 		t.Error("the page's script writes HTML or evaluates strings")
+	}
+}
+
+func TestRateLimitKeysOnTheClient(t *testing.T) {
+	l := NewLimiter(rate.Limit(1), 3)
+	l.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	req := func(peer string, forwarded ...string) *http.Request {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = peer
+		for _, f := range forwarded {
+			r.Header.Add("X-Forwarded-For", f)
+		}
+		return r
+	}
+	for name, tc := range map[string]struct {
+		r    *http.Request
+		want string
+	}{
+		"direct":                           {req("192.0.2.7:4000"), "192.0.2.7"},
+		"direct, forwarded header ignored": {req("192.0.2.7:4000", "198.51.100.1"), "192.0.2.7"},
+		"behind the ingress":               {req("10.1.2.3:4000", "198.51.100.1"), "198.51.100.1"},
+		"a client's own forged hops":       {req("10.1.2.3:4000", "203.0.113.9, 198.51.100.1"), "198.51.100.1"},
+		"two trusted hops":                 {req("10.1.2.3:4000", "198.51.100.1, 10.9.9.9"), "198.51.100.1"},
+		"IPv6 by its /64":                  {req("[2001:db8:1:2:3:4:5:6]:4000"), "2001:db8:1:2::/64"},
+	} {
+		if got := l.clientOf(tc.r); got != tc.want {
+			t.Errorf("%s: client %q, want %q", name, got, tc.want)
+		}
+	}
+}
+
+func TestRateLimitMapIsBounded(t *testing.T) {
+	l := NewLimiter(rate.Limit(1), 3)
+	for i := range maxClients + 500 {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 1).String()
+		l.get(r)
+	}
+	if n := len(l.clients); n > maxClients {
+		t.Errorf("%d buckets kept, want at most %d", n, maxClients)
 	}
 }

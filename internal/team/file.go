@@ -169,6 +169,7 @@ func Parse(path string, data []byte) (*File, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		problems.add(extra.Line, "a team file holds one document; this is another")
 	}
+	plainYAML(f.root, problems)
 	strict := yaml.NewDecoder(bytes.NewReader(data))
 	strict.KnownFields(true)
 	var typeErr *yaml.TypeError
@@ -180,6 +181,27 @@ func Parse(path string, data []byte) (*File, error) {
 		problems.add(0, "%v", err)
 	}
 	return f, problems.err()
+}
+
+// plainYAML refuses what lets a file say more than a reviewer reads:
+// anchors, aliases and merge keys (a value defined in one place and
+// applied in another) and explicit tags (!!binary holds base64 that the
+// parser decodes); a team file is reviewed as it reads.
+func plainYAML(n *yaml.Node, p *Problems) {
+	switch {
+	case n.Anchor != "":
+		p.add(n.Line, "anchor &%s: a team file may not use anchors and aliases; write each value where it applies", n.Anchor)
+	case n.Kind == yaml.AliasNode:
+		p.add(n.Line, "alias *%s: a team file may not use anchors and aliases; write each value where it applies", n.Value)
+		return
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!merge":
+		p.add(n.Line, "merge key <<: a team file may not merge maps; write each value where it applies")
+	case n.Style&yaml.TaggedStyle != 0:
+		p.add(n.Line, "tag %s: a team file may not use explicit tags; write the value as plain text", n.Tag)
+	}
+	for _, c := range n.Content {
+		plainYAML(c, p)
+	}
 }
 
 // typeProblem turns one of yaml's type errors into a Problem in our words.

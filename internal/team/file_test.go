@@ -70,6 +70,14 @@ func TestBadFilesListEveryProblemWithItsLine(t *testing.T) {
 				`team.yaml:22: user "system:kube-scheduler": user "system:kube-scheduler" is in the reserved system: namespace`,
 				`user "system:kube-scheduler": unknown group "dev"`},
 		},
+		"content a reviewer does not read: tags, anchors, aliases, merge keys": {
+			func(s string) string {
+				s = strings.Replace(s, "    groups: [dev]\n    ttl: 24h", "    groups: *g\n    ttl: !!str 24h", 1)
+				return strings.Replace(s, "  - name: dave\n    groups: [dev]", "  - name: dave\n    groups: &g [dev]", 1)
+			},
+			[]string{`team.yaml:23: anchor &g: a team file may not use anchors and aliases`, `team.yaml:26: tag !!str: a team file may not use explicit tags`,
+				`team.yaml:25: alias *g: a team file may not use anchors and aliases`},
+		},
 		"lifetimes": {
 			func(s string) string {
 				s = strings.Replace(s, "ttl: 24h", "ttl: 5m", 1)

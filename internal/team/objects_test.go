@@ -203,3 +203,23 @@ func TestRolesGivingEscalationAreRefusedWhateverTheirName(t *testing.T) {
 		t.Errorf("a missing ClusterRole: %v", err)
 	}
 }
+
+func TestTeamNamesCannotCollide(t *testing.T) {
+	// Once, team a-b's account c and team a's account b-c shared a Secret.
+	if BoundSecretName("a-b", "c") == BoundSecretName("a", "b-c") {
+		t.Errorf("two teams' accounts share bound Secret %q", BoundSecretName("a", "b-c"))
+	}
+	managed := func(team string) map[string]string {
+		return map[string]string{labels.ManagedBy: labels.Kubeaccess, labels.Team: team}
+	}
+	ix := &rbac.Index{Bindings: []rbac.Binding{
+		{Ref: rbac.Ref{Kind: "RoleBinding", Namespace: "ns", Name: "kubeaccess:team:a:group:dev:reader"}, Labels: managed("a")},
+		// Labelled as a's, named as another's: not a's to prune.
+		{Ref: rbac.Ref{Kind: "RoleBinding", Namespace: "ns", Name: "kubeaccess:team:a-b:group:dev:reader"}, Labels: managed("a")},
+		{Ref: rbac.Ref{Kind: "ClusterRoleBinding", Name: "kubeaccess:user:ivan"}, Labels: managed("a")},
+	}, RoleLabels: map[rbac.Ref]map[string]string{}}
+	got := Owned("a", ix)
+	if len(got) != 1 || got[0].Name != "kubeaccess:team:a:group:dev:reader" {
+		t.Errorf("team a owns %v, want only its own binding", got)
+	}
+}

@@ -155,12 +155,35 @@
       data = { state: "failed", message: "the server answered " + res.status };
     }
     if (!res.ok) {
-      throw new Error(data.message || "the server answered " + res.status);
+      const err = new Error(data.message || "the server answered " + res.status);
+      err.retryable = res.status === 429 || res.status === 503;
+      err.retryAfter = Number(res.headers.get("Retry-After")) || 0;
+      throw err;
     }
     return data;
   }
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  // poll asks for the redemption's status, and on a busy or briefly
+  // unreachable server (429, 503, a dropped connection) waits and asks
+  // again, for up to two minutes: giving up would lose the key this page
+  // holds, and with it the certificate being issued.
+  async function poll() {
+    const deadline = Date.now() + 120000;
+    for (let wait = 500; ; wait = Math.min(wait * 2, 8000)) {
+      try {
+        return await call("GET", "/i/" + token + "/status");
+      } catch (e) {
+        const transient = e.retryable || e instanceof TypeError;
+        if (!transient || Date.now() > deadline) {
+          throw e;
+        }
+        say("The server is busy; asking again shortly. Keep this page open.");
+        await sleep(Math.max(wait, e.retryAfter * 1000 || 0));
+      }
+    }
+  }
 
   async function create() {
     button.disabled = true;
@@ -183,7 +206,7 @@
         say("Issuing your certificate…");
       }
       await sleep(500);
-      status = await call("GET", "/i/" + token + "/status");
+      status = await poll();
     }
     const keyPEM = pem("PRIVATE KEY", new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey)));
     const file = user.replace(/[^A-Za-z0-9._-]/g, "_") + ".kubeconfig";
