@@ -124,24 +124,27 @@ func decide(ctx context.Context, client kubernetes.Interface, req *certificatesv
 	return nil
 }
 
-// Delete removes the request; a request already gone is not an error.
-func Delete(ctx context.Context, client kubernetes.Interface, name string) error {
-	err := client.CertificatesV1().CertificateSigningRequests().Delete(ctx, name, metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("deleting CertificateSigningRequest %s: %w", name, err)
+// Delete removes the request, only if it is still the one created (its
+// UID): a request deleted meanwhile and made again under its name by
+// someone else is theirs. A request already gone is not an error.
+func Delete(ctx context.Context, client kubernetes.Interface, created *certificatesv1.CertificateSigningRequest) error {
+	uid := created.UID
+	err := client.CertificatesV1().CertificateSigningRequests().Delete(ctx, created.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("deleting CertificateSigningRequest %s: %w", created.Name, err)
 	}
 	return nil
 }
 
 // Discard deletes a request after a failure and says what became of it,
 // for the error message.
-func Discard(client kubernetes.Interface, name string) string {
+func Discard(client kubernetes.Interface, created *certificatesv1.CertificateSigningRequest) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := Delete(ctx, client, name); err != nil {
-		return fmt.Sprintf("CertificateSigningRequest %s could not be deleted (%v): delete it with kubectl delete csr %s", name, err, name)
+	if err := Delete(ctx, client, created); err != nil {
+		return fmt.Sprintf("CertificateSigningRequest %s could not be deleted (%v): delete it with kubectl delete csr %s", created.Name, err, created.Name)
 	}
-	return fmt.Sprintf("CertificateSigningRequest %s was deleted", name)
+	return fmt.Sprintf("CertificateSigningRequest %s was deleted", created.Name)
 }
 
 // Get reads the named request.

@@ -135,7 +135,7 @@ func (c *CSR) Undo(x *Execution) string {
 	if c.created == nil {
 		return ""
 	}
-	return csr.Discard(x.Client, c.created.Name)
+	return csr.Discard(x.Client, c.created)
 }
 
 // awaitAndApprove approves req unless another approver must, and waits

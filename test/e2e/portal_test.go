@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -36,6 +37,9 @@ import (
 type wire struct {
 	mu     sync.Mutex
 	bodies []string
+	// busyPolls is how many status polls still to answer 503, as a busy
+	// server would; answeredBusy counts those answered so.
+	busyPolls, answeredBusy atomic.Int32
 }
 
 func (w *wire) add(method, path string, body []byte) {
@@ -62,6 +66,12 @@ func recordingProxy(t *testing.T) (*httptest.Server, *wire, func(backend string)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		rec.add(r.Method, r.URL.Path, body)
+		if strings.HasSuffix(r.URL.Path, "/status") && rec.busyPolls.Add(-1) >= 0 {
+			rec.answeredBusy.Add(1)
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		mu.Lock()
 		p := proxy
@@ -87,15 +97,43 @@ func recordingProxy(t *testing.T) (*httptest.Server, *wire, func(backend string)
 // gracefully.
 func startServe(t *testing.T, kubeconfig, publicURL string) string {
 	t.Helper()
+	return startServeWith(t, kubeconfig, "--public-url", publicURL)
+}
+
+// startServeWith is startServe with serve's other flags.
+func startServeWith(t *testing.T, kubeconfig string, flags ...string) string {
+	t.Helper()
+	url, cmd, stderr := launchServe(t, kubeconfig, flags...)
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil || !strings.Contains(stderr.String(), "stopped") {
+				t.Errorf("serve did not stop gracefully on SIGTERM: %v\n%s", err, stderr.String())
+			}
+		case <-time.After(40 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("serve did not stop within 40s of SIGTERM")
+		}
+	})
+	return url
+}
+
+// launchServe starts kubeaccess serve and waits until it serves; the
+// caller stops it.
+func launchServe(t *testing.T, kubeconfig string, flags ...string) (string, *exec.Cmd, *syncBuffer) {
+	t.Helper()
 	addr := freeAddr(t)
-	cmd := exec.Command(kubeaccessBin, "serve", "--listen", addr, "--public-url", publicURL, "--approval-timeout", "2m")
+	cmd := exec.Command(kubeaccessBin, append([]string{"serve", "--listen", addr, "--approval-timeout", "2m"}, flags...)...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -119,21 +157,7 @@ func startServe(t *testing.T, kubeconfig, publicURL string) string {
 	if !strings.Contains(out.String(), "SHA-256 fingerprint") {
 		t.Errorf("serve without --tls-cert does not print its certificate's fingerprint:\n%s", out.String())
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil || !strings.Contains(stderr.String(), "stopped") {
-				t.Errorf("serve did not stop gracefully on SIGTERM: %v\n%s", err, stderr.String())
-			}
-		case <-time.After(40 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("serve did not stop within 40s of SIGTERM")
-		}
-	})
-	return "https://" + addr
+	return "https://" + addr, cmd, stderr
 }
 
 func freeAddr(t *testing.T) string {
@@ -302,8 +326,14 @@ func TestPortalInvitationInTheBrowser(t *testing.T) {
 	if !strings.HasPrefix(link, front.URL+"/i/") || len(strings.TrimPrefix(link, front.URL+"/i/")) < 43 {
 		t.Fatalf("invite printed %q, want a link with a token of 256 bits", link)
 	}
+	// The server is busy for the page's first two polls: the page waits
+	// and asks again, and does not give up the key it holds.
+	wireLog.busyPolls.Store(2)
 	redeem(t, ctx, link, "portal-before.png", "portal-after.png", nil)
 	data := waitForFile(t, filepath.Join(downloads, "pia.kubeconfig"))
+	if wireLog.answeredBusy.Load() == 0 {
+		t.Error("the page never polled while the server was busy: the retry was not exercised")
+	}
 	path := filepath.Join(t.TempDir(), "pia.kubeconfig")
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
