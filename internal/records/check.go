@@ -1,6 +1,7 @@
 package records
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -15,6 +16,9 @@ import (
 // records namespace can edit, so a record that fails it is tampered with,
 // and nothing is done on its word.
 func (r Record) Check() error {
+	if r.unreadable != "" {
+		return errors.New(r.unreadable)
+	}
 	switch r.Kind {
 	case "certificate":
 		if err := r.checkCertificate(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -78,6 +79,12 @@ type Record struct {
 	// Team is the team file (kubeaccess apply) the credential was issued
 	// for, which renews and revokes it.
 	Team string `json:"team,omitempty"`
+
+	// unreadable says why the record's object could not be read: such a
+	// record is listed, named by its object, and fails Check, so that one
+	// object anyone may write in the records namespace neither stops every
+	// command that lists records nor is acted on.
+	unreadable string
 }
 
 // CertificateID identifies a certificate by its fingerprint.
@@ -204,10 +211,7 @@ func (s Store) List(ctx context.Context, user string) ([]Record, error) {
 	}
 	var out []Record
 	for i := range list.Items {
-		r, err := fromConfigMap(&list.Items[i])
-		if err != nil {
-			return nil, err
-		}
+		r := readListed(&list.Items[i])
 		if user == "" || r.User == user {
 			out = append(out, r)
 		}
@@ -240,12 +244,10 @@ func (s Store) ListTeam(ctx context.Context, team string) ([]Record, []Untrusted
 	var untrusted []Untrusted
 	for i := range list.Items {
 		cm := &list.Items[i]
-		r, err := fromConfigMap(cm)
+		r := readListed(cm)
+		err := r.Check()
 		if err == nil && r.Team != team {
 			err = fmt.Errorf("it is labelled for team %s but says team %q", team, r.Team)
-		}
-		if err == nil {
-			err = r.Check()
 		}
 		if err != nil {
 			untrusted = append(untrusted, Untrusted{Name: cm.Name, Reason: err.Error()})
@@ -286,6 +288,16 @@ func toConfigMap(namespace string, r Record) (*corev1.ConfigMap, error) {
 		cm.Data[certKey] = r.Certificate
 	}
 	return cm, nil
+}
+
+// readListed reads a listed record, or stands in for one that cannot be
+// read with a record that says so.
+func readListed(cm *corev1.ConfigMap) Record {
+	r, err := fromConfigMap(cm)
+	if err != nil {
+		return Record{ID: strings.TrimPrefix(cm.Name, "kubeaccess-"), unreadable: err.Error()}
+	}
+	return r
 }
 
 func fromConfigMap(cm *corev1.ConfigMap) (Record, error) {

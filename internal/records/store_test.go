@@ -2,6 +2,7 @@ package records
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/kubeaccess/kubeaccess/internal/labels"
 )
 
 // TestModifyKeepsAConcurrentRevocation: the first write conflicts with
@@ -72,5 +75,28 @@ func TestCheckNamespace(t *testing.T) {
 				t.Errorf("CheckNamespace = %v, %v; want exists=%v, error=%v", exists, err, tc.exists, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestOneUnreadableRecordStopsNoList(t *testing.T) {
+	client := fake.NewClientset(&corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubeaccess-c-garbage", Namespace: DefaultNamespace,
+			Labels: map[string]string{KindLabel: "certificate", labels.Team: "t"}},
+		Data: map[string]string{"record.json": "{not json"},
+	})
+	store := Store{Client: client, Namespace: DefaultNamespace}
+	recs, err := store.List(t.Context(), "")
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("list: %v %v", recs, err)
+	}
+	if err := recs[0].Check(); err == nil || !strings.Contains(err.Error(), "cannot be read") {
+		t.Errorf("an unreadable record passes Check: %v", err)
+	}
+	if mine, err := store.List(t.Context(), "dave"); err != nil || len(mine) != 0 {
+		t.Errorf("an unreadable record is listed as dave's: %v %v", mine, err)
+	}
+	recs, untrusted, err := store.ListTeam(t.Context(), "t")
+	if err != nil || len(recs) != 0 || len(untrusted) != 1 || untrusted[0].Name != "kubeaccess-c-garbage" {
+		t.Errorf("team list: %v %v %v", recs, untrusted, err)
 	}
 }

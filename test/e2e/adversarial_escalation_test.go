@@ -222,6 +222,12 @@ spec:
 		t.Errorf("the planted record was acted on: %v %+v", err, got)
 	}
 	mustSucceed(t, "the team's member still reads", kubectl(t, filepath.Join(dir, "users", "rec-una.kubeconfig"), "get", "pods", "-n", "rec-ns"))
+	// Nor does the unreadable record stop the commands that list records.
+	l := kubeaccess(t, cluster.AdminKubeconfig, "list", "--all")
+	mustSucceed(t, "list beside an unreadable record", l)
+	if !strings.Contains(l.stderr, "warning: record kubeaccess-system/kubeaccess-c-garbage cannot be read") || !strings.Contains(l.stdout, "tampered") {
+		t.Errorf("list does not name the unreadable record:\n%s%s", l.stdout, l.stderr)
+	}
 }
 
 // TestEscalationPruneOnlyTheTeamsOwn: class 8. An object labelled with the
