@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"strings"
 
-	"golang.org/x/sync/errgroup"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
 // Authority: whatever kubeaccess does on someone's behalf (the portal
@@ -36,9 +37,8 @@ type Object struct {
 // error from the API server means it could not tell: callers refuse.
 func CheckAuthority(ctx context.Context, client kubernetes.Interface, who authenticationv1.UserInfo, createNamespace string, objs []Object) error {
 	var problems []string
-	ask := func(a authorizationv1.ResourceAttributes) (bool, error) { return allowedAs(ctx, client, who, &a, nil) }
 	if createNamespace != "" {
-		ok, err := ask(authorizationv1.ResourceAttributes{Verb: "create", Resource: "namespaces"})
+		ok, err := verify.CanAs(ctx, client, who, verify.Permission{Verb: "create", Resource: "namespaces"})
 		if err != nil {
 			return err
 		}
@@ -47,7 +47,7 @@ func CheckAuthority(ctx context.Context, client kubernetes.Interface, who authen
 		}
 	}
 	for _, o := range objs {
-		p, err := judge(ctx, client, who, o, ask)
+		p, err := judge(ctx, client, who, o)
 		if err != nil {
 			return err
 		}
@@ -60,20 +60,20 @@ func CheckAuthority(ctx context.Context, client kubernetes.Interface, who authen
 }
 
 // judge says what who lacks to create one object.
-func judge(ctx context.Context, client kubernetes.Interface, who authenticationv1.UserInfo, o Object, ask func(authorizationv1.ResourceAttributes) (bool, error)) ([]string, error) {
+func judge(ctx context.Context, client kubernetes.Interface, who authenticationv1.UserInfo, o Object) ([]string, error) {
 	const g = rbacv1.GroupName
 	var (
 		namespace, resource, what string
 		// lift is the verb and object that lift RBAC's own check.
-		lift authorizationv1.ResourceAttributes
+		lift verify.Permission
 	)
 	switch obj := o.Obj.(type) {
 	case *rbacv1.Role:
 		namespace, resource, what = obj.Namespace, "roles", "Role "+obj.Namespace+"/"+obj.Name
-		lift = authorizationv1.ResourceAttributes{Verb: "escalate", Group: g, Resource: "roles", Namespace: namespace}
+		lift = verify.Permission{Verb: "escalate", Group: g, Resource: "roles", Namespace: namespace}
 	case *rbacv1.ClusterRole:
 		resource, what = "clusterroles", "ClusterRole "+obj.Name
-		lift = authorizationv1.ResourceAttributes{Verb: "escalate", Group: g, Resource: "clusterroles"}
+		lift = verify.Permission{Verb: "escalate", Group: g, Resource: "clusterroles"}
 	case *rbacv1.RoleBinding:
 		namespace, resource, what = obj.Namespace, "rolebindings", "RoleBinding "+obj.Namespace+"/"+obj.Name
 		lift = bindOn(obj.RoleRef, namespace)
@@ -84,14 +84,14 @@ func judge(ctx context.Context, client kubernetes.Interface, who authenticationv
 		return nil, fmt.Errorf("%T is not an RBAC object", o.Obj)
 	}
 	var out []string
-	ok, err := ask(authorizationv1.ResourceAttributes{Verb: "create", Group: g, Resource: resource, Namespace: namespace})
+	ok, err := verify.CanAs(ctx, client, who, verify.Permission{Verb: "create", Group: g, Resource: resource, Namespace: namespace})
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		out = append(out, fmt.Sprintf("may not create %s", what))
 	}
-	if ok, err = ask(lift); err != nil || ok {
+	if ok, err = verify.CanAs(ctx, client, who, lift); err != nil || ok {
 		return out, err
 	}
 	lacking, err := lacks(ctx, client, who, o.Rules, namespace)
@@ -99,86 +99,60 @@ func judge(ctx context.Context, client kubernetes.Interface, who authenticationv
 		return nil, err
 	}
 	if len(lacking) > 0 {
-		out = append(out, fmt.Sprintf("may not %s, and does not hold %s", Describe(lift), strings.Join(lacking, "; ")))
+		out = append(out, fmt.Sprintf("may not %s, and does not hold %s", lift, strings.Join(lacking, "; ")))
 	}
 	return out, nil
 }
 
-func bindOn(ref rbacv1.RoleRef, namespace string) authorizationv1.ResourceAttributes {
+func bindOn(ref rbacv1.RoleRef, namespace string) verify.Permission {
 	resource := "roles"
 	if ref.Kind == "ClusterRole" {
 		resource = "clusterroles"
 	}
-	return authorizationv1.ResourceAttributes{Verb: "bind", Group: rbacv1.GroupName, Resource: resource, Name: ref.Name, Namespace: namespace}
+	return verify.Permission{Verb: "bind", Group: rbacv1.GroupName, Resource: resource, Name: ref.Name, Namespace: namespace}
 }
 
 // lacks lists the permissions of rules that who does not hold in
 // namespace ("" cluster-wide), each rule taken apart into single requests
 // (a wildcard is asked as the wildcard, which only a wildcard allows).
 func lacks(ctx context.Context, client kubernetes.Interface, who authenticationv1.UserInfo, rules []rbacv1.PolicyRule, namespace string) ([]string, error) {
-	type question struct {
-		res    *authorizationv1.ResourceAttributes
-		nonRes *authorizationv1.NonResourceAttributes
-		text   string
-	}
-	var qs []question
-	for _, r := range rules {
-		for _, verb := range r.Verbs {
-			for _, url := range r.NonResourceURLs {
-				qs = append(qs, question{nonRes: &authorizationv1.NonResourceAttributes{Verb: verb, Path: url}, text: verb + " " + url})
-			}
-			for _, group := range r.APIGroups {
-				for _, resource := range r.Resources {
-					names := r.ResourceNames
-					if len(names) == 0 {
-						names = []string{""}
-					}
-					res, sub, _ := strings.Cut(resource, "/")
-					for _, name := range names {
-						a := &authorizationv1.ResourceAttributes{Verb: verb, Group: group, Resource: res, Subresource: sub, Name: name, Namespace: namespace}
-						qs = append(qs, question{res: a, text: Describe(*a)})
-					}
-				}
-			}
-		}
-	}
-	held := make([]bool, len(qs))
-	eg, ctx := errgroup.WithContext(ctx)
-	eg.SetLimit(reviewConcurrency)
-	for i, q := range qs {
-		eg.Go(func() (err error) {
-			held[i], err = allowedAs(ctx, client, who, q.res, q.nonRes)
-			return err
-		})
-	}
-	if err := eg.Wait(); err != nil {
+	missing, err := verify.MissingAs(ctx, client, who, verify.RulePermissions(rules, namespace))
+	if err != nil {
 		return nil, err
 	}
 	var out []string
-	for i, q := range qs {
-		if !held[i] {
-			out = append(out, q.text)
+	for _, p := range missing {
+		out = append(out, p.String())
+	}
+	// RulePermissions leaves non-resource URLs out; they are asked here.
+	for _, r := range rules {
+		for _, verb := range r.Verbs {
+			for _, path := range r.NonResourceURLs {
+				ok, err := nonResourceAllowed(ctx, client, who, verb, path)
+				if err != nil {
+					return nil, err
+				}
+				if !ok {
+					out = append(out, verb+" "+path)
+				}
+			}
 		}
 	}
 	return out, nil
 }
 
-// allowedAs asks whether who may make a request, with every attribute
-// the API server authenticated them with.
-func allowedAs(ctx context.Context, client kubernetes.Interface, who authenticationv1.UserInfo, res *authorizationv1.ResourceAttributes, nonRes *authorizationv1.NonResourceAttributes) (bool, error) {
-	extra := map[string]authorizationv1.ExtraValue{}
-	for k, v := range who.Extra {
-		extra[k] = authorizationv1.ExtraValue(v)
-	}
+// nonResourceAllowed asks whether who may make a request to a path.
+func nonResourceAllowed(ctx context.Context, client kubernetes.Interface, who authenticationv1.UserInfo, verb, path string) (bool, error) {
 	r := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-		User: who.Username, UID: who.UID, Groups: who.Groups, Extra: extra, ResourceAttributes: res, NonResourceAttributes: nonRes,
+		User: who.Username, UID: who.UID, Groups: who.Groups, Extra: map[string]authorizationv1.ExtraValue{},
+		NonResourceAttributes: &authorizationv1.NonResourceAttributes{Verb: verb, Path: path},
 	}}
+	for k, v := range who.Extra {
+		r.Spec.Extra[k] = authorizationv1.ExtraValue(v)
+	}
 	got, err := client.AuthorizationV1().SubjectAccessReviews().Create(ctx, r, metav1.CreateOptions{})
 	if err != nil {
-		return false, fmt.Errorf("asking the API server what %q may do: %w", who.Username, err)
-	}
-	if got.Status.EvaluationError != "" && !got.Status.Allowed && !got.Status.Denied {
-		return false, fmt.Errorf("the API server could not decide what %q may do: %s", who.Username, got.Status.EvaluationError)
+		return false, fmt.Errorf("checking whether %s may %s %s: %w", who.Username, verb, path, err)
 	}
 	return got.Status.Allowed, nil
 }

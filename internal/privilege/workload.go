@@ -3,6 +3,7 @@ package privilege
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -94,7 +95,7 @@ func Accounts(ctx context.Context, client kubernetes.Interface, ix *rbac.Index, 
 		}
 	}
 	var out []Account
-	for _, name := range sortedKeys(names) {
+	for _, name := range slices.Sorted(maps.Keys(names)) {
 		held, err := Review(ctx, client, ForServiceAccount(namespace, name))
 		if err != nil {
 			return nil, err
@@ -138,7 +139,7 @@ func WorkloadNamespaces(ix *rbac.Index, id Identity, grants []Grant, also ...str
 		}
 	}
 	delete(set, SystemNamespace)
-	return sortedKeys(set)
+	return slices.Sorted(maps.Keys(set))
 }
 
 // RunsAsFindings are, for each account that holds catalogue entries, the
@@ -151,7 +152,7 @@ func RunsAsFindings(ctx context.Context, client kubernetes.Interface, id Identit
 		byNamespace[a.Namespace] = append(byNamespace[a.Namespace], a)
 	}
 	var out []Finding
-	for _, ns := range sortedKeys(byNamespace) {
+	for _, ns := range slices.Sorted(maps.Keys(byNamespace)) {
 		attrs := RunsAs(ns)
 		allowed, err := review(ctx, client, id, attrs)
 		if err != nil {
@@ -170,13 +171,4 @@ func RunsAsFindings(ctx context.Context, client kubernetes.Interface, id Identit
 		}
 	}
 	return out, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

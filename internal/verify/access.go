@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -63,22 +64,40 @@ const reviewConcurrency = 16
 // CanFor asks the API server whether user, in groups, holds permission
 // (a SubjectAccessReview, which the asker needs permission to create).
 func CanFor(ctx context.Context, client kubernetes.Interface, user string, groups []string, p Permission) (bool, error) {
+	return CanAs(ctx, client, authenticationv1.UserInfo{Username: user, Groups: groups}, p)
+}
+
+// CanAs is CanFor for a person as the API server authenticated them: with
+// their UID and extra too, which authorizers may look at.
+func CanAs(ctx context.Context, client kubernetes.Interface, who authenticationv1.UserInfo, p Permission) (bool, error) {
+	extra := map[string]authorizationv1.ExtraValue{}
+	for k, v := range who.Extra {
+		extra[k] = authorizationv1.ExtraValue(v)
+	}
 	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-		User: user, Groups: groups,
+		User: who.Username, UID: who.UID, Groups: who.Groups, Extra: extra,
 		ResourceAttributes: &authorizationv1.ResourceAttributes{
 			Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource, Name: p.Name, Namespace: p.Namespace,
 		},
 	}}
 	got, err := client.AuthorizationV1().SubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
 	if err != nil {
-		return false, fmt.Errorf("checking whether %s may %s: %w", user, p, err)
+		return false, fmt.Errorf("checking whether %s may %s: %w", who.Username, p, err)
+	}
+	if got.Status.EvaluationError != "" && !got.Status.Allowed && !got.Status.Denied {
+		return false, fmt.Errorf("the API server could not decide whether %s may %s: %s", who.Username, p, got.Status.EvaluationError)
 	}
 	return got.Status.Allowed, nil
 }
 
 // MissingFor is Missing for another user, through SubjectAccessReviews.
 func MissingFor(ctx context.Context, client kubernetes.Interface, user string, groups []string, perms []Permission) ([]Permission, error) {
-	return missing(ctx, perms, func(ctx context.Context, p Permission) (bool, error) { return CanFor(ctx, client, user, groups, p) })
+	return MissingAs(ctx, client, authenticationv1.UserInfo{Username: user, Groups: groups}, perms)
+}
+
+// MissingAs is Missing for a person as the API server authenticated them.
+func MissingAs(ctx context.Context, client kubernetes.Interface, who authenticationv1.UserInfo, perms []Permission) ([]Permission, error) {
+	return missing(ctx, perms, func(ctx context.Context, p Permission) (bool, error) { return CanAs(ctx, client, who, p) })
 }
 
 // Missing returns the permissions the client does not hold, in the order
