@@ -45,14 +45,15 @@ func (x *Execution) refusePrivileged(ctx context.Context, held privilege.Held, h
 }
 
 // runsAsFindings are the service accounts holding catalogue entries that
-// id could run workloads as: in the namespaces its grants and bindings
-// reach, and in the records namespace, where kubeaccess itself runs.
+// id could run workloads as, in the namespaces its grants and bindings
+// reach (the records namespace, where kubeaccess serve runs, among them
+// when they reach it).
 func (x *Execution) runsAsFindings(ctx context.Context, id privilege.Identity, grants []privilege.Grant, index *rbac.Index, indexErr error) ([]privilege.Finding, error) {
 	if indexErr != nil {
 		return nil, indexErr
 	}
 	var accounts []privilege.Account
-	for _, ns := range privilege.WorkloadNamespaces(index, id, grants, x.Plan.RecordsNamespace) {
+	for _, ns := range privilege.WorkloadNamespaces(index, id, grants) {
 		accs, err := x.Engine.serviceAccounts(ctx, index, ns)
 		if err != nil {
 			return nil, err

@@ -30,6 +30,16 @@ type Engine struct {
 	lacking    map[string]*memo[[]verify.Permission]
 	namespaces map[string]*memo[bool]
 	accounts   map[string]*memo[[]privilege.Account]
+	// parent, for an engine made by Fresh, answers what the issuer may do.
+	parent *Engine
+}
+
+// base is the engine that keeps what is shared by its fresh views.
+func (e *Engine) base() *Engine {
+	if e.parent != nil {
+		return e.parent
+	}
+	return e
 }
 
 // New returns an Engine that issues with client, resolves resources
@@ -44,12 +54,14 @@ func New(client kubernetes.Interface, disc discovery.CachedDiscoveryInterface, c
 }
 
 // Fresh returns an engine for the same cluster that shares what does not
-// change (who issues, the API's resources) and reads everything else anew:
-// for a long-running caller (kubeaccess serve) whose every decision must
-// see the roles, bindings and service accounts as they are now.
+// decide about anyone else (who issues, what it may do itself, the API's
+// resources) and reads everything else anew: for a long-running caller
+// (kubeaccess serve) whose every decision must see the roles, bindings and
+// service accounts as they are now.
 func (e *Engine) Fresh() *Engine {
 	f := New(e.client, e.discovery, e.cluster)
 	f.issuer, f.catalog = e.issuer, e.catalog
+	f.parent = e.base()
 	return f
 }
 

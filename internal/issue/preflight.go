@@ -168,7 +168,8 @@ func (e *Engine) missing(ctx context.Context, perms []verify.Permission) ([]veri
 	for i, p := range perms {
 		keys[i] = p.String()
 	}
-	m := keyed(e, e.lacking, strings.Join(keys, "\n"))
+	b := e.base()
+	m := keyed(b, b.lacking, strings.Join(keys, "\n"))
 	got, err := m.get(func() ([]verify.Permission, error) { return verify.MissingBatched(ctx, e.client, perms) })
 	return slices.Clone(got), err
 }
