@@ -108,16 +108,13 @@ func Accounts(ctx context.Context, client kubernetes.Interface, ix *rbac.Index, 
 }
 
 // WorkloadNamespaces are the namespaces whose service accounts id could run
-// as: those where grants give a request of RunsAs, those where a
-// RoleBinding in ix naming id does, and also. Where id may run workloads
+// as: those where grants give a request of RunsAs, and those where a
+// RoleBinding in ix naming id does. Where id may run workloads
 // cluster-wide, kube-system is among them, which the catalogue covers.
-func WorkloadNamespaces(ix *rbac.Index, id Identity, grants []Grant, also ...string) []string {
+// Authorizers other than RBAC that allow id workloads in a namespace are
+// not seen here: only in namespaces that grants or bindings reach.
+func WorkloadNamespaces(ix *rbac.Index, id Identity, grants []Grant) []string {
 	set := map[string]bool{}
-	for _, ns := range also {
-		if ns != "" {
-			set[ns] = true
-		}
-	}
 	for _, g := range grants {
 		if g.Namespace != "" && slices.ContainsFunc(RunsAs(g.Namespace), g.covers) {
 			set[g.Namespace] = true

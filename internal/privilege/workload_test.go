@@ -42,10 +42,11 @@ func TestRunsAsServiceAccounts(t *testing.T) {
 	for name, tc := range map[string]struct {
 		held   []Grant
 		grants []Grant
+		bound  string   // a namespace where a RoleBinding names dave
 		want   []string // accounts run as
 	}{
 		"edit granted where the portal runs":   {grants: []Grant{{Namespace: "kubeaccess-system", Rules: edit, Via: "Role x"}}, want: []string{"kubeaccess-system/kubeaccess-portal"}},
-		"exec held where the portal runs":      {held: []Grant{{Namespace: "kubeaccess-system", Rules: exec}}, want: []string{"kubeaccess-system/kubeaccess-portal"}},
+		"exec held where the portal runs":      {held: []Grant{{Namespace: "kubeaccess-system", Rules: exec}}, bound: "kubeaccess-system", want: []string{"kubeaccess-system/kubeaccess-portal"}},
 		"view where the portal runs":           {grants: []Grant{{Namespace: "kubeaccess-system", Rules: view}}},
 		"edit in a namespace of weak accounts": {grants: []Grant{{Namespace: "development", Rules: edit}}},
 		"edit where a bound account will run":  {grants: []Grant{{Namespace: "apps", Rules: edit}}, want: []string{"apps/deployer"}},
@@ -64,10 +65,14 @@ func TestRunsAsServiceAccounts(t *testing.T) {
 				Ref:      rbac.Ref{Kind: "ClusterRoleBinding", Name: "deployer"},
 				RoleRef:  rbacv1.RoleRef{Kind: "ClusterRole", Name: "cluster-admin"},
 				Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: "apps", Name: "deployer"}},
-			}}}
+			}}, Roles: map[rbac.Ref][]rbacv1.PolicyRule{{Kind: "ClusterRole", Name: "exec"}: exec}}
+			if tc.bound != "" {
+				ix.Bindings = append(ix.Bindings, rbac.Binding{Ref: rbac.Ref{Kind: "RoleBinding", Namespace: tc.bound, Name: "x"},
+					RoleRef: rbacv1.RoleRef{Kind: "ClusterRole", Name: "exec"}, Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "dave"}}})
+			}
 			id := ForUser("dave", []string{"dev"})
 			var accounts []Account
-			for _, ns := range WorkloadNamespaces(ix, id, tc.grants, "kubeaccess-system") {
+			for _, ns := range WorkloadNamespaces(ix, id, tc.grants) {
 				accs, err := Accounts(t.Context(), client, ix, ns)
 				if err != nil {
 					t.Fatal(err)
@@ -111,8 +116,8 @@ func TestWorkloadNamespacesFromBindings(t *testing.T) {
 			{Ref: rbac.Ref{Kind: "RoleBinding", Namespace: "ops", Name: "c"}, RoleRef: rbacv1.RoleRef{Kind: "ClusterRole", Name: "edit"}, Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: "erin"}}},
 		},
 	}
-	got := WorkloadNamespaces(ix, ForUser("dave", []string{"dev"}), nil, "kubeaccess-system")
-	if want := []string{"ci", "kubeaccess-system"}; !slices.Equal(got, want) {
+	got := WorkloadNamespaces(ix, ForUser("dave", []string{"dev"}), nil)
+	if want := []string{"ci"}; !slices.Equal(got, want) {
 		t.Errorf("namespaces %v, want %v", got, want)
 	}
 }
