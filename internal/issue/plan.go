@@ -7,10 +7,10 @@ package issue
 
 import (
 	"fmt"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	"slices"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
