@@ -2,10 +2,11 @@ package invite
 
 import (
 	"errors"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	"strings"
 	"testing"
 	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
 )
 
 func TestTokensAreLongRandomAndOnlyTheirHashIsKept(t *testing.T) {

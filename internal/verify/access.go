@@ -3,11 +3,11 @@ package verify
 import (
 	"context"
 	"fmt"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
