@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -77,9 +79,35 @@ func TestServeSaysWhatItsCredentialsLack(t *testing.T) {
 	weak := serviceAccountKubeconfig(t, "kubeaccess-system", "default")
 	r := kubeaccess(t, weak, "serve", "--listen", freeAddr(t))
 	mustFailWith(t, "serve as a service account with no rights", r, 4, `"system:serviceaccount:kubeaccess-system:default" may not:`)
-	for _, want := range []string{"create certificatesigningrequests.certificates.k8s.io", "approve signers.certificates.k8s.io", "escalate clusterroles.rbac.authorization.k8s.io", "deploy/rbac.yaml"} {
+	for _, want := range []string{"create certificatesigningrequests.certificates.k8s.io", "approve signers.certificates.k8s.io", "escalate clusterroles.rbac.authorization.k8s.io",
+		"deploy/rbac.yaml", "deploy/rbac-auto-approve.yaml", "--approval=manual"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("serve does not say it lacks %q:\n%s", want, r.stderr)
 		}
 	}
+	// With --approval=manual it needs no right to approve, and says so.
+	r = kubeaccess(t, weak, "serve", "--listen", freeAddr(t), "--approval=manual")
+	mustFailWith(t, "serve --approval=manual as a service account with no rights", r, 4, "create certificatesigningrequests.certificates.k8s.io")
+	if strings.Contains(r.stderr, "approve signers") || strings.Contains(r.stderr, "certificatesigningrequests/approval") {
+		t.Errorf("serve --approval=manual asks for the right to approve:\n%s", r.stderr)
+	}
+}
+
+// The portal's service account with deploy/rbac.yaml alone serves with
+// --approval=manual, and without rbac-auto-approve.yaml it may not approve.
+func TestDeployManualApprovalIsLeast(t *testing.T) {
+	for _, f := range []string{"namespace.yaml", "rbac.yaml"} {
+		mustSucceed(t, "kubectl apply "+f, kubectl(t, cluster.AdminKubeconfig, "apply", "-f", filepath.Join(deployDir(t), f)))
+	}
+	if err := adminClient(t).RbacV1().ClusterRoleBindings().Delete(t.Context(), "kubeaccess-portal-approve", metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	defer func() {
+		mustSucceed(t, "kubectl apply rbac-auto-approve.yaml", kubectl(t, cluster.AdminKubeconfig, "apply", "-f", filepath.Join(deployDir(t), "rbac-auto-approve.yaml")))
+	}()
+	portal := serviceAccountKubeconfig(t, "kubeaccess-system", "kubeaccess-portal")
+	if canI(t, portal, "update", "certificatesigningrequests/approval") {
+		t.Error("with deploy/rbac.yaml alone the portal may approve requests")
+	}
+	startServeWith(t, portal, "--approval=manual")
 }

@@ -219,8 +219,12 @@ func (o *Options) checkPermissions(ctx context.Context, client kubernetes.Interf
 	if id, err := verify.WhoAmI(ctx, client); err == nil {
 		who = fmt.Sprintf("%q", id.Username)
 	}
+	where := "deploy/rbac.yaml has the least the portal needs with --approval=manual"
+	if o.Approval == invitestore.ApprovalAuto {
+		where = "deploy/rbac.yaml has the least the portal needs, and deploy/rbac-auto-approve.yaml what approving takes; or run serve with --approval=manual"
+	}
 	return cmdutil.DeniedErrorf("kubeaccess serve cannot start: %s may not:\n%s\n"+
-		"grant them (deploy/rbac.yaml has the least the portal needs) or run it with other credentials", who, strings.Join(lines, "\n"))
+		"grant them (%s) or run it with other credentials", who, strings.Join(lines, "\n"), where)
 }
 
 // certificate is --tls-cert, or a self-signed one whose fingerprint is
