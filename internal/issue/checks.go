@@ -54,7 +54,7 @@ func (x *Execution) runsAsFindings(ctx context.Context, id privilege.Identity, g
 	}
 	var accounts []privilege.Account
 	for _, ns := range privilege.WorkloadNamespaces(index, id, grants) {
-		accs, err := x.Engine.serviceAccounts(ctx, index, ns)
+		accs, err := x.Engine.powerfulAccounts(ctx, index, ns)
 		if err != nil {
 			return nil, err
 		}

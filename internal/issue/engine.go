@@ -30,6 +30,7 @@ type Engine struct {
 	lacking    map[string]*memo[[]verify.Permission]
 	namespaces map[string]*memo[bool]
 	accounts   map[string]*memo[[]privilege.Account]
+	powerful   map[string]*memo[[]privilege.Account]
 	// parent, for an engine made by Fresh, answers what the issuer may do.
 	parent *Engine
 }
@@ -49,7 +50,7 @@ func New(client kubernetes.Interface, disc discovery.CachedDiscoveryInterface, c
 		client: client, discovery: disc, cluster: cluster,
 		issuer: &memo[*verify.Identity]{}, index: &memo[*rbac.Index]{}, catalog: &memo[*rbac.Catalog]{},
 		lacking: map[string]*memo[[]verify.Permission]{}, namespaces: map[string]*memo[bool]{},
-		accounts: map[string]*memo[[]privilege.Account]{},
+		accounts: map[string]*memo[[]privilege.Account]{}, powerful: map[string]*memo[[]privilege.Account]{},
 	}
 }
 

@@ -194,6 +194,17 @@ func (e *Engine) serviceAccounts(ctx context.Context, ix *rbac.Index, namespace 
 	})
 }
 
+// powerfulAccounts are a namespace's accounts that hold catalogue entries,
+// directly or through the accounts they run as, worked out once per engine.
+func (e *Engine) powerfulAccounts(ctx context.Context, ix *rbac.Index, namespace string) ([]privilege.Account, error) {
+	of := func(ctx context.Context, ns string) ([]privilege.Account, error) {
+		return e.serviceAccounts(ctx, ix, ns)
+	}
+	return keyed(e, e.powerful, namespace).get(func() ([]privilege.Account, error) {
+		return privilege.Powerful(ctx, e.client, ix, namespace, nil, of)
+	})
+}
+
 // namespaceExists reads a namespace when it is needed, once per engine.
 func (e *Engine) namespaceExists(ctx context.Context, name string, needed bool) (bool, error) {
 	if !needed {

@@ -55,17 +55,29 @@ type Account struct {
 	Findings        []Finding
 }
 
-// String names the account and what it holds.
+// String names the account and what it holds: catalogue entries, or the
+// accounts it runs as that hold them.
 func (a Account) String() string {
-	ids := make([]string, len(a.Findings))
-	for i, f := range a.Findings {
-		ids[i] = f.Entry.ID
+	var held []string
+	for _, f := range a.Findings {
+		if f.Entry.ID == RunsAsID {
+			held = append(held, f.Entry.Reason)
+		} else {
+			held = append(held, f.Entry.ID)
+		}
 	}
-	return fmt.Sprintf("service account %s/%s, which holds %s", a.Namespace, a.Name, strings.Join(ids, ", "))
+	if len(held) > 0 && a.Findings[0].Entry.ID == RunsAsID {
+		return fmt.Sprintf("service account %s/%s, which %s", a.Namespace, a.Name, strings.Join(held, "; "))
+	}
+	return fmt.Sprintf("service account %s/%s, which holds %s", a.Namespace, a.Name, strings.Join(held, ", "))
 }
 
+// Powerful reports whether the account holds anything of the catalogue.
+func (a Account) Powerful() bool { return len(a.Findings) > 0 }
+
 // Accounts asks the API server what each service account of namespace
-// holds of the catalogue, and returns those that hold any. The accounts
+// holds of the catalogue, and returns them all, each with its findings
+// (none for most). The accounts
 // are those that exist, those a binding in ix names (one may be created
 // later, under a binding made for it), and default, which every namespace
 // has or will have; an account's groups (system:serviceaccounts and
@@ -100,8 +112,55 @@ func Accounts(ctx context.Context, client kubernetes.Interface, ix *rbac.Index, 
 		if err != nil {
 			return nil, err
 		}
-		if findings := held.Findings(); len(findings) > 0 {
-			out = append(out, Account{Namespace: namespace, Name: name, Findings: findings})
+		out = append(out, Account{Namespace: namespace, Name: name, Findings: held.Findings()})
+	}
+	return out, nil
+}
+
+// AccountsOf returns a namespace's accounts, each with its own findings
+// (Accounts, or a memo of it).
+type AccountsOf func(ctx context.Context, namespace string) ([]Account, error)
+
+// Powerful are the accounts of namespace that hold catalogue entries,
+// directly or by running workloads as an account of another namespace
+// that does, however many namespaces away: whoever runs as the first runs
+// as the last. Which namespaces an account reaches its RBAC bindings say
+// (WorkloadNamespaces); the API server confirms it may run workloads there.
+// A namespace already being judged on this path adds nothing new, so a
+// cycle ends there.
+func Powerful(ctx context.Context, client kubernetes.Interface, ix *rbac.Index, namespace string, visiting []string, of AccountsOf) ([]Account, error) {
+	all, err := of(ctx, namespace)
+	if err != nil {
+		return nil, err
+	}
+	visiting = append(slices.Clone(visiting), namespace)
+	var out []Account
+	for _, acc := range all {
+		if acc.Powerful() {
+			out = append(out, acc)
+			continue
+		}
+		id := ForServiceAccount(namespace, acc.Name)
+		var reached []Account
+		for _, ns := range WorkloadNamespaces(ix, id, nil) {
+			if slices.Contains(visiting, ns) {
+				continue
+			}
+			accs, err := Powerful(ctx, client, ix, ns, visiting, of)
+			if err != nil {
+				return nil, err
+			}
+			reached = append(reached, accs...)
+		}
+		if len(reached) == 0 {
+			continue
+		}
+		findings, err := RunsAsFindings(ctx, client, id, reached, nil)
+		if err != nil {
+			return nil, err
+		}
+		if len(findings) > 0 {
+			out = append(out, Account{Namespace: namespace, Name: acc.Name, Findings: findings})
 		}
 	}
 	return out, nil
@@ -139,14 +198,16 @@ func WorkloadNamespaces(ix *rbac.Index, id Identity, grants []Grant) []string {
 	return slices.Sorted(maps.Keys(set))
 }
 
-// RunsAsFindings are, for each account that holds catalogue entries, the
-// finding that id holds or with grants would hold a way to run as it: the
-// first request of RunsAs that the API server allows id in the account's
+// RunsAsFindings are, for each of accounts that is Powerful, the finding
+// that id holds or with grants would hold a way to run as it: the first
+// request of RunsAs that the API server allows id in the account's
 // namespace, or that a grant gives.
 func RunsAsFindings(ctx context.Context, client kubernetes.Interface, id Identity, accounts []Account, grants []Grant) ([]Finding, error) {
 	byNamespace := map[string][]Account{}
 	for _, a := range accounts {
-		byNamespace[a.Namespace] = append(byNamespace[a.Namespace], a)
+		if a.Powerful() {
+			byNamespace[a.Namespace] = append(byNamespace[a.Namespace], a)
+		}
 	}
 	var out []Finding
 	for _, ns := range slices.Sorted(maps.Keys(byNamespace)) {

@@ -1,6 +1,7 @@
 package privilege
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -119,5 +120,56 @@ func TestWorkloadNamespacesFromBindings(t *testing.T) {
 	got := WorkloadNamespaces(ix, ForUser("dave", []string{"dev"}), nil)
 	if want := []string{"ci"}; !slices.Equal(got, want) {
 		t.Errorf("namespaces %v, want %v", got, want)
+	}
+}
+
+func TestRunsAsThroughAnotherNamespace(t *testing.T) {
+	all := []rbacv1.PolicyRule{{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}}}
+	edit := []rbacv1.PolicyRule{{Verbs: []string{"create"}, APIGroups: []string{""}, Resources: []string{"pods"}}}
+	bindSA := func(ns, saNS, sa string) rbac.Binding {
+		return rbac.Binding{Ref: rbac.Ref{Kind: "RoleBinding", Namespace: ns, Name: saNS + "-" + sa}, RoleRef: rbacv1.RoleRef{Kind: "ClusterRole", Name: "edit"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: saNS, Name: sa}}}
+	}
+	for name, tc := range map[string]struct {
+		bindings []rbac.Binding
+		grants   map[string][]Grant
+		want     string // in the finding; "" for none
+	}{
+		"a chain of two namespaces": {
+			bindings: []rbac.Binding{bindSA("y", "x", "ci"), {Ref: rbac.Ref{Kind: "ClusterRoleBinding", Name: "admin"}, RoleRef: rbacv1.RoleRef{Kind: "ClusterRole", Name: "cluster-admin"},
+				Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: "y", Name: "admin"}}}},
+			grants: map[string][]Grant{"system:serviceaccount:x:ci": {{Namespace: "y", Rules: edit}}, "system:serviceaccount:y:admin": {{Rules: all}}},
+			want:   "runs as service account x/ci, which runs as service account y/admin, which holds all-resources",
+		},
+		"a cycle with nothing powerful": {
+			bindings: []rbac.Binding{bindSA("y", "x", "ci"), bindSA("x", "y", "bot")},
+			grants:   map[string][]Grant{"system:serviceaccount:x:ci": {{Namespace: "y", Rules: edit}}, "system:serviceaccount:y:bot": {{Namespace: "x", Rules: edit}}},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ix := &rbac.Index{Bindings: tc.bindings, Roles: map[rbac.Ref][]rbacv1.PolicyRule{{Kind: "ClusterRole", Name: "edit"}: edit}}
+			client := byUser(t, nil, tc.grants)
+			of := func(ctx context.Context, ns string) ([]Account, error) { return Accounts(ctx, client, ix, ns) }
+			id := ForUser("bob", nil)
+			grants := []Grant{{Namespace: "x", Rules: edit, Via: "Role x/edit"}}
+			var accounts []Account
+			for _, ns := range WorkloadNamespaces(ix, id, grants) {
+				accs, err := Powerful(t.Context(), client, ix, ns, nil, of)
+				if err != nil {
+					t.Fatal(err)
+				}
+				accounts = append(accounts, accs...)
+			}
+			findings, err := RunsAsFindings(t.Context(), client, id, accounts, grants)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tc.want == "" && len(findings) > 0:
+				t.Errorf("findings %v, want none", findings)
+			case tc.want != "" && (len(findings) != 1 || !strings.Contains(findings[0].String(), tc.want)):
+				t.Errorf("findings %v, want one saying %q", findings, tc.want)
+			}
+		})
 	}
 }

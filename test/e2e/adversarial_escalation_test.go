@@ -138,6 +138,20 @@ spec:
 	mustFailWith(t, "grant edit in the portal's namespace", r, 2, "runs as service account kubeaccess-system/kubeaccess-portal, which holds")
 	mustHaveIssuedNothing(t, admin, "wl-portal", out)
 
+	// Two namespaces away: wl-chain's account may run Jobs in wl-apps, so
+	// whoever runs pods in wl-chain runs as wl-apps/deployer.
+	namespace(t, admin, "wl-chain")
+	if _, err := admin.CoreV1().ServiceAccounts("wl-chain").Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "ci"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bindRules(t, admin, "wl-chain-ci", "wl-apps", []rbacv1.PolicyRule{{Verbs: []string{"create"}, APIGroups: []string{"batch"}, Resources: []string{"jobs"}}},
+		rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: "wl-chain", Name: "ci"})
+	out = filepath.Join(dir, "wl-chained.kubeconfig")
+	r = kubeaccess(t, cluster.AdminKubeconfig, "grant", "wl-chained", "-n", "wl-chain", "--verb", "create", "--resource", "pods", "--out", out)
+	mustFailWith(t, "grant to run pods as an account that runs Jobs beside a powerful one", r, 2,
+		"runs as service account wl-chain/ci, which runs as service account wl-apps/deployer, which holds all-resources")
+	mustHaveIssuedNothing(t, admin, "wl-chained", out)
+
 	// Ordinary power where no account is powerful is still granted.
 	namespace(t, admin, "wl-plain")
 	mustSucceed(t, "grant edit in a namespace of weak accounts",
