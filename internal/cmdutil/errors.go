@@ -11,19 +11,12 @@ import (
 
 // The exit codes, as package failure documents them.
 const (
-	ExitOK          = failure.ExitOK
-	ExitError       = failure.ExitError
-	ExitUsage       = failure.ExitUsage
-	ExitTimeout     = failure.ExitTimeout
-	ExitDenied      = failure.ExitDenied
-	ExitInterrupted = failure.ExitInterrupted
+	ExitError = failure.ExitError
+	ExitUsage = failure.ExitUsage
 )
 
 // UsageErrorf is failure.UsageErrorf.
 func UsageErrorf(format string, args ...any) error { return failure.UsageErrorf(format, args...) }
-
-// TimeoutErrorf is failure.TimeoutErrorf.
-func TimeoutErrorf(format string, args ...any) error { return failure.TimeoutErrorf(format, args...) }
 
 // DeniedErrorf is failure.DeniedErrorf.
 func DeniedErrorf(format string, args ...any) error { return failure.DeniedErrorf(format, args...) }

@@ -111,5 +111,3 @@ func (f *Flags) Access() issue.AccessSpec {
 // HasAccess reports whether RBAC is to be bound at all.
 func (f *Flags) HasAccess() bool { return !f.Access().Empty() }
 
-// DryRunMode is --dry-run, once validated.
-func (f *Flags) DryRunMode() issue.DryRun { return f.dryRun }
