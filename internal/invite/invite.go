@@ -24,6 +24,10 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 )
 
+// DefaultPublicURL is where kubeaccess serve is reached unless told
+// otherwise, for the links invite prints.
+const DefaultPublicURL = "https://localhost:8443"
+
 // TokenBytes is the randomness of a link's token: 256 bits.
 const TokenBytes = 32
 

@@ -21,9 +21,6 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 )
 
-// DefaultPublicURL is where kubeaccess serve listens unless told otherwise.
-const DefaultPublicURL = "https://localhost:8443"
-
 // Options holds the flags of "kubeaccess invite".
 type Options struct {
 	User                string
@@ -42,7 +39,7 @@ type Options struct {
 
 // NewCmdInvite returns the "invite" command and its list and revoke.
 func NewCmdInvite(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{TTL: 24 * time.Hour, Expires: "72h", Approval: invite.ApprovalAuto, PublicURL: DefaultPublicURL,
+	o := &Options{TTL: 24 * time.Hour, Expires: "72h", Approval: invite.ApprovalAuto, PublicURL: invite.DefaultPublicURL,
 		Flags: issuing.NewFlags(), Output: cmdutil.NewOutput(), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "invite USER [flags]",

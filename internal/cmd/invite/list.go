@@ -65,34 +65,3 @@ func newCmdList(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 	output.AddFlags(cmd)
 	return cmd
 }
-
-func newCmdRevoke(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	recordsNamespace := records.DefaultNamespace
-	cmd := &cobra.Command{
-		Use:   "revoke ID",
-		Short: "Revoke an invitation: its link stops working (a credential already issued is revoked with kubeaccess revoke)",
-		Args:  cmdutil.Args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			store, key, err := storeOf(cmd.Context(), f, recordsNamespace)
-			if err != nil {
-				return err
-			}
-			st, err := store.Get(cmd.Context(), key, args[0])
-			if err != nil {
-				return cmdutil.UsageErrorf("invitation %s: %w", args[0], err)
-			}
-			if st.State == invite.StateUsed {
-				return cmdutil.UsageErrorf("invitation %s was already used (credential %s): revoke the credential with kubeaccess revoke --credential %s", st.ID, st.Record, st.Record)
-			}
-			now := time.Now().UTC().Truncate(time.Second)
-			st.State, st.Revoked = invite.StateRevoked, &now
-			if err := store.Update(cmd.Context(), key, st); err != nil {
-				return fmt.Errorf("revoking invitation %s: %w", st.ID, err)
-			}
-			fmt.Fprintf(streams.Out, "Revoked invitation %s for %s: its link no longer works.\n", st.ID, safe.Printable(st.User))
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&recordsNamespace, "records-namespace", recordsNamespace, "Namespace of the records and invitations")
-	return cmd
-}

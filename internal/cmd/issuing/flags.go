@@ -110,4 +110,3 @@ func (f *Flags) Access() issue.AccessSpec {
 
 // HasAccess reports whether RBAC is to be bound at all.
 func (f *Flags) HasAccess() bool { return !f.Access().Empty() }
-

@@ -20,7 +20,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kubeaccess/kubeaccess/internal/cmd/invite"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	invitestore "github.com/kubeaccess/kubeaccess/internal/invite"
@@ -56,7 +55,7 @@ const shutdownGrace = 30 * time.Second
 
 // NewCmdServe returns the "serve" command.
 func NewCmdServe(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{Listen: ":8443", PublicURL: invite.DefaultPublicURL, RecordsNamespace: records.DefaultNamespace, MaxTTL: issuing.DefaultMaxTTL,
+	o := &Options{Listen: ":8443", PublicURL: invitestore.DefaultPublicURL, RecordsNamespace: records.DefaultNamespace, MaxTTL: issuing.DefaultMaxTTL,
 		ApprovalTimeout: time.Hour, Rate: 20, Burst: 100, Approval: invitestore.ApprovalAuto, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
