@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/x509"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/kubeaccess/kubeaccess/internal/failure"
@@ -61,10 +60,7 @@ func checkRequestFor(req *x509.CertificateRequest, s Subject) error {
 	if err := pki.CheckRequest(req); err != nil {
 		return failure.UsageErrorf("%w", err)
 	}
-	got, want := slices.Clone(req.Subject.Organization), slices.Clone(s.Groups)
-	slices.Sort(got)
-	slices.Sort(want)
-	if req.Subject.CommonName != s.User || !slices.Equal(got, want) {
+	if req.Subject.CommonName != s.User || !pki.SameGroups(req.Subject.Organization, s.Groups) {
 		return failure.UsageErrorf("the request is for user %q in groups %q, not %q in %q", req.Subject.CommonName, req.Subject.Organization, s.User, s.Groups)
 	}
 	return nil

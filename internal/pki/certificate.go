@@ -49,6 +49,16 @@ func ParseCertificate(pemData []byte) (*x509.Certificate, error) {
 	return certs[0], nil
 }
 
+// SameGroups reports whether a subject's O groups are groups, in any
+// order: they are one SET in the subject, which DER encodes sorted, so a
+// signer may return them in another order than requested.
+func SameGroups(got, groups []string) bool {
+	a, b := slices.Clone(got), slices.Clone(groups)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
 // CheckIssued confirms that an issued certificate is the one asked for: it
 // certifies the requester's public key for exactly the requested subject,
 // for client authentication.
@@ -57,12 +67,7 @@ func CheckIssued(cert *x509.Certificate, public crypto.PublicKey, user string, g
 	if !ok || !pub.Equal(public) {
 		return fmt.Errorf("issued certificate does not certify the key that was submitted")
 	}
-	// The groups are one SET in the subject, which DER encodes sorted: a
-	// signer may return them in another order than requested.
-	got, want := slices.Clone(cert.Subject.Organization), slices.Clone(groups)
-	slices.Sort(got)
-	slices.Sort(want)
-	if cert.Subject.CommonName != user || !slices.Equal(got, want) {
+	if cert.Subject.CommonName != user || !SameGroups(cert.Subject.Organization, groups) {
 		return fmt.Errorf("issued certificate is for %q in %v, not %q in %v", cert.Subject.CommonName, cert.Subject.Organization, user, groups)
 	}
 	for _, u := range cert.ExtKeyUsage {

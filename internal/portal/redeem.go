@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -208,10 +207,7 @@ func checkRequest(pemData []byte, inv *invite.Invite) error {
 	if k, ok := req.PublicKey.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() || req.PublicKeyAlgorithm != x509.ECDSA {
 		return fmt.Errorf("the certificate request's key must be ECDSA P-256")
 	}
-	got, want := slices.Clone(req.Subject.Organization), slices.Clone(inv.Groups)
-	slices.Sort(got)
-	slices.Sort(want)
-	if req.Subject.CommonName != inv.User || !slices.Equal(got, want) {
+	if req.Subject.CommonName != inv.User || !pki.SameGroups(req.Subject.Organization, inv.Groups) {
 		return fmt.Errorf("the certificate request is for %q in %q, not the invited %q in %q", req.Subject.CommonName, req.Subject.Organization, inv.User, inv.Groups)
 	}
 	return nil

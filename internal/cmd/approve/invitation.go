@@ -3,7 +3,6 @@ package approve
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
@@ -64,15 +63,8 @@ func (o *Options) isRedemptionRequest(inv *invite.Invite) error {
 		return fmt.Errorf("it was submitted by %q, not by %q, who submitted the invitation's request", got.Requester, sealed.Requester)
 	case got.RequestSHA256 != sealed.RequestSHA256:
 		return fmt.Errorf("its request is not the one the invitation's redemption submitted")
-	case o.user != inv.User || !sameGroups(o.groups, inv.Groups):
+	case o.user != inv.User || !pki.SameGroups(o.groups, inv.Groups):
 		return fmt.Errorf("it is for %q in %q, not the invited %q in %q", o.user, o.groups, inv.User, inv.Groups)
 	}
 	return nil
-}
-
-func sameGroups(a, b []string) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(a, b)
 }
