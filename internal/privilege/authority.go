@@ -6,9 +6,7 @@ import (
 	"strings"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
@@ -128,7 +126,7 @@ func lacks(ctx context.Context, client kubernetes.Interface, who authenticationv
 	for _, r := range rules {
 		for _, verb := range r.Verbs {
 			for _, path := range r.NonResourceURLs {
-				ok, err := nonResourceAllowed(ctx, client, who, verb, path)
+				ok, err := verify.CanAsPath(ctx, client, who, verb, path)
 				if err != nil {
 					return nil, err
 				}
@@ -139,20 +137,4 @@ func lacks(ctx context.Context, client kubernetes.Interface, who authenticationv
 		}
 	}
 	return out, nil
-}
-
-// nonResourceAllowed asks whether who may make a request to a path.
-func nonResourceAllowed(ctx context.Context, client kubernetes.Interface, who authenticationv1.UserInfo, verb, path string) (bool, error) {
-	r := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-		User: who.Username, UID: who.UID, Groups: who.Groups, Extra: map[string]authorizationv1.ExtraValue{},
-		NonResourceAttributes: &authorizationv1.NonResourceAttributes{Verb: verb, Path: path},
-	}}
-	for k, v := range who.Extra {
-		r.Spec.Extra[k] = authorizationv1.ExtraValue(v)
-	}
-	got, err := client.AuthorizationV1().SubjectAccessReviews().Create(ctx, r, metav1.CreateOptions{})
-	if err != nil {
-		return false, fmt.Errorf("checking whether %s may %s %s: %w", who.Username, verb, path, err)
-	}
-	return got.Status.Allowed, nil
 }

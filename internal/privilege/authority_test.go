@@ -1,6 +1,7 @@
 package privilege
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,6 +18,7 @@ func TestCheckAuthority(t *testing.T) {
 	bindReader := rbacv1.PolicyRule{Verbs: []string{"bind"}, APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles"}, ResourceNames: []string{"reader"}}
 	for name, tc := range map[string]struct {
 		held []rbacv1.PolicyRule
+		urls bool     // the role also gives get /metrics
 		want []string // in the error; none: allowed
 	}{
 		"bind on the role":              {held: []rbacv1.PolicyRule{createBindings, bindReader}},
@@ -24,6 +26,7 @@ func TestCheckAuthority(t *testing.T) {
 		"lacks one permission, no bind": {held: []rbacv1.PolicyRule{createBindings, {Verbs: []string{"get", "list"}, APIGroups: []string{""}, Resources: []string{"pods"}}}, want: []string{"may not bind clusterroles.rbac.authorization.k8s.io", "does not hold get pods/log in namespace dev; list pods/log in namespace dev"}},
 		"may not create the binding":    {held: []rbacv1.PolicyRule{bindReader}, want: []string{"may not create RoleBinding dev/b"}},
 		"nothing":                       {want: []string{"may not create RoleBinding dev/b", "may not create namespace dev"}},
+		"lacks a non-resource URL":      {held: append([]rbacv1.PolicyRule{createBindings}, pods...), urls: true, want: []string{"does not hold get /metrics"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			who := authenticationv1.UserInfo{Username: "ivy", Groups: []string{"system:authenticated"}}
@@ -32,7 +35,11 @@ func TestCheckAuthority(t *testing.T) {
 			if len(tc.held) == 0 {
 				createNS = "dev"
 			}
-			err := CheckAuthority(t.Context(), client, who, createNS, []Object{{Obj: binding, Rules: pods}})
+			rules := pods
+			if tc.urls {
+				rules = append(slices.Clone(pods), rbacv1.PolicyRule{Verbs: []string{"get"}, NonResourceURLs: []string{"/metrics"}})
+			}
+			err := CheckAuthority(t.Context(), client, who, createNS, []Object{{Obj: binding, Rules: rules}})
 			if len(tc.want) == 0 {
 				if err != nil {
 					t.Fatalf("refused: %v", err)

@@ -70,22 +70,33 @@ func CanFor(ctx context.Context, client kubernetes.Interface, user string, group
 // CanAs is CanFor for a person as the API server authenticated them: with
 // their UID and extra too, which authorizers may look at.
 func CanAs(ctx context.Context, client kubernetes.Interface, who authenticationv1.UserInfo, p Permission) (bool, error) {
+	return reviewAs(ctx, client, who, p.String(), &authorizationv1.ResourceAttributes{
+		Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource, Name: p.Name, Namespace: p.Namespace,
+	}, nil)
+}
+
+// CanAsPath is CanAs for a non-resource URL (/metrics, /healthz).
+func CanAsPath(ctx context.Context, client kubernetes.Interface, who authenticationv1.UserInfo, verb, path string) (bool, error) {
+	return reviewAs(ctx, client, who, verb+" "+path, nil, &authorizationv1.NonResourceAttributes{Verb: verb, Path: path})
+}
+
+// reviewAs asks one SubjectAccessReview as who, failing when the API
+// server could not decide.
+func reviewAs(ctx context.Context, client kubernetes.Interface, who authenticationv1.UserInfo, what string,
+	res *authorizationv1.ResourceAttributes, nonRes *authorizationv1.NonResourceAttributes) (bool, error) {
 	extra := map[string]authorizationv1.ExtraValue{}
 	for k, v := range who.Extra {
 		extra[k] = authorizationv1.ExtraValue(v)
 	}
 	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-		User: who.Username, UID: who.UID, Groups: who.Groups, Extra: extra,
-		ResourceAttributes: &authorizationv1.ResourceAttributes{
-			Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource, Name: p.Name, Namespace: p.Namespace,
-		},
+		User: who.Username, UID: who.UID, Groups: who.Groups, Extra: extra, ResourceAttributes: res, NonResourceAttributes: nonRes,
 	}}
 	got, err := client.AuthorizationV1().SubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
 	if err != nil {
-		return false, fmt.Errorf("checking whether %s may %s: %w", who.Username, p, err)
+		return false, fmt.Errorf("checking whether %s may %s: %w", who.Username, what, err)
 	}
 	if got.Status.EvaluationError != "" && !got.Status.Allowed && !got.Status.Denied {
-		return false, fmt.Errorf("the API server could not decide whether %s may %s: %s", who.Username, p, got.Status.EvaluationError)
+		return false, fmt.Errorf("the API server could not decide whether %s may %s: %s", who.Username, what, got.Status.EvaluationError)
 	}
 	return got.Status.Allowed, nil
 }
