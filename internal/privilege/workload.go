@@ -21,8 +21,9 @@ import (
 // pod-template kind, by exec or attach), mint or read a token there, or
 // impersonate its service accounts, holds what each of them holds. The
 // catalogue already says so of kube-system; this says it of every other
-// namespace whose accounts hold a catalogue entry (the records namespace,
-// where kubeaccess serve runs, among them).
+// namespace whose accounts hold a catalogue entry, directly or through the
+// accounts they run as (the records namespace, where kubeaccess serve runs,
+// is one once deploy/ is installed).
 
 // RunsAsID names the findings of a service account run as.
 const RunsAsID = "runs-as-serviceaccount"
@@ -49,7 +50,8 @@ var runsAs = slices.Concat(
 // service accounts.
 func RunsAs(namespace string) AnyOf { return inNamespace(runsAs, namespace) }
 
-// Account is a service account and the catalogue entries it holds.
+// Account is a service account and what it holds: catalogue entries, or
+// (from Powerful) the accounts it runs as that hold them.
 type Account struct {
 	Namespace, Name string
 	Findings        []Finding
@@ -77,10 +79,9 @@ func (a Account) Powerful() bool { return len(a.Findings) > 0 }
 
 // Accounts asks the API server what each service account of namespace
 // holds of the catalogue, and returns them all, each with its findings
-// (none for most). The accounts
-// are those that exist, those a binding in ix names (one may be created
-// later, under a binding made for it), and default, which every namespace
-// has or will have; an account's groups (system:serviceaccounts and
+// (none for most). The accounts are those that exist, those a binding in
+// ix names (one may be created later, under a binding made for it), and
+// default, which every namespace has or will have; an account's groups (system:serviceaccounts and
 // system:serviceaccounts:NS) are part of each review. An error means it
 // could not tell, and callers refuse.
 func Accounts(ctx context.Context, client kubernetes.Interface, ix *rbac.Index, namespace string) ([]Account, error) {
