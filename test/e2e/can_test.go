@@ -7,9 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/whocan"
 )
@@ -101,9 +99,7 @@ func TestGrantSaysWhatElseIsAllowed(t *testing.T) {
 	// A namespace of its own: reading Secrets where a powerful service
 	// account's token may lie (other tests make some in default) is a
 	// refusal of its own.
-	if _, err := admin.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "whatelse"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	namespace(t, admin, "whatelse")
 	bindRules(t, admin, "team-x-reads-secrets", "whatelse", []rbacv1.PolicyRule{{Verbs: []string{"get", "list"}, APIGroups: []string{""}, Resources: []string{"secrets"}}},
 		rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "team-x"})
 	out := filepath.Join(dir, "xavier.kubeconfig")
