@@ -78,6 +78,8 @@ type Execution struct {
 	// Issuer is who issues, as the API server sees them; nil when it
 	// cannot say.
 	Issuer *verify.Identity
+	// issuance is the plan's source, prepared.
+	issuance Issuance
 }
 
 // Emit sends an event to the plan's Events.
@@ -116,8 +118,10 @@ type Result struct {
 	// file it was written to ("" when the plan had no destination).
 	Entry      kubeconfig.Entry
 	Kubeconfig string
-	// Record is where the record is kept ("" when none).
+	// Record is where the record is kept ("" when none), RecordID the
+	// record's ID.
 	Record   string
+	RecordID string
 	Verified Verification
 	IssuedBy string
 	// Objects are what a dry run would create (client), or what the

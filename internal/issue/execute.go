@@ -12,10 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/kubeaccess/kubeaccess/internal/failure"
-	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
-	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
-	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
 // undoTimeout bounds the clean-up after a failure or an interruption,
@@ -44,7 +41,7 @@ func (e *Engine) Execute(ctx context.Context, p *Plan) (*Result, error) {
 	)
 	if p.Offline {
 		x.Emit(Warning, "--offline --allow-privileged: %q was not checked for escalation-grade permissions", p.Subject.User)
-		if _, err := p.Source.Prepare(ctx, x); err != nil {
+		if x.issuance, err = p.Source.Prepare(ctx, x); err != nil {
 			return nil, err
 		}
 	} else if pre, err = x.preflight(ctx); err != nil {
@@ -79,8 +76,8 @@ func (x *Execution) issue(ctx context.Context, pre preflighted, res *Result) err
 		cred *Credential
 		err  error
 	)
-	source := x.Plan.Source
-	switch source.Order() {
+	source := x.issuance
+	switch x.Plan.Source.Order() {
 	case BindFirst:
 		if bind(); applyErr == nil {
 			cred, err = source.Issue(ctx, x, res.Changes)
@@ -138,12 +135,14 @@ func (x *Execution) finish(ctx context.Context, res *Result) error {
 	}
 	wg.Wait()
 	switch {
+	case recordErr != nil && res.RecordID != "":
+		return fmt.Errorf("%s was written and the credential recorded, but %w", written, recordErr)
 	case recordErr != nil:
 		return fmt.Errorf("%s was written but the credential was not recorded: %w", written, recordErr)
 	case errors.Is(ctx.Err(), context.Canceled):
 		return failure.InterruptedErrorf("interrupted: %s was written and the credential recorded, but it was not verified", written)
 	case err != nil && apierrors.IsUnauthorized(err):
-		if h, ok := p.Source.(interface{ RejectedBecause() string }); ok {
+		if h, ok := p.Source.(RejectionExplainer); ok {
 			return fmt.Errorf("%s was written but the API server rejects its %s: %s", written, res.Credential.Kind(), h.RejectedBecause())
 		}
 	}
@@ -168,7 +167,7 @@ func (x *Execution) toApply(pre preflighted) []runtime.Object {
 // returns cause with an account of the state left.
 func (x *Execution) failed(ctx context.Context, cause error, changes []rbac.Change) error {
 	msg := []string{"no kubeconfig was written"}
-	if note := x.Plan.Source.Undo(x); note != "" {
+	if note := x.issuance.Undo(x); note != "" {
 		msg = append(msg, note)
 	}
 	if undone := x.undo(changes); undone != "" {
@@ -210,140 +209,4 @@ func (x *Execution) undo(changes []rbac.Change) string {
 		msg = append(msg, "these existed before and were updated by this run: "+strings.Join(kept, ", "))
 	}
 	return strings.Join(msg, "; ")
-}
-
-// entry is the kubeconfig entry of the credential.
-func (x *Execution) entry(cred *Credential) kubeconfig.Entry {
-	e := x.Engine.cluster.EntryFor(x.Plan.Subject.User, x.Plan.Namespace)
-	e.Certificate, e.Key, e.Token = cred.CertificatePEM, cred.KeyPEM, cred.Token
-	return e
-}
-
-// checkDestination refuses before any change when the kubeconfig could
-// not be written as asked.
-func (x *Execution) checkDestination() error {
-	d := x.Plan.Destination
-	var err error
-	switch {
-	case d.Merge != "":
-		_, err = kubeconfig.CheckMerge(d.Merge, x.entry(&Credential{}), d.Force)
-	case d.Path != "":
-		err = kubeconfig.CheckNew(d.Path, d.Force)
-	}
-	if err != nil {
-		return failure.UsageErrorf("%w", err)
-	}
-	return nil
-}
-
-// write writes a new file or merges into an existing one. The merge target
-// is read again here, not reused from checkDestination, so entries added
-// to it while the credential was being issued are kept.
-func (x *Execution) write(e kubeconfig.Entry) (string, error) {
-	d := x.Plan.Destination
-	if d.Merge != "" {
-		cfg, err := kubeconfig.CheckMerge(d.Merge, e, d.Force)
-		if err != nil {
-			return "", err
-		}
-		return d.Merge, kubeconfig.Merge(d.Merge, cfg, e)
-	}
-	return d.Path, kubeconfig.Write(d.Path, e.Config(), d.Force)
-}
-
-// keepRecord saves the record of the credential and returns where it is.
-func (x *Execution) keepRecord(ctx context.Context, res *Result) (string, error) {
-	p := x.Plan
-	if p.RecordsNamespace == "" {
-		return "", nil
-	}
-	r := RecordOf(p, res)
-	if err := x.records().Save(ctx, r); err != nil {
-		return "", err
-	}
-	return p.RecordsNamespace + "/" + r.ID, nil
-}
-
-// RecordOf is what the inventory keeps of the credential p issued: never
-// a key or a token.
-func RecordOf(p *Plan, res *Result) records.Record {
-	cred := res.Credential
-	r := records.Record{
-		User: p.Subject.User, Groups: p.Subject.Groups, Kind: cred.Kind(), IssuedVia: cred.Via,
-		IssuedAt: time.Now().UTC().Truncate(time.Second), IssuedBy: res.IssuedBy,
-		Access: records.Describe(res.Changes), Namespace: p.Namespace, TTL: p.Source.Lifetime().String(),
-		CredentialGroup: p.Subject.CredentialGroup, Team: p.Team, Replaces: p.Replaces,
-	}
-	if p.IssuedBy != "" {
-		r.IssuedBy = p.IssuedBy
-	}
-	if p.Via != "" {
-		r.IssuedVia = p.Via
-	}
-	if cred.Token != "" {
-		r.ID, r.JTI, r.Issuer = records.TokenID(cred.Token), cred.Claims.ID, cred.Claims.Issuer
-		r.NotBefore, r.NotAfter = time.Now().UTC().Truncate(time.Second), cred.Claims.ExpiresAt
-		sa := p.Subject.ServiceAccount
-		r.ServiceAccount, r.BoundSecret = sa.Namespace+"/"+sa.Name, cred.BoundSecret
-		return r
-	}
-	info := pki.Describe(cred.Certificate)
-	r.ID, r.Serial, r.SHA256, r.Issuer = records.CertificateID(info.SHA256), info.Serial, info.SHA256, info.Issuer
-	r.NotBefore, r.NotAfter, r.CSR, r.Certificate = info.NotBefore, info.NotAfter, cred.CSRName, string(cred.CertificatePEM)
-	return r
-}
-
-// dryRun returns what the plan would create: as built (client), or as the
-// server accepts it without persisting anything (server), so that
-// admission and RBAC refusals show.
-func (x *Execution) dryRun(ctx context.Context, pre preflighted, res *Result) (*Result, error) {
-	issued, err := x.Plan.Source.Objects(x)
-	if err != nil {
-		return nil, err
-	}
-	objs := x.toApply(pre)
-	if x.Plan.DryRun == DryRunClient {
-		res.Objects = append(issued, objs...)
-		return res, nil
-	}
-	for _, obj := range issued {
-		got, err := x.dryRunCreate(ctx, obj)
-		if err != nil {
-			return nil, err
-		}
-		res.Objects = append(res.Objects, got)
-	}
-	if pre.createNamespace {
-		// Nothing can be created, even as a dry run, in a namespace that
-		// does not exist yet: the server judges the namespace alone.
-		x.Emit(Note, "namespace %q does not exist yet, so the server could not judge the objects to create in it", x.Plan.Namespace)
-		objs = objs[:1]
-	}
-	changes, err := rbac.DryRunApply(ctx, x.Client, objs)
-	if err != nil {
-		return nil, fmt.Errorf("the server refuses it (dry run, nothing was created): %w", err)
-	}
-	for _, c := range changes {
-		res.Objects = append(res.Objects, c.Object)
-	}
-	return res, nil
-}
-
-// dryRunCreate sends the source's own objects (a CertificateSigningRequest)
-// as a server-side dry run.
-func (x *Execution) dryRunCreate(ctx context.Context, obj runtime.Object) (runtime.Object, error) {
-	creator, ok := x.Plan.Source.(interface {
-		DryRunCreate(ctx context.Context, x *Execution, obj runtime.Object) (runtime.Object, error)
-	})
-	if !ok {
-		return obj, nil
-	}
-	got, err := creator.DryRunCreate(ctx, x, obj)
-	if err != nil {
-		return nil, fmt.Errorf("the server refuses it (dry run, nothing was created): %w", err)
-	}
-	if gvk := obj.GetObjectKind().GroupVersionKind(); !gvk.Empty() {
-		got.GetObjectKind().SetGroupVersionKind(gvk)
-	}
-	return got, nil
 }

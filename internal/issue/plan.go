@@ -13,7 +13,6 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/validation"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
@@ -109,16 +108,19 @@ func (a AccessSpec) Empty() bool {
 	return len(a.Verbs) == 0 && a.Role == "" && a.ClusterRole == ""
 }
 
-// Destination is where a kubeconfig is written: a new file, or merged into
-// an existing one.
+// Destination is where a kubeconfig is written: a new file, merged into
+// an existing one, or the credential of one user entry replaced (renew).
 type Destination struct {
 	Path  string
 	Merge string
 	Force bool
+	// Replace names a kubeconfig whose user entry User gets the new
+	// credential in place of its own; the rest of the file stays.
+	Replace, User string
 }
 
 // None reports whether no kubeconfig is to be written.
-func (d Destination) None() bool { return d.Path == "" && d.Merge == "" }
+func (d Destination) None() bool { return d.Path == "" && d.Merge == "" && d.Replace == "" }
 
 // Policy is what the identity and the credential must pass.
 type Policy struct {
@@ -137,53 +139,6 @@ type Policy struct {
 	// Renewal renews a credential whose access is bound already: what
 	// bindings in place give the identity is no news.
 	Renewal bool
-}
-
-// DryRun is how much of a plan is carried out.
-type DryRun string
-
-// The dry-run modes, as kubectl names them; the zero value carries the
-// plan out.
-const (
-	DryRunNone   DryRun = ""
-	DryRunClient DryRun = "client"
-	DryRunServer DryRun = "server"
-)
-
-// Options is what a request's DryRun field carries: All with server, so
-// that the API server admits and authorizes the request and persists
-// nothing.
-func (d DryRun) Options() []string {
-	if d == DryRunServer {
-		return []string{metav1.DryRunAll}
-	}
-	return nil
-}
-
-// Suffix marks what a dry run only pretended to do, as kubectl does.
-func (d DryRun) Suffix() string {
-	switch d {
-	case DryRunClient:
-		return " (dry run)"
-	case DryRunServer:
-		return " (server dry run)"
-	}
-	return ""
-}
-
-// ParseDryRun reads --dry-run's value; a bare --dry-run means client.
-func ParseDryRun(s string) (DryRun, error) {
-	switch d := DryRun(s); d {
-	case "", "none":
-		return DryRunNone, nil
-	case DryRunClient, DryRunServer:
-		return d, nil
-	case "true":
-		return DryRunClient, nil
-	case "false":
-		return DryRunNone, nil
-	}
-	return "", fmt.Errorf(`--dry-run must be "none", "client" or "server", not %q`, s)
 }
 
 // Validate checks the plan without I/O: a valid subject and namespace, one

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -16,7 +15,6 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
-	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
@@ -55,14 +53,14 @@ func (x *Execution) preflight(ctx context.Context) (preflighted, error) {
 	if p.DryRun == DryRunNone && !x.Issuer.Unrestricted() {
 		// Creating the namespace is asked about up front, and only counts
 		// if the namespace turns out to be missing.
-		perms := unique(slices.Concat(p.Source.Permissions(p), x.privilegePermissions(), x.accessPermissions(), x.recordPermissions(), createNamespacePermissions))
+		perms := unique(slices.Concat(p.Source.Permissions(p), PrivilegePermissions(p.Policy.AllowPrivileged), AccessPermissions(p.Access, p.Namespace), RecordPermissions(p.RecordsNamespace), CreateNamespacePermissions))
 		wg.Go(func() { missing, permErr = x.Engine.missing(ctx, perms) })
 	}
 	if !p.Policy.AllowPrivileged {
 		wg.Go(func() { held, heldErr = privilege.Review(ctx, x.Client, identity) })
 	}
 	wg.Go(func() { index, indexErr = x.Engine.readIndex(ctx) })
-	wg.Go(func() { out.needed, sourceErr = p.Source.Prepare(ctx, x) })
+	wg.Go(func() { x.issuance, sourceErr = p.Source.Prepare(ctx, x) })
 	wg.Go(func() { out.access, accessErr = x.resolveAccess(ctx) })
 	needsNamespace := p.Subject.ServiceAccount != nil || !p.Access.Empty() && !p.Access.ClusterWide
 	wg.Go(func() { nsExists, nsErr = x.Engine.namespaceExists(ctx, p.Namespace, needsNamespace) })
@@ -80,9 +78,10 @@ func (x *Execution) preflight(ctx context.Context) (preflighted, error) {
 	}
 	out.createNamespace = needsNamespace && !nsExists
 	if !out.createNamespace && recordsNsExists {
-		missing = slices.DeleteFunc(missing, func(p verify.Permission) bool { return slices.Contains(createNamespacePermissions, p) })
+		missing = slices.DeleteFunc(missing, func(p verify.Permission) bool { return slices.Contains(CreateNamespacePermissions, p) })
 	}
-	if len(missing) > 0 && !slices.ContainsFunc(missing, func(p verify.Permission) bool { return !slices.Contains(x.privilegePermissions(), p) }) {
+	privilegeReads := PrivilegePermissions(p.Policy.AllowPrivileged)
+	if len(missing) > 0 && !slices.ContainsFunc(missing, func(m verify.Permission) bool { return !slices.Contains(privilegeReads, m) }) {
 		return out, failure.UsageErrorf("refusing to issue a credential to %q: cannot tell whether it holds escalation-grade permissions, "+
 			"since you may not %s; nothing was created; pass --allow-privileged to issue without this check", identity.User, missing[0])
 	}
@@ -103,6 +102,7 @@ func (x *Execution) preflight(ctx context.Context) (preflighted, error) {
 	if err := errors.Join(sourceErr, freshErr); err != nil {
 		return out, err
 	}
+	out.needed = x.issuance.Needed()
 	if err := x.checkIndex(index, indexErr, out.access); err != nil {
 		return out, err
 	}
@@ -141,11 +141,6 @@ func (x *Execution) identity() privilege.Identity {
 		return privilege.ForServiceAccount(sa.Namespace, sa.Name)
 	}
 	return privilege.ForUser(s.User, s.Groups)
-}
-
-// records is the store of the plan's records.
-func (x *Execution) records() records.Store {
-	return records.Store{Client: x.Client, Namespace: x.Plan.RecordsNamespace}
 }
 
 // WhoIssues asks, once per engine, who issues, as the API server sees
@@ -219,96 +214,4 @@ func (e *Engine) namespaceExists(ctx context.Context, name string, needed bool) 
 		}
 		return true, nil
 	})
-}
-
-// createNamespacePermissions are needed only when the namespace is missing.
-// A namespace kubeaccess made is shared as it is, never patched (rbac.Apply).
-var createNamespacePermissions = []verify.Permission{{Verb: "create", Resource: "namespaces"}}
-
-// accessPermissions lists what binding the access needs, worked out from
-// the plan alone so it can be checked before anything is read.
-func (x *Execution) accessPermissions() []verify.Permission {
-	const rbacGroup = rbacv1.GroupName
-	spec, namespace := x.Plan.Access, x.Plan.Namespace
-	if spec.Empty() {
-		return nil
-	}
-	var perms []verify.Permission
-	if spec.ClusterWide {
-		namespace = ""
-	} else {
-		perms = append(perms, verify.Permission{Verb: "get", Resource: "namespaces", Name: namespace})
-	}
-	// Objects are created, or applied server-side (patch) where they exist.
-	write := func(resource string) {
-		for _, verb := range []string{"create", "patch"} {
-			perms = append(perms, verify.Permission{Verb: verb, Group: rbacGroup, Resource: resource, Namespace: namespace})
-		}
-	}
-	switch {
-	case spec.Role != "":
-		perms = append(perms, verify.Permission{Verb: "get", Group: rbacGroup, Resource: "roles", Name: spec.Role, Namespace: namespace})
-	case spec.ClusterRole != "":
-		perms = append(perms, verify.Permission{Verb: "get", Group: rbacGroup, Resource: "clusterroles", Name: spec.ClusterRole})
-	case spec.ClusterWide:
-		write("clusterroles")
-	default:
-		write("roles")
-	}
-	if spec.ClusterWide {
-		write("clusterrolebindings")
-	} else {
-		write("rolebindings")
-	}
-	return perms
-}
-
-// recordPermissions are what keeping a record needs (and, on first use,
-// creating its namespace).
-func (x *Execution) recordPermissions() []verify.Permission {
-	ns := x.Plan.RecordsNamespace
-	if ns == "" {
-		return nil
-	}
-	return []verify.Permission{
-		{Verb: "get", Resource: "namespaces", Name: ns},
-		{Verb: "create", Resource: "configmaps", Namespace: ns},
-	}
-}
-
-// privilegePermissions are what asking about the identity's privilege needs.
-func (x *Execution) privilegePermissions() []verify.Permission {
-	if x.Plan.Policy.AllowPrivileged {
-		return nil
-	}
-	// The review itself, and what it reads: every role and binding, and
-	// the service accounts whose power a workload would hold.
-	perms := []verify.Permission{{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}, {Verb: "list", Resource: "serviceaccounts"}}
-	for _, r := range []string{"roles", "rolebindings", "clusterroles", "clusterrolebindings"} {
-		perms = append(perms, verify.Permission{Verb: "list", Group: rbacv1.GroupName, Resource: r})
-	}
-	return perms
-}
-
-// permissionError names each permission the issuer lacks.
-func permissionError(action string, missing []verify.Permission) error {
-	if len(missing) == 0 {
-		return nil
-	}
-	lines := make([]string, len(missing))
-	for i, p := range missing {
-		lines[i] = "  " + p.String()
-	}
-	return failure.DeniedErrorf("you lack permissions this %s needs; nothing was created:\n%s", action, strings.Join(lines, "\n"))
-}
-
-// unique drops repeated permissions, keeping the first of each.
-func unique(perms []verify.Permission) []verify.Permission {
-	var out []verify.Permission
-	for _, p := range perms {
-		if !slices.Contains(out, p) {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -13,7 +13,9 @@ import (
 )
 
 // Source is one way a credential comes to be: the CSR API, an offline CA,
-// the TokenRequest API, or a request someone else made.
+// the TokenRequest API, or a request someone else made. A Source is
+// configuration: Prepare returns what one Execute works with, and leaves
+// the source as it was.
 type Source interface {
 	// Via names the way in records: csr-api, offline-ca, token-request.
 	Via() string
@@ -24,9 +26,16 @@ type Source interface {
 	// Order says when the access is bound, relative to Issue.
 	Order() Order
 	// Prepare makes the source's read-only checks, during preflight, and
-	// returns the objects the credential needs in the cluster (a
+	// returns the issuance they prepared.
+	Prepare(ctx context.Context, x *Execution) (Issuance, error)
+}
+
+// Issuance is a source prepared for one Execute: what its checks made or
+// read, and the steps that issue from there.
+type Issuance interface {
+	// Needed are the objects the credential needs in the cluster (a
 	// ServiceAccount, a Secret), applied with the access.
-	Prepare(ctx context.Context, x *Execution) ([]runtime.Object, error)
+	Needed() []runtime.Object
 	// Objects are what Issue would create, for a dry run.
 	Objects(x *Execution) ([]runtime.Object, error)
 	// Issue makes the credential; applied are the changes already made
@@ -35,6 +44,20 @@ type Source interface {
 	// Undo removes what Issue made after a later step failed, and says
 	// what it did ("" when there was nothing).
 	Undo(x *Execution) string
+}
+
+// ServerDryRunner is an Issuance whose objects the API server can create
+// as a dry run (a CertificateSigningRequest), so that admission and RBAC
+// refusals show before anything is made.
+type ServerDryRunner interface {
+	DryRunCreate(ctx context.Context, x *Execution, obj runtime.Object) (runtime.Object, error)
+}
+
+// RejectionExplainer is a Source that can say why the API server would
+// reject what it issued (a CA it does not trust, an audience it does not
+// accept).
+type RejectionExplainer interface {
+	RejectedBecause() string
 }
 
 // Order is when the access is bound, relative to issuing.

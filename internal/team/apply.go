@@ -2,7 +2,6 @@ package team
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,16 +10,15 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeaccess/kubeaccess/internal/issue"
-	"github.com/kubeaccess/kubeaccess/internal/labels"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/revoke"
 )
 
 // DefaultParallel is how many credentials are issued at once.
@@ -171,15 +169,15 @@ func (r *issuing) one(ctx context.Context, c Credential) {
 	if ctx.Err() != nil {
 		return
 	}
-	rec, err := r.issueOne(ctx, r.team, c, r.refs)
+	id, err := r.issueOne(ctx, r.team, c, r.refs)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
-	case rec.ID != "":
+	case id != "":
 		// Written and recorded, even if then interrupted: it is the
 		// member's credential now.
 		r.bound[c.Name] = true
-		r.out.Done = append(r.out.Done, credentialChange(c, c.Action, c.describe()+"; record "+rec.ID))
+		r.out.Done = append(r.out.Done, credentialChange(c, c.Action, c.describe()+"; record "+id))
 		if err != nil && ctx.Err() == nil {
 			r.out.Failures = append(r.out.Failures, Failure{Kind: c.Kind(), Name: c.Name, Error: err.Error()})
 			r.progress.Failed++
@@ -203,8 +201,9 @@ func (r *issuing) one(ctx context.Context, c Credential) {
 }
 
 // issueOne has the engine issue one member's credential, with the checks
-// grant makes, and links a renewal's record to the one it replaces.
-func (a *Applier) issueOne(ctx context.Context, team string, c Credential, refs []rbac.Ref) (records.Record, error) {
+// grant makes; a renewal's plan names the record it replaces, which the
+// engine links.
+func (a *Applier) issueOne(ctx context.Context, team string, c Credential, refs []rbac.Ref) (string, error) {
 	plan := &issue.Plan{
 		Action: "credential", Refusing: "refusing to issue",
 		Subject:          issue.Subject{User: c.Name, Groups: c.Groups},
@@ -224,7 +223,7 @@ func (a *Applier) issueOne(ctx context.Context, team string, c Credential, refs 
 		plan.Replaces = c.Current.ID
 	}
 	if err := os.MkdirAll(filepath.Dir(c.Path), 0o700); err != nil {
-		return records.Record{}, err
+		return "", err
 	}
 	if c.ServiceAccount != "" {
 		plan.Subject = issue.ServiceAccountSubject(c.Namespace, c.ServiceAccount)
@@ -234,21 +233,10 @@ func (a *Applier) issueOne(ctx context.Context, team string, c Credential, refs 
 		plan.Source = a.Source(c)
 	}
 	res, err := a.Engine.Execute(ctx, plan)
-	if res == nil || res.Record == "" {
-		return records.Record{}, err
+	if res == nil {
+		return "", err
 	}
-	rec := issue.RecordOf(plan, res)
-	if c.Current != nil {
-		store := records.Store{Client: a.Client, Namespace: a.RecordsNamespace}
-		linkErr := store.Modify(context.WithoutCancel(ctx), c.Current.ID, func(r *records.Record) error {
-			r.ReplacedBy = rec.ID
-			return nil
-		})
-		if linkErr != nil {
-			err = errors.Join(err, fmt.Errorf("renewed as %s, but the old record %s was not linked to it: %w", rec.ID, c.Current.ID, linkErr))
-		}
-	}
-	return rec, err
+	return res.RecordID, err
 }
 
 // BoundSecretName is the Secret a team's service account tokens are bound
@@ -343,54 +331,16 @@ func deleteRef(ctx context.Context, client kubernetes.Interface, ref rbac.Ref, o
 	return fmt.Errorf("%s is not an RBAC object", ref)
 }
 
-// revoke marks the records of members no longer in the file revoked (their
-// access went with the bindings), and deletes the Secret a removed service
-// account's tokens are bound to, which ends them.
+// revoke ends the credentials of members no longer in the file: their
+// access went with the bindings; a token's bound Secret goes now, which
+// ends it, and every record is marked revoked.
 func (a *Applier) revoke(ctx context.Context, recs []records.Record, out *Outcome) error {
-	store := records.Store{Client: a.Client, Namespace: a.RecordsNamespace}
-	now := time.Now().UTC().Truncate(time.Second)
-	var errs []error
+	r := revoke.Revoker{Client: a.Client, RecordsNamespace: a.RecordsNamespace, By: a.By}
+	ended, err := r.Records(ctx, recs)
 	for _, rec := range recs {
-		if rec.BoundSecret != "" {
-			if err := a.deleteBoundSecret(ctx, rec); err != nil {
-				errs = append(errs, err)
-				continue
-			}
+		if slices.Contains(ended, rec.ID) {
+			out.Done = append(out.Done, revocationChange(rec))
 		}
-		err := store.Modify(ctx, rec.ID, func(r *records.Record) error {
-			if r.Revoked == nil {
-				r.Revoked, r.RevokedBy = &now, a.By
-			}
-			return nil
-		})
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		out.Done = append(out.Done, revocationChange(rec))
 	}
-	return errors.Join(errs...)
-}
-
-// deleteBoundSecret deletes the Secret a token is bound to, if kubeaccess
-// made it.
-func (a *Applier) deleteBoundSecret(ctx context.Context, rec records.Record) error {
-	ns, _, _ := strings.Cut(rec.ServiceAccount, "/")
-	secrets := a.Client.CoreV1().Secrets(ns)
-	s, err := secrets.Get(ctx, rec.BoundSecret, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("reading Secret %s/%s, to which %s's tokens are bound: %w", ns, rec.BoundSecret, rec.ServiceAccount, err)
-	}
-	if s.Labels[labels.ManagedBy] != labels.Kubeaccess || s.Type != corev1.SecretTypeOpaque {
-		return fmt.Errorf("the Secret %s/%s, to which %s's tokens are bound, is not kubeaccess's; delete it yourself to end them", ns, rec.BoundSecret, rec.ServiceAccount)
-	}
-	uid := s.UID
-	err = secrets.Delete(ctx, s.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("deleting Secret %s/%s, to which %s's tokens are bound: %w", ns, rec.BoundSecret, rec.ServiceAccount, err)
-	}
-	return nil
+	return err
 }

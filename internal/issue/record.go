@@ -1,0 +1,69 @@
+package issue
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+)
+
+// keepRecord saves the record of the credential and returns where it is.
+func (x *Execution) keepRecord(ctx context.Context, res *Result) (string, error) {
+	p := x.Plan
+	if p.RecordsNamespace == "" {
+		return "", nil
+	}
+	r := RecordOf(p, res)
+	if err := x.records().Save(ctx, r); err != nil {
+		return "", err
+	}
+	res.RecordID = r.ID
+	if p.Replaces != "" {
+		// The old record points at its successor, so that list shows it
+		// renewed; a conflicting write (a revocation) is read again.
+		err := x.records().Modify(ctx, p.Replaces, func(old *records.Record) error {
+			old.ReplacedBy = r.ID
+			return nil
+		})
+		if err != nil {
+			return p.RecordsNamespace + "/" + r.ID, fmt.Errorf("the record %s it replaces was not linked to %s: %w", p.Replaces, r.ID, err)
+		}
+	}
+	return p.RecordsNamespace + "/" + r.ID, nil
+}
+
+// RecordOf is what the inventory keeps of the credential p issued: never
+// a key or a token.
+func RecordOf(p *Plan, res *Result) records.Record {
+	cred := res.Credential
+	r := records.Record{
+		User: p.Subject.User, Groups: p.Subject.Groups, Kind: cred.Kind(), IssuedVia: cred.Via,
+		IssuedAt: time.Now().UTC().Truncate(time.Second), IssuedBy: res.IssuedBy,
+		Access: records.Describe(res.Changes), Namespace: p.Namespace, TTL: p.Source.Lifetime().String(),
+		CredentialGroup: p.Subject.CredentialGroup, Team: p.Team, Replaces: p.Replaces,
+	}
+	if p.IssuedBy != "" {
+		r.IssuedBy = p.IssuedBy
+	}
+	if p.Via != "" {
+		r.IssuedVia = p.Via
+	}
+	if cred.Token != "" {
+		r.ID, r.JTI, r.Issuer = records.TokenID(cred.Token), cred.Claims.ID, cred.Claims.Issuer
+		r.NotBefore, r.NotAfter = time.Now().UTC().Truncate(time.Second), cred.Claims.ExpiresAt
+		sa := p.Subject.ServiceAccount
+		r.ServiceAccount, r.BoundSecret = sa.Namespace+"/"+sa.Name, cred.BoundSecret
+		return r
+	}
+	info := pki.Describe(cred.Certificate)
+	r.ID, r.Serial, r.SHA256, r.Issuer = records.CertificateID(info.SHA256), info.Serial, info.SHA256, info.Issuer
+	r.NotBefore, r.NotAfter, r.CSR, r.Certificate = info.NotBefore, info.NotAfter, cred.CSRName, string(cred.CertificatePEM)
+	return r
+}
+
+// records is the store of the plan's records.
+func (x *Execution) records() records.Store {
+	return records.Store{Client: x.Client, Namespace: x.Plan.RecordsNamespace}
+}
