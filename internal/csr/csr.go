@@ -168,3 +168,21 @@ func State(req *certificatesv1.CertificateSigningRequest) string {
 	}
 	return ""
 }
+
+// Pending lists the client-certificate requests (signer
+// kube-apiserver-client) waiting for a decision.
+func Pending(ctx context.Context, client kubernetes.Interface) ([]*certificatesv1.CertificateSigningRequest, error) {
+	list, err := client.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{
+		FieldSelector: "spec.signerName=" + certificatesv1.KubeAPIServerClientSignerName,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing CertificateSigningRequests: %w", err)
+	}
+	var out []*certificatesv1.CertificateSigningRequest
+	for i := range list.Items {
+		if State(&list.Items[i]) == "" {
+			out = append(out, &list.Items[i])
+		}
+	}
+	return out, nil
+}

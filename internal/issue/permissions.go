@@ -1,7 +1,6 @@
 package issue
 
 import (
-	"slices"
 	"strings"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -109,15 +108,4 @@ func permissionError(action string, missing []verify.Permission) error {
 		lines[i] = "  " + p.String()
 	}
 	return failure.DeniedErrorf("you lack permissions this %s needs; nothing was created:\n%s", action, strings.Join(lines, "\n"))
-}
-
-// unique drops repeated permissions, keeping the first of each.
-func unique(perms []verify.Permission) []verify.Permission {
-	var out []verify.Permission
-	for _, p := range perms {
-		if !slices.Contains(out, p) {
-			out = append(out, p)
-		}
-	}
-	return out
 }

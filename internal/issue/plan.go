@@ -50,8 +50,12 @@ type Plan struct {
 	Offline bool
 	DryRun  DryRun
 	// Team is the team file the credential is issued for, kept in its
-	// record; Replaces the record of the credential it renews.
+	// record; Replaces the record of the credential it renews, which the
+	// engine links to the new one.
 	Team, Replaces string
+	// KeepsAccess is the access a renewed credential's record names,
+	// bound already and kept as it is: the new record names it too.
+	KeepsAccess []rbac.Ref
 	// IssuedBy and Via, when set, are what the record says of who issued
 	// the credential and how (the portal issues on its invite's creator's
 	// behalf).

@@ -53,7 +53,7 @@ func (x *Execution) preflight(ctx context.Context) (preflighted, error) {
 	if p.DryRun == DryRunNone && !x.Issuer.Unrestricted() {
 		// Creating the namespace is asked about up front, and only counts
 		// if the namespace turns out to be missing.
-		perms := unique(slices.Concat(p.Source.Permissions(p), PrivilegePermissions(p.Policy.AllowPrivileged), AccessPermissions(p.Access, p.Namespace), RecordPermissions(p.RecordsNamespace), CreateNamespacePermissions))
+		perms := verify.Unique(slices.Concat(p.Source.Permissions(p), PrivilegePermissions(p.Policy.AllowPrivileged), AccessPermissions(p.Access, p.Namespace), RecordPermissions(p.RecordsNamespace), CreateNamespacePermissions))
 		wg.Go(func() { missing, permErr = x.Engine.missing(ctx, perms) })
 	}
 	if !p.Policy.AllowPrivileged {

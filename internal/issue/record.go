@@ -44,6 +44,9 @@ func RecordOf(p *Plan, res *Result) records.Record {
 		Access: records.Describe(res.Changes), Namespace: p.Namespace, TTL: p.Source.Lifetime().String(),
 		CredentialGroup: p.Subject.CredentialGroup, Team: p.Team, Replaces: p.Replaces,
 	}
+	if len(r.Access) == 0 {
+		r.Access = p.KeepsAccess
+	}
 	if p.IssuedBy != "" {
 		r.IssuedBy = p.IssuedBy
 	}

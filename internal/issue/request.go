@@ -46,17 +46,19 @@ func (r *certificateRequest) prepare(s Subject) error {
 	if err != nil {
 		return failure.UsageErrorf("%w", err)
 	}
-	if err := checkRequestFor(parsed, s); err != nil {
+	if err := CheckRequestFor(parsed, s); err != nil {
 		return err
 	}
 	r.pem, r.parsed = r.Request, parsed
 	return nil
 }
 
-// checkRequestFor refuses a request that asks for anything but exactly
+// CheckRequestFor refuses a request that asks for anything but exactly
 // s: one CN, the O groups in any order, no other attribute, no SANs and
-// no extensions.
-func checkRequestFor(req *x509.CertificateRequest, s Subject) error {
+// no extensions. Every request someone else made passes it before it is
+// signed or approved: the engine's, and the portal's before it claims an
+// invitation.
+func CheckRequestFor(req *x509.CertificateRequest, s Subject) error {
 	if err := pki.CheckRequest(req); err != nil {
 		return failure.UsageErrorf("%w", err)
 	}

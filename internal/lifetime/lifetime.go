@@ -31,3 +31,15 @@ func Parse(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// Format writes d as Parse reads it, in the unit a person would give:
+// whole days as "7d", whole hours as "3h", else as a Go duration.
+func Format(d time.Duration) string {
+	switch {
+	case d > 0 && d%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	case d > 0 && d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	}
+	return d.String()
+}

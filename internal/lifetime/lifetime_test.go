@@ -17,3 +17,15 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatReadsBack(t *testing.T) {
+	for d, want := range map[time.Duration]string{7 * 24 * time.Hour: "7d", 3 * time.Hour: "3h", 90 * time.Minute: "1h30m0s", 0: "0s"} {
+		got := Format(d)
+		if got != want {
+			t.Errorf("Format(%s) = %q, want %q", d, got, want)
+		}
+		if back, err := Parse(got); err != nil || back != d {
+			t.Errorf("Parse(Format(%s)) = %s, %v", d, back, err)
+		}
+	}
+}

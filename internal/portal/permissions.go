@@ -1,8 +1,11 @@
 package portal
 
 import (
+	"slices"
+
 	certificatesv1 "k8s.io/api/certificates/v1"
 
+	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
@@ -13,29 +16,23 @@ import (
 // server's own); and reading and writing invitations and records. serve
 // checks them at start and names what is missing.
 func Permissions(recordsNamespace string, auto bool) []verify.Permission {
-	const csrs, rbacGroup = "certificatesigningrequests", "rbac.authorization.k8s.io"
-	perms := []verify.Permission{
-		{Verb: "create", Group: certificatesv1.GroupName, Resource: csrs},
-		{Verb: "get", Group: certificatesv1.GroupName, Resource: csrs},
-		{Verb: "watch", Group: certificatesv1.GroupName, Resource: csrs},
-		{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"},
-		{Verb: "list", Resource: "serviceaccounts"},
-		{Verb: "get", Resource: "namespaces"},
-		{Verb: "create", Resource: "namespaces"},
-		{Verb: "get", Resource: "configmaps", Namespace: recordsNamespace},
-		{Verb: "list", Resource: "configmaps", Namespace: recordsNamespace},
-		{Verb: "create", Resource: "configmaps", Namespace: recordsNamespace},
-		{Verb: "update", Resource: "configmaps", Namespace: recordsNamespace},
-		{Verb: "get", Resource: "secrets", Namespace: recordsNamespace},
-		{Verb: "list", Resource: "secrets", Namespace: recordsNamespace},
-		{Verb: "watch", Resource: "secrets", Namespace: recordsNamespace},
-		{Verb: "update", Resource: "secrets", Namespace: recordsNamespace},
-	}
+	const rbacGroup = "rbac.authorization.k8s.io"
+	// What the engine asks of whoever issues: submitting (and watching)
+	// requests, reviewing an identity's privilege, and keeping records.
+	perms := slices.Concat([]verify.Permission{issue.SubmitPermission, issue.WatchPermission,
+		{Verb: "get", Group: certificatesv1.GroupName, Resource: "certificatesigningrequests"}},
+		issue.PrivilegePermissions(false), issue.RecordPermissions(recordsNamespace), issue.CreateNamespacePermissions)
 	if auto {
-		perms = append(perms,
-			verify.Permission{Verb: "update", Group: certificatesv1.GroupName, Resource: csrs, Subresource: "approval"},
-			verify.Permission{Verb: "approve", Group: certificatesv1.GroupName, Resource: "signers", Name: certificatesv1.KubeAPIServerClientSignerName})
+		perms = append(perms, issue.ApprovePermissions...)
 	}
+	// The invitations and records themselves: read, listed, and changed.
+	perms = append(perms, verify.Permission{Verb: "get", Resource: "namespaces"})
+	for _, r := range []string{"configmaps", "secrets"} {
+		for _, v := range []string{"get", "list", "update"} {
+			perms = append(perms, verify.Permission{Verb: v, Resource: r, Namespace: recordsNamespace})
+		}
+	}
+	perms = append(perms, verify.Permission{Verb: "watch", Resource: "secrets", Namespace: recordsNamespace})
 	for _, r := range []string{"roles", "rolebindings", "clusterroles", "clusterrolebindings"} {
 		// delete undoes what a failed redemption made.
 		for _, v := range []string{"get", "list", "create", "patch", "delete"} {
@@ -45,5 +42,5 @@ func Permissions(recordsNamespace string, auto bool) []verify.Permission {
 	for _, r := range []string{"roles", "clusterroles"} {
 		perms = append(perms, verify.Permission{Verb: "bind", Group: rbacGroup, Resource: r}, verify.Permission{Verb: "escalate", Group: rbacGroup, Resource: r})
 	}
-	return perms
+	return verify.Unique(perms)
 }

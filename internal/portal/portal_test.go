@@ -40,9 +40,9 @@ func TestCheckRequest(t *testing.T) {
 		want string
 	}{
 		"exact, groups in another order": {request(t, p256, pkix.Name{CommonName: "dave", Organization: []string{"qa", "dev"}}), ""},
-		"another user":                   {request(t, p256, pkix.Name{CommonName: "admin", Organization: []string{"dev", "qa"}}), `not the invited "dave"`},
-		"an extra group":                 {request(t, p256, pkix.Name{CommonName: "dave", Organization: []string{"dev", "qa", "system:masters"}}), "not the invited"},
-		"a missing group":                {request(t, p256, pkix.Name{CommonName: "dave", Organization: []string{"dev"}}), "not the invited"},
+		"another user":                   {request(t, p256, pkix.Name{CommonName: "admin", Organization: []string{"dev", "qa"}}), `not "dave" in`},
+		"an extra group":                 {request(t, p256, pkix.Name{CommonName: "dave", Organization: []string{"dev", "qa", "system:masters"}}), "not for the invited subject"},
+		"a missing group":                {request(t, p256, pkix.Name{CommonName: "dave", Organization: []string{"dev"}}), "not for the invited subject"},
 		"an OU":                          {request(t, p256, pkix.Name{CommonName: "dave", Organization: []string{"dev", "qa"}, OrganizationalUnit: []string{"x"}}), "only CN (user) and O (groups)"},
 		"a SAN":                          {request(t, p256, pkix.Name{CommonName: "dave", Organization: []string{"dev", "qa"}}, "evil.example"), "DNS"},
 		"P-384":                          {request(t, p384, pkix.Name{CommonName: "dave", Organization: []string{"dev", "qa"}}), "ECDSA P-256"},

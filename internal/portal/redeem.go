@@ -8,13 +8,13 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/kubeaccess/kubeaccess/internal/invite"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
@@ -172,10 +172,9 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, status{State: stateFailed, Message: err.Error()})
 		return
 	}
-	st.State = invite.StateRedeeming
-	if err := s.Store.Update(r.Context(), s.Key, st); err != nil {
-		if apierrors.IsConflict(err) {
-			writeJSON(w, http.StatusConflict, status{State: stateFailed, Message: "this invitation is being used right now"})
+	if err := s.Store.Claim(r.Context(), s.Key, st); err != nil {
+		if errors.Is(err, invite.ErrClaimed) {
+			writeJSON(w, http.StatusConflict, status{State: stateFailed, Message: err.Error()})
 			return
 		}
 		s.logf("claiming invitation %s: %v", st.ID, err)
@@ -194,21 +193,18 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkRequest refuses a request that is not for exactly the invited
-// subject, with a P-256 key, a valid signature, and no SANs or extensions.
-// The engine checks the subject again.
+// subject (the engine's own check), or whose key is not P-256: the page
+// makes one, and anything else was not made by it.
 func checkRequest(pemData []byte, inv *invite.Invite) error {
 	req, err := pki.ParseRequest(pemData)
 	if err != nil {
 		return fmt.Errorf("the certificate request is not valid: %w", err)
 	}
-	if err := pki.CheckRequest(req); err != nil {
-		return err
+	if err := issue.CheckRequestFor(req, issue.Subject{User: inv.User, Groups: inv.Groups}); err != nil {
+		return fmt.Errorf("the certificate request is not for the invited subject: %w", err)
 	}
 	if k, ok := req.PublicKey.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() || req.PublicKeyAlgorithm != x509.ECDSA {
 		return fmt.Errorf("the certificate request's key must be ECDSA P-256")
-	}
-	if req.Subject.CommonName != inv.User || !pki.SameGroups(req.Subject.Organization, inv.Groups) {
-		return fmt.Errorf("the certificate request is for %q in %q, not the invited %q in %q", req.Subject.CommonName, req.Subject.Organization, inv.User, inv.Groups)
 	}
 	return nil
 }
@@ -237,8 +233,7 @@ func (s *Server) issue(st *invite.Stored, request []byte, red *redemption) {
 				red.state = stateWaiting
 			}
 			red.mu.Unlock()
-			inv.CSR, inv.Request = name, invite.IdentifyRequest(created)
-			if err := s.Store.Update(ctx, s.Key, st); err != nil {
+			if err := s.Store.Submitted(ctx, s.Key, st, created); err != nil {
 				s.logf("invitation %s: recording request %s: %v", inv.ID, name, err)
 			}
 		},
@@ -251,38 +246,22 @@ func (s *Server) issue(st *invite.Stored, request []byte, red *redemption) {
 	if err != nil {
 		s.logf("invitation %s for %s: not issued: %v", inv.ID, inv.User, err)
 		red.set(stateFailed, err.Error())
-		s.settle(st, func(i *invite.Invite) { i.State, i.CSR, i.Request = invite.StateOpen, "", nil })
+		s.settle(st, func(ctx context.Context) error { return s.Store.Reopen(ctx, s.Key, st) })
 		return
 	}
-	rec := issue.RecordOf(plan, res)
 	red.mu.Lock()
 	red.certificate, red.state = res.Credential.CertificatePEM, stateIssued
 	red.mu.Unlock()
-	now := time.Now().UTC().Truncate(time.Second)
-	s.settle(st, func(i *invite.Invite) { i.State, i.Record, i.UsedAt = invite.StateUsed, rec.ID, &now })
-	s.logf("invitation %s for %s: issued certificate %s (request %s)", inv.ID, inv.User, rec.ID, res.Credential.CSRName)
+	s.settle(st, func(ctx context.Context) error { return s.Store.Redeemed(ctx, s.Key, st, res.RecordID) })
+	s.logf("invitation %s for %s: issued certificate %s (request %s)", inv.ID, inv.User, res.RecordID, res.Credential.CSRName)
 }
 
-// settle writes the invitation's outcome, reading it again if it changed
-// meanwhile.
-func (s *Server) settle(st *invite.Stored, change func(*invite.Invite)) {
+// settle writes the invitation's outcome, on its own deadline: the
+// redemption's may have passed.
+func (s *Server) settle(st *invite.Stored, write func(context.Context) error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for range 5 {
-		change(st.Invite)
-		err := s.Store.Update(ctx, s.Key, st)
-		if err == nil {
-			return
-		}
-		if !apierrors.IsConflict(err) {
-			s.logf("invitation %s: %v", st.ID, err)
-			return
-		}
-		fresh, err := s.Store.Get(ctx, s.Key, st.ID)
-		if err != nil {
-			s.logf("invitation %s: %v", st.ID, err)
-			return
-		}
-		*st = *fresh
+	if err := write(ctx); err != nil {
+		s.logf("invitation %s: %v", st.ID, err)
 	}
 }

@@ -244,7 +244,7 @@ func (r *Revoker) Revoke(ctx context.Context, t Target) (*Result, error) {
 	if res.Still, err = r.Check(ctx, res.User, groups, given); err != nil {
 		return res, err
 	}
-	res.Denied = len(unique(given)) - len(res.Still)
+	res.Denied = len(verify.Unique(given)) - len(res.Still)
 	res.Remaining = RemainingIn(index, subject, groups)
 	return res, nil
 }
@@ -377,7 +377,7 @@ func (r *Revoker) by(ctx context.Context) string {
 // (with groups) every one of perms, or the wait ends; it returns those
 // still allowed then.
 func (r *Revoker) Check(ctx context.Context, user string, groups []string, perms []verify.Permission) ([]verify.Permission, error) {
-	perms = unique(perms)
+	perms = verify.Unique(perms)
 	if len(perms) == 0 {
 		return nil, nil
 	}
@@ -415,16 +415,6 @@ func RemainingIn(index *rbac.Index, subject rbacv1.Subject, groups []string) []R
 			via = "group " + safe.Printable(b.Subjects[i].Name)
 		}
 		out = append(out, Remaining{Binding: b, Via: via})
-	}
-	return out
-}
-
-func unique(perms []verify.Permission) []verify.Permission {
-	var out []verify.Permission
-	for _, p := range perms {
-		if !slices.Contains(out, p) {
-			out = append(out, p)
-		}
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -163,4 +164,15 @@ func RulePermissions(rules []rbacv1.PolicyRule, namespace string) []Permission {
 		}
 	}
 	return perms
+}
+
+// Unique drops repeated permissions, keeping the first of each.
+func Unique(perms []Permission) []Permission {
+	var out []Permission
+	for _, p := range perms {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -239,8 +239,8 @@ func TestRevokeActsOnlyOnKubeaccessObjects(t *testing.T) {
 		"tampered: record " + forged.ID + ` of "ops-lead" names ClusterRoleBinding kubeadm:cluster-admins, which is not a name kubeaccess gives`,
 		"ClusterRoleBinding kubeaccess:user:ops-lead was not made by kubeaccess (it lacks kubeaccess's label or name); left as is",
 	} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("revoke does not say %q:\n%s\n%s", want, r.stdout, r.stderr)
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("revoke does not warn %q on stderr:\n%s\n%s", want, r.stdout, r.stderr)
 		}
 	}
 	for _, name := range []string{"kubeadm:cluster-admins", "kubeaccess:user:ops-lead"} {

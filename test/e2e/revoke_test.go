@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/kubeaccess/kubeaccess/internal/cmd/list"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
@@ -27,11 +30,14 @@ func TestRevokeTakesAwayOneUsersAccess(t *testing.T) {
 		"deleted RoleBinding revoke/kubeaccess:user:ana (no subject left)",
 		"deleted Role revoke/kubeaccess:user:ana (nothing binds it any more)",
 		"checked: the API server now denies ana all 2 permissions those bindings gave",
-		"still authenticates as ana until",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("revoke did not say %q:\n%s", want, r.stdout)
 		}
+	}
+	// Notes are for the person, on stderr; stdout holds what was done.
+	if !strings.Contains(r.stderr, "note: certificate ") || !strings.Contains(r.stderr, "still authenticates as ana until") || strings.Contains(r.stdout, "note:") {
+		t.Errorf("revoke did not note on stderr (only) that the certificate still authenticates:\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	}
 	// ana's certificate still authenticates, and is now forbidden; ben is unaffected.
 	if who := whoami(t, ana); who.stdout != "ana" {
@@ -56,8 +62,8 @@ func TestRevokeSaysWhatStillGivesAccess(t *testing.T) {
 	grantJSON(t, cluster.AdminKubeconfig, "cy", "-g", "crew", "-n", "revoke-group", "--bind-group", "crew", "--verb", "get", "--resource", "pods", "--out", out)
 	r := kubeaccess(t, cluster.AdminKubeconfig, "revoke", "cy")
 	mustFailWith(t, "revoke of group-bound access", r, 1, "cy may still get pods in namespace revoke-group, through a binding of one of their groups")
-	if !strings.Contains(r.stdout, "still in place (not touched): RoleBinding revoke-group/kubeaccess:group:crew gives group crew the Role kubeaccess:group:crew") {
-		t.Errorf("revoke did not name the group binding:\n%s", r.stdout)
+	if !strings.Contains(r.stderr, "still in place (not touched): RoleBinding revoke-group/kubeaccess:group:crew gives group crew the Role kubeaccess:group:crew") {
+		t.Errorf("revoke did not name the group binding on stderr:\n%s", r.stderr)
 	}
 	if can := kubectl(t, out, "auth", "can-i", "get", "pods", "-n", "revoke-group"); strings.TrimSpace(can.stdout) != "yes" {
 		t.Errorf("through the untouched group binding cy should still get pods; can-i says %q", can.stdout)
@@ -172,5 +178,36 @@ func TestRevokeCredentialByEachIdentifier(t *testing.T) {
 			mustSucceed(t, "revoke --credential "+ident, kubeaccess(t, cluster.AdminKubeconfig, "revoke", "--credential", ident))
 			expectForbidden(t, out, "get", "pods", "-n", "idents")
 		})
+	}
+}
+
+// Revoking a service account ends its token at once, by deleting the
+// Secret kubeaccess bound it to; a token bound to a Secret kubeaccess did
+// not make is left, with a note saying how to end it.
+func TestRevokeEndsABoundToken(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "ender.kubeconfig")
+	tokenJSON(t, "ender", "-n", "revoke-tokens", "--create", "--bound-secret", "ender-lease", "--verb", "get,list", "--resource", "pods", "--out", out)
+	mustSucceed(t, "the token works before", kubectl(t, out, "get", "pods", "-n", "revoke-tokens"))
+
+	r := kubeaccess(t, cluster.AdminKubeconfig, "revoke", "system:serviceaccount:revoke-tokens:ender")
+	mustSucceed(t, "revoke of the service account", r)
+	if !strings.Contains(r.stderr, "no longer authenticates: the Secret ender-lease it was bound to was deleted") {
+		t.Errorf("revoke did not say the token was ended:\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+	if _, err := adminClient(t).CoreV1().Secrets("revoke-tokens").Get(t.Context(), "ender-lease", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the bound Secret is still there: %v", err)
+	}
+	// The token authenticator caches a token's validity for a few seconds.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		w := whoami(t, out)
+		if w.code != 0 && strings.Contains(w.stderr, "Unauthorized") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the ended token still authenticates: %q %s", w.stdout, w.stderr)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	certificatesv1 "k8s.io/api/certificates/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
@@ -92,18 +90,12 @@ type Pending struct {
 
 // listPending lists the client-certificate requests waiting for a decision.
 func (o *Options) listPending(ctx context.Context) error {
-	list, err := o.cmd.Engine.Client().CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{
-		FieldSelector: "spec.signerName=" + certificatesv1.KubeAPIServerClientSignerName,
-	})
+	requests, err := csr.Pending(ctx, o.cmd.Engine.Client())
 	if err != nil {
-		return fmt.Errorf("listing CertificateSigningRequests: %w", err)
+		return err
 	}
 	pending := []Pending{}
-	for i := range list.Items {
-		req := &list.Items[i]
-		if csr.State(req) != "" {
-			continue
-		}
+	for _, req := range requests {
 		p := Pending{Name: req.Name, Requester: req.Spec.Username, Lifetime: "signer default", Created: req.CreationTimestamp.UTC()}
 		if req.Spec.ExpirationSeconds != nil {
 			p.Lifetime = (time.Duration(*req.Spec.ExpirationSeconds) * time.Second).String()

@@ -13,10 +13,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	certificatesv1 "k8s.io/api/certificates/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 
@@ -74,66 +70,35 @@ func matching(names []string, prefix string) []cobra.Completion {
 }
 
 // Namespaces completes namespace names.
-func Namespaces(flags *genericclioptions.ConfigFlags) Func {
-	return from(flags, func(ctx context.Context, c kubernetes.Interface, _ string) ([]string, error) {
-		return namesOf(c.CoreV1().Namespaces().List(ctx, metav1.ListOptions{}))
-	})
-}
+func Namespaces(flags *genericclioptions.ConfigFlags) Func { return names(flags, "namespaces") }
 
 // Roles completes the Roles of the namespace.
-func Roles(flags *genericclioptions.ConfigFlags) Func {
-	return from(flags, func(ctx context.Context, c kubernetes.Interface, namespace string) ([]string, error) {
-		return namesOf(c.RbacV1().Roles(namespace).List(ctx, metav1.ListOptions{}))
-	})
-}
+func Roles(flags *genericclioptions.ConfigFlags) Func { return names(flags, "roles") }
 
 // ClusterRoles completes ClusterRole names.
-func ClusterRoles(flags *genericclioptions.ConfigFlags) Func {
-	return from(flags, func(ctx context.Context, c kubernetes.Interface, _ string) ([]string, error) {
-		return namesOf(c.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{}))
-	})
-}
+func ClusterRoles(flags *genericclioptions.ConfigFlags) Func { return names(flags, "clusterroles") }
 
 // ServiceAccounts completes the service accounts of the namespace.
 func ServiceAccounts(flags *genericclioptions.ConfigFlags) Func {
-	return from(flags, func(ctx context.Context, c kubernetes.Interface, namespace string) ([]string, error) {
-		return namesOf(c.CoreV1().ServiceAccounts(namespace).List(ctx, metav1.ListOptions{}))
-	})
+	return names(flags, "serviceaccounts")
 }
 
-// namesOf returns the names of the items of a list.
-func namesOf(list runtime.Object, err error) ([]string, error) {
-	if err != nil {
-		return nil, err
-	}
-	items, err := meta.ExtractList(list)
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(items))
-	for _, item := range items {
-		if m, err := meta.Accessor(item); err == nil {
-			names = append(names, m.GetName())
-		}
-	}
-	return names, nil
+func names(flags *genericclioptions.ConfigFlags, kind string) Func {
+	return from(flags, func(ctx context.Context, c kubernetes.Interface, namespace string) ([]string, error) {
+		return rbac.Names(ctx, c, kind, namespace)
+	})
 }
 
 // PendingRequests completes the client-certificate requests waiting for
 // a decision.
 func PendingRequests(flags *genericclioptions.ConfigFlags) Func {
 	return from(flags, func(ctx context.Context, c kubernetes.Interface, _ string) ([]string, error) {
-		list, err := c.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{FieldSelector: "spec.signerName=" + certificatesv1.KubeAPIServerClientSignerName})
-		if err != nil {
-			return nil, err
+		pending, err := csr.Pending(ctx, c)
+		names := make([]string, len(pending))
+		for i, req := range pending {
+			names[i] = req.Name
 		}
-		var names []string
-		for i := range list.Items {
-			if csr.State(&list.Items[i]) == "" {
-				names = append(names, list.Items[i].Name)
-			}
-		}
-		return names, nil
+		return names, err
 	})
 }
 

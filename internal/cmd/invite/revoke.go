@@ -1,13 +1,14 @@
 package invite
 
 import (
+	"errors"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/invite"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/safe"
@@ -26,16 +27,13 @@ func newCmdRevoke(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 			if err != nil {
 				return err
 			}
-			st, err := store.Get(cmd.Context(), key, args[0])
-			if err != nil {
-				return cmdutil.UsageErrorf("invitation %s: %w", args[0], err)
-			}
-			if st.State == invite.StateUsed {
-				return cmdutil.UsageErrorf("invitation %s was already used (credential %s): revoke the credential with kubeaccess revoke --credential %s", st.ID, st.Record, st.Record)
-			}
-			now := time.Now().UTC().Truncate(time.Second)
-			st.State, st.Revoked = invite.StateRevoked, &now
-			if err := store.Update(cmd.Context(), key, st); err != nil {
+			st, err := store.Revoke(cmd.Context(), key, args[0])
+			switch {
+			case errors.Is(err, invite.ErrUsed):
+				return failure.UsageErrorf("invitation %s was already used (credential %s): revoke the credential with kubeaccess revoke --credential %s", st.ID, st.Record, st.Record)
+			case err != nil && st == nil:
+				return failure.UsageErrorf("invitation %s: %w", args[0], err)
+			case err != nil:
 				return fmt.Errorf("revoking invitation %s: %w", st.ID, err)
 			}
 			fmt.Fprintf(streams.Out, "Revoked invitation %s for %s: its link no longer works.\n", st.ID, safe.Printable(st.User))
