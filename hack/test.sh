@@ -19,5 +19,12 @@ echo "RBAC property test seed: KUBEACCESS_RBAC_SEED=$KUBEACCESS_RBAC_SEED"
 go test -count=1 -timeout 30m "${KUBEACCESS_TEST_PACKAGES:-./...}"
 status=$?
 
+# The lifecycle libraries a long-running caller drives concurrently (issue,
+# renew, revoke, invitations, the portal) are run again under the race
+# detector.
+if [[ -z "${KUBEACCESS_TEST_PACKAGES:-}" ]]; then
+  go test -race -count=1 -timeout 10m ./internal/issue/... ./internal/renew/ ./internal/revoke/ ./internal/invite/ ./internal/portal/ ./internal/team/ || status=1
+fi
+
 hack/check-no-leftovers.sh "$bindir" "$root/.cluster" || status=1
 exit $status

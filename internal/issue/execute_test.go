@@ -85,6 +85,15 @@ func TestPlanValidate(t *testing.T) {
 		"bind group not his":  {func(p *Plan) { p.Access.BindGroup = "ops" }, `the group to bind "ops" must be one of the subject's groups`},
 		"past max lifetime":   {func(p *Plan) { p.Policy.MaxTTL = time.Minute }, "the lifetime 1h0m0s is longer than the maximum 1m0s"},
 		"offline with access": {func(p *Plan) { p.Offline = true }, "signing offline makes no API request, so it cannot bind RBAC"},
+		"offline dry run": {func(p *Plan) { p.Offline, p.Access, p.DryRun = true, AccessSpec{}, DryRunServer },
+			"signing offline creates no object, so a dry run has nothing to show"},
+		"verb without resource": {func(p *Plan) { p.Access.Resources = nil }, "--verb needs --resource"},
+		"resource without verb": {func(p *Plan) { p.Access.Verbs = nil }, "--resource needs --verb"},
+		"cluster-wide Role":     {func(p *Plan) { p.Access = AccessSpec{Role: "r", ClusterWide: true} }, "--role binds a namespaced Role"},
+		"cluster-wide, nothing": {func(p *Plan) { p.Access = AccessSpec{ClusterWide: true} }, "--cluster-wide needs access to grant"},
+		"bind group, no access": {func(p *Plan) { p.Access = AccessSpec{BindGroup: "dev"} }, "--bind-group needs access to grant"},
+		"bad user name":         {func(p *Plan) { p.Subject.User = "" }, "user"},
+		"nodes group":           {func(p *Plan) { p.Subject.Groups = []string{"system:nodes"} }, "system:nodes"},
 		"account elsewhere": {func(p *Plan) {
 			*p = *testPlan(&Token{Duration: time.Hour})
 			p.Subject = ServiceAccountSubject("ci", "bot")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
@@ -21,14 +22,8 @@ func (x *Execution) keepRecord(ctx context.Context, res *Result) (string, error)
 	}
 	res.RecordID = r.ID
 	if p.Replaces != "" {
-		// The old record points at its successor, so that list shows it
-		// renewed; a conflicting write (a revocation) is read again.
-		err := x.records().Modify(ctx, p.Replaces, func(old *records.Record) error {
-			old.ReplacedBy = r.ID
-			return nil
-		})
-		if err != nil {
-			return p.RecordsNamespace + "/" + r.ID, fmt.Errorf("the record %s it replaces was not linked to %s: %w", p.Replaces, r.ID, err)
+		if err := x.linkReplaced(ctx, r); err != nil {
+			return p.RecordsNamespace + "/" + r.ID, err
 		}
 	}
 	return p.RecordsNamespace + "/" + r.ID, nil
@@ -69,4 +64,40 @@ func RecordOf(p *Plan, res *Result) records.Record {
 // records is the store of the plan's records.
 func (x *Execution) records() records.Store {
 	return records.Store{Client: x.Client, Namespace: x.Plan.RecordsNamespace}
+}
+
+// linkReplaced points the renewed credential's record at its successor r,
+// so that list shows it renewed. When the old record was revoked
+// meanwhile, the revocation passes on to r (a revocation that reads the
+// old record after this link passes it on itself: see revoke.MarkRevoked),
+// so that a renewal racing a revocation never outlives it.
+func (x *Execution) linkReplaced(ctx context.Context, r records.Record) error {
+	p := x.Plan
+	var revoked *records.Record
+	err := x.records().Modify(ctx, p.Replaces, func(old *records.Record) error {
+		if old.Revoked != nil {
+			o := *old
+			revoked = &o
+			return nil
+		}
+		old.ReplacedBy = r.ID
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("the record %s it replaces was not linked to %s: %w", p.Replaces, r.ID, err)
+	}
+	if revoked == nil {
+		return nil
+	}
+	err = x.records().Modify(ctx, r.ID, func(fresh *records.Record) error {
+		if fresh.Revoked == nil {
+			fresh.Revoked, fresh.RevokedBy = revoked.Revoked, revoked.RevokedBy
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("the credential it renews, %s, was revoked meanwhile, and the new one could not be recorded revoked too: %w", p.Replaces, err)
+	}
+	return failure.UsageErrorf("the credential it renews, %s, was revoked meanwhile (by %s): the new one, %s, is recorded revoked too, and has none of the old one's access",
+		p.Replaces, revoked.RevokedBy, r.ID)
 }

@@ -34,4 +34,3 @@ func ServiceAccountObjectName(namespace, name string) string {
 func BoundRoleName(base, kind, role string) string {
 	return base + "+" + strings.ToLower(kind) + ":" + role
 }
-

@@ -340,7 +340,12 @@ func (r *Revoker) Records(ctx context.Context, recs []records.Record) ([]string,
 
 // MarkRevoked marks records revoked, now and by r.By, with optimistic
 // concurrency: a record written meanwhile is read again, and one revoked
-// already keeps when and by whom. A dry run marks nothing.
+// already keeps when and by whom. A record renewed already passes the
+// revocation on to its successor (and so on down the chain), so that a
+// renewal racing a revocation never outlives it: either the renewal links
+// the old record first and is revoked here, or it finds the old record
+// revoked and revokes its own (see issue.Plan.Replaces). A dry run marks
+// nothing.
 func (r *Revoker) MarkRevoked(ctx context.Context, recs []records.Record) error {
 	if r.DryRun != issue.DryRunNone || len(recs) == 0 {
 		return nil
@@ -348,19 +353,39 @@ func (r *Revoker) MarkRevoked(ctx context.Context, recs []records.Record) error 
 	by := r.by(ctx)
 	store := records.Store{Client: r.Client, Namespace: r.RecordsNamespace}
 	now := time.Now().UTC().Truncate(time.Second)
+	seen := map[string]bool{}
 	for _, rec := range recs {
-		err := store.Modify(ctx, rec.ID, func(rec *records.Record) error {
-			if rec.Revoked == nil {
-				rec.Revoked, rec.RevokedBy = &now, by
+		id, user, replaces := rec.ID, "", ""
+		for id != "" && !seen[id] {
+			seen[id] = true
+			var next, holder string
+			successor := user != ""
+			err := store.Modify(ctx, id, func(rec *records.Record) error {
+				if successor && (rec.User != user || rec.Replaces != replaces) {
+					// Not the successor it is said to be: left alone.
+					return errNotSuccessor
+				}
+				if rec.Revoked == nil {
+					rec.Revoked, rec.RevokedBy = &now, by
+				}
+				next, holder = rec.ReplacedBy, rec.User
+				return nil
+			})
+			if errors.Is(err, errNotSuccessor) || successor && apierrors.IsNotFound(errors.Unwrap(err)) {
+				break
 			}
-			return nil
-		})
-		if err != nil {
-			return err
+			if err != nil {
+				return err
+			}
+			id, user, replaces = next, holder, id
 		}
 	}
 	return nil
 }
+
+// errNotSuccessor is a record that a renewed record names as its
+// successor, but that does not name it back, or is someone else's.
+var errNotSuccessor = errors.New("not the successor it is said to be")
 
 // by is who revokes: r.By, or as the API server sees the client.
 func (r *Revoker) by(ctx context.Context) string {
