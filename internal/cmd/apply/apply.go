@@ -149,34 +149,34 @@ func (o *Options) addFlags(cmd *cobra.Command) {
 // errors at once, without I/O to the cluster.
 func (o *Options) Validate() error {
 	if o.Filename == "" {
-		return cmdutil.UsageErrorf("-f FILE is required: the TeamAccess file (\"-\" reads standard input)")
+		return failure.UsageErrorf("-f FILE is required: the TeamAccess file (\"-\" reads standard input)")
 	}
 	var err error
 	if o.dryRun, err = issue.ParseDryRun(o.DryRun); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	if o.maxTTL, err = cmdutil.ParseWindow(o.MaxTTL); err != nil {
-		return cmdutil.UsageErrorf("--max-ttl: %w", err)
+		return failure.UsageErrorf("--max-ttl: %w", err)
 	}
 	if o.keyType, err = pki.ParseKeyType(o.KeyType); err != nil {
-		return cmdutil.UsageErrorf("--key-type: %w", err)
+		return failure.UsageErrorf("--key-type: %w", err)
 	}
 	if (o.CACert == "") != (o.CAKey == "") {
-		return cmdutil.UsageErrorf("--ca-cert and --ca-key go together")
+		return failure.UsageErrorf("--ca-cert and --ca-key go together")
 	}
 	if o.Parallel < 1 {
-		return cmdutil.UsageErrorf("--parallel must be at least 1")
+		return failure.UsageErrorf("--parallel must be at least 1")
 	}
 	if err := o.Output.Validate(); err != nil {
 		return err
 	}
 	data, name, err := o.read()
 	if err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	o.file, err = team.Parse(name, data)
 	if o.file == nil {
-		return cmdutil.UsageErrorf("%w\nnothing was applied", err)
+		return failure.UsageErrorf("%w\nnothing was applied", err)
 	}
 	o.problems = o.file.Check(err, o.maxTTL)
 	return nil
@@ -243,18 +243,18 @@ func (o *Options) plan(ctx context.Context, engine *issue.Engine, client kuberne
 	}
 	if err != nil {
 		if o.problems != nil {
-			return nil, cmdutil.UsageErrorf("%w\nnothing was applied (and the cluster could not be read to check the rest: %v)", o.problems, err)
+			return nil, failure.UsageErrorf("%w\nnothing was applied (and the cluster could not be read to check the rest: %v)", o.problems, err)
 		}
 		return nil, err
 	}
 	engine.UseIndex(state.Index)
 	resolved, err := team.Resolve(o.file, catalog, state.Index, o.problems)
 	if err != nil {
-		return nil, cmdutil.UsageErrorf("%w\nnothing was applied", err)
+		return nil, failure.UsageErrorf("%w\nnothing was applied", err)
 	}
 	plan, err := team.MakePlan(resolved, state, o.OutDir, time.Now(), o.Force)
 	if err != nil {
-		return nil, cmdutil.UsageErrorf("%w\nnothing was applied", err)
+		return nil, failure.UsageErrorf("%w\nnothing was applied", err)
 	}
 	return plan, nil
 }
@@ -278,7 +278,7 @@ func (o *Options) applier(engine *issue.Engine, client kubernetes.Interface) (*t
 	if o.CACert != "" {
 		authority, err := pki.LoadAuthority(o.CACert, o.CAKey)
 		if err != nil {
-			return nil, cmdutil.UsageErrorf("%w", err)
+			return nil, failure.UsageErrorf("%w", err)
 		}
 		a.Source = func(c team.Credential) issue.Source {
 			return &issue.Authority{CA: authority, KeyType: o.keyType, TTL: c.Lifetime}
@@ -296,7 +296,7 @@ func (o *Options) result(out *team.Outcome, err error) error {
 	case err != nil:
 		return err
 	case len(out.Failures) > 0:
-		return cmdutil.ExitSilently(cmdutil.ExitError)
+		return failure.ExitSilently(failure.ExitError)
 	}
 	return nil
 }

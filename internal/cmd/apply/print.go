@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/safe"
 	"github.com/kubeaccess/kubeaccess/internal/team"
@@ -73,7 +73,7 @@ func (o *Options) printPlan(p *team.Plan) error {
 		}
 	}
 	if o.diff && len(changes) > 0 {
-		return cmdutil.ExitSilently(cmdutil.ExitError)
+		return failure.ExitSilently(failure.ExitError)
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 )
@@ -104,17 +105,17 @@ key: the user adds theirs with "kubeaccess complete". With neither NAME nor
 func (o *Options) Validate() error {
 	switch {
 	case o.Name != "" && o.CSRFile != "":
-		return cmdutil.UsageErrorf("name a CertificateSigningRequest or give --csr-file, not both")
+		return failure.UsageErrorf("name a CertificateSigningRequest or give --csr-file, not both")
 	case o.Timeout <= 0:
-		return cmdutil.UsageErrorf("--timeout must be positive")
+		return failure.UsageErrorf("--timeout must be positive")
 	case o.Revocable && o.BindGroup != "":
-		return cmdutil.UsageErrorf("--revocable binds the access to the certificate's own group, so --bind-group cannot be used with it")
+		return failure.UsageErrorf("--revocable binds the access to the certificate's own group, so --bind-group cannot be used with it")
 	case o.BindGroup != "" && !o.HasAccess():
-		return cmdutil.UsageErrorf("--bind-group needs access to grant: --verb/--resource, --role or --clusterrole")
+		return failure.UsageErrorf("--bind-group needs access to grant: --verb/--resource, --role or --clusterrole")
 	}
 	if o.CSRFile != "" {
 		if err := csr.ValidateTTL("--ttl", o.TTL); err != nil {
-			return cmdutil.UsageErrorf("%w", err)
+			return failure.UsageErrorf("%w", err)
 		}
 	}
 	if err := o.cmd.Validate(); err != nil {
@@ -132,13 +133,13 @@ func (o *Options) load(ctx context.Context) error {
 	if o.CSRFile != "" {
 		data, err := os.ReadFile(o.CSRFile)
 		if err != nil {
-			return cmdutil.UsageErrorf("reading %s: %w", o.CSRFile, err)
+			return failure.UsageErrorf("reading %s: %w", o.CSRFile, err)
 		}
 		if o.parsed, err = pki.ParseRequest(data); err != nil {
-			return cmdutil.UsageErrorf("%s: %w", o.CSRFile, err)
+			return failure.UsageErrorf("%s: %w", o.CSRFile, err)
 		}
 		if err := pki.CheckRequest(o.parsed); err != nil {
-			return cmdutil.UsageErrorf("refusing to approve %s: %w", o.CSRFile, err)
+			return failure.UsageErrorf("refusing to approve %s: %w", o.CSRFile, err)
 		}
 		o.user, o.groups = o.parsed.Subject.CommonName, o.parsed.Subject.Organization
 		return nil
@@ -151,10 +152,10 @@ func (o *Options) load(ctx context.Context) error {
 		return err
 	}
 	if o.parsed, err = pki.ParseRequest(req.Spec.Request); err != nil {
-		return cmdutil.UsageErrorf("CertificateSigningRequest %s: %w", o.Name, err)
+		return failure.UsageErrorf("CertificateSigningRequest %s: %w", o.Name, err)
 	}
 	if err := pki.CheckRequest(o.parsed); err != nil {
-		return cmdutil.UsageErrorf("refusing to approve CertificateSigningRequest %s: %w", o.Name, err)
+		return failure.UsageErrorf("refusing to approve CertificateSigningRequest %s: %w", o.Name, err)
 	}
 	o.req, o.user, o.groups = req, o.parsed.Subject.CommonName, o.parsed.Subject.Organization
 	return o.checkRequestedLifetime()
@@ -165,7 +166,7 @@ func (o *Options) load(ctx context.Context) error {
 func (o *Options) checkRequestedLifetime() error {
 	if o.req.Spec.ExpirationSeconds == nil {
 		if issue.SignerMaxLifetime > o.MaxLifetime() {
-			return cmdutil.UsageErrorf("refusing to approve CertificateSigningRequest %s: it sets no expirationSeconds, so the signer issues its maximum "+
+			return failure.UsageErrorf("refusing to approve CertificateSigningRequest %s: it sets no expirationSeconds, so the signer issues its maximum "+
 				"(%s by default), longer than --max-ttl %s; ask the user for a request with a lifetime, or raise --max-ttl to allow it", o.Name, issue.SignerMaxLifetime, o.MaxTTL)
 		}
 		return nil
@@ -192,16 +193,16 @@ func (o *Options) describeRequest() {
 // checkPending refuses a request kubeaccess should not approve.
 func checkPending(req *certificatesv1.CertificateSigningRequest) error {
 	if req.Spec.SignerName != certificatesv1.KubeAPIServerClientSignerName {
-		return cmdutil.UsageErrorf("CertificateSigningRequest %s is for signer %s; kubeaccess approves only %s",
+		return failure.UsageErrorf("CertificateSigningRequest %s is for signer %s; kubeaccess approves only %s",
 			req.Name, req.Spec.SignerName, certificatesv1.KubeAPIServerClientSignerName)
 	}
 	for _, u := range req.Spec.Usages {
 		if !slices.Contains(allowedUsages, u) {
-			return cmdutil.UsageErrorf("CertificateSigningRequest %s asks for usage %q; a client certificate needs only %v", req.Name, u, allowedUsages)
+			return failure.UsageErrorf("CertificateSigningRequest %s asks for usage %q; a client certificate needs only %v", req.Name, u, allowedUsages)
 		}
 	}
 	if state := csr.State(req); state != "" {
-		return cmdutil.UsageErrorf("CertificateSigningRequest %s is already %s", req.Name, state)
+		return failure.UsageErrorf("CertificateSigningRequest %s is already %s", req.Name, state)
 	}
 	return nil
 }

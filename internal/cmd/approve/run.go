@@ -11,8 +11,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/duration"
 
-	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/invite"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
@@ -27,17 +27,17 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	if o.Revocable {
 		if o.credentialGroup = issue.CredentialGroupOf(o.groups); o.credentialGroup == "" {
-			return cmdutil.UsageErrorf("--revocable needs a request made with kubeaccess request --revocable, which carries the certificate's own group")
+			return failure.UsageErrorf("--revocable needs a request made with kubeaccess request --revocable, which carries the certificate's own group")
 		}
 	}
 	if err := o.policy().Check(o.user, o.groups); err != nil {
-		return cmdutil.UsageErrorf("refusing to approve: %w", err)
+		return failure.UsageErrorf("refusing to approve: %w", err)
 	}
 	if id := o.invitation(); id != "" {
 		return o.approveInvitation(ctx, id)
 	}
 	if o.BindGroup != "" && !slices.Contains(o.groups, o.BindGroup) {
-		return cmdutil.UsageErrorf("--bind-group %q must be one of the request's groups %v", o.BindGroup, o.groups)
+		return failure.UsageErrorf("--bind-group %q must be one of the request's groups %v", o.BindGroup, o.groups)
 	}
 	o.describeRequest()
 	res, err := o.cmd.Execute(ctx, o.Out, o.plan())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/audit"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/safe"
 )
@@ -72,14 +73,14 @@ bindings are left out. With --fail-on, exit 1 when a finding is that severe.`,
 func (o *Options) options() (audit.Options, error) {
 	expiring, err := cmdutil.ParseWindow(o.Expiring)
 	if err != nil {
-		return audit.Options{}, cmdutil.UsageErrorf("--expiring: %w", err)
+		return audit.Options{}, failure.UsageErrorf("--expiring: %w", err)
 	}
 	maxTTL, err := cmdutil.ParseWindow(o.MaxTTL)
 	if err != nil {
-		return audit.Options{}, cmdutil.UsageErrorf("--max-ttl: %w", err)
+		return audit.Options{}, failure.UsageErrorf("--max-ttl: %w", err)
 	}
 	if o.FailOn != "" && o.FailOn != audit.High && o.FailOn != audit.Medium {
-		return audit.Options{}, cmdutil.UsageErrorf("--fail-on must be high or medium")
+		return audit.Options{}, failure.UsageErrorf("--fail-on must be high or medium")
 	}
 	if err := o.Output.Validate(); err != nil {
 		return audit.Options{}, err

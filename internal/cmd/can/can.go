@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/discovery"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 )
 
@@ -123,7 +124,7 @@ func (o *Options) Complete(f cmdutil.Factory) error {
 		return err
 	}
 	if o.user, err = rbac.ParseSubject(o.Subject, o.Groups); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	return nil
 }
@@ -132,11 +133,11 @@ func (o *Options) Complete(f cmdutil.Factory) error {
 func (o *Options) Validate() error {
 	if o.Verb != "" && !strings.HasPrefix(o.Resource, "/") {
 		if err := rbac.ValidateVerbs([]string{o.Verb}); err != nil {
-			return cmdutil.UsageErrorf("%w", err)
+			return failure.UsageErrorf("%w", err)
 		}
 	}
 	if o.Verb != "" && o.Output.Format() == "wide" {
-		return cmdutil.UsageErrorf("-o wide is for the matrix; a single answer names its bindings already")
+		return failure.UsageErrorf("-o wide is for the matrix; a single answer names its bindings already")
 	}
 	return o.Output.Validate()
 }
@@ -152,7 +153,7 @@ type Answer struct {
 func (o *Options) answer(disco discovery.CachedDiscoveryInterface, index *rbac.Index) error {
 	req, err := rbac.ResolveRequest(disco, o.Verb, o.Resource, o.Name, o.namespace)
 	if err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	d := index.Decide(o.user, req)
 	a := Answer{Allowed: d.Allowed, Outside: d.Outside}
@@ -177,7 +178,7 @@ func (o *Options) answer(disco discovery.CachedDiscoveryInterface, index *rbac.I
 		}
 	}
 	if !d.Allowed {
-		return cmdutil.ExitSilently(cmdutil.ExitError)
+		return failure.ExitSilently(failure.ExitError)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
@@ -42,7 +43,7 @@ current context's, or --user), embed it, keep the file at mode 0600
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Kubeconfig = args[0]
 			if o.KeyFile == "" {
-				return cmdutil.UsageErrorf("--key is required: the private key made by kubeaccess request")
+				return failure.UsageErrorf("--key is required: the private key made by kubeaccess request")
 			}
 			return o.Run(cmd.Context())
 		},
@@ -58,26 +59,26 @@ current context's, or --user), embed it, keep the file at mode 0600
 func (o *Options) Run(ctx context.Context) error {
 	cfg, err := clientcmd.LoadFromFile(o.Kubeconfig)
 	if err != nil {
-		return cmdutil.UsageErrorf("reading %s: %w", o.Kubeconfig, err)
+		return failure.UsageErrorf("reading %s: %w", o.Kubeconfig, err)
 	}
 	name, auth, err := kubeconfig.UserEntry(cfg, o.Kubeconfig, o.User)
 	if err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	// Refused before the file is touched: the check that follows must be
 	// able to connect with this entry alone.
 	if _, err := kubeconfig.RESTConfigFor(cfg, o.Kubeconfig, name); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	switch {
 	case len(auth.ClientCertificateData) == 0:
-		return cmdutil.UsageErrorf("user %q in %s has no embedded client certificate to complete", name, o.Kubeconfig)
+		return failure.UsageErrorf("user %q in %s has no embedded client certificate to complete", name, o.Kubeconfig)
 	case len(auth.ClientKeyData) > 0 && !o.Force:
-		return cmdutil.UsageErrorf("user %q in %s already has a key; pass --force to replace it", name, o.Kubeconfig)
+		return failure.UsageErrorf("user %q in %s already has a key; pass --force to replace it", name, o.Kubeconfig)
 	}
 	keyPEM, err := os.ReadFile(o.KeyFile)
 	if err != nil {
-		return cmdutil.UsageErrorf("reading the key: %w", err)
+		return failure.UsageErrorf("reading the key: %w", err)
 	}
 	if err := checkPair(auth.ClientCertificateData, keyPEM, o.KeyFile, o.Kubeconfig); err != nil {
 		return err
@@ -94,14 +95,14 @@ func (o *Options) Run(ctx context.Context) error {
 func checkPair(certPEM, keyPEM []byte, keyFile, kubeconfigFile string) error {
 	cert, err := pki.ParseCertificate(certPEM)
 	if err != nil {
-		return cmdutil.UsageErrorf("reading the certificate in %s: %w", kubeconfigFile, err)
+		return failure.UsageErrorf("reading the certificate in %s: %w", kubeconfigFile, err)
 	}
 	key, err := pki.ParseKey(keyPEM)
 	if err != nil {
-		return cmdutil.UsageErrorf("reading the key %s: %w", keyFile, err)
+		return failure.UsageErrorf("reading the key %s: %w", keyFile, err)
 	}
 	if pub, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(key.Public()) {
-		return cmdutil.UsageErrorf("the key %s does not match the certificate in %s (issued to %q, serial %s): "+
+		return failure.UsageErrorf("the key %s does not match the certificate in %s (issued to %q, serial %s): "+
 			"use the key made with the request it was issued for", keyFile, kubeconfigFile, cert.Subject.CommonName, cert.SerialNumber.Text(16))
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 )
 
@@ -57,11 +58,11 @@ func NewCmdDeny(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 // Validate checks the flags without I/O.
 func (o *Options) Validate() error {
 	if o.Reason == "" {
-		return cmdutil.UsageErrorf("--reason is required: the requester sees it")
+		return failure.UsageErrorf("--reason is required: the requester sees it")
 	}
 	var err error
 	if o.dryRun, err = issue.ParseDryRun(o.DryRun); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	return nil
 }
@@ -73,7 +74,7 @@ func (o *Options) Run(ctx context.Context, client kubernetes.Interface) error {
 		return err
 	}
 	if state := csr.State(req); state != "" {
-		return cmdutil.UsageErrorf("CertificateSigningRequest %s is already %s", o.Name, state)
+		return failure.UsageErrorf("CertificateSigningRequest %s is already %s", o.Name, state)
 	}
 	if o.dryRun != issue.DryRunClient {
 		if err := csr.Deny(ctx, client, req, o.Reason, o.dryRun.Options()...); err != nil {

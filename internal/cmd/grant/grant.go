@@ -13,6 +13,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 )
 
@@ -116,7 +117,7 @@ func (o *Options) Complete(f cmdutil.Factory, args []string) error {
 	}
 	c := o.cmd.Cluster
 	if o.Offline && (c.Server == "" || len(c.CA) == 0 && !c.Insecure) {
-		return cmdutil.UsageErrorf("--offline needs the API server's URL and CA for the new kubeconfig: " +
+		return failure.UsageErrorf("--offline needs the API server's URL and CA for the new kubeconfig: " +
 			"from the current context, or --server-url and --certificate-authority")
 	}
 	return nil
@@ -127,14 +128,14 @@ func (o *Options) Complete(f cmdutil.Factory, args []string) error {
 func (o *Options) Validate() error {
 	policy := pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged}
 	if err := policy.Check(o.User, o.Groups); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	if err := csr.ValidateTTL("--ttl", o.TTL); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	kt, err := pki.ParseKeyType(o.KeyType)
 	if err != nil {
-		return cmdutil.UsageErrorf("--key-type: %w", err)
+		return failure.UsageErrorf("--key-type: %w", err)
 	}
 	o.keyType = kt
 	if err := o.cmd.Validate(); err != nil {
@@ -145,19 +146,19 @@ func (o *Options) Validate() error {
 	}
 	switch {
 	case o.BindGroup != "" && !o.HasAccess():
-		return cmdutil.UsageErrorf("--bind-group needs access to grant: --verb/--resource, --role or --clusterrole")
+		return failure.UsageErrorf("--bind-group needs access to grant: --verb/--resource, --role or --clusterrole")
 	case o.BindGroup != "" && !slices.Contains(o.Groups, o.BindGroup):
-		return cmdutil.UsageErrorf("--bind-group %q must be one of the user's groups (--group)", o.BindGroup)
+		return failure.UsageErrorf("--bind-group %q must be one of the user's groups (--group)", o.BindGroup)
 	case o.Revocable && o.BindGroup != "":
-		return cmdutil.UsageErrorf("--revocable binds the access to the certificate's own group, so --bind-group cannot be used with it")
+		return failure.UsageErrorf("--revocable binds the access to the certificate's own group, so --bind-group cannot be used with it")
 	case o.Revocable && o.Offline:
-		return cmdutil.UsageErrorf("--revocable needs the access bound, which --offline cannot do")
+		return failure.UsageErrorf("--revocable needs the access bound, which --offline cannot do")
 	}
 	if err := o.validateSigning(); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	if o.Timeout <= 0 {
-		return cmdutil.UsageErrorf("--timeout must be positive")
+		return failure.UsageErrorf("--timeout must be positive")
 	}
 	return nil
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 )
@@ -44,7 +44,7 @@ func (o *Options) plan() (*issue.Plan, error) {
 	if o.CACert != "" {
 		authority, err := pki.LoadAuthority(o.CACert, o.CAKey)
 		if err != nil {
-			return nil, cmdutil.UsageErrorf("%w", err)
+			return nil, failure.UsageErrorf("%w", err)
 		}
 		source = &issue.Authority{CA: authority, KeyType: o.keyType, TTL: o.TTL}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/invite"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
@@ -86,23 +87,23 @@ and again when the link is used.`,
 // Validate checks the flags without I/O.
 func (o *Options) Validate() error {
 	if err := (pki.SubjectPolicy{}).Check(o.User, o.Groups); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	if err := csr.ValidateTTL("--ttl", o.TTL); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	var err error
 	if o.expires, err = cmdutil.ParseWindow(o.Expires); err != nil || o.expires <= 0 {
-		return cmdutil.UsageErrorf("--expires %q is not a duration such as 72h or 7d", o.Expires)
+		return failure.UsageErrorf("--expires %q is not a duration such as 72h or 7d", o.Expires)
 	}
 	if o.Approval != invite.ApprovalAuto && o.Approval != invite.ApprovalManual {
-		return cmdutil.UsageErrorf(`--approval must be "auto" or "manual", not %q`, o.Approval)
+		return failure.UsageErrorf(`--approval must be "auto" or "manual", not %q`, o.Approval)
 	}
 	if u, err := url.Parse(o.PublicURL); err != nil || u.Scheme != "https" || u.Host == "" {
-		return cmdutil.UsageErrorf("--public-url %q must be an https:// URL: the browser makes its key only in a secure context", o.PublicURL)
+		return failure.UsageErrorf("--public-url %q must be an https:// URL: the browser makes its key only in a secure context", o.PublicURL)
 	}
 	if err := o.Flags.Validate(); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	if err := o.Flags.CheckLifetime("--ttl", o.TTL); err != nil {
 		return err
@@ -130,7 +131,7 @@ func (o *Options) Run(ctx context.Context, f cmdutil.Factory) error {
 		return fmt.Errorf("refusing to invite %s: %w", o.User, err)
 	}
 	if creator == nil {
-		return cmdutil.UsageErrorf("refusing to invite %s: the API server does not say who you are (no SelfSubjectReview), "+
+		return failure.UsageErrorf("refusing to invite %s: the API server does not say who you are (no SelfSubjectReview), "+
 			"and an invitation binds its access only as far as its creator could", o.User)
 	}
 	inv.Creator, inv.CreatedBy = &creator.UserInfo, creator.Username

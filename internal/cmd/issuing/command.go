@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
@@ -72,7 +73,7 @@ func BulkEngine(f cmdutil.Factory) (*issue.Engine, error) {
 // Validate checks the flags and -o without I/O.
 func (c *Command) Validate() error {
 	if err := c.Flags.Validate(); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	return c.Output.Validate()
 }

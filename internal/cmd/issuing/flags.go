@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
@@ -83,7 +84,7 @@ func (f *Flags) MaxLifetime() time.Duration { return f.maxTTL }
 // CheckLifetime refuses a lifetime over --max-ttl; what names it.
 func (f *Flags) CheckLifetime(what string, ttl time.Duration) error {
 	if ttl > f.maxTTL {
-		return cmdutil.UsageErrorf("%s %s is longer than --max-ttl %s: credentials that cannot be revoked should be short-lived; raise --max-ttl to allow it", what, ttl, f.MaxTTL)
+		return failure.UsageErrorf("%s %s is longer than --max-ttl %s: credentials that cannot be revoked should be short-lived; raise --max-ttl to allow it", what, ttl, f.MaxTTL)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/safe"
 )
@@ -86,12 +87,12 @@ within a window instead (as "7d" or "72h").`,
 // Validate checks the flags.
 func (o *Options) Validate() error {
 	if o.Credential != "" && (o.User != "" || o.Expiring != "") {
-		return cmdutil.UsageErrorf("--credential names one credential: it goes with neither --user nor --expiring")
+		return failure.UsageErrorf("--credential names one credential: it goes with neither --user nor --expiring")
 	}
 	if o.Expiring != "" {
 		d, err := cmdutil.ParseWindow(o.Expiring)
 		if err != nil {
-			return cmdutil.UsageErrorf("--expiring: %w", err)
+			return failure.UsageErrorf("--expiring: %w", err)
 		}
 		o.window = d
 	}
@@ -113,7 +114,7 @@ func (o *Options) Run(ctx context.Context, client kubernetes.Interface) error {
 		recs, err = store.List(ctx, o.User)
 	}
 	if apierrors.IsForbidden(errors.Unwrap(err)) {
-		return cmdutil.DeniedErrorf("reading the records needs permission to list configmaps in namespace %s: %w", o.RecordsNamespace, err)
+		return failure.DeniedErrorf("reading the records needs permission to list configmaps in namespace %s: %w", o.RecordsNamespace, err)
 	}
 	if err != nil {
 		return err

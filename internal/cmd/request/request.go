@@ -21,6 +21,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
@@ -83,23 +84,23 @@ kubeconfig comes back without a key: add yours with "kubeaccess complete".`,
 // Validate refuses what an admin would refuse, before a key is made.
 func (o *Options) Validate() error {
 	if err := (pki.SubjectPolicy{}).Check(o.User, o.Groups); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	kt, err := pki.ParseKeyType(o.KeyType)
 	if err != nil {
-		return cmdutil.UsageErrorf("--key-type: %w", err)
+		return failure.UsageErrorf("--key-type: %w", err)
 	}
 	o.keyType = kt
 	if o.Submit {
 		if err := csr.ValidateTTL("--ttl", o.TTL); err != nil {
-			return cmdutil.UsageErrorf("%w", err)
+			return failure.UsageErrorf("%w", err)
 		}
 	}
 	if o.dryRun, err = issue.ParseDryRun(o.DryRun); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	if o.dryRun != issue.DryRunNone && !o.Submit {
-		return cmdutil.UsageErrorf("--dry-run goes with --submit: without it nothing reaches the cluster")
+		return failure.UsageErrorf("--dry-run goes with --submit: without it nothing reaches the cluster")
 	}
 	return nil
 }
@@ -112,7 +113,7 @@ func (o *Options) Run(ctx context.Context, factory cmdutil.Factory) error {
 			break
 		}
 		if _, err := os.Lstat(p); err == nil && !o.Force {
-			return cmdutil.UsageErrorf("%s already exists; pass --force to replace it (a new key needs a new certificate)", p)
+			return failure.UsageErrorf("%s already exists; pass --force to replace it (a new key needs a new certificate)", p)
 		}
 	}
 	var client kubernetes.Interface

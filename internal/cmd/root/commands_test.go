@@ -21,6 +21,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/audit"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/whocan"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
@@ -53,10 +54,10 @@ func executeWith(t *testing.T, f cmdutil.TestFactory, args ...string) (stdout, s
 	cmd := newCmdRoot(streams, "kubeaccess", f.Flags, f)
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(context.Background())
-	if err != nil && !cmdutil.Silent(err) {
+	if err != nil && !failure.Silent(err) {
 		errOut.WriteString("error: " + err.Error())
 	}
-	return out.String(), errOut.String(), cmdutil.ExitCode(err)
+	return out.String(), errOut.String(), failure.ExitCode(err)
 }
 
 func teamRBAC() []runtime.Object {

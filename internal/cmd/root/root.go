@@ -36,6 +36,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/whoami"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/whocan"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 )
 
 // pluginBinary is the name under which kubectl finds kubeaccess as a plugin.
@@ -108,10 +109,10 @@ func Execute(ctx context.Context, args []string) int {
 	cmd := NewCmdRoot(streams, displayName(args[0]))
 	cmd.SetArgs(args[1:])
 	err := cmd.ExecuteContext(ctx)
-	if err != nil && !cmdutil.Silent(err) {
+	if err != nil && !failure.Silent(err) {
 		fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
 	}
-	return cmdutil.ExitCode(err)
+	return failure.ExitCode(err)
 }
 
 // addLogFlags adds kubectl's -v: at 6 and above client-go logs each

@@ -9,7 +9,7 @@ import (
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 )
 
 // execute runs argv through the root command with in-memory streams.
@@ -19,7 +19,7 @@ func execute(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	cmd := NewCmdRoot(streams, "kubeaccess")
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(context.Background())
-	return out.String(), errOut.String(), cmdutil.ExitCode(err)
+	return out.String(), errOut.String(), failure.ExitCode(err)
 }
 
 func TestVersionJSONIsOneDocument(t *testing.T) {
@@ -51,8 +51,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	}
 	for name, args := range tests {
 		t.Run(name, func(t *testing.T) {
-			if _, _, code := execute(t, args...); code != cmdutil.ExitUsage {
-				t.Errorf("%v: exit code %d, want %d", args, code, cmdutil.ExitUsage)
+			if _, _, code := execute(t, args...); code != failure.ExitUsage {
+				t.Errorf("%v: exit code %d, want %d", args, code, failure.ExitUsage)
 			}
 		})
 	}

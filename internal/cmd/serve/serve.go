@@ -22,6 +22,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	invitestore "github.com/kubeaccess/kubeaccess/internal/invite"
 	"github.com/kubeaccess/kubeaccess/internal/portal"
 	"github.com/kubeaccess/kubeaccess/internal/records"
@@ -98,10 +99,10 @@ allow all it does. SIGTERM stops it gracefully.`,
 // Validate checks the flags without I/O.
 func (o *Options) Validate() error {
 	if (o.TLSCert == "") != (o.TLSKey == "") {
-		return cmdutil.UsageErrorf("--tls-cert and --tls-key go together")
+		return failure.UsageErrorf("--tls-cert and --tls-key go together")
 	}
 	if o.Approval != invitestore.ApprovalAuto && o.Approval != invitestore.ApprovalManual {
-		return cmdutil.UsageErrorf(`--approval must be "auto" or "manual", not %q`, o.Approval)
+		return failure.UsageErrorf(`--approval must be "auto" or "manual", not %q`, o.Approval)
 	}
 	o.trustedProxies = nil
 	for _, p := range o.TrustedProxies {
@@ -109,7 +110,7 @@ func (o *Options) Validate() error {
 		if err != nil {
 			addr, aerr := netip.ParseAddr(p)
 			if aerr != nil {
-				return cmdutil.UsageErrorf("--trusted-proxy %q is not an address or CIDR", p)
+				return failure.UsageErrorf("--trusted-proxy %q is not an address or CIDR", p)
 			}
 			prefix = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
 		}
@@ -117,17 +118,17 @@ func (o *Options) Validate() error {
 	}
 	u, err := url.Parse(o.PublicURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return cmdutil.UsageErrorf("--public-url %q must be an https:// URL: the browser makes its key only in a secure context", o.PublicURL)
+		return failure.UsageErrorf("--public-url %q must be an https:// URL: the browser makes its key only in a secure context", o.PublicURL)
 	}
 	o.publicURL = u
 	if o.maxTTL, err = cmdutil.ParseWindow(o.MaxTTL); err != nil {
-		return cmdutil.UsageErrorf("--max-ttl: %w", err)
+		return failure.UsageErrorf("--max-ttl: %w", err)
 	}
 	if o.Rate <= 0 || o.Burst < 1 {
-		return cmdutil.UsageErrorf("--rate and --burst must be positive")
+		return failure.UsageErrorf("--rate and --burst must be positive")
 	}
 	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
-		return cmdutil.UsageErrorf("--listen %q: %v", o.Listen, err)
+		return failure.UsageErrorf("--listen %q: %v", o.Listen, err)
 	}
 	return nil
 }
@@ -222,7 +223,7 @@ func (o *Options) checkPermissions(ctx context.Context, client kubernetes.Interf
 	if o.Approval == invitestore.ApprovalAuto {
 		where = "deploy/rbac.yaml has the least the portal needs, and deploy/rbac-auto-approve.yaml what approving takes; or run serve with --approval=manual"
 	}
-	return cmdutil.DeniedErrorf("kubeaccess serve cannot start: %s may not:\n%s\n"+
+	return failure.DeniedErrorf("kubeaccess serve cannot start: %s may not:\n%s\n"+
 		"grant them (%s) or run it with other credentials", who, strings.Join(lines, "\n"), where)
 }
 
@@ -232,7 +233,7 @@ func (o *Options) certificate() (tls.Certificate, error) {
 	if o.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
 		if err != nil {
-			return tls.Certificate{}, cmdutil.UsageErrorf("--tls-cert/--tls-key: %w", err)
+			return tls.Certificate{}, failure.UsageErrorf("--tls-cert/--tls-key: %w", err)
 		}
 		return cert, nil
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 )
@@ -89,14 +90,14 @@ theirs with "kubeaccess complete".`,
 func (o *Options) Validate() error {
 	switch {
 	case o.CACert == "" || o.CAKey == "":
-		return cmdutil.UsageErrorf("--ca-cert and --ca-key are required")
+		return failure.UsageErrorf("--ca-cert and --ca-key are required")
 	case o.Offline && o.HasAccess():
-		return cmdutil.UsageErrorf("--offline makes no API request, so it cannot bind RBAC: drop --offline, or bind later")
+		return failure.UsageErrorf("--offline makes no API request, so it cannot bind RBAC: drop --offline, or bind later")
 	case o.BindGroup != "" && !o.HasAccess():
-		return cmdutil.UsageErrorf("--bind-group needs access to grant: --verb/--resource, --role or --clusterrole")
+		return failure.UsageErrorf("--bind-group needs access to grant: --verb/--resource, --role or --clusterrole")
 	}
 	if err := csr.ValidateTTL("--ttl", o.TTL); err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	if err := o.cmd.Validate(); err != nil {
 		return err
@@ -105,11 +106,11 @@ func (o *Options) Validate() error {
 		return err
 	}
 	if o.Offline && o.DryRun != "none" {
-		return cmdutil.UsageErrorf("--offline creates no object, so --dry-run has nothing to show")
+		return failure.UsageErrorf("--offline creates no object, so --dry-run has nothing to show")
 	}
 	c := o.cmd.Cluster
 	if o.Offline && (c.Server == "" || len(c.CA) == 0 && !c.Insecure) {
-		return cmdutil.UsageErrorf("--offline needs the API server's URL and CA for the new kubeconfig: " +
+		return failure.UsageErrorf("--offline needs the API server's URL and CA for the new kubeconfig: " +
 			"from the current context, or --server-url and --certificate-authority")
 	}
 	return nil
@@ -121,35 +122,35 @@ func (o *Options) Validate() error {
 func (o *Options) Run(ctx context.Context) error {
 	var err error
 	if o.request, err = os.ReadFile(o.CSRFile); err != nil {
-		return cmdutil.UsageErrorf("reading %s: %w", o.CSRFile, err)
+		return failure.UsageErrorf("reading %s: %w", o.CSRFile, err)
 	}
 	if o.parsed, err = pki.ParseRequest(o.request); err != nil {
-		return cmdutil.UsageErrorf("%s: %w", o.CSRFile, err)
+		return failure.UsageErrorf("%s: %w", o.CSRFile, err)
 	}
 	if err := pki.CheckRequest(o.parsed); err != nil {
-		return cmdutil.UsageErrorf("refusing to sign %s: %w", o.CSRFile, err)
+		return failure.UsageErrorf("refusing to sign %s: %w", o.CSRFile, err)
 	}
 	user, groups := o.parsed.Subject.CommonName, o.parsed.Subject.Organization
 	if o.Offline && !o.AllowPrivileged {
-		return cmdutil.UsageErrorf("refusing to sign offline: with no API request, kubeaccess cannot ask the cluster whether %q holds escalation-grade "+
+		return failure.UsageErrorf("refusing to sign offline: with no API request, kubeaccess cannot ask the cluster whether %q holds escalation-grade "+
 			"permissions or access through others' bindings; sign with the cluster reachable, or pass --allow-privileged to sign unchecked", user)
 	}
 	subject := issue.Subject{User: user, Groups: groups}
 	if o.Revocable {
 		if subject.CredentialGroup = issue.CredentialGroupOf(groups); subject.CredentialGroup == "" || o.Offline {
-			return cmdutil.UsageErrorf("--revocable needs a request made with kubeaccess request --revocable, and the cluster reachable to bind its group")
+			return failure.UsageErrorf("--revocable needs a request made with kubeaccess request --revocable, and the cluster reachable to bind its group")
 		}
 	}
 	policy := pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged, CredentialGroup: subject.CredentialGroup}
 	if err := policy.Check(user, groups); err != nil {
-		return cmdutil.UsageErrorf("refusing to sign: %w", err)
+		return failure.UsageErrorf("refusing to sign: %w", err)
 	}
 	if o.BindGroup != "" && !slices.Contains(groups, o.BindGroup) {
-		return cmdutil.UsageErrorf("--bind-group %q must be one of the request's groups %v", o.BindGroup, groups)
+		return failure.UsageErrorf("--bind-group %q must be one of the request's groups %v", o.BindGroup, groups)
 	}
 	authority, err := pki.LoadAuthority(o.CACert, o.CAKey)
 	if err != nil {
-		return cmdutil.UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	fmt.Fprintf(o.ErrOut, "request for user %q in groups %q, key %s; signing for %s with the CA %q\n",
 		user, groups, pki.DescribePublicKey(o.parsed.PublicKey), o.TTL, authority.Cert.Subject.CommonName)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 )
 
 // MinDuration is the shortest token the TokenRequest API issues.
@@ -77,16 +78,16 @@ missing): deleting that Secret revokes the token.`,
 // Validate checks the flags without contacting the cluster.
 func (o *Options) Validate() error {
 	if errs := validation.NameIsDNSSubdomain(o.ServiceAccount, false); len(errs) > 0 {
-		return cmdutil.UsageErrorf("service account %q is not a valid name: %s", o.ServiceAccount, errs[0])
+		return failure.UsageErrorf("service account %q is not a valid name: %s", o.ServiceAccount, errs[0])
 	}
 	if errs := validation.NameIsDNSSubdomain(o.BoundSecret, false); o.BoundSecret != "" && len(errs) > 0 {
-		return cmdutil.UsageErrorf("--bound-secret %q is not a valid name: %s", o.BoundSecret, errs[0])
+		return failure.UsageErrorf("--bound-secret %q is not a valid name: %s", o.BoundSecret, errs[0])
 	}
 	if o.Duration < MinDuration {
-		return cmdutil.UsageErrorf("--duration %s is too short: the TokenRequest API requires at least %s", o.Duration, MinDuration)
+		return failure.UsageErrorf("--duration %s is too short: the TokenRequest API requires at least %s", o.Duration, MinDuration)
 	}
 	if slices.Contains(o.Audiences, "") {
-		return cmdutil.UsageErrorf("--audience cannot be empty")
+		return failure.UsageErrorf("--audience cannot be empty")
 	}
 	if err := o.cmd.Validate(); err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/credential"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
@@ -75,7 +76,7 @@ func (o *Options) Complete(getter genericclioptions.RESTClientGetter) error {
 	var err error
 	if *o.PrintFlags.OutputFormat != "" {
 		if o.printer, err = o.PrintFlags.ToPrinter(); err != nil {
-			return cmdutil.UsageErrorf("%w", err)
+			return failure.UsageErrorf("%w", err)
 		}
 	}
 	if o.restConfig, err = getter.ToRESTConfig(); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/can"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/safe"
 )
@@ -74,7 +75,7 @@ system:masters may do everything, whatever RBAC says.`,
 			}
 			req, err := rbac.ResolveRequest(disco, o.Verb, o.Resource, o.Name, o.namespace)
 			if err != nil {
-				return cmdutil.UsageErrorf("%w", err)
+				return failure.UsageErrorf("%w", err)
 			}
 			return o.print(Holders(index, req))
 		},
@@ -88,7 +89,7 @@ system:masters may do everything, whatever RBAC says.`,
 func (o *Options) Validate() error {
 	if !strings.HasPrefix(o.Resource, "/") {
 		if err := rbac.ValidateVerbs([]string{o.Verb}); err != nil {
-			return cmdutil.UsageErrorf("%w", err)
+			return failure.UsageErrorf("%w", err)
 		}
 	}
 	return o.Output.Validate()

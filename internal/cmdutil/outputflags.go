@@ -1,6 +1,8 @@
 package cmdutil
 
 import (
+	"github.com/kubeaccess/kubeaccess/internal/failure"
+
 	"encoding/json"
 	"io"
 	"slices"
@@ -59,7 +61,7 @@ func (o *Output) Validate() error {
 	}
 	p, err := o.PrintFlags.ToPrinter()
 	if err != nil {
-		return UsageErrorf("%w", err)
+		return failure.UsageErrorf("%w", err)
 	}
 	o.printer = p
 	return nil

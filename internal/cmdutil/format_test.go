@@ -1,6 +1,10 @@
 package cmdutil
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/kubeaccess/kubeaccess/internal/failure"
+)
 
 func TestValidateOutputFormat(t *testing.T) {
 	if err := ValidateOutputFormat("", "json"); err != nil {
@@ -13,7 +17,7 @@ func TestValidateOutputFormat(t *testing.T) {
 	if want := `unknown output format "xml": allowed formats are [json yaml]`; err == nil || err.Error() != want {
 		t.Errorf("xml: error %v, want %q", err, want)
 	}
-	if ExitCode(err) != ExitUsage {
-		t.Errorf("xml: exit code %d, want %d", ExitCode(err), ExitUsage)
+	if failure.ExitCode(err) != failure.ExitUsage {
+		t.Errorf("xml: exit code %d, want %d", failure.ExitCode(err), failure.ExitUsage)
 	}
 }

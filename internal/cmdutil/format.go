@@ -1,6 +1,11 @@
+// The plain JSON and YAML documents of commands that print no Kubernetes
+// object (version, the claims whoami decodes), and the formats they take.
+
 package cmdutil
 
 import (
+	"github.com/kubeaccess/kubeaccess/internal/failure"
+
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,7 +24,7 @@ func ValidateOutputFormat(format string, allowed ...string) error {
 			return nil
 		}
 	}
-	return UsageErrorf("unknown output format %q: allowed formats are %v", format, allowed)
+	return failure.UsageErrorf("unknown output format %q: allowed formats are %v", format, allowed)
 }
 
 // PrintStructured writes v as exactly one JSON or YAML document.
