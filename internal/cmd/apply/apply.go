@@ -47,8 +47,11 @@ type Options struct {
 	// problems are the file's, found without the cluster; Run adds those
 	// only the cluster shows, and reports them all at once.
 	problems error
+	factory  cmdutil.Factory
 	genericiooptions.IOStreams
 }
+
+var _ cmdutil.Options = (*Options)(nil)
 
 // bulkMemoryLimit is the soft memory limit of an apply.
 const bulkMemoryLimit = 96 << 20
@@ -91,12 +94,7 @@ func NewCmdApply(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
   # Sign the certificates with the cluster CA key instead of the CSR API
   kubeaccess apply -f team.yaml --out-dir ./kubeconfigs --ca-cert ca.crt --ca-key ca.key`,
 		Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context(), f)
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	o.addFlags(cmd)
 	issuing.AddDryRunFlag(cmd, &o.DryRun)
@@ -117,12 +115,9 @@ it does not, and above 1 on an error.`,
 		Example: `  kubeaccess diff -f team.yaml --out-dir ./kubeconfigs
   kubeaccess diff -f team.yaml --out-dir ./kubeconfigs -o json`,
 		Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			o.DryRun = "client"
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context(), f)
+			return cmdutil.RunE(f, o)(cmd, args)
 		},
 	}
 	o.addFlags(cmd)
@@ -143,6 +138,12 @@ func (o *Options) addFlags(cmd *cobra.Command) {
 	fs.BoolVar(&o.Force, "force", false, "Replace kubeconfigs in --out-dir that are not this team's")
 	fs.IntVar(&o.Parallel, "parallel", o.Parallel, "How many credentials to issue at once")
 	o.Output.AddFlags(cmd)
+}
+
+// Complete keeps the factory the run builds its clients from.
+func (o *Options) Complete(f cmdutil.Factory, args []string) error {
+	o.factory = f
+	return nil
 }
 
 // Validate checks the flags and reads the file, reporting all of its
@@ -193,7 +194,8 @@ func (o *Options) read() ([]byte, string, error) {
 
 // Run reads the cluster, prints the plan and, unless a dry run, carries it
 // out.
-func (o *Options) Run(ctx context.Context, f cmdutil.Factory) error {
+func (o *Options) Run(ctx context.Context) error {
+	f := o.factory
 	engine, err := issuing.BulkEngine(f)
 	if err != nil {
 		return err

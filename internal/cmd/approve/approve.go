@@ -52,6 +52,8 @@ type Options struct {
 	genericiooptions.IOStreams
 }
 
+var _ cmdutil.Options = (*Options)(nil)
+
 // NewCmdApprove returns the "approve" command.
 func NewCmdApprove(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{TTL: 24 * time.Hour, Timeout: 60 * time.Second, Flags: issuing.NewFlags(), Output: cmdutil.NewOutput(), IOStreams: streams}
@@ -71,22 +73,7 @@ key: the user adds theirs with "kubeaccess complete". With neither NAME nor
   # Approve dave's request file and let him deploy into development
   kubeaccess approve --csr-file dave.csr -n development --role deployer --out dave.kubeconfig`,
 		Args: cmdutil.Args(cobra.MaximumNArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				o.Name = args[0]
-			}
-			var err error
-			if o.cmd, err = issuing.NewCommand(&o.Flags, f, o.Output, o.ErrOut); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if o.Name == "" && o.CSRFile == "" {
-				return o.listPending(cmd.Context())
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.CSRFile, "csr-file", "", "Submit this PEM certificate request (from kubeaccess request) and approve it")
@@ -99,6 +86,17 @@ key: the user adds theirs with "kubeaccess complete". With neither NAME nor
 	o.Output.AddFlags(cmd)
 	o.Flags.AddFlags(fs, "./USER.kubeconfig")
 	return cmd
+}
+
+// Complete reads the request's name, if any, and resolves the namespace,
+// clients and cluster entry; it makes no API request.
+func (o *Options) Complete(f cmdutil.Factory, args []string) error {
+	if len(args) == 1 {
+		o.Name = args[0]
+	}
+	var err error
+	o.cmd, err = issuing.NewCommand(&o.Flags, f, o.Output, o.ErrOut)
+	return err
 }
 
 // Validate checks the flags without I/O.

@@ -22,6 +22,9 @@ import (
 // through the engine: a request from a file is submitted first, one named
 // is approved as it is.
 func (o *Options) Run(ctx context.Context) error {
+	if o.Name == "" && o.CSRFile == "" {
+		return o.listPending(ctx)
+	}
 	if err := o.load(ctx); err != nil {
 		return err
 	}

@@ -3,7 +3,9 @@
 package audit
 
 import (
+	"context"
 	"fmt"
+	"k8s.io/client-go/kubernetes"
 	"text/tabwriter"
 	"time"
 
@@ -25,8 +27,12 @@ type Options struct {
 	Output           *cmdutil.Output
 	RecordsNamespace string
 
+	options audit.Options
+	client  kubernetes.Interface
 	genericiooptions.IOStreams
 }
+
+var _ cmdutil.Options = (*Options)(nil)
 
 // NewCmdAudit returns the "audit" command.
 func NewCmdAudit(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
@@ -44,21 +50,7 @@ bindings are left out. With --fail-on, exit 1 when a finding is that severe.`,
 		Example: `  kubeaccess audit
   kubeaccess audit -o json --fail-on high`,
 		Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts, err := o.options()
-			if err != nil {
-				return err
-			}
-			client, err := f.Client()
-			if err != nil {
-				return err
-			}
-			findings, err := audit.Run(cmd.Context(), client, opts)
-			if err != nil {
-				return err
-			}
-			return o.print(findings)
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.Expiring, "expiring", o.Expiring, "Report credentials expiring within this window")
@@ -69,8 +61,31 @@ bindings are left out. With --fail-on, exit 1 when a finding is that severe.`,
 	return cmd
 }
 
-// options checks the flags and turns them into the audit's options.
-func (o *Options) options() (audit.Options, error) {
+// Complete builds the client; audit takes no arguments.
+func (o *Options) Complete(f cmdutil.Factory, _ []string) error {
+	var err error
+	o.client, err = f.Client()
+	return err
+}
+
+// Validate checks the flags and turns them into the audit's options.
+func (o *Options) Validate() error {
+	var err error
+	o.options, err = o.auditOptions()
+	return err
+}
+
+// Run audits the cluster and prints the findings.
+func (o *Options) Run(ctx context.Context) error {
+	findings, err := audit.Run(ctx, o.client, o.options)
+	if err != nil {
+		return err
+	}
+	return o.print(findings)
+}
+
+// auditOptions are the audit's options, from the flags.
+func (o *Options) auditOptions() (audit.Options, error) {
 	expiring, err := cmdutil.ParseWindow(o.Expiring)
 	if err != nil {
 		return audit.Options{}, failure.UsageErrorf("--expiring: %w", err)

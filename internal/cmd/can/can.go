@@ -29,8 +29,11 @@ type Options struct {
 
 	namespace string
 	user      rbac.User
+	factory   cmdutil.Factory
 	genericiooptions.IOStreams
 }
+
+var _ cmdutil.Options = (*Options)(nil)
 
 // NewCmdCan returns the "can" command.
 func NewCmdCan(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
@@ -58,29 +61,7 @@ they may decide.`,
 			}
 			return nil
 		}),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Subject = args[0]
-			if len(args) >= 3 {
-				o.Verb, o.Resource = args[1], args[2]
-			}
-			if len(args) == 4 {
-				o.Name = args[3]
-			}
-			if err := o.Complete(f); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			index, disco, err := ReadCluster(cmd.Context(), f)
-			if err != nil {
-				return err
-			}
-			if o.Verb == "" {
-				return o.matrix(disco, index)
-			}
-			return o.answer(disco, index)
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.StringArrayVarP(&o.Groups, "group", "g", nil, "A group of the user (its certificate's O); repeatable")
@@ -89,38 +70,17 @@ they may decide.`,
 	return cmd
 }
 
-// ReadCluster reads what can and who-can answer from: the cluster's roles
-// and bindings, and its discovery.
-func ReadCluster(ctx context.Context, f cmdutil.Factory) (*rbac.Index, discovery.CachedDiscoveryInterface, error) {
-	client, err := f.Client()
-	if err != nil {
-		return nil, nil, err
+// Complete reads the arguments, the namespace and the subject.
+func (o *Options) Complete(f cmdutil.Factory, args []string) error {
+	o.factory, o.Subject = f, args[0]
+	if len(args) >= 3 {
+		o.Verb, o.Resource = args[1], args[2]
 	}
-	disco, err := f.Discovery()
-	if err != nil {
-		return nil, nil, err
+	if len(args) == 4 {
+		o.Name = args[3]
 	}
-	index, err := rbac.ReadIndex(ctx, client)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading the cluster's roles and bindings: %w", err)
-	}
-	return index, disco, nil
-}
-
-// Namespace is the namespace a question is about: -n or the context's,
-// or "" (every namespace at once) with -A.
-func Namespace(f cmdutil.Factory, all bool) (string, error) {
-	ns, err := f.Namespace()
-	if err != nil || all {
-		return "", err
-	}
-	return ns, nil
-}
-
-// Complete reads the namespace and the subject.
-func (o *Options) Complete(f cmdutil.Factory) error {
 	var err error
-	if o.namespace, err = Namespace(f, o.AllNamespaces); err != nil {
+	if o.namespace, err = cmdutil.QuestionNamespace(f, o.AllNamespaces); err != nil {
 		return err
 	}
 	if o.user, err = rbac.ParseSubject(o.Subject, o.Groups); err != nil {
@@ -140,6 +100,19 @@ func (o *Options) Validate() error {
 		return failure.UsageErrorf("-o wide is for the matrix; a single answer names its bindings already")
 	}
 	return o.Output.Validate()
+}
+
+// Run reads the cluster's roles and bindings once, and answers the
+// question, or prints the matrix.
+func (o *Options) Run(ctx context.Context) error {
+	index, disco, err := cmdutil.ReadRBAC(ctx, o.factory)
+	if err != nil {
+		return err
+	}
+	if o.Verb == "" {
+		return o.matrix(disco, index)
+	}
+	return o.answer(disco, index)
 }
 
 // Answer is the decision on one question, as printed with -o json|yaml.

@@ -29,6 +29,8 @@ type Options struct {
 	genericiooptions.IOStreams
 }
 
+var _ cmdutil.Options = (*Options)(nil)
+
 // NewCmdComplete returns the "complete" command.
 func NewCmdComplete(streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{IOStreams: streams}
@@ -40,19 +42,28 @@ current context's, or --user), embed it, keep the file at mode 0600
 (rewritten atomically), and ask the API server who the kubeconfig is.`,
 		Example: `  kubeaccess complete dave.kubeconfig --key dave.key`,
 		Args:    cmdutil.Args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Kubeconfig = args[0]
-			if o.KeyFile == "" {
-				return failure.UsageErrorf("--key is required: the private key made by kubeaccess request")
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    cmdutil.RunE(nil, o),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.KeyFile, "key", "", "Your private key (USER.key from kubeaccess request)")
 	f.StringVar(&o.User, "user", "", "The kubeconfig user entry to complete (default: the current context's)")
 	f.BoolVar(&o.Force, "force", false, "Replace a key the entry already has")
 	return cmd
+}
+
+// Complete reads the kubeconfig's name; complete needs no cluster client
+// of the admin's.
+func (o *Options) Complete(_ cmdutil.Factory, args []string) error {
+	o.Kubeconfig = args[0]
+	return nil
+}
+
+// Validate checks the flags without I/O.
+func (o *Options) Validate() error {
+	if o.KeyFile == "" {
+		return failure.UsageErrorf("--key is required: the private key made by kubeaccess request")
+	}
+	return nil
 }
 
 // Run embeds the key after checking it, then verifies the kubeconfig.

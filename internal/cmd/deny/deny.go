@@ -23,9 +23,11 @@ type Options struct {
 	DryRun string
 
 	dryRun issue.DryRun
-
+	client kubernetes.Interface
 	genericiooptions.IOStreams
 }
+
+var _ cmdutil.Options = (*Options)(nil)
 
 // NewCmdDeny returns the "deny" command.
 func NewCmdDeny(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
@@ -38,21 +40,19 @@ func NewCmdDeny(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
   # Check that the denial would be accepted, and change nothing
   kubeaccess deny kubeaccess-dave-x7k2p --reason "wrong team" --dry-run=server`,
 		Args: cmdutil.Args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			client, err := f.Client()
-			if err != nil {
-				return err
-			}
-			return o.Run(cmd.Context(), client)
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	cmd.Flags().StringVar(&o.Reason, "reason", "", "Why the request is denied (shown to the requester)")
 	issuing.AddDryRunFlag(cmd, &o.DryRun)
 	return cmd
+}
+
+// Complete reads the request's name and builds the client.
+func (o *Options) Complete(f cmdutil.Factory, args []string) error {
+	o.Name = args[0]
+	var err error
+	o.client, err = f.Client()
+	return err
 }
 
 // Validate checks the flags without I/O.
@@ -68,7 +68,8 @@ func (o *Options) Validate() error {
 }
 
 // Run denies the request if it is still pending.
-func (o *Options) Run(ctx context.Context, client kubernetes.Interface) error {
+func (o *Options) Run(ctx context.Context) error {
+	client := o.client
 	req, err := csr.Get(ctx, client, o.Name)
 	if err != nil {
 		return err

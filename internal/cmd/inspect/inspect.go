@@ -3,6 +3,7 @@
 package inspect
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -26,6 +27,8 @@ type Options struct {
 	genericiooptions.IOStreams
 }
 
+var _ cmdutil.Options = (*Options)(nil)
+
 // NewCmdInspect returns the "inspect" command.
 func NewCmdInspect(streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{Output: cmdutil.NewOutput(), IOStreams: streams}
@@ -42,20 +45,23 @@ cluster CA in the same file. "-" reads standard input.`,
   kubeaccess inspect dave.csr -o json
   kubectl get csr NAME -o jsonpath='{.spec.request}' | base64 -d | kubeaccess inspect -`,
 		Args: cmdutil.Args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.File = args[0]
-			if err := o.Output.Validate(); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE: cmdutil.RunE(nil, o),
 	}
 	o.Output.AddFlags(cmd)
 	return cmd
 }
 
+// Complete reads the file's name; inspect makes no API request.
+func (o *Options) Complete(_ cmdutil.Factory, args []string) error {
+	o.File = args[0]
+	return nil
+}
+
+// Validate checks -o.
+func (o *Options) Validate() error { return o.Output.Validate() }
+
 // Run decodes the file and prints the report.
-func (o *Options) Run() error {
+func (o *Options) Run(context.Context) error {
 	data, dir, err := o.read()
 	if err != nil {
 		return err

@@ -35,8 +35,11 @@ type Options struct {
 	Output *cmdutil.Output
 
 	expires time.Duration
+	factory cmdutil.Factory
 	genericiooptions.IOStreams
 }
+
+var _ cmdutil.Options = (*Options)(nil)
 
 // NewCmdInvite returns the "invite" command and its list and revoke.
 func NewCmdInvite(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
@@ -61,13 +64,7 @@ and again when the link is used.`,
   kubeaccess invite list
   kubeaccess invite revoke i-3f9a0c1d2e4b5a69`,
 		Args: cmdutil.Args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.User = args[0]
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context(), f)
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.StringArrayVarP(&o.Groups, "group", "g", nil, "Group of the user (the certificate's O); repeatable")
@@ -82,6 +79,13 @@ and again when the link is used.`,
 	o.Output.AddFlags(cmd)
 	cmd.AddCommand(newCmdList(f, streams), newCmdRevoke(f, streams))
 	return cmd
+}
+
+// Complete keeps the factory the run builds its clients from and reads the user.
+func (o *Options) Complete(f cmdutil.Factory, args []string) error {
+	o.User = args[0]
+	o.factory = f
+	return nil
 }
 
 // Validate checks the flags without I/O.
@@ -113,7 +117,8 @@ func (o *Options) Validate() error {
 
 // Run checks the invitation as grant would check the grant, stores it and
 // prints the link.
-func (o *Options) Run(ctx context.Context, f cmdutil.Factory) error {
+func (o *Options) Run(ctx context.Context) error {
+	f := o.factory
 	cmd, err := issuing.NewCommand(&o.Flags, f, o.Output, o.ErrOut)
 	if err != nil {
 		return err

@@ -36,8 +36,11 @@ type Options struct {
 	RecordsNamespace string
 
 	window time.Duration
+	client kubernetes.Interface
 	genericiooptions.IOStreams
 }
+
+var _ cmdutil.Options = (*Options)(nil)
 
 // Entry is a record with its status now.
 type Entry struct {
@@ -63,16 +66,7 @@ within a window instead (as "7d" or "72h").`,
   # Which credential is this, as kubectl auth whoami names it?
   kubeaccess list --credential X509SHA256=1bfd07df79eb224a...`,
 		Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			client, err := f.Client()
-			if err != nil {
-				return err
-			}
-			return o.Run(cmd.Context(), client)
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.User, "user", "", "Only this user's credentials")
@@ -82,6 +76,13 @@ within a window instead (as "7d" or "72h").`,
 	fs.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
 	o.Output.AddFlags(cmd)
 	return cmd
+}
+
+// Complete builds the client; list takes no arguments.
+func (o *Options) Complete(f cmdutil.Factory, _ []string) error {
+	var err error
+	o.client, err = f.Client()
+	return err
 }
 
 // Validate checks the flags.
@@ -100,8 +101,8 @@ func (o *Options) Validate() error {
 }
 
 // Run reads the records and prints those asked for.
-func (o *Options) Run(ctx context.Context, client kubernetes.Interface) error {
-	store := records.Store{Client: client, Namespace: o.RecordsNamespace}
+func (o *Options) Run(ctx context.Context) error {
+	store := records.Store{Client: o.client, Namespace: o.RecordsNamespace}
 	var (
 		recs []records.Record
 		err  error

@@ -40,6 +40,8 @@ type Options struct {
 	genericiooptions.IOStreams
 }
 
+var _ cmdutil.Options = (*Options)(nil)
+
 // NewCmdRenew returns the "renew" command.
 func NewCmdRenew(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{KeyType: string(pki.DefaultKeyType), Timeout: 60 * time.Second, RecordsNamespace: records.DefaultNamespace, IOStreams: streams}
@@ -65,15 +67,7 @@ cluster.`,
   # Make every check and show the request renew would send; change nothing
   kubeaccess renew dave.kubeconfig --dry-run=server`,
 		Args: cmdutil.Args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(f, args); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.User, "user", "", "The kubeconfig user entry to renew (default: the current context's)")
@@ -119,7 +113,7 @@ func (o *Options) Complete(f cmdutil.Factory, args []string) error {
 	if r.KeyType, err = pki.ParseKeyType(o.KeyType); err != nil {
 		return failure.UsageErrorf("--key-type: %w", err)
 	}
-	if o.CACert != "" {
+	if o.CACert != "" && o.CAKey != "" {
 		if r.Authority, err = pki.LoadAuthority(o.CACert, o.CAKey); err != nil {
 			return failure.UsageErrorf("%w", err)
 		}

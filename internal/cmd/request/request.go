@@ -41,8 +41,11 @@ type Options struct {
 
 	keyType pki.KeyType
 	dryRun  issue.DryRun
+	factory cmdutil.Factory
 	genericiooptions.IOStreams
 }
+
+var _ cmdutil.Options = (*Options)(nil)
 
 // NewCmdRequest returns the "request" command.
 func NewCmdRequest(factory cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
@@ -61,13 +64,7 @@ kubeconfig comes back without a key: add yours with "kubeaccess complete".`,
   # The CertificateSigningRequest --submit would create, judged by the API server; no file is written
   kubeaccess request dave -g dev --submit --dry-run=server`,
 		Args: cmdutil.Args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.User = args[0]
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context(), factory)
-		},
+		RunE: cmdutil.RunE(factory, o),
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.Groups, "group", "g", nil, "Group (the certificate's O); repeatable")
@@ -79,6 +76,13 @@ kubeconfig comes back without a key: add yours with "kubeaccess complete".`,
 	f.BoolVar(&o.Revocable, "revocable", false, "Carry a group minted for this certificate alone, so that its access can be revoked on its own (approve --revocable)")
 	issuing.AddDryRunFlag(cmd, &o.DryRun)
 	return cmd
+}
+
+// Complete keeps the factory the run builds its clients from and reads the user.
+func (o *Options) Complete(f cmdutil.Factory, args []string) error {
+	o.User = args[0]
+	o.factory = f
+	return nil
 }
 
 // Validate refuses what an admin would refuse, before a key is made.
@@ -106,7 +110,8 @@ func (o *Options) Validate() error {
 }
 
 // Run writes the key and the request, and submits it with --submit.
-func (o *Options) Run(ctx context.Context, factory cmdutil.Factory) error {
+func (o *Options) Run(ctx context.Context) error {
+	factory := o.factory
 	keyPath, csrPath := filepath.Join(o.Dir, o.User+".key"), filepath.Join(o.Dir, o.User+".csr")
 	for _, p := range []string{keyPath, csrPath} {
 		if o.dryRun != issue.DryRunNone {

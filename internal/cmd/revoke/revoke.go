@@ -33,6 +33,8 @@ type Options struct {
 	genericiooptions.IOStreams
 }
 
+var _ cmdutil.Options = (*Options)(nil)
+
 // NewCmdRevoke returns the "revoke" command.
 func NewCmdRevoke(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{RecordsNamespace: records.DefaultNamespace, IOStreams: streams}
@@ -59,15 +61,7 @@ What was changed is printed on stdout; warnings and notes on stderr.`,
   # What would be removed and deleted, sent to the API server as a dry run
   kubeaccess revoke dave --dry-run=server`,
 		Args: cmdutil.Args(cobra.MaximumNArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	cmd.Flags().StringVar(&o.Credential, "credential", "", "Revoke only this credential, issued with --revocable: its record ID, credential group, fingerprint, "+
 		"credential ID as kubectl auth whoami shows it (X509SHA256=...), or serial; a unique prefix will do")

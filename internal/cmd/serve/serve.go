@@ -47,8 +47,11 @@ type Options struct {
 
 	maxTTL    time.Duration
 	publicURL *url.URL
+	factory   cmdutil.Factory
 	genericiooptions.IOStreams
 }
+
+var _ cmdutil.Options = (*Options)(nil)
 
 // shutdownGrace bounds the wait for requests and redemptions in flight
 // after SIGTERM.
@@ -73,12 +76,7 @@ allow all it does. SIGTERM stops it gracefully.`,
 		Example: `  kubeaccess serve --public-url https://access.example.com --tls-cert tls.crt --tls-key tls.key
   kubeaccess serve --listen 127.0.0.1:8443`,
 		Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context(), f)
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.Listen, "listen", o.Listen, "Address to listen on")
@@ -94,6 +92,12 @@ allow all it does. SIGTERM stops it gracefully.`,
 	fs.StringVar(&o.Approval, "approval", o.Approval, `Invitations this server redeems: "auto" (all; it approves those made with --approval auto) or "manual" (only those an admin approves, so it needs no right to approve)`)
 	fs.StringSliceVar(&o.TrustedProxies, "trusted-proxy", nil, "Address or CIDR of a proxy (an ingress) whose X-Forwarded-For names the client, for the rate limit; repeatable")
 	return cmd
+}
+
+// Complete keeps the factory the run builds its clients from.
+func (o *Options) Complete(f cmdutil.Factory, args []string) error {
+	o.factory = f
+	return nil
 }
 
 // Validate checks the flags without I/O.
@@ -135,7 +139,8 @@ func (o *Options) Validate() error {
 
 // Run checks the credentials, then serves until ctx ends (SIGINT,
 // SIGTERM), and shuts down gracefully.
-func (o *Options) Run(ctx context.Context, f cmdutil.Factory) error {
+func (o *Options) Run(ctx context.Context) error {
+	f := o.factory
 	engine, err := issuing.BulkEngine(f)
 	if err != nil {
 		return err

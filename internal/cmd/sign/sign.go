@@ -46,6 +46,8 @@ type Options struct {
 	genericiooptions.IOStreams
 }
 
+var _ cmdutil.Options = (*Options)(nil)
+
 // NewCmdSign returns the "sign" command.
 func NewCmdSign(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{TTL: 24 * time.Hour, Flags: issuing.NewFlags(), Output: cmdutil.NewOutput(), IOStreams: streams}
@@ -60,17 +62,7 @@ When the cluster is reachable the access flags are bound and checked; with
 theirs with "kubeaccess complete".`,
 		Example: `  kubeaccess sign dave.csr --ca-cert ca.crt --ca-key ca.key -n development --role deployer`,
 		Args:    cmdutil.Args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.CSRFile = args[0]
-			var err error
-			if o.cmd, err = issuing.NewCommand(&o.Flags, f, o.Output, o.ErrOut); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.CACert, "ca-cert", "", "The CA certificate to sign with (the cluster's client CA)")
@@ -84,6 +76,15 @@ theirs with "kubeaccess complete".`,
 	o.Output.AddFlags(cmd)
 	o.Flags.AddFlags(fs, "./USER.kubeconfig")
 	return cmd
+}
+
+// Complete reads the request file's name and resolves the namespace,
+// clients and cluster entry; it makes no API request.
+func (o *Options) Complete(f cmdutil.Factory, args []string) error {
+	o.CSRFile = args[0]
+	var err error
+	o.cmd, err = issuing.NewCommand(&o.Flags, f, o.Output, o.ErrOut)
+	return err
 }
 
 // Validate checks the flags without I/O.

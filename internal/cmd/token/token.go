@@ -34,6 +34,8 @@ type Options struct {
 	genericiooptions.IOStreams
 }
 
+var _ cmdutil.Options = (*Options)(nil)
+
 // NewCmdToken returns the "token" command.
 func NewCmdToken(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{Duration: time.Hour, Flags: issuing.NewFlags(), Output: cmdutil.NewOutput(), IOStreams: streams}
@@ -52,17 +54,7 @@ missing): deleting that Secret revokes the token.`,
   # A token that dies with its Secret
   kubeaccess token deployer -n ci --bound-secret deployer-lease --role deployer`,
 		Args: cmdutil.Args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.ServiceAccount = args[0]
-			var err error
-			if o.cmd, err = issuing.NewCommand(&o.Flags, f, o.Output, o.ErrOut); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.BoolVar(&o.Create, "create", false, "Create the ServiceAccount if it does not exist")
@@ -73,6 +65,15 @@ missing): deleting that Secret revokes the token.`,
 	o.Output.AddFlags(cmd)
 	o.Flags.AddFlags(fs, "./SERVICEACCOUNT.kubeconfig")
 	return cmd
+}
+
+// Complete reads the service account's name and resolves the namespace,
+// clients and cluster entry; it makes no API request.
+func (o *Options) Complete(f cmdutil.Factory, args []string) error {
+	o.ServiceAccount = args[0]
+	var err error
+	o.cmd, err = issuing.NewCommand(&o.Flags, f, o.Output, o.ErrOut)
+	return err
 }
 
 // Validate checks the flags without contacting the cluster.

@@ -31,8 +31,11 @@ type Options struct {
 	Output string
 	Client bool
 
+	flags *genericclioptions.ConfigFlags
 	genericiooptions.IOStreams
 }
+
+var _ cmdutil.Options = (*Options)(nil)
 
 // Info is what version prints with -o json|yaml.
 type Info struct {
@@ -42,17 +45,12 @@ type Info struct {
 
 // NewCmdVersion returns the "version" command.
 func NewCmdVersion(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{IOStreams: streams}
+	o := &Options{IOStreams: streams, flags: flags}
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the kubeaccess version, and the API server's",
 		Args:  cmdutil.Args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context(), flags)
-		},
+		RunE:  cmdutil.RunE(nil, o),
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml")
 	cmd.Flags().BoolVar(&o.Client, "client", false, "Print only kubeaccess's version, asking no server")
@@ -65,7 +63,13 @@ func (o *Options) Validate() error {
 }
 
 // Run prints the version, and the server's when it answers.
-func (o *Options) Run(ctx context.Context, flags *genericclioptions.ConfigFlags) error {
+// Complete: version takes no arguments, and builds its client only when
+// it asks the server.
+func (o *Options) Complete(cmdutil.Factory, []string) error { return nil }
+
+// Run prints the versions.
+func (o *Options) Run(ctx context.Context) error {
+	flags := o.flags
 	info := Info{Info: buildversion.Get()}
 	if !o.Client {
 		info.ServerVersion = serverVersion(ctx, flags)

@@ -2,6 +2,7 @@
 package whoami
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -31,9 +32,12 @@ type Options struct {
 	client     kubernetes.Interface
 	restConfig *rest.Config
 	printer    printers.ResourcePrinter
+	getter     genericclioptions.RESTClientGetter
 
 	genericiooptions.IOStreams
 }
+
+var _ cmdutil.Options = (*Options)(nil)
 
 // NewOptions returns Options with defaults.
 func NewOptions(streams genericiooptions.IOStreams) *Options {
@@ -46,6 +50,7 @@ func NewOptions(streams genericiooptions.IOStreams) *Options {
 // NewCmdWhoAmI returns the "whoami" command.
 func NewCmdWhoAmI(getter genericclioptions.RESTClientGetter, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewOptions(streams)
+	o.getter = getter
 	cmd := &cobra.Command{
 		Use:   "whoami",
 		Short: "Show the identity the API server sees for the current context",
@@ -60,19 +65,15 @@ credential claims instead (certificate subject or token subject).`,
   # Check a kubeconfig that was just issued
   kubeaccess whoami --kubeconfig dave.kubeconfig -o yaml`,
 		Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(getter); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		RunE: cmdutil.RunE(nil, o),
 	}
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
 
 // Complete builds the client and the printer.
-func (o *Options) Complete(getter genericclioptions.RESTClientGetter) error {
+func (o *Options) Complete(cmdutil.Factory, []string) error {
+	getter := o.getter
 	var err error
 	if *o.PrintFlags.OutputFormat != "" {
 		if o.printer, err = o.PrintFlags.ToPrinter(); err != nil {
@@ -86,9 +87,12 @@ func (o *Options) Complete(getter genericclioptions.RESTClientGetter) error {
 	return err
 }
 
+// Validate: whoami takes no flags beyond -o, which Complete read.
+func (o *Options) Validate() error { return nil }
+
 // Run asks the server and prints the answer.
-func (o *Options) Run(cmd *cobra.Command) error {
-	id, err := verify.WhoAmI(cmd.Context(), o.client)
+func (o *Options) Run(ctx context.Context) error {
+	id, err := verify.WhoAmI(ctx, o.client)
 	if errors.Is(err, verify.ErrSelfSubjectReviewUnavailable) {
 		return o.printClaim(err)
 	}

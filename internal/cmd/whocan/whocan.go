@@ -4,6 +4,7 @@
 package whocan
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/kubeaccess/kubeaccess/internal/cmd/can"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
@@ -29,8 +29,11 @@ type Options struct {
 	Output        *cmdutil.Output
 
 	namespace string
+	factory   cmdutil.Factory
 	genericiooptions.IOStreams
 }
+
+var _ cmdutil.Options = (*Options)(nil)
 
 // Holder is one subject allowed, and how.
 type Holder struct {
@@ -57,32 +60,36 @@ system:masters may do everything, whatever RBAC says.`,
   kubeaccess who-can create pods/exec -A -o json
   kubeaccess who-can get /metrics`,
 		Args: cmdutil.Args(cobra.RangeArgs(2, 3)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Verb, o.Resource = args[0], args[1]
-			if len(args) == 3 {
-				o.Name = args[2]
-			}
-			var err error
-			if o.namespace, err = can.Namespace(f, o.AllNamespaces); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			index, disco, err := can.ReadCluster(cmd.Context(), f)
-			if err != nil {
-				return err
-			}
-			req, err := rbac.ResolveRequest(disco, o.Verb, o.Resource, o.Name, o.namespace)
-			if err != nil {
-				return failure.UsageErrorf("%w", err)
-			}
-			return o.print(Holders(index, req))
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Ask about every namespace at once (cluster-wide bindings only)")
 	o.Output.AddFlags(cmd)
 	return cmd
+}
+
+// Complete reads the arguments and the namespace.
+func (o *Options) Complete(f cmdutil.Factory, args []string) error {
+	o.factory, o.Verb, o.Resource = f, args[0], args[1]
+	if len(args) == 3 {
+		o.Name = args[2]
+	}
+	var err error
+	o.namespace, err = cmdutil.QuestionNamespace(f, o.AllNamespaces)
+	return err
+}
+
+// Run reads the cluster's roles and bindings once and lists who holds the
+// permission.
+func (o *Options) Run(ctx context.Context) error {
+	index, disco, err := cmdutil.ReadRBAC(ctx, o.factory)
+	if err != nil {
+		return err
+	}
+	req, err := rbac.ResolveRequest(disco, o.Verb, o.Resource, o.Name, o.namespace)
+	if err != nil {
+		return failure.UsageErrorf("%w", err)
+	}
+	return o.print(Holders(index, req))
 }
 
 // Validate checks the flags without I/O.
