@@ -29,6 +29,9 @@ var ErrUsed = errors.New("the invitation was already used")
 // concurrent claims one wins and the other gets ErrClaimed. An invitation
 // that cannot be used now is refused with why.
 func (s Store) Claim(ctx context.Context, key []byte, st *Stored) error {
+	if st.State == StateRedeeming {
+		return ErrClaimed
+	}
 	if why := st.Usable(time.Now()); why != "" {
 		return errors.New(why)
 	}

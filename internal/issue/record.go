@@ -16,7 +16,7 @@ func (x *Execution) keepRecord(ctx context.Context, res *Result) (string, error)
 	if p.RecordsNamespace == "" {
 		return "", nil
 	}
-	r := RecordOf(p, res)
+	r := recordOf(p, res)
 	if err := x.records().Save(ctx, r); err != nil {
 		return "", err
 	}
@@ -29,9 +29,9 @@ func (x *Execution) keepRecord(ctx context.Context, res *Result) (string, error)
 	return p.RecordsNamespace + "/" + r.ID, nil
 }
 
-// RecordOf is what the inventory keeps of the credential p issued: never
+// recordOf is what the inventory keeps of the credential p issued: never
 // a key or a token.
-func RecordOf(p *Plan, res *Result) records.Record {
+func recordOf(p *Plan, res *Result) records.Record {
 	cred := res.Credential
 	r := records.Record{
 		User: p.Subject.User, Groups: p.Subject.Groups, Kind: cred.Kind(), IssuedVia: cred.Via,

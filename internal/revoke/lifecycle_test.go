@@ -15,20 +15,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubeaccess/kubeaccess/internal/issue"
@@ -55,7 +51,7 @@ func TestRenewAndRevokeConcurrently(t *testing.T) {
 	srv := whoAmIServer(t)
 	client := fake.NewClientset()
 	issuetest.AnswerReviews(client, "admin")
-	optimisticConfigMaps(client)
+	issuetest.Optimistic(client, "configmaps")
 	if _, err := client.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "view"},
 		Rules: []rbacv1.PolicyRule{{Verbs: []string{"get", "list"}, APIGroups: []string{""}, Resources: []string{"pods"}}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -238,42 +234,4 @@ func kindOf(path string) string {
 		return "SelfSubjectRulesReview"
 	}
 	return ""
-}
-
-// optimisticConfigMaps makes the fake keep ConfigMaps (the records) as the
-// API server does: each write bumps the resourceVersion, and an update
-// carrying an older one is a conflict, so that a lost update would show.
-func optimisticConfigMaps(client *fake.Clientset) {
-	var mu sync.Mutex
-	tracker := client.Tracker()
-	gvr := corev1.SchemeGroupVersion.WithResource("configmaps")
-	client.PrependReactor("create", "configmaps", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		cm := a.(k8stesting.CreateAction).GetObject().(*corev1.ConfigMap).DeepCopy()
-		cm.ResourceVersion = "1"
-		if err := tracker.Create(gvr, cm, cm.Namespace); err != nil {
-			return true, nil, err
-		}
-		return true, cm, nil
-	})
-	client.PrependReactor("update", "configmaps", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		cm := a.(k8stesting.UpdateAction).GetObject().(*corev1.ConfigMap).DeepCopy()
-		current, err := tracker.Get(gvr, cm.Namespace, cm.Name)
-		if err != nil {
-			return true, nil, err
-		}
-		have := current.(*corev1.ConfigMap).ResourceVersion
-		if cm.ResourceVersion != have {
-			return true, nil, apierrors.NewConflict(gvr.GroupResource(), cm.Name, fmt.Errorf("resourceVersion %s, not %s", cm.ResourceVersion, have))
-		}
-		n, _ := strconv.Atoi(have)
-		cm.ResourceVersion = strconv.Itoa(n + 1)
-		if err := tracker.Update(gvr, cm, cm.Namespace); err != nil {
-			return true, nil, err
-		}
-		return true, cm, nil
-	})
 }
