@@ -3,6 +3,7 @@ package issue
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
@@ -122,8 +123,10 @@ type Result struct {
 	// record's ID.
 	Record   string
 	RecordID string
-	Verified Verification
-	IssuedBy string
+	// AccessUntil is when the access ends by itself (Plan.AccessUntil).
+	AccessUntil *time.Time
+	Verified    Verification
+	IssuedBy    string
 	// Objects are what a dry run would create (client), or what the
 	// server accepted without persisting (server).
 	Objects []runtime.Object

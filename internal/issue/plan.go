@@ -53,6 +53,9 @@ type Plan struct {
 	// record; Replaces the record of the credential it renews, which the
 	// engine links to the new one.
 	Team, Replaces string
+	// AccessUntil, when set, is when the access ends by itself: kept in
+	// the record, where kubeaccess controller finds it.
+	AccessUntil time.Time
 	// KeepsAccess is the access a renewed credential's record names,
 	// bound already and kept as it is: the new record names it too.
 	KeepsAccess []rbac.Ref

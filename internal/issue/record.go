@@ -20,7 +20,7 @@ func (x *Execution) keepRecord(ctx context.Context, res *Result) (string, error)
 	if err := x.records().Save(ctx, r); err != nil {
 		return "", err
 	}
-	res.RecordID = r.ID
+	res.RecordID, res.AccessUntil = r.ID, r.Until
 	if p.Replaces != "" {
 		if err := x.linkReplaced(ctx, r); err != nil {
 			return p.RecordsNamespace + "/" + r.ID, err
@@ -41,6 +41,14 @@ func recordOf(p *Plan, res *Result) records.Record {
 	}
 	if len(r.Access) == 0 {
 		r.Access = p.KeepsAccess
+	}
+	if !p.AccessUntil.IsZero() {
+		// Kept to the second, rounded up: access never ends early.
+		until := p.AccessUntil.UTC().Truncate(time.Second)
+		if until.Before(p.AccessUntil) {
+			until = until.Add(time.Second)
+		}
+		r.Until = &until
 	}
 	if p.IssuedBy != "" {
 		r.IssuedBy = p.IssuedBy

@@ -71,7 +71,10 @@ type Record struct {
 	// certificate, to which its access is bound.
 	CredentialGroup string `json:"credentialGroup,omitempty"`
 	// TTL is the lifetime asked for, which renew asks for again.
-	TTL        string     `json:"ttl,omitempty"`
+	TTL string `json:"ttl,omitempty"`
+	// Until is when the access ends by itself (grant --for): the
+	// controller revokes it then, and a renewal never outlives it.
+	Until      *time.Time `json:"until,omitempty"`
 	Revoked    *time.Time `json:"revoked,omitempty"`
 	RevokedBy  string     `json:"revokedBy,omitempty"`
 	Replaces   string     `json:"replaces,omitempty"`
@@ -308,3 +311,20 @@ func fromConfigMap(cm *corev1.ConfigMap) (Record, error) {
 	r.Certificate = cm.Data[certKey]
 	return r, nil
 }
+
+// Read reads the record a ConfigMap holds, as a lister or watch delivers
+// it; one that cannot be read stands in with a record that fails Check.
+func Read(cm *corev1.ConfigMap) Record { return readListed(cm) }
+
+// IDOfObject is the record ID an object of the records namespace is named
+// for, or "" when it names no record.
+func IDOfObject(name string) string {
+	id, ok := strings.CutPrefix(name, "kubeaccess-")
+	if !ok {
+		return ""
+	}
+	return id
+}
+
+// ObjectName is the name of the ConfigMap that keeps record id.
+func ObjectName(id string) string { return objectName(id) }

@@ -18,6 +18,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kubeaccess/kubeaccess/internal/credential"
+	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
@@ -97,11 +98,19 @@ func (r *Renewer) Renew(ctx context.Context, req Request) (*Outcome, error) {
 	if old.Revoked != nil {
 		return nil, failure.UsageErrorf("credential %s of %s was revoked on %s; grant anew instead", old.ID, old.User, old.Revoked.Format(time.RFC3339))
 	}
+	if old.Until != nil && !time.Now().Before(*old.Until) {
+		return nil, failure.UsageErrorf("credential %s of %s gave access until %s, which has passed; grant anew instead", old.ID, old.User, old.Until.Format(time.RFC3339))
+	}
 	who, err := r.trust(ctx, req.Kubeconfig, old, cred)
 	if err != nil {
 		return nil, err
 	}
-	plan, err := r.plan(old, who, r.lifetime(old))
+	ttl := r.lifetime(old)
+	if old.Until != nil {
+		// A renewal never outlasts access that ends by itself.
+		ttl = min(ttl, max(time.Until(*old.Until).Round(time.Second), csr.MinTTL))
+	}
+	plan, err := r.plan(old, who, ttl)
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +177,9 @@ func (r *Renewer) plan(old records.Record, who subject, ttl time.Duration) (*iss
 	}
 	if p.Namespace == "" {
 		p.Namespace = "default"
+	}
+	if old.Until != nil {
+		p.AccessUntil = *old.Until
 	}
 	if old.Kind == "token" {
 		p.Subject, p.Namespace = issue.ServiceAccountSubject(who.namespace, who.serviceAccount), who.namespace

@@ -64,6 +64,7 @@ type grantSummary struct {
 	Applied    []string
 	Kubeconfig string
 	Context    string
+	Record     string
 }
 
 func grantJSON(t *testing.T, adminKubeconfig string, args ...string) grantSummary {

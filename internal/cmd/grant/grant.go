@@ -30,6 +30,7 @@ type Options struct {
 	CAKey     string
 	Offline   bool
 	Revocable bool
+	For       time.Duration
 	issuing.Flags
 
 	Output *cmdutil.Output
@@ -96,6 +97,8 @@ API server sees USER and allows exactly what was granted.`,
 	fs.BoolVar(&o.Approve, "approve", o.Approve, "Approve the request; with --approve=false wait for another approver")
 	fs.StringVar(&o.CACert, "ca-cert", "", "Sign offline with this CA certificate (the cluster's client CA) instead of the CSR API")
 	fs.StringVar(&o.CAKey, "ca-key", "", "The private key of --ca-cert; only read")
+	fs.DurationVar(&o.For, "for", 0, "Access that ends by itself after this long (e.g. 4h): kubeaccess controller takes it away then, and the certificate, "+
+		"bound to its own group as with --revocable, lives no longer than that (at least the CSR API's 10m)")
 	fs.BoolVar(&o.Revocable, "revocable", false, "Bind the access to a group minted for this certificate alone, so that revoke --credential takes it away from this certificate only")
 	fs.BoolVar(&o.Offline, "offline", false, "With --ca-cert/--ca-key, make no API request at all (no RBAC, no verification)")
 	return cmd
@@ -147,6 +150,18 @@ func (o *Options) Validate() error {
 		return failure.UsageErrorf("--revocable binds the access to the certificate's own group, so --bind-group cannot be used with it")
 	case o.Revocable && o.Offline:
 		return failure.UsageErrorf("--revocable needs the access bound, which --offline cannot do")
+	case o.For < 0:
+		return failure.UsageErrorf("--for must be positive")
+	case o.For > 0 && !o.HasAccess():
+		return failure.UsageErrorf("--for ends access: give the access to grant (--verb/--resource, --role or --clusterrole)")
+	case o.For > 0 && (o.BindGroup != "" || o.Offline):
+		return failure.UsageErrorf("--for binds the access to the certificate's own group, so that it ends with it: it goes with neither --bind-group nor --offline")
+	}
+	if o.For > 0 {
+		// The access is the certificate's alone, and the certificate lives
+		// no longer than the access (but at least what the CSR API takes).
+		o.Revocable = true
+		o.TTL = max(min(o.TTL, o.For), csr.MinTTL)
 	}
 	if err := o.validateSigning(); err != nil {
 		return failure.UsageErrorf("%w", err)

@@ -3,6 +3,7 @@ package grant
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
@@ -51,5 +52,8 @@ func (o *Options) plan() (*issue.Plan, error) {
 	p := o.cmd.Plan("grant", subject, source, o.User+".kubeconfig")
 	p.Access.BindGroup = o.BindGroup
 	p.Offline = o.Offline
+	if o.For > 0 {
+		p.AccessUntil = time.Now().Add(o.For)
+	}
 	return p, nil
 }

@@ -22,6 +22,7 @@ type Summary struct {
 	ExpiresIn    string              `json:"expiresIn"`
 	Clamped      bool                `json:"clampedBySigner"`
 	Revocable    bool                `json:"revocable,omitempty"`
+	Until        *time.Time          `json:"accessUntil,omitempty"`
 	Namespace    string              `json:"namespace"`
 	issuing.Issued
 }
@@ -43,6 +44,7 @@ func (o *Options) summary(res *issue.Result) Summary {
 		User: o.User, Groups: res.Subject.Groups, CSR: cred.CSRName, Certificate: pki.Describe(cert),
 		RequestedTTL: o.TTL.String(), Lifetime: lifetime.String(), ExpiresIn: expiresIn.String(), Clamped: clamped,
 		Revocable: res.Subject.CredentialGroup != "", Namespace: o.cmd.Namespace, Issued: issuing.IssuedOf(res),
+		Until: res.AccessUntil,
 	}
 }
 
@@ -69,6 +71,9 @@ func (o *Options) printSummary(s Summary) error {
 	}
 	if s.Record != "" {
 		fmt.Fprintf(w, "  record\t%s\n", s.Record)
+	}
+	if s.Until != nil {
+		fmt.Fprintf(w, "  access until\t%s: kubeaccess controller takes it away then\n", s.Until.Format(time.RFC3339))
 	}
 	return w.Flush()
 }

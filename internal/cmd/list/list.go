@@ -173,7 +173,7 @@ func Select(recs []records.Record, now time.Time, window time.Duration, expiring
 
 func (o *Options) printTable(entries []Entry) error {
 	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
-	header := "USER\tGROUPS\tKIND\tID\tEXPIRES\tREMAINING\tSTATUS\tACCESS"
+	header := "USER\tGROUPS\tKIND\tID\tEXPIRES\tREMAINING\tSTATUS\tACCESS\tACCESS-UNTIL"
 	if o.Output.Format() == "wide" {
 		header += "\tISSUED-VIA\tISSUED-BY\tISSUED\tSERIAL"
 	}
@@ -194,7 +194,11 @@ func (o *Options) printTable(entries []Entry) error {
 		if len(groups) == 0 {
 			groups = []string{"<none>"}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", safe.Printable(e.User), strings.Join(groups, ","), e.Kind, e.ID, e.NotAfter.Format(time.RFC3339), e.Remaining, e.Status, access)
+		until := "<none>"
+		if e.Until != nil {
+			until = e.Until.Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", safe.Printable(e.User), strings.Join(groups, ","), e.Kind, e.ID, e.NotAfter.Format(time.RFC3339), e.Remaining, e.Status, access, until)
 		if o.Output.Format() == "wide" {
 			fmt.Fprintf(w, "\t%s\t%s\t%s\t%s", e.IssuedVia, e.IssuedBy, e.IssuedAt.Format(time.RFC3339), e.Serial)
 		}

@@ -14,6 +14,7 @@ var groups = []struct {
 	{"portal", "Self-service in the browser:", []string{"invite", "serve"}},
 	{"inspect", "See access:", []string{"can", "who-can", "whoami", "inspect"}},
 	{"lifecycle", "Keep track of access:", []string{"list", "renew", "revoke", "audit"}},
+	{"cluster", "Run in the cluster:", []string{"controller"}},
 	{"other", "Other commands:", []string{"version", "options", "completion", "help"}},
 }
 

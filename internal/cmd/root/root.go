@@ -21,6 +21,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/can"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/complete"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/completion"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/controller"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/deny"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/grant"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/inspect"
@@ -79,6 +80,7 @@ track of that access until it is revoked.`,
 		apply.NewCmdApply(f, streams),
 		invite.NewCmdInvite(f, streams),
 		serve.NewCmdServe(f, streams),
+		controller.NewCmdController(f, streams),
 		apply.NewCmdDiff(f, streams),
 		request.NewCmdRequest(f, streams),
 		approve.NewCmdApprove(f, streams),

@@ -1,0 +1,173 @@
+// Package controller is kubeaccess running in the cluster it guards: it
+// takes time-bound access away when its time comes, and answers renewals
+// of the certificates kubeaccess issued, approving a request only when its
+// requester is that very certificate. It works from informers and
+// workqueues, one loop each, and acts through the issuance engine and the
+// lifecycle libraries (internal/revoke), as the commands do. Leader
+// election and the HTTP endpoints are the caller's (kubeaccess
+// controller): Run is what the leader runs.
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	certlisters "k8s.io/client-go/listers/certificates/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/kubeaccess/kubeaccess/internal/issue"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+)
+
+// Controller holds what the loops share.
+type Controller struct {
+	Client kubernetes.Interface
+	// Engine approves renewals; every reconcile uses a fresh view of it,
+	// so that it judges the bindings as they are.
+	Engine           *issue.Engine
+	RecordsNamespace string
+	// MaxTTL bounds a renewed certificate's lifetime; ApprovalTimeout the
+	// wait for the signer once a renewal is approved.
+	MaxTTL          time.Duration
+	ApprovalTimeout time.Duration
+	Metrics         *Metrics
+	Events          record.EventRecorder
+	Logf            func(format string, args ...any)
+	// Workers is how many items each loop works on at once.
+	Workers int
+	// ResyncPeriod is how often every record and request is looked at
+	// again, whatever changed.
+	ResyncPeriod time.Duration
+
+	records  corelisters.ConfigMapNamespaceLister
+	requests certlisters.CertificateSigningRequestLister
+	running  atomic.Bool
+	synced   atomic.Bool
+}
+
+// Syncing reports whether Run has started and its informers have not read
+// everything yet: a replica that leads is not ready until they have.
+func (c *Controller) Syncing() bool { return c.running.Load() && !c.synced.Load() }
+
+// loop is one workqueue and what reconciles its items.
+type loop struct {
+	name      string
+	queue     workqueue.TypedRateLimitingInterface[string]
+	reconcile func(ctx context.Context, key string) (outcome, error)
+}
+
+// outcome is what a reconcile came to: result names it for the metrics,
+// and after, when set, asks for the item to be looked at again then.
+type outcome struct {
+	result string
+	after  time.Duration
+}
+
+// Run starts the informers, waits for them to read everything, and works
+// the queues until ctx ends; it returns once every worker has stopped.
+func (c *Controller) Run(ctx context.Context) error {
+	if c.Workers <= 0 {
+		c.Workers = 2
+	}
+	c.running.Store(true)
+	defer c.running.Store(false)
+	recordInformers := informers.NewSharedInformerFactoryWithOptions(c.Client, c.ResyncPeriod, informers.WithNamespace(c.RecordsNamespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = records.KindLabel }))
+	requestInformers := informers.NewSharedInformerFactoryWithOptions(c.Client, c.ResyncPeriod,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = "spec.signerName=" + certificatesv1.KubeAPIServerClientSignerName
+		}))
+	cms := recordInformers.Core().V1().ConfigMaps()
+	csrs := requestInformers.Certificates().V1().CertificateSigningRequests()
+	c.records, c.requests = cms.Lister().ConfigMaps(c.RecordsNamespace), csrs.Lister()
+	c.Metrics.credentials.lister = c.records
+	defer func() { c.Metrics.credentials.lister = nil }()
+
+	expiry := &loop{name: "expiry", reconcile: c.reconcileExpiry,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "expiry"})}
+	renewal := &loop{name: "renewal", reconcile: c.reconcileRenewal,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "renewal"})}
+	enqueueRecord := func(obj any) {
+		if cm, ok := obj.(*corev1.ConfigMap); ok {
+			if id := records.IDOfObject(cm.Name); id != "" {
+				expiry.queue.Add(id)
+			}
+		}
+	}
+	enqueueRequest := func(obj any) {
+		if req, ok := obj.(*certificatesv1.CertificateSigningRequest); ok && len(req.Status.Conditions) == 0 {
+			renewal.queue.Add(req.Name)
+		}
+	}
+	if _, err := cms.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueueRecord, UpdateFunc: func(_, obj any) { enqueueRecord(obj) },
+	}); err != nil {
+		return err
+	}
+	if _, err := csrs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueueRequest, UpdateFunc: func(_, obj any) { enqueueRequest(obj) },
+	}); err != nil {
+		return err
+	}
+	recordInformers.Start(ctx.Done())
+	requestInformers.Start(ctx.Done())
+	defer recordInformers.Shutdown()
+	defer requestInformers.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), cms.Informer().HasSynced, csrs.Informer().HasSynced) {
+		return fmt.Errorf("reading the records and certificate requests: %w", context.Cause(ctx))
+	}
+	c.synced.Store(true)
+	defer c.synced.Store(false)
+	c.Logf("reconciling: records in namespace %s, client-certificate requests", c.RecordsNamespace)
+
+	var wg sync.WaitGroup
+	for _, l := range []*loop{expiry, renewal} {
+		for range c.Workers {
+			wg.Go(func() {
+				for c.next(ctx, l) {
+				}
+			})
+		}
+	}
+	<-ctx.Done()
+	expiry.queue.ShutDownWithDrain()
+	renewal.queue.ShutDownWithDrain()
+	wg.Wait()
+	return nil
+}
+
+// next reconciles one item of l; false once the queue shuts down.
+func (c *Controller) next(ctx context.Context, l *loop) bool {
+	key, shutdown := l.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer l.queue.Done(key)
+	start := time.Now()
+	out, err := l.reconcile(ctx, key)
+	if err != nil {
+		c.Metrics.observe(l.name, "error", start)
+		if ctx.Err() == nil {
+			c.Logf("%s %s: %v (will retry)", l.name, key, err)
+		}
+		l.queue.AddRateLimited(key)
+		return true
+	}
+	c.Metrics.observe(l.name, out.result, start)
+	l.queue.Forget(key)
+	if out.after > 0 {
+		l.queue.AddAfter(key, out.after)
+	}
+	return true
+}

@@ -1,0 +1,156 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/issue"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+)
+
+// CredentialIDExtra is the extra in which the API server (from v1.32)
+// names the credential a request was authenticated with; a
+// CertificateSigningRequest copies its requester's extras, so it says
+// which certificate asked.
+const CredentialIDExtra = "authentication.kubernetes.io/credential-id"
+
+// allowedUsages are what a Kubernetes client certificate may carry.
+var allowedUsages = []certificatesv1.KeyUsage{certificatesv1.UsageClientAuth, certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment}
+
+// reconcileRenewal answers a pending client-certificate request that a
+// certificate kubeaccess issued made to renew itself. It approves only
+// when the requester, as the API server authenticated it (spec.username
+// and the credential-id extra), is that credential's current certificate;
+// the record is neither revoked, superseded nor tampered with; the request
+// asks for exactly the same subject with client usages only; and the
+// lifetime is within policy and does not outlast time-bound access. The
+// engine then makes the checks every issuance makes (escalation among
+// them), approves, waits for the certificate and records it as replacing
+// the old one. Every other request is left alone: the controller never
+// approves one it does not recognise, nor denies one (it may be someone
+// else's to decide).
+func (c *Controller) reconcileRenewal(ctx context.Context, name string) (outcome, error) {
+	req, err := c.requests.Get(name)
+	if apierrors.IsNotFound(err) {
+		return outcome{result: "gone"}, nil
+	} else if err != nil {
+		return outcome{}, err
+	}
+	if csr.State(req) != "" || req.Spec.SignerName != certificatesv1.KubeAPIServerClientSignerName {
+		return outcome{result: "nothing"}, nil
+	}
+	fingerprint, ok := requesterCertificate(req)
+	if !ok {
+		c.Metrics.Renewals.WithLabelValues("ignored").Inc()
+		return outcome{result: "ignored"}, nil
+	}
+	store := records.Store{Client: c.Client, Namespace: c.RecordsNamespace}
+	old, err := store.Get(ctx, records.CertificateID(fingerprint))
+	if apierrors.IsNotFound(err) {
+		c.Metrics.Renewals.WithLabelValues("ignored").Inc()
+		return outcome{result: "ignored"}, nil
+	} else if err != nil {
+		return outcome{}, err
+	}
+	if old.SHA256 != fingerprint || old.Kind != "certificate" {
+		c.Metrics.Renewals.WithLabelValues("ignored").Inc()
+		return outcome{result: "ignored"}, nil
+	}
+	if reason, why := c.refuseRenewal(req, old); reason != "" {
+		c.Metrics.Renewals.WithLabelValues("refused").Inc()
+		c.Metrics.Refusals.WithLabelValues("renewal", reason).Inc()
+		c.requestEvent(req, corev1.EventTypeWarning, "RenewalRefused", "not approved as a renewal of credential %s: %s", old.ID, why)
+		c.Logf("renewal: request %s from credential %s of %s: not approved: %s", req.Name, old.ID, old.User, why)
+		return outcome{result: "refused"}, nil
+	}
+	plan := &issue.Plan{
+		Action: "renewal", Refusing: "refusing to approve the renewal",
+		Subject: issue.Subject{User: old.User, Groups: old.Groups, CredentialGroup: old.CredentialGroup},
+		Source: &issue.Existing{Request: req, Timeout: c.ApprovalTimeout, Instead: "the controller's signer did not sign: check kube-controller-manager",
+			ApprovedBy: fmt.Sprintf("approved by kubeaccess controller: renewal of credential %s of %s", old.ID, old.User)},
+		Namespace: old.Namespace, RecordsNamespace: c.RecordsNamespace, Replaces: old.ID, KeepsAccess: old.Access,
+		Policy: issue.Policy{MaxTTL: c.MaxTTL, Renewal: true},
+	}
+	if plan.Namespace == "" {
+		plan.Namespace = "default"
+	}
+	if old.Until != nil {
+		plan.AccessUntil = *old.Until
+	}
+	res, err := c.Engine.Fresh().Execute(ctx, plan)
+	if err != nil && (res == nil || res.RecordID == "") {
+		c.Metrics.Renewals.WithLabelValues("refused").Inc()
+		c.Metrics.Refusals.WithLabelValues("renewal", "checks").Inc()
+		c.requestEvent(req, corev1.EventTypeWarning, "RenewalRefused", "not approved as a renewal of credential %s: %v", old.ID, err)
+		c.Logf("renewal: request %s from credential %s of %s: %v", req.Name, old.ID, old.User, err)
+		return outcome{result: "refused"}, nil
+	}
+	c.Metrics.Renewals.WithLabelValues("approved").Inc()
+	c.requestEvent(req, corev1.EventTypeNormal, "RenewalApproved", "approved as the renewal of credential %s of %s, recorded as %s", old.ID, old.User, res.RecordID)
+	c.Logf("renewal: request %s: credential %s of %s renewed as %s", req.Name, old.ID, old.User, res.RecordID)
+	if err != nil {
+		c.Logf("renewal: request %s: %v", req.Name, err)
+	}
+	return outcome{result: "approved"}, nil
+}
+
+// requesterCertificate is the SHA-256 fingerprint of the client
+// certificate the request's requester authenticated with, as the API
+// server recorded it; false when the requester did not use one.
+func requesterCertificate(req *certificatesv1.CertificateSigningRequest) (string, bool) {
+	ids := req.Spec.Extra[CredentialIDExtra]
+	if len(ids) != 1 {
+		return "", false
+	}
+	hex, ok := strings.CutPrefix(ids[0], "X509SHA256=")
+	if !ok || len(hex) != 64 {
+		return "", false
+	}
+	return strings.ToLower(hex), true
+}
+
+// refuseRenewal says why req may not renew old, as a metric's reason and
+// for a person; "" when it may.
+func (c *Controller) refuseRenewal(req *certificatesv1.CertificateSigningRequest, old records.Record) (string, string) {
+	now := time.Now()
+	lifetime := issue.RequestedLifetime(req)
+	switch err := old.Check(); {
+	case err != nil:
+		return "tampered", fmt.Sprintf("its record fails its checks: %v", err)
+	case old.Revoked != nil:
+		return "revoked", fmt.Sprintf("it was revoked on %s", old.Revoked.Format(time.RFC3339))
+	case old.ReplacedBy != "":
+		return "superseded", fmt.Sprintf("it was renewed already, as %s: only a credential's current certificate renews it", old.ReplacedBy)
+	case req.Spec.Username != old.User:
+		return "requester", fmt.Sprintf("the requester is %q, not %q", req.Spec.Username, old.User)
+	case !now.Before(old.NotAfter):
+		return "expired", "it has expired"
+	case old.Until != nil && !now.Before(*old.Until):
+		return "access-ended", fmt.Sprintf("its access ended at %s", old.Until.Format(time.RFC3339))
+	case req.Spec.ExpirationSeconds == nil || c.MaxTTL > 0 && lifetime > c.MaxTTL:
+		return "lifetime", fmt.Sprintf("it asks for %s, more than the policy's %s (a renewal must set expirationSeconds)", lifetime, c.MaxTTL)
+	case old.Until != nil && lifetime > max(time.Until(*old.Until), csr.MinTTL)+time.Minute:
+		return "lifetime", fmt.Sprintf("it asks for %s, past the end of its access at %s", lifetime, old.Until.Format(time.RFC3339))
+	}
+	for _, u := range req.Spec.Usages {
+		if !slices.Contains(allowedUsages, u) {
+			return "usages", fmt.Sprintf("it asks for usage %q; a client certificate needs only %v", u, allowedUsages)
+		}
+	}
+	return "", ""
+}
+
+// requestEvent records an Event about a request, when there is a recorder.
+func (c *Controller) requestEvent(req *certificatesv1.CertificateSigningRequest, kind, reason, format string, args ...any) {
+	if c.Events != nil {
+		c.Events.Eventf(req, kind, reason, format, args...)
+	}
+}

@@ -1,0 +1,348 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmd/list"
+	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+)
+
+// controllerKubeconfig installs deploy/controller.yaml's service account
+// and RBAC (not its Deployment: this control plane runs no pods) and
+// returns a kubeconfig of that service account: what the controller runs
+// as in the cluster, with the least it needs.
+func controllerKubeconfig(t *testing.T) string {
+	t.Helper()
+	for _, f := range []string{"namespace.yaml", "controller.yaml"} {
+		mustSucceed(t, "kubectl apply "+f, kubectl(t, cluster.AdminKubeconfig, "apply", "-f", filepath.Join(deployDir(t), f)))
+	}
+	mustSucceed(t, "delete the controller's Deployment", kubectl(t, cluster.AdminKubeconfig, "delete", "deployment,poddisruptionbudget", "kubeaccess-controller",
+		"-n", "kubeaccess-system", "--ignore-not-found"))
+	return serviceAccountKubeconfig(t, "kubeaccess-system", "kubeaccess-controller")
+}
+
+// controllerProcess is one replica of kubeaccess controller, run as a
+// process.
+type controllerProcess struct {
+	identity        string
+	health, metrics string
+	cmd             *exec.Cmd
+	stderr          *syncBuffer
+	done            chan struct{}
+}
+
+// startController runs a replica under kubeconfig, contending for lease
+// with a short lease so that failover is quick, and stops it (SIGTERM,
+// then SIGKILL) when the test ends.
+func startController(t *testing.T, kubeconfig, identity, lease string) *controllerProcess {
+	t.Helper()
+	p := &controllerProcess{identity: identity, health: freeAddr(t), metrics: freeAddr(t), stderr: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(kubeaccessBin, "controller", "--identity", identity, "--lease-name", lease,
+		"--lease-duration", "4s", "--renew-deadline", "3s", "--retry-period", "500ms",
+		"--health-addr", p.health, "--metrics-addr", p.metrics)
+	p.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	p.cmd.Stdout, p.cmd.Stderr = p.stderr, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(syscall.SIGTERM)
+		if t.Failed() {
+			t.Logf("controller %s said:\n%s", identity, p.stderr.String())
+		}
+	})
+	waitUntil(t, "controller "+identity+" answers /healthz", 30*time.Second, func() bool { return p.get("health", "/healthz") == "ok\n" })
+	return p
+}
+
+// stop sends sig and waits for the process to end (killing it after 15s).
+func (p *controllerProcess) stop(sig syscall.Signal) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// get reads a path of the replica's health or metrics endpoint; "" when
+// it does not answer 200.
+func (p *controllerProcess) get(which, path string) string {
+	addr := p.health
+	if which == "metrics" {
+		addr = p.metrics
+	}
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return string(body)
+}
+
+// leading reports whether the replica says (kubeaccess_leader) that it
+// reconciles.
+func (p *controllerProcess) leading() bool {
+	return strings.Contains(p.get("metrics", "/metrics"), "\nkubeaccess_leader 1\n")
+}
+
+// metric is the value of a metric line (name with labels) as exported.
+func (p *controllerProcess) metric(line string) string {
+	for _, l := range strings.Split(p.get("metrics", "/metrics"), "\n") {
+		if v, ok := strings.CutPrefix(l, line+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// waitUntil polls cond until it holds or timeout passes.
+func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// A grant --for ends by itself: the controller, running under its own
+// service account, takes the access away when its time comes, marks the
+// record revoked, and records an Event and a metric.
+func TestControllerEndsTimeBoundAccess(t *testing.T) {
+	ctl := startController(t, controllerKubeconfig(t), "expiry-a", "expiry-lease")
+	waitUntil(t, "the only replica leads and is ready", 30*time.Second, func() bool { return ctl.leading() && ctl.get("health", "/readyz") == "ok\n" })
+
+	out := filepath.Join(t.TempDir(), "tina.kubeconfig")
+	start := time.Now()
+	s := grantJSON(t, cluster.AdminKubeconfig, "tina", "-g", "dev", "-n", "ctl-expiry", "--verb", "get,list", "--resource", "pods", "--for", "20s", "--out", out)
+	if !strings.Contains(s.Record, "c-") {
+		t.Fatalf("grant --for kept no record: %+v", s)
+	}
+	// The certificate lives no longer than the CSR API's minimum, 10m.
+	if life := s.Certificate.NotAfter.Sub(start); life > 11*time.Minute {
+		t.Errorf("grant --for 20s issued a certificate for %s", life)
+	}
+	mustSucceed(t, "tina lists pods before her time is up", kubectl(t, out, "get", "pods", "-n", "ctl-expiry"))
+	l := kubeaccess(t, cluster.AdminKubeconfig, "list", "--user", "tina", "-o", "json")
+	entries := decodeItems[list.Entry](t, "list", l.stdout)
+	if len(entries) != 1 || entries[0].Until == nil || entries[0].Until.Sub(start) > 25*time.Second {
+		t.Fatalf("list does not show when tina's access ends: %s", l.stdout)
+	}
+	if table := kubeaccess(t, cluster.AdminKubeconfig, "list", "--user", "tina"); !strings.Contains(table.stdout, "ACCESS-UNTIL") ||
+		!strings.Contains(table.stdout, entries[0].Until.Format(time.RFC3339)) {
+		t.Errorf("list's table does not show the deadline:\n%s", table.stdout)
+	}
+
+	waitUntil(t, "tina is Forbidden once her access has ended", 60*time.Second, func() bool {
+		r := kubectl(t, out, "get", "pods", "-n", "ctl-expiry")
+		return r.code != 0 && strings.Contains(strings.ToLower(r.stderr), "forbidden")
+	})
+	if ended := time.Since(start); ended < 20*time.Second {
+		t.Errorf("tina's access ended after %s, before its 20s", ended)
+	}
+	l = kubeaccess(t, cluster.AdminKubeconfig, "list", "--all", "--user", "tina", "-o", "json")
+	entries = decodeItems[list.Entry](t, "list", l.stdout)
+	if len(entries) != 1 || entries[0].Status != "revoked" || !strings.Contains(entries[0].RevokedBy, "kubeaccess controller") {
+		t.Errorf("tina's record after expiry: %s", l.stdout)
+	}
+	if got := ctl.metric("kubeaccess_expiries_total"); got != "1" {
+		t.Errorf("kubeaccess_expiries_total = %q, want 1", got)
+	}
+	ev := kubectl(t, cluster.AdminKubeconfig, "get", "events", "-n", "kubeaccess-system", "--field-selector", "reason=AccessExpired", "-o", "jsonpath={.items[*].message}")
+	if !strings.Contains(ev.stdout, "tina") {
+		t.Errorf("no AccessExpired Event for tina: %q %s", ev.stdout, ev.stderr)
+	}
+	for _, m := range []string{`kubeaccess_credentials{state="active"}`, `kubeaccess_credentials_expiring{within_days="7"}`, "kubeaccess_reconcile_duration_seconds_count{loop=\"expiry\"}"} {
+		if ctl.metric(m) == "" {
+			t.Errorf("/metrics has no %s", m)
+		}
+	}
+}
+
+// Two replicas, one leader: killed with SIGKILL, the standby takes over
+// within the lease's duration; stopped with SIGTERM, the leader releases
+// the Lease and the next takes over at once.
+func TestControllerFailsOver(t *testing.T) {
+	kc := controllerKubeconfig(t)
+	a, b := startController(t, kc, "replica-a", "failover-lease"), startController(t, kc, "replica-b", "failover-lease")
+	var leader, standby *controllerProcess
+	waitUntil(t, "one of two replicas leads", 30*time.Second, func() bool {
+		switch {
+		case a.leading() && !b.leading():
+			leader, standby = a, b
+		case b.leading() && !a.leading():
+			leader, standby = b, a
+		default:
+			return false
+		}
+		return true
+	})
+	if standby.get("health", "/readyz") != "ok\n" {
+		t.Errorf("the standby is not ready")
+	}
+	killed := time.Now()
+	leader.stop(syscall.SIGKILL)
+	waitUntil(t, "the standby takes over from a killed leader", 15*time.Second, standby.leading)
+	if took := time.Since(killed); took > 4*time.Second+3*time.Second {
+		t.Errorf("the standby took over %s after the leader was killed; the lease lasts 4s", took)
+	}
+
+	c := startController(t, kc, "replica-c", "failover-lease")
+	time.Sleep(time.Second)
+	if c.leading() {
+		t.Fatal("a third replica leads while another holds the lease")
+	}
+	stopped := time.Now()
+	standby.stop(syscall.SIGTERM)
+	if !strings.Contains(standby.stderr.String(), "released the Lease") {
+		t.Errorf("the leader stopped by SIGTERM does not say it released the Lease:\n%s", standby.stderr.String())
+	}
+	waitUntil(t, "the last replica takes over from a leader that stepped down", 10*time.Second, c.leading)
+	if took := time.Since(stopped); took >= 4*time.Second {
+		t.Errorf("taking over from a leader that released the lease took %s, as long as a lease", took)
+	}
+}
+
+// The controller approves a renewal only when its requester is the very
+// certificate it renews, and leaves alone a request for the same user
+// made by anyone else, by a certificate renewed already, or by another
+// kubeaccess user for someone else's name.
+func TestControllerAnswersRenewals(t *testing.T) {
+	ctl := startController(t, controllerKubeconfig(t), "renewals-a", "renewals-lease")
+	waitUntil(t, "the replica leads", 30*time.Second, ctl.leading)
+	dir := t.TempDir()
+	ctx := t.Context()
+	admin := adminClient(t)
+	renaKC, malloryKC := filepath.Join(dir, "rena.kubeconfig"), filepath.Join(dir, "mallory.kubeconfig")
+	rena := grantJSON(t, cluster.AdminKubeconfig, "ctl-rena", "-g", "dev", "-n", "ctl-renew", "--verb", "get", "--resource", "pods", "--out", renaKC)
+	grantJSON(t, cluster.AdminKubeconfig, "ctl-mallory", "-g", "dev", "-n", "ctl-renew", "--verb", "get", "--resource", "pods", "--out", malloryKC)
+	// Asking for a renewal is a CertificateSigningRequest of one's own.
+	if _, err := admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "ctl-renew-request"},
+		Rules: []rbacv1.PolicyRule{{Verbs: []string{"create", "get"}, APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests"}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "ctl-renew-request"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "ctl-renew-request"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "ctl-rena"}, {Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "ctl-mallory"}}},
+		metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = admin.RbacV1().ClusterRoleBindings().Delete(context.Background(), "ctl-renew-request", metav1.DeleteOptions{})
+		_ = admin.RbacV1().ClusterRoles().Delete(context.Background(), "ctl-renew-request", metav1.DeleteOptions{})
+	})
+	submit := func(kubeconfig, user string, groups []string) *certificatesv1.CertificateSigningRequest {
+		t.Helper()
+		key, err := pki.GenerateKey(pki.ECDSAP256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := pki.CreateRequest(key, pki.Subject(user, groups))
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj := csr.Build(user, req, time.Hour)
+		obj.Spec.ExpirationSeconds = ptr.To(int32(3600))
+		created, err := clientFor(t, kubeconfig).CertificatesV1().CertificateSigningRequests().Create(ctx, obj, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("submitting a request for %s: %v", user, err)
+		}
+		return created
+	}
+	decided := func(name string) *certificatesv1.CertificateSigningRequest {
+		got, err := admin.CertificatesV1().CertificateSigningRequests().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	renewal := submit(renaKC, "ctl-rena", []string{"dev"})
+	waitUntil(t, "the renewal is approved and signed", 30*time.Second, func() bool { return len(decided(renewal.Name).Status.Certificate) > 0 })
+	got := decided(renewal.Name)
+	if c := got.Status.Conditions; len(c) == 0 || c[0].Type != certificatesv1.CertificateApproved || !strings.Contains(c[0].Message, "kubeaccess controller") {
+		t.Errorf("the renewal's conditions: %+v", c)
+	}
+	oldID := strings.TrimPrefix(rena.Record, "kubeaccess-system/")
+	store := records.Store{Client: admin, Namespace: "kubeaccess-system"}
+	waitUntil(t, "the old record names its successor", 10*time.Second, func() bool {
+		old, err := store.Get(ctx, oldID)
+		return err == nil && old.ReplacedBy != ""
+	})
+	old, _ := store.Get(ctx, oldID)
+	fresh, err := store.Get(ctx, old.ReplacedBy)
+	if err != nil || fresh.Replaces != oldID || fresh.User != "ctl-rena" || len(fresh.Access) == 0 {
+		t.Errorf("the renewed record: %+v %v", fresh, err)
+	}
+
+	forged := map[string]*certificatesv1.CertificateSigningRequest{
+		"the admin, for rena":                      submit(cluster.AdminKubeconfig, "ctl-rena", []string{"dev"}),
+		"rena's old certificate, renewed already":  submit(renaKC, "ctl-rena", []string{"dev"}),
+		"mallory, for rena's name":                 submit(malloryKC, "ctl-rena", []string{"dev"}),
+		"mallory, for herself with an added group": submit(malloryKC, "ctl-mallory", []string{"dev", "admins"}),
+	}
+	// A request approved after these proves the controller looked at them.
+	control := submit(malloryKC, "ctl-mallory", []string{"dev"})
+	waitUntil(t, "mallory's own renewal is approved", 30*time.Second, func() bool { return len(decided(control.Name).Status.Conditions) > 0 })
+	time.Sleep(2 * time.Second)
+	for what, req := range forged {
+		if c := decided(req.Name).Status.Conditions; len(c) > 0 {
+			t.Errorf("%s: the controller decided a request it should leave alone: %+v", what, c)
+		}
+	}
+	if ctl.metric(`kubeaccess_renewals_total{result="approved"}`) != "2" || ctl.metric(`kubeaccess_renewals_total{result="refused"}`) == "" ||
+		ctl.metric(`kubeaccess_renewals_total{result="ignored"}`) == "" {
+		t.Errorf("renewal metrics:\n%s", grepLines(ctl.get("metrics", "/metrics"), "kubeaccess_renewals_total"))
+	}
+	for _, req := range append([]*certificatesv1.CertificateSigningRequest{renewal, control}, valuesOf(forged)...) {
+		_ = admin.CertificatesV1().CertificateSigningRequests().Delete(context.Background(), req.Name, metav1.DeleteOptions{})
+	}
+}
+
+func grepLines(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func valuesOf[K comparable, V any](m map[K]V) []V {
+	out := make([]V, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
