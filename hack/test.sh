@@ -20,10 +20,10 @@ go test -count=1 -timeout 30m "${KUBEACCESS_TEST_PACKAGES:-./...}"
 status=$?
 
 # The lifecycle libraries a long-running caller drives concurrently (issue,
-# renew, revoke, invitations, the portal) are run again under the race
+# renew, revoke, invitations, the portal, the controller) are run again under the race
 # detector.
 if [[ -z "${KUBEACCESS_TEST_PACKAGES:-}" ]]; then
-  go test -race -count=1 -timeout 10m ./internal/issue/... ./internal/renew/ ./internal/revoke/ ./internal/invite/ ./internal/portal/ ./internal/team/ || status=1
+  go test -race -count=1 -timeout 10m ./internal/issue/... ./internal/renew/ ./internal/revoke/ ./internal/invite/ ./internal/portal/ ./internal/team/ ./internal/controller/ || status=1
 fi
 
 hack/check-no-leftovers.sh "$bindir" "$root/.cluster" || status=1

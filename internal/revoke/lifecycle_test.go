@@ -2,16 +2,10 @@ package revoke_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -47,7 +41,7 @@ const recordsNamespace = "kubeaccess-system"
 // every record of the user is revoked, the successor included.
 func TestRenewAndRevokeConcurrently(t *testing.T) {
 	ctx := context.Background()
-	ca := newAuthority(t)
+	ca := issuetest.NewAuthority(t)
 	srv := whoAmIServer(t)
 	client := fake.NewClientset()
 	issuetest.AnswerReviews(client, "admin")
@@ -170,26 +164,6 @@ func certificateIDIn(t *testing.T, path string) string {
 		return records.CertificateID(pki.Describe(cert).SHA256)
 	}
 	return ""
-}
-
-// newAuthority is a client CA that signs offline.
-func newAuthority(t *testing.T) *pki.Authority {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test-client-ca"}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &pki.Authority{Cert: cert, Key: key}
 }
 
 // whoAmIServer answers, as an API server would, who a client certificate
