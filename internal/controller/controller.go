@@ -20,6 +20,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	certlisters "k8s.io/client-go/listers/certificates/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -170,4 +172,12 @@ func (c *Controller) next(ctx context.Context, l *loop) bool {
 		l.queue.AddAfter(key, out.after)
 	}
 	return true
+}
+
+// NewRecorder records the controller's Events through the API server,
+// as host; stop flushes and ends it.
+func NewRecorder(ctx context.Context, client kubernetes.Interface, host string) (rec record.EventRecorder, stop func()) {
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubeaccess-controller", Host: host}), broadcaster.Shutdown
 }

@@ -16,15 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
@@ -143,13 +139,12 @@ func (o *Options) Run(ctx context.Context) error {
 	client := engine.Client()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	defer broadcaster.Shutdown()
+	events, stopEvents := controller.NewRecorder(ctx, client, o.Identity)
+	defer stopEvents()
 	c := &controller.Controller{
 		Client: client, Engine: engine, RecordsNamespace: o.RecordsNamespace, MaxTTL: o.maxTTL, ApprovalTimeout: o.ApprovalTimeout,
 		Metrics: controller.NewMetrics(reg), Workers: o.Workers, ResyncPeriod: 10 * time.Minute,
-		Events: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubeaccess-controller", Host: o.Identity}),
+		Events: events,
 		Logf: func(format string, args ...any) {
 			fmt.Fprintf(o.ErrOut, time.Now().UTC().Format(time.RFC3339)+" "+format+"\n", args...)
 		},
