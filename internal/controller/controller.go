@@ -108,7 +108,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	}
 	enqueueRequest := func(obj any) {
-		if req, ok := obj.(*certificatesv1.CertificateSigningRequest); ok && len(req.Status.Conditions) == 0 {
+		// Pending requests, and the controller's own approvals whose
+		// certificate may be unrecorded (see recordApproved).
+		if req, ok := obj.(*certificatesv1.CertificateSigningRequest); ok && (len(req.Status.Conditions) == 0 || approvedRenewalOf(req) != "" && len(req.Status.Certificate) > 0) {
 			renewal.queue.Add(req.Name)
 		}
 	}

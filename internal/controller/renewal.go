@@ -13,6 +13,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
+	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
@@ -44,7 +45,13 @@ func (c *Controller) reconcileRenewal(ctx context.Context, name string) (outcome
 	} else if err != nil {
 		return outcome{}, err
 	}
-	if csr.State(req) != "" || req.Spec.SignerName != certificatesv1.KubeAPIServerClientSignerName {
+	if req.Spec.SignerName != certificatesv1.KubeAPIServerClientSignerName {
+		return outcome{result: "nothing"}, nil
+	}
+	if approvedRenewalOf(req) != "" && len(req.Status.Certificate) > 0 {
+		return c.recordApproved(ctx, req)
+	}
+	if csr.State(req) != "" {
 		return outcome{result: "nothing"}, nil
 	}
 	fingerprint, ok := requesterCertificate(req)
@@ -71,21 +78,7 @@ func (c *Controller) reconcileRenewal(ctx context.Context, name string) (outcome
 		c.Logf("renewal: request %s from credential %s of %s: not approved: %s", req.Name, old.ID, old.User, why)
 		return outcome{result: "refused"}, nil
 	}
-	plan := &issue.Plan{
-		Action: "renewal", Refusing: "refusing to approve the renewal",
-		Subject: issue.Subject{User: old.User, Groups: old.Groups, CredentialGroup: old.CredentialGroup},
-		Source: &issue.Existing{Request: req, Timeout: c.ApprovalTimeout, Instead: "the controller's signer did not sign: check kube-controller-manager",
-			ApprovedBy: fmt.Sprintf("approved by kubeaccess controller: renewal of credential %s of %s", old.ID, old.User)},
-		Namespace: old.Namespace, RecordsNamespace: c.RecordsNamespace, Replaces: old.ID, KeepsAccess: old.Access,
-		Policy: issue.Policy{MaxTTL: c.MaxTTL, Renewal: true},
-	}
-	if plan.Namespace == "" {
-		plan.Namespace = "default"
-	}
-	if old.Until != nil {
-		plan.AccessUntil = *old.Until
-	}
-	res, err := c.Engine.Fresh().Execute(ctx, plan)
+	res, err := c.Engine.Fresh().Execute(ctx, c.renewalPlan(req, old))
 	if err != nil && (res == nil || res.RecordID == "") {
 		c.Metrics.Renewals.WithLabelValues("refused").Inc()
 		c.Metrics.Refusals.WithLabelValues("renewal", "checks").Inc()
@@ -153,4 +146,78 @@ func (c *Controller) requestEvent(req *certificatesv1.CertificateSigningRequest,
 	if c.Events != nil {
 		c.Events.Eventf(req, kind, reason, format, args...)
 	}
+}
+
+// approvalPrefix starts the message of the controller's approvals; the
+// record ID of the credential renewed follows it.
+const approvalPrefix = "approved by kubeaccess controller: renewal of credential "
+
+// renewalPlan is the engine's plan for renewing old by req: the same
+// subject, access and deadline, linked to old's record.
+func (c *Controller) renewalPlan(req *certificatesv1.CertificateSigningRequest, old records.Record) *issue.Plan {
+	plan := &issue.Plan{
+		Action: "renewal", Refusing: "refusing to approve the renewal",
+		Subject: issue.Subject{User: old.User, Groups: old.Groups, CredentialGroup: old.CredentialGroup},
+		Source: &issue.Existing{Request: req, Timeout: c.ApprovalTimeout, Instead: "the controller's signer did not sign: check kube-controller-manager",
+			ApprovedBy: fmt.Sprintf("%s%s of %s", approvalPrefix, old.ID, old.User)},
+		Namespace: old.Namespace, RecordsNamespace: c.RecordsNamespace, Replaces: old.ID, KeepsAccess: old.Access,
+		Policy: issue.Policy{MaxTTL: c.MaxTTL, Renewal: true},
+	}
+	if plan.Namespace == "" {
+		plan.Namespace = "default"
+	}
+	if old.Until != nil {
+		plan.AccessUntil = *old.Until
+	}
+	return plan
+}
+
+// approvedRenewalOf is the record ID of the credential an approval of the
+// controller's renewed, or "" when req was not approved so.
+func approvedRenewalOf(req *certificatesv1.CertificateSigningRequest) string {
+	for _, cond := range req.Status.Conditions {
+		if cond.Type == certificatesv1.CertificateApproved {
+			if rest, ok := strings.CutPrefix(cond.Message, approvalPrefix); ok {
+				id, _, _ := strings.Cut(rest, " ")
+				return id
+			}
+		}
+	}
+	return ""
+}
+
+// recordApproved records the certificate of a renewal the controller
+// approved, if that approval's replica stopped before it could (a failover
+// between approval and record): the certificate was issued once, and is
+// recorded once, as replacing the credential that asked. It is recorded
+// only when the request was that credential's own and is for its subject;
+// a record that exists already is left as it is.
+func (c *Controller) recordApproved(ctx context.Context, req *certificatesv1.CertificateSigningRequest) (outcome, error) {
+	cert, err := pki.ParseCertificate(req.Status.Certificate)
+	if err != nil {
+		return outcome{result: "nothing"}, nil
+	}
+	store := records.Store{Client: c.Client, Namespace: c.RecordsNamespace}
+	if _, err := store.Get(ctx, records.CertificateID(pki.Describe(cert).SHA256)); err == nil {
+		return outcome{result: "nothing"}, nil
+	} else if !apierrors.IsNotFound(err) {
+		return outcome{}, err
+	}
+	old, err := store.Get(ctx, approvedRenewalOf(req))
+	if apierrors.IsNotFound(err) {
+		return outcome{result: "nothing"}, nil
+	} else if err != nil {
+		return outcome{}, err
+	}
+	if fingerprint, ok := requesterCertificate(req); !ok || fingerprint != old.SHA256 || old.Check() != nil {
+		c.Metrics.Refusals.WithLabelValues("renewal", "unrecognised-approval").Inc()
+		return outcome{result: "refused"}, nil
+	}
+	res, err := c.Engine.Record(ctx, c.renewalPlan(req, old), &issue.Credential{Via: "csr-api", CSRName: req.Name, CertificatePEM: req.Status.Certificate, Certificate: cert})
+	if err != nil && (res == nil || res.RecordID == "") {
+		return outcome{}, err
+	}
+	c.requestEvent(req, corev1.EventTypeNormal, "RenewalRecorded", "the certificate approved as the renewal of credential %s was recorded as %s after a failover", old.ID, res.RecordID)
+	c.Logf("renewal: request %s: recorded the certificate approved before a failover as %s, replacing %s", req.Name, res.RecordID, old.ID)
+	return outcome{result: "recorded"}, nil
 }

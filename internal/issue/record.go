@@ -109,3 +109,27 @@ func (x *Execution) linkReplaced(ctx context.Context, r records.Record) error {
 	return failure.UsageErrorf("the credential it renews, %s, was revoked meanwhile (by %s): the new one, %s, is recorded revoked too, and has none of the old one's access",
 		p.Replaces, revoked.RevokedBy, r.ID)
 }
+
+// Record keeps the record of a certificate issued for p outside an
+// Execute (a renewal approved by a controller that stopped before it could
+// record it): as Execute would have kept it, linked to the record p
+// replaces. The certificate must be for exactly p's subject.
+func (e *Engine) Record(ctx context.Context, p *Plan, cred *Credential) (*Result, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if cred.Certificate == nil {
+		return nil, fmt.Errorf("only a certificate is recorded after the fact")
+	}
+	if info := pki.Describe(cred.Certificate); info.User != p.Subject.User || !pki.SameGroups(info.Groups, p.Subject.Groups) {
+		return nil, failure.UsageErrorf("the certificate is for %q in %q, not %q in %q", info.User, info.Groups, p.Subject.User, p.Subject.Groups)
+	}
+	x := &Execution{Engine: e, Plan: p, Client: e.client}
+	res := &Result{Subject: p.Subject, Credential: cred}
+	if issuer, err := e.WhoIssues(ctx); err == nil && issuer != nil {
+		res.IssuedBy = issuer.Username
+	}
+	var err error
+	res.Record, err = x.keepRecord(ctx, res)
+	return res, err
+}

@@ -246,38 +246,9 @@ func TestControllerAnswersRenewals(t *testing.T) {
 	renaKC, malloryKC := filepath.Join(dir, "rena.kubeconfig"), filepath.Join(dir, "mallory.kubeconfig")
 	rena := grantJSON(t, cluster.AdminKubeconfig, "ctl-rena", "-g", "dev", "-n", "ctl-renew", "--verb", "get", "--resource", "pods", "--out", renaKC)
 	grantJSON(t, cluster.AdminKubeconfig, "ctl-mallory", "-g", "dev", "-n", "ctl-renew", "--verb", "get", "--resource", "pods", "--out", malloryKC)
-	// Asking for a renewal is a CertificateSigningRequest of one's own.
-	if _, err := admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "ctl-renew-request"},
-		Rules: []rbacv1.PolicyRule{{Verbs: []string{"create", "get"}, APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests"}}}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "ctl-renew-request"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "ctl-renew-request"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "ctl-rena"}, {Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "ctl-mallory"}}},
-		metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = admin.RbacV1().ClusterRoleBindings().Delete(context.Background(), "ctl-renew-request", metav1.DeleteOptions{})
-		_ = admin.RbacV1().ClusterRoles().Delete(context.Background(), "ctl-renew-request", metav1.DeleteOptions{})
-	})
+	allowRequests(t, "ctl-renew-request", "ctl-rena", "ctl-mallory")
 	submit := func(kubeconfig, user string, groups []string) *certificatesv1.CertificateSigningRequest {
-		t.Helper()
-		key, err := pki.GenerateKey(pki.ECDSAP256)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req, err := pki.CreateRequest(key, pki.Subject(user, groups))
-		if err != nil {
-			t.Fatal(err)
-		}
-		obj := csr.Build(user, req, time.Hour)
-		obj.Spec.ExpirationSeconds = ptr.To(int32(3600))
-		created, err := clientFor(t, kubeconfig).CertificatesV1().CertificateSigningRequests().Create(ctx, obj, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatalf("submitting a request for %s: %v", user, err)
-		}
-		return created
+		return submitRequest(t, kubeconfig, user, groups)
 	}
 	decided := func(name string) *certificatesv1.CertificateSigningRequest {
 		got, err := admin.CertificatesV1().CertificateSigningRequests().Get(ctx, name, metav1.GetOptions{})
@@ -345,4 +316,99 @@ func valuesOf[K comparable, V any](m map[K]V) []V {
 		out = append(out, v)
 	}
 	return out
+}
+
+// allowRequests lets users submit CertificateSigningRequests of their
+// own, as asking for a renewal takes, through ClusterRole and binding name.
+func allowRequests(t *testing.T, name string, users ...string) {
+	t.Helper()
+	ctx, admin := t.Context(), adminClient(t)
+	if _, err := admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Rules: []rbacv1.PolicyRule{{Verbs: []string{"create", "get"}, APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests"}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var subjects []rbacv1.Subject
+	for _, u := range users {
+		subjects = append(subjects, rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: u})
+	}
+	if _, err := admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}, Subjects: subjects}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = admin.RbacV1().ClusterRoleBindings().Delete(context.Background(), name, metav1.DeleteOptions{})
+		_ = admin.RbacV1().ClusterRoles().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+}
+
+// submitRequest submits, as kubeconfig's user, a request for a new key's
+// certificate for user in groups, for an hour.
+func submitRequest(t *testing.T, kubeconfig, user string, groups []string) *certificatesv1.CertificateSigningRequest {
+	t.Helper()
+	key, err := pki.GenerateKey(pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := pki.CreateRequest(key, pki.Subject(user, groups))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := csr.Build(user, req, time.Hour)
+	obj.Spec.ExpirationSeconds = ptr.To(int32(3600))
+	created, err := clientFor(t, kubeconfig).CertificatesV1().CertificateSigningRequests().Create(t.Context(), obj, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("submitting a request for %s: %v", user, err)
+	}
+	return created
+}
+
+// A renewal approved by a leader that died before it recorded the new
+// certificate is recorded by the next leader, once, as replacing the
+// credential that asked; an approval that only claims to be the
+// controller's, of a request the credential did not make, is not.
+func TestControllerRecordsARenewalApprovedBeforeAFailover(t *testing.T) {
+	kc := controllerKubeconfig(t)
+	dir := t.TempDir()
+	ctx, admin := t.Context(), adminClient(t)
+	path := filepath.Join(dir, "crash.kubeconfig")
+	first := grantJSON(t, cluster.AdminKubeconfig, "ctl-crash", "-g", "dev", "-n", "ctl-crash", "--verb", "get", "--resource", "pods", "--out", path)
+	oldID := strings.TrimPrefix(first.Record, "kubeaccess-system/")
+	allowRequests(t, "ctl-crash-request", "ctl-crash")
+	// What the dead leader did: approve the credential's own request, in
+	// its words; the signer then issues the certificate.
+	approved := submitRequest(t, path, "ctl-crash", []string{"dev"})
+	forged := submitRequest(t, cluster.AdminKubeconfig, "ctl-crash", []string{"dev"})
+	for _, req := range []*certificatesv1.CertificateSigningRequest{approved, forged} {
+		if err := csr.Approve(ctx, admin, req, "approved by kubeaccess controller: renewal of credential "+oldID+" of ctl-crash"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store := records.Store{Client: admin, Namespace: "kubeaccess-system"}
+	ctl := startController(t, kc, "crash-b", "crash-lease")
+	waitUntil(t, "the next leader records the renewal", 30*time.Second, func() bool {
+		old, err := store.Get(ctx, oldID)
+		return err == nil && old.ReplacedBy != ""
+	})
+	old, _ := store.Get(ctx, oldID)
+	got, err := admin.CertificatesV1().CertificateSigningRequests().Get(ctx, approved.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := pki.ParseCertificate(got.Status.Certificate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := records.CertificateID(pki.Describe(cert).SHA256); old.ReplacedBy != want {
+		t.Errorf("the old record names %s as its successor, want the approved certificate's %s", old.ReplacedBy, want)
+	}
+	waitUntil(t, "the forged approval is looked at", 10*time.Second, func() bool {
+		return ctl.metric(`kubeaccess_refusals_total{loop="renewal",reason="unrecognised-approval"}`) != ""
+	})
+	recs, err := store.List(ctx, "ctl-crash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 {
+		t.Errorf("ctl-crash has %d records, want the first and the one renewal: %+v", len(recs), recs)
+	}
 }
