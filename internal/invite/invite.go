@@ -21,6 +21,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
 
+	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 )
 
@@ -60,6 +61,11 @@ type Invite struct {
 	// AllowExistingAccess issues even to a user whom bindings kubeaccess
 	// did not make already name.
 	AllowExistingAccess bool `json:"allowExistingAccess,omitempty"`
+	// For, when set, is how long the access lasts once the link is used
+	// (invite --for): it is bound to CredentialGroup, one of Groups minted
+	// for this invitation's certificate alone, and ends by itself.
+	For             string `json:"for,omitempty"`
+	CredentialGroup string `json:"credentialGroup,omitempty"`
 	// CreatedBy is who made the invite, as the API server saw them, and
 	// Creator all it authenticated them with (SelfSubjectReview), sealed:
 	// the access is bound only as far as they could bind it themselves,
@@ -95,9 +101,20 @@ func IdentifyRequest(req *certificatesv1.CertificateSigningRequest) *RequestID {
 	return &RequestID{UID: string(req.UID), Requester: req.Spec.Username, RequestSHA256: hex.EncodeToString(sum[:])}
 }
 
-// Lifetime is the certificate's lifetime the invite asks for.
+// Lifetime is the certificate's lifetime the invite asks for: no longer
+// than access that ends by itself (but at least what the CSR API takes).
 func (i *Invite) Lifetime() time.Duration {
 	d, _ := time.ParseDuration(i.TTL)
+	if access := i.AccessFor(); access > 0 {
+		return max(min(d, access), csr.MinTTL)
+	}
+	return d
+}
+
+// AccessFor is how long the access lasts once the link is used; 0 when it
+// does not end by itself.
+func (i *Invite) AccessFor() time.Duration {
+	d, _ := time.ParseDuration(i.For)
 	return d
 }
 
@@ -121,14 +138,18 @@ func (i *Invite) Usable(now time.Time) string {
 // Plan is the engine's plan for the invite's credential, from source: the
 // invite's subject and access, with grant's policy.
 func Plan(inv *Invite, source issue.Source, recordsNamespace string, maxTTL time.Duration) *issue.Plan {
-	return &issue.Plan{
+	p := &issue.Plan{
 		Action: "invitation", Refusing: "refusing to issue",
-		Subject: issue.Subject{User: inv.User, Groups: inv.Groups},
+		Subject: issue.Subject{User: inv.User, Groups: inv.Groups, CredentialGroup: inv.CredentialGroup},
 		Source:  source, Access: inv.Access, Namespace: inv.Namespace, CreateNamespace: inv.CreateNamespace,
 		RecordsNamespace: recordsNamespace,
 		Policy:           issue.Policy{MaxTTL: maxTTL, RefuseExistingAccess: !inv.AllowExistingAccess},
 		OnBehalfOf:       inv.Creator,
 	}
+	if access := inv.AccessFor(); access > 0 {
+		p.AccessUntil = time.Now().Add(access)
+	}
+	return p
 }
 
 // NewToken returns a fresh link token and its hash, as stored.

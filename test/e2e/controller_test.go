@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -410,5 +412,48 @@ func TestControllerRecordsARenewalApprovedBeforeAFailover(t *testing.T) {
 	}
 	if len(recs) != 2 {
 		t.Errorf("ctl-crash has %d records, want the first and the one renewal: %+v", len(recs), recs)
+	}
+}
+
+// invite --for: the invitation fixes a group of the certificate's own, the
+// browser's request carries it, the access is bound to it, and the
+// controller takes the access away that long after the link was used.
+func TestControllerEndsAnInvitationsTimeBoundAccess(t *testing.T) {
+	ctl := startController(t, controllerKubeconfig(t), "invite-expiry", "invite-expiry-lease")
+	waitUntil(t, "the replica leads", 30*time.Second, ctl.leading)
+	serveURL := startServe(t, cluster.AdminKubeconfig, "https://localhost")
+	r := kubeaccess(t, cluster.AdminKubeconfig, "invite", "ctl-ivan", "-g", "dev", "-n", "ctl-invite", "--verb", "get,list", "--resource", "pods",
+		"--for", "15s", "--public-url", serveURL, "-o", "json")
+	mustSucceed(t, "invite --for", r)
+	var inv struct {
+		Link            string   `json:"link"`
+		Groups          []string `json:"groups"`
+		CredentialGroup string   `json:"credentialGroup"`
+		For             string   `json:"for"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &inv); err != nil {
+		t.Fatalf("invite -o json: %v\n%s", err, r.stdout)
+	}
+	if inv.CredentialGroup == "" || !slices.Contains(inv.Groups, inv.CredentialGroup) || inv.For != "15s" {
+		t.Fatalf("invite --for does not fix a group of the certificate's own: %s", r.stdout)
+	}
+	used := time.Now()
+	if code, st := redeemOverHTTP(t, inv.Link, requestFor(t, "ctl-ivan", inv.Groups...)); code != http.StatusAccepted {
+		t.Fatalf("redeeming: %d %+v", code, st)
+	}
+	pollUntil(t, inv.Link, "issued")
+	can := func() string {
+		args := []string{"auth", "can-i", "list", "pods", "-n", "ctl-invite", "--as", "ctl-ivan"}
+		for _, g := range inv.Groups {
+			args = append(args, "--as-group", g)
+		}
+		return strings.TrimSpace(kubectl(t, cluster.AdminKubeconfig, args...).stdout)
+	}
+	if got := can(); got != "yes" {
+		t.Fatalf("the redeemed access does not allow listing pods: %q", got)
+	}
+	waitUntil(t, "the invitation's access ends by itself", 60*time.Second, func() bool { return can() == "no" })
+	if ended := time.Since(used); ended < 15*time.Second {
+		t.Errorf("the access ended %s after the link was used, before its 15s", ended)
 	}
 }

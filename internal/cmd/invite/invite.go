@@ -31,6 +31,7 @@ type Options struct {
 	Approval            string
 	PublicURL           string
 	AllowExistingAccess bool
+	For                 time.Duration
 	issuing.Flags
 	Output *cmdutil.Output
 
@@ -72,6 +73,8 @@ and again when the link is used.`,
 	fs.StringVar(&o.Expires, "expires", o.Expires, "How long the link may be used (e.g. 72h, 7d)")
 	fs.StringVar(&o.Approval, "approval", o.Approval, `"auto": the portal approves the request; "manual": an admin approves it with kubeaccess approve`)
 	fs.StringVar(&o.PublicURL, "public-url", o.PublicURL, "The URL kubeaccess serve is reached at, for the link")
+	fs.DurationVar(&o.For, "for", 0, "Access that ends by itself this long after the link is used (e.g. 4h): bound to the certificate's own group, "+
+		"taken away by kubeaccess controller, and the certificate lives no longer (at least 10m)")
 	fs.BoolVar(&o.AllowExistingAccess, "allow-existing-access", false, "Invite even a user whom bindings kubeaccess did not make already name")
 	o.Flags.AddAccessFlags(fs)
 	fs.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records and invitations")
@@ -112,6 +115,12 @@ func (o *Options) Validate() error {
 	if err := o.Flags.CheckLifetime("--ttl", o.TTL); err != nil {
 		return err
 	}
+	switch {
+	case o.For < 0:
+		return failure.UsageErrorf("--for must be positive")
+	case o.For > 0 && !o.HasAccess():
+		return failure.UsageErrorf("--for ends access: give the access to grant (--verb/--resource, --role or --clusterrole)")
+	}
 	return o.Output.Validate()
 }
 
@@ -129,6 +138,15 @@ func (o *Options) Run(ctx context.Context) error {
 		CreatedAt: time.Now().UTC().Truncate(time.Second), State: invite.StateOpen,
 	}
 	inv.ExpiresAt = inv.CreatedAt.Add(o.expires)
+	if o.For > 0 {
+		// The access is the certificate's alone, so that it ends with it:
+		// its group is fixed now, and the browser's request carries it.
+		group, err := pki.NewCredentialGroup()
+		if err != nil {
+			return err
+		}
+		inv.Groups, inv.CredentialGroup, inv.For = append(inv.Groups, group), group, o.For.String()
+	}
 	// Who makes the invitation, as the API server authenticated them: the
 	// access is bound on their behalf, only as far as they could bind it.
 	creator, err := cmd.Engine.WhoIssues(ctx)
@@ -142,7 +160,7 @@ func (o *Options) Run(ctx context.Context) error {
 	inv.Creator, inv.CreatedBy = &creator.UserInfo, creator.Username
 	// The checks grant makes, and the creator's own authority, as a dry
 	// run: nothing is created.
-	plan := invite.Plan(inv, &issue.CSR{KeyType: pki.ECDSAP256, TTL: o.TTL}, o.RecordsNamespace, o.MaxLifetime())
+	plan := invite.Plan(inv, &issue.CSR{KeyType: pki.ECDSAP256, TTL: inv.Lifetime()}, o.RecordsNamespace, o.MaxLifetime())
 	plan.DryRun = issue.DryRunClient
 	if _, err := cmd.Engine.Execute(ctx, plan); err != nil {
 		return fmt.Errorf("refusing to invite %s: %w", o.User, err)
@@ -175,6 +193,9 @@ func (o *Options) print(inv *invite.Invite, link string) error {
 	}
 	fmt.Fprintf(o.Out, "Invitation %s for %s (groups %s): %s\n", inv.ID, inv.User, strings.Join(inv.Groups, ","), inv.Describe())
 	fmt.Fprintf(o.Out, "  approval %s; the link works once, until %s\n", inv.Approval, inv.ExpiresAt.Format(time.RFC3339))
+	if access := inv.AccessFor(); access > 0 {
+		fmt.Fprintf(o.Out, "  the access ends by itself %s after the link is used (kubeaccess controller takes it away)\n", access)
+	}
 	fmt.Fprintf(o.Out, "Send this link to %s (it is shown only now):\n  %s\n", inv.User, link)
 	return nil
 }
