@@ -3,6 +3,7 @@ package cmdutil
 import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
@@ -26,6 +27,8 @@ type Factory interface {
 	// Cluster is the cluster new kubeconfigs name, as the admin reaches it.
 	// It reads configuration but makes no request.
 	Cluster() (kubeconfig.Cluster, error)
+	// Dynamic is a client for custom resources (TeamAccess).
+	Dynamic() (dynamic.Interface, error)
 }
 
 // NewFactory returns the Factory of the kubectl flags.
@@ -47,6 +50,14 @@ func (f flagsFactory) Discovery() (discovery.CachedDiscoveryInterface, error) {
 
 func (f flagsFactory) Cluster() (kubeconfig.Cluster, error) { return ClusterOf(f.flags) }
 
+func (f flagsFactory) Dynamic() (dynamic.Interface, error) {
+	cfg, err := f.flags.ToRESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	return dynamic.NewForConfig(cfg)
+}
+
 func (f flagsFactory) Namespace() (string, error) {
 	ns, _, err := f.flags.ToRawKubeConfigLoader().Namespace()
 	return ns, err
@@ -63,7 +74,12 @@ type TestFactory struct {
 	Flags         *genericclioptions.ConfigFlags
 	// ClusterEntry is the cluster new kubeconfigs name.
 	ClusterEntry kubeconfig.Cluster
+	// DynamicClient serves custom resources.
+	DynamicClient dynamic.Interface
 }
+
+// Dynamic returns the test's dynamic client.
+func (f TestFactory) Dynamic() (dynamic.Interface, error) { return f.DynamicClient, nil }
 
 // Cluster returns the test's cluster entry.
 func (f TestFactory) Cluster() (kubeconfig.Cluster, error) { return f.ClusterEntry, nil }

@@ -17,7 +17,10 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -29,6 +32,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/kubeaccess/kubeaccess/internal/issue"
+	kalabels "github.com/kubeaccess/kubeaccess/internal/labels"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
@@ -52,8 +56,13 @@ type Controller struct {
 	// again, whatever changed.
 	ResyncPeriod time.Duration
 
+	// Dynamic serves TeamAccess objects; without it (a cluster without
+	// the CRD) teams are not reconciled.
+	Dynamic dynamic.Interface
+
 	records  corelisters.ConfigMapNamespaceLister
 	requests certlisters.CertificateSigningRequestLister
+	teams    cache.GenericLister
 	running  atomic.Bool
 	synced   atomic.Bool
 }
@@ -90,6 +99,8 @@ func (c *Controller) Run(ctx context.Context) error {
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = "spec.signerName=" + certificatesv1.KubeAPIServerClientSignerName
 		}))
+	teamInformers := informers.NewSharedInformerFactoryWithOptions(c.Client, c.ResyncPeriod,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = kalabels.Team }))
 	cms := recordInformers.Core().V1().ConfigMaps()
 	csrs := requestInformers.Certificates().V1().CertificateSigningRequests()
 	c.records, c.requests = cms.Lister().ConfigMaps(c.RecordsNamespace), csrs.Lister()
@@ -100,11 +111,22 @@ func (c *Controller) Run(ctx context.Context) error {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "expiry"})}
 	renewal := &loop{name: "renewal", reconcile: c.reconcileRenewal,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "renewal"})}
+	teams := &loop{name: "team", reconcile: c.reconcileTeam,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "team"})}
+	enqueueTeamOf := func(obj any) {
+		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = tomb.Obj
+		}
+		if m, err := meta.Accessor(obj); err == nil && m.GetLabels()[kalabels.Team] != "" {
+			teams.queue.Add(m.GetLabels()[kalabels.Team])
+		}
+	}
 	enqueueRecord := func(obj any) {
 		if cm, ok := obj.(*corev1.ConfigMap); ok {
 			if id := records.IDOfObject(cm.Name); id != "" {
 				expiry.queue.Add(id)
 			}
+			enqueueTeamOf(cm)
 		}
 	}
 	enqueueRequest := func(obj any) {
@@ -124,19 +146,56 @@ func (c *Controller) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	synced := []cache.InformerSynced{cms.Informer().HasSynced, csrs.Informer().HasSynced}
+	loops := []*loop{expiry, renewal}
+	if c.Dynamic != nil {
+		// The team's objects, for drift; the TeamAccess objects, on a
+		// change of their spec (a status write changes no generation).
+		rbacInformers := []cache.SharedIndexInformer{teamInformers.Rbac().V1().Roles().Informer(), teamInformers.Rbac().V1().RoleBindings().Informer(),
+			teamInformers.Rbac().V1().ClusterRoles().Informer(), teamInformers.Rbac().V1().ClusterRoleBindings().Informer()}
+		for _, inf := range rbacInformers {
+			if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: enqueueTeamOf, UpdateFunc: func(_, obj any) { enqueueTeamOf(obj) }, DeleteFunc: enqueueTeamOf}); err != nil {
+				return err
+			}
+			synced = append(synced, inf.HasSynced)
+		}
+		dyn := dynamicinformer.NewDynamicSharedInformerFactory(c.Dynamic, c.ResyncPeriod)
+		tas := dyn.ForResource(TeamAccessGVR)
+		c.teams = tas.Lister()
+		enqueue := func(obj any) {
+			if m, err := meta.Accessor(obj); err == nil {
+				teams.queue.Add(m.GetName())
+			}
+		}
+		if _, err := tas.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(old, obj any) {
+			o, _ := meta.Accessor(old)
+			n, err := meta.Accessor(obj)
+			if err == nil && (o == nil || o.GetGeneration() != n.GetGeneration()) {
+				enqueue(obj)
+			}
+		}}); err != nil {
+			return err
+		}
+		dyn.Start(ctx.Done())
+		defer dyn.Shutdown()
+		teamInformers.Start(ctx.Done())
+		defer teamInformers.Shutdown()
+		synced = append(synced, tas.Informer().HasSynced)
+		loops = append(loops, teams)
+	}
 	recordInformers.Start(ctx.Done())
 	requestInformers.Start(ctx.Done())
 	defer recordInformers.Shutdown()
 	defer requestInformers.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), cms.Informer().HasSynced, csrs.Informer().HasSynced) {
-		return fmt.Errorf("reading the records and certificate requests: %w", context.Cause(ctx))
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		return fmt.Errorf("reading the records, certificate requests and teams: %w", context.Cause(ctx))
 	}
 	c.synced.Store(true)
 	defer c.synced.Store(false)
 	c.Logf("reconciling: records in namespace %s, client-certificate requests", c.RecordsNamespace)
 
 	var wg sync.WaitGroup
-	for _, l := range []*loop{expiry, renewal} {
+	for _, l := range loops {
 		for range c.Workers {
 			wg.Go(func() {
 				for c.next(ctx, l) {
@@ -145,8 +204,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	}
 	<-ctx.Done()
-	expiry.queue.ShutDownWithDrain()
-	renewal.queue.ShutDownWithDrain()
+	for _, l := range loops {
+		l.queue.ShutDownWithDrain()
+	}
 	wg.Wait()
 	return nil
 }

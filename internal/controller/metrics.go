@@ -18,6 +18,7 @@ type Metrics struct {
 	Refusals   *prometheus.CounterVec
 	Renewals   *prometheus.CounterVec
 	Expiries   prometheus.Counter
+	Drift      prometheus.Counter
 	Duration   *prometheus.HistogramVec
 	Leader     prometheus.Gauge
 
@@ -28,7 +29,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubeaccess_reconciles_total",
-			Help: "Reconciles by loop (expiry, renewal) and result (done, requeued, error)."}, []string{"loop", "result"}),
+			Help: "Reconciles by loop (expiry, renewal, team) and result."}, []string{"loop", "result"}),
 		Refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubeaccess_refusals_total",
 			Help: "What the controller refused to act on, by loop and reason."}, []string{"loop", "reason"}),
 		Renewals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubeaccess_renewals_total",
@@ -36,6 +37,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			[]string{"result"}),
 		Expiries: prometheus.NewCounter(prometheus.CounterOpts{Name: "kubeaccess_expiries_total",
 			Help: "Time-bound access taken away when its time came."}),
+		Drift: prometheus.NewCounter(prometheus.CounterOpts{Name: "kubeaccess_drift_corrected_total",
+			Help: "Times a team's roles and bindings, changed by someone else, were put back."}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kubeaccess_reconcile_duration_seconds",
 			Help: "Time to reconcile one item, by loop.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"loop"}),
 		Leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubeaccess_leader",
@@ -47,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 				[]string{"within_days"}, nil),
 		},
 	}
-	reg.MustRegister(m.Reconciles, m.Refusals, m.Renewals, m.Expiries, m.Duration, m.Leader, m.credentials)
+	reg.MustRegister(m.Reconciles, m.Refusals, m.Renewals, m.Expiries, m.Drift, m.Duration, m.Leader, m.credentials)
 	return m
 }
 

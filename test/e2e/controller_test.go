@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -31,9 +32,11 @@ import (
 // as in the cluster, with the least it needs.
 func controllerKubeconfig(t *testing.T) string {
 	t.Helper()
-	for _, f := range []string{"namespace.yaml", "controller.yaml"} {
+	for _, f := range []string{"namespace.yaml", "crd-teamaccess.yaml", "controller.yaml"} {
 		mustSucceed(t, "kubectl apply "+f, kubectl(t, cluster.AdminKubeconfig, "apply", "-f", filepath.Join(deployDir(t), f)))
 	}
+	mustSucceed(t, "the TeamAccess CRD is established", kubectl(t, cluster.AdminKubeconfig, "wait", "--for", "condition=established", "--timeout", "30s",
+		"crd/teamaccesses.kubeaccess.io"))
 	mustSucceed(t, "delete the controller's Deployment", kubectl(t, cluster.AdminKubeconfig, "delete", "deployment,poddisruptionbudget", "kubeaccess-controller",
 		"-n", "kubeaccess-system", "--ignore-not-found"))
 	return serviceAccountKubeconfig(t, "kubeaccess-system", "kubeaccess-controller")
@@ -456,4 +459,134 @@ func TestControllerEndsAnInvitationsTimeBoundAccess(t *testing.T) {
 	if ended := time.Since(used); ended < 15*time.Second {
 		t.Errorf("the access ended %s after the link was used, before its 15s", ended)
 	}
+}
+
+const controllerTeam = `apiVersion: kubeaccess.io/v1alpha1
+kind: TeamAccess
+metadata:
+  name: ctl-team
+spec:
+  ttl: 24h
+  roles:
+    reader:
+      rules:
+      - verbs: [get, list]
+        resources: [pods]
+  groups:
+    dev:
+    - role: reader
+      namespaces: [ctl-team]
+  users:
+%s  serviceAccounts:
+  - name: ctl-team/bot
+    access:
+    - role: reader
+      namespaces: [ctl-team]
+`
+
+// teamFile writes the controller test's team file with users.
+func teamFile(t *testing.T, dir string, users ...string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, u := range users {
+		fmt.Fprintf(&b, "  - name: %s\n    groups: [dev]\n", u)
+	}
+	path := filepath.Join(dir, "team.yaml")
+	writeFile(t, path, fmt.Sprintf(controllerTeam, b.String()))
+	return path
+}
+
+// A TeamAccess object is kept by the controller as apply -f keeps a team
+// file: its roles and bindings made, its service account bound, a member
+// removed from it Forbidden within one reconcile, someone else's change to
+// its bindings put back and reported, and its status saying who is bound
+// and who still needs a credential.
+func TestControllerKeepsATeamAccess(t *testing.T) {
+	kc := controllerKubeconfig(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	file := teamFile(t, dir, "ctl-tom", "ctl-uma")
+	// The members' certificates come from apply -f, as before.
+	mustSucceed(t, "kubeaccess apply -f", kubeaccess(t, cluster.AdminKubeconfig, "apply", "-f", file, "--out-dir", out))
+	uma := filepath.Join(out, "users", "ctl-uma.kubeconfig")
+	mustSucceed(t, "uma lists pods", kubectl(t, uma, "get", "pods", "-n", "ctl-team"))
+
+	ctl := startController(t, kc, "team-a", "team-lease")
+	waitUntil(t, "the replica leads", 30*time.Second, ctl.leading)
+	mustSucceed(t, "kubectl apply the TeamAccess", kubectl(t, cluster.AdminKubeconfig, "apply", "-f", file))
+	status := func() map[string]any {
+		r := kubectl(t, cluster.AdminKubeconfig, "get", "teamaccess", "ctl-team", "-o", "json")
+		var obj struct {
+			Metadata struct{ Generation int64 }
+			Status   map[string]any
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &obj); err != nil {
+			return nil
+		}
+		if g, _ := obj.Status["observedGeneration"].(float64); int64(g) != obj.Metadata.Generation {
+			return nil
+		}
+		return obj.Status
+	}
+	waitUntil(t, "the TeamAccess is reconciled", 30*time.Second, func() bool { return status() != nil })
+	st := status()
+	if st["members"] != float64(3) || st["bound"] != float64(3) || st["pending"] != float64(0) {
+		t.Errorf("status of a team whose users hold credentials: %v", st)
+	}
+	table := kubectl(t, cluster.AdminKubeconfig, "get", "teamaccess")
+	for _, col := range []string{"READY", "MEMBERS", "BOUND", "PENDING", "ctl-team", "True"} {
+		if !strings.Contains(table.stdout, col) {
+			t.Errorf("kubectl get teamaccess does not show %s:\n%s", col, table.stdout)
+		}
+	}
+	canBot := func() string {
+		return strings.TrimSpace(kubectl(t, cluster.AdminKubeconfig, "auth", "can-i", "list", "pods", "-n", "ctl-team", "--as", "system:serviceaccount:ctl-team:bot").stdout)
+	}
+	if got := canBot(); got != "yes" {
+		t.Errorf("the team's service account may not list pods: %q", got)
+	}
+
+	// Drift: someone takes the members out of the team's binding.
+	binding := "kubeaccess:team:ctl-team:dev:reader"
+	r := kubectl(t, cluster.AdminKubeconfig, "get", "rolebinding", "-n", "ctl-team", "-l", "kubeaccess.io/team=ctl-team", "-o", "jsonpath={.items[*].metadata.name}")
+	for _, name := range strings.Fields(r.stdout) {
+		if strings.Contains(name, ":dev") || strings.Contains(name, "group") {
+			binding = name
+		}
+	}
+	mustSucceed(t, "someone empties the team's binding", kubectl(t, cluster.AdminKubeconfig, "patch", "rolebinding", binding, "-n", "ctl-team", "--type", "json",
+		"-p", `[{"op":"replace","path":"/subjects","value":[{"kind":"User","apiGroup":"rbac.authorization.k8s.io","name":"intruder"}]}]`))
+	waitUntil(t, "the drift is put back", 30*time.Second, func() bool {
+		got := kubectl(t, cluster.AdminKubeconfig, "get", "rolebinding", binding, "-n", "ctl-team", "-o", "jsonpath={.subjects[*].name}").stdout
+		return strings.Contains(got, "ctl-uma") && !strings.Contains(got, "intruder")
+	})
+	waitUntil(t, "the drift is reported as an Event", 10*time.Second, func() bool {
+		ev := kubectl(t, cluster.AdminKubeconfig, "get", "events", "-A", "--field-selector", "reason=DriftCorrected", "-o", "jsonpath={.items[*].message}")
+		return strings.Contains(ev.stdout, binding)
+	})
+
+	// uma leaves the team: Forbidden within one reconcile, her record revoked.
+	teamFile(t, dir, "ctl-tom", "ctl-vic")
+	mustSucceed(t, "kubectl apply the changed TeamAccess", kubectl(t, cluster.AdminKubeconfig, "apply", "-f", file))
+	removed := time.Now()
+	waitUntil(t, "uma is Forbidden", 30*time.Second, func() bool {
+		r := kubectl(t, uma, "get", "pods", "-n", "ctl-team")
+		return r.code != 0 && strings.Contains(strings.ToLower(r.stderr), "forbidden")
+	})
+	t.Logf("a member removed was Forbidden %s after the change", time.Since(removed).Round(time.Millisecond))
+	waitUntil(t, "the changed TeamAccess is reconciled", 30*time.Second, func() bool { return status() != nil })
+	st = status()
+	if st["members"] != float64(3) || st["bound"] != float64(2) || st["pending"] != float64(1) || !strings.Contains(fmt.Sprint(st["pendingMembers"]), "ctl-vic") {
+		t.Errorf("status after uma left and vic (no credential yet) joined: %v", st)
+	}
+	l := kubeaccess(t, cluster.AdminKubeconfig, "list", "--all", "--user", "ctl-uma", "-o", "json")
+	for _, e := range decodeItems[list.Entry](t, "list", l.stdout) {
+		if e.Status != "revoked" {
+			t.Errorf("uma's record after she left the TeamAccess: %+v", e)
+		}
+	}
+	if ctl.metric("kubeaccess_drift_corrected_total") == "" || ctl.metric("kubeaccess_drift_corrected_total") == "0" {
+		t.Errorf("no drift counted")
+	}
+	mustSucceed(t, "tom still lists pods", kubectl(t, filepath.Join(out, "users", "ctl-tom.kubeconfig"), "get", "pods", "-n", "ctl-team"))
 }

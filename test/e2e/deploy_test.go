@@ -63,7 +63,8 @@ func TestDeployManifestsAreAccepted(t *testing.T) {
 	r := kubectl(t, cluster.AdminKubeconfig, "apply", "--dry-run=server", "-f", deployDir(t))
 	mustSucceed(t, "kubectl apply --dry-run=server -f deploy/", r)
 	for _, want := range []string{"deployment.apps/kubeaccess-portal", "clusterrole.rbac.authorization.k8s.io/kubeaccess-portal", "service/kubeaccess-portal",
-		"deployment.apps/kubeaccess-controller", "clusterrole.rbac.authorization.k8s.io/kubeaccess-controller", "poddisruptionbudget.policy/kubeaccess-controller"} {
+		"deployment.apps/kubeaccess-controller", "clusterrole.rbac.authorization.k8s.io/kubeaccess-controller", "poddisruptionbudget.policy/kubeaccess-controller",
+		"customresourcedefinition.apiextensions.k8s.io/teamaccesses.kubeaccess.io"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("the dry run does not name %s:\n%s", want, r.stdout)
 		}

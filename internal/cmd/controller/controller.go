@@ -16,8 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -149,6 +151,12 @@ func (o *Options) Run(ctx context.Context) error {
 			fmt.Fprintf(o.ErrOut, time.Now().UTC().Format(time.RFC3339)+" "+format+"\n", args...)
 		},
 	}
+	if c.Dynamic, err = o.teamAccessClient(client); err != nil {
+		return err
+	}
+	if c.Dynamic == nil {
+		c.Logf("the TeamAccess custom resource is not installed (deploy/crd-teamaccess.yaml): teams are not reconciled")
+	}
 	watchdog := leaderelection.NewLeaderHealthzAdaptor(o.RenewDeadline)
 	servers, err := o.serve(ctx, reg, c, watchdog, client)
 	if err != nil {
@@ -258,4 +266,22 @@ func (o *Options) serve(ctx context.Context, reg *prometheus.Registry, c *contro
 			_ = srv.Shutdown(shutdown)
 		}
 	}, nil
+}
+
+// teamAccessClient is a client for TeamAccess objects, or nil when the
+// cluster does not serve them (the CRD is not installed).
+func (o *Options) teamAccessClient(client kubernetes.Interface) (dynamic.Interface, error) {
+	gv := controller.TeamAccessGVR.GroupVersion().String()
+	resources, err := client.Discovery().ServerResourcesForGroupVersion(gv)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("asking whether the cluster serves %s: %w", gv, err)
+	}
+	for _, r := range resources.APIResources {
+		if r.Name == controller.TeamAccessGVR.Resource {
+			return o.factory.Dynamic()
+		}
+	}
+	return nil, nil
 }

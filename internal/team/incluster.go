@@ -1,0 +1,119 @@
+package team
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/revoke"
+)
+
+// InCluster is what reconciling a team in the cluster it guards works out
+// (kubeaccess controller): the same file, resolved with the same checks
+// and refusals as apply -f, but with no output directory. A user is bound
+// once they hold a live credential the team issued (a record of the
+// team's, neither revoked nor expired); a service account is bound as it
+// is, since in the cluster it runs with its own tokens, and is created when
+// missing. Members still without a credential are pending.
+type InCluster struct {
+	Resolved *Resolved
+	State    *State
+	// Bound are the members bound; Pending the users not yet holding a
+	// live credential.
+	Bound, Pending []string
+	// ServiceAccounts are the service-account members, as objects to
+	// create when missing.
+	ServiceAccounts []runtime.Object
+	Objects         []ObjectChange
+	Namespaces      []string
+	// Revocations are live records of members the team no longer has.
+	Revocations []records.Record
+}
+
+// PlanInCluster works out what bringing the cluster to r takes.
+func PlanInCluster(r *Resolved, st *State, now time.Time) (*InCluster, error) {
+	p := &InCluster{Resolved: r, State: st, Revocations: r.Removed(st.Records, now)}
+	live := map[string]bool{}
+	for _, rec := range st.Records {
+		if rec.Revoked == nil && now.Before(rec.NotAfter) {
+			live[rec.User] = true
+		}
+	}
+	bound := map[string]bool{}
+	for _, m := range r.Users {
+		if live[m.identity()] {
+			bound[m.Name] = true
+			p.Bound = append(p.Bound, m.Name)
+		} else {
+			p.Pending = append(p.Pending, m.Name)
+		}
+	}
+	needed := map[string]bool{}
+	for _, m := range r.ServiceAccounts {
+		bound[m.Name] = true
+		p.Bound = append(p.Bound, m.Name)
+		p.ServiceAccounts = append(p.ServiceAccounts, rbac.BuildServiceAccount(m.ServiceAccount, m.Namespace))
+		needed[m.Namespace] = true
+	}
+	want := r.Objects(func(name string) bool { return bound[name] })
+	var err error
+	if p.Objects, err = DiffObjects(r.Team(), want, st.Index); err != nil {
+		return nil, err
+	}
+	for _, ch := range p.Objects {
+		if ch.Action != "delete" && ch.Ref.Namespace != "" {
+			needed[ch.Ref.Namespace] = true
+		}
+	}
+	for _, ns := range sortedKeys(needed) {
+		if !st.Namespaces[ns] {
+			p.Namespaces = append(p.Namespaces, ns)
+		}
+	}
+	return p, nil
+}
+
+// Members counts the team's members.
+func (p *InCluster) Members() int { return len(p.Resolved.Users) + len(p.Resolved.ServiceAccounts) }
+
+// ApplyInCluster carries p out: namespaces and service accounts first,
+// then the roles and bindings (deletes only of what was read, as apply's),
+// then the revocations; by names who did it in the records.
+func ApplyInCluster(ctx context.Context, client kubernetes.Interface, recordsNamespace, by string, p *InCluster) (*Outcome, error) {
+	a := &Applier{Client: client, RecordsNamespace: recordsNamespace, By: by}
+	out := &Outcome{}
+	team := p.Resolved.Team()
+	if len(p.Namespaces) > 0 {
+		if err := a.createNamespaces(ctx, team, p.Namespaces); err != nil {
+			return out, err
+		}
+	}
+	for _, obj := range p.ServiceAccounts {
+		// Made when missing; one that exists is bound as it is.
+		sa := obj.(*corev1.ServiceAccount)
+		_, err := client.CoreV1().ServiceAccounts(sa.Namespace).Create(ctx, sa, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return out, fmt.Errorf("creating the team's service account %s/%s: %w", sa.Namespace, sa.Name, err)
+		}
+	}
+	if err := a.applyObjects(ctx, p.Objects, p.State.Index, out); err != nil {
+		return out, err
+	}
+	r := revoke.Revoker{Client: client, RecordsNamespace: recordsNamespace, By: by}
+	ended, err := r.Records(ctx, p.Revocations)
+	for _, rec := range p.Revocations {
+		if slices.Contains(ended, rec.ID) {
+			out.Done = append(out.Done, revocationChange(rec))
+		}
+	}
+	return out, err
+}
