@@ -566,9 +566,15 @@ func TestControllerKeepsATeamAccess(t *testing.T) {
 	})
 
 	// uma leaves the team: Forbidden within one reconcile, her record revoked.
+	// The change goes through apply --server-side, which hands the file to
+	// the controller and waits for its status.
 	teamFile(t, dir, "ctl-tom", "ctl-vic")
-	mustSucceed(t, "kubectl apply the changed TeamAccess", kubectl(t, cluster.AdminKubeconfig, "apply", "-f", file))
 	removed := time.Now()
+	r = kubeaccess(t, cluster.AdminKubeconfig, "apply", "--server-side", "-f", file, "--timeout", "30s")
+	mustSucceed(t, "kubeaccess apply --server-side", r)
+	if !strings.Contains(r.stdout, "teamaccess.kubeaccess.io/ctl-team applied") || !strings.Contains(r.stdout, "reconciled: 3 members, 2 bound; waiting for a credential: [ctl-vic]") {
+		t.Errorf("apply --server-side does not say what the controller made of it:\n%s\n%s", r.stdout, r.stderr)
+	}
 	waitUntil(t, "uma is Forbidden", 30*time.Second, func() bool {
 		r := kubectl(t, uma, "get", "pods", "-n", "ctl-team")
 		return r.code != 0 && strings.Contains(strings.ToLower(r.stderr), "forbidden")

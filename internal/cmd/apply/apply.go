@@ -36,6 +36,7 @@ type Options struct {
 	AllowExistingAccess bool
 	Force               bool
 	Parallel            int
+	ServerSide          bool
 	Output              *cmdutil.Output
 
 	// diff only shows the plan, and exits 1 when there is one.
@@ -137,6 +138,9 @@ func (o *Options) addFlags(cmd *cobra.Command) {
 	fs.BoolVar(&o.AllowExistingAccess, "allow-existing-access", false, "Issue even to users whom bindings kubeaccess did not make already name")
 	fs.BoolVar(&o.Force, "force", false, "Replace kubeconfigs in --out-dir that are not this team's")
 	fs.IntVar(&o.Parallel, "parallel", o.Parallel, "How many credentials to issue at once")
+	if cmd.Name() == "apply" {
+		fs.BoolVar(&o.ServerSide, "server-side", false, "Hand the file to kubeaccess controller as a TeamAccess object, which it reconciles in the cluster, and wait (--timeout) for its status")
+	}
 	o.Output.AddFlags(cmd)
 }
 
@@ -195,6 +199,9 @@ func (o *Options) read() ([]byte, string, error) {
 // Run reads the cluster, prints the plan and, unless a dry run, carries it
 // out.
 func (o *Options) Run(ctx context.Context) error {
+	if o.ServerSide {
+		return o.runServerSide(ctx)
+	}
 	f := o.factory
 	engine, err := issuing.BulkEngine(f)
 	if err != nil {
