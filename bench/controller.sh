@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The controller at scale, on a real local control plane: 50 TeamAccess
+# objects totalling 5,000 members (service accounts, which the controller
+# binds as they are) and 20,000 bindings. Measured: the time to the first
+# full reconcile of all of them from nothing, the controller's peak and
+# steady memory and idle CPU, the latency of reconciling one change (p50 and
+# p99 of N changes, from kubectl apply to the status of the new
+# generation), and the API requests the API server served per change.
+#   bench/controller.sh [TEAMS] [MEMBERS_PER_TEAM] [CHANGES]   (default 50 100 20)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# shellcheck source=hack/local-cluster.sh
+source hack/local-cluster.sh
+teams=${1:-50}
+members=${2:-100}
+changes=${3:-20}
+namespaces=4
+
+go build -o bin/kubeaccess ./cmd/kubeaccess
+start_local_cluster bench-controller 2>/dev/null
+kubeaccess="$root/bin/kubeaccess"
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+"$kubectl" apply -f deploy/namespace.yaml -f deploy/crd-teamaccess.yaml -f deploy/controller.yaml >/dev/null
+"$kubectl" delete deployment,poddisruptionbudget kubeaccess-controller -n kubeaccess-system >/dev/null
+"$kubectl" wait --for condition=established crd/teamaccesses.kubeaccess.io >/dev/null
+for n in $(seq 0 $((namespaces - 1))); do "$kubectl" create namespace "bench-$n" >/dev/null; done
+
+# The controller as in the cluster: under its own service account's token.
+token=$("$kubectl" create token kubeaccess-controller -n kubeaccess-system --duration 2h)
+server=$("$kubectl" config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+"$kubectl" config view --minify --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d >"$work/ca.crt"
+KUBECONFIG="$work/controller.kubeconfig" "$kubectl" config set-cluster c --server "$server" --certificate-authority "$work/ca.crt" --embed-certs >/dev/null
+KUBECONFIG="$work/controller.kubeconfig" "$kubectl" config set-credentials sa --token "$token" >/dev/null
+KUBECONFIG="$work/controller.kubeconfig" "$kubectl" config set-context c --cluster c --user sa >/dev/null
+KUBECONFIG="$work/controller.kubeconfig" "$kubectl" config use-context c >/dev/null
+
+team_yaml() { # team members
+	printf 'apiVersion: kubeaccess.io/v1alpha1\nkind: TeamAccess\nmetadata:\n  name: bench-%s\nspec:\n  roles:\n    reader:\n      rules:\n      - verbs: [get, list]\n        resources: [pods]\n  serviceAccounts:\n' "$1"
+	for m in $(seq 0 $(($2 - 1))); do
+		printf '  - name: bench-team-%s/sa-%s\n    access:\n    - role: reader\n      namespaces: [%s]\n' "$1" "$m" "$(seq -s, 0 $((namespaces - 1)) | sed 's/[0-9]*/bench-&/g; s/,/, /g')"
+	done
+}
+mkdir -p "$work/teams"
+for i in $(seq 0 $((teams - 1))); do team_yaml "$i" "$members" >"$work/teams/bench-$i.yaml"; done
+
+health=127.0.0.1:18581
+metrics=127.0.0.1:18580
+KUBECONFIG="$work/controller.kubeconfig" "$kubeaccess" controller --identity bench --health-addr "$health" --metrics-addr "$metrics" \
+	--workers 4 >"$work/controller.log" 2>&1 &
+ctl=$!
+trap 'kill $ctl 2>/dev/null || true; wait $ctl 2>/dev/null || true; go run ./hack/localcluster down --dir "$work/cluster" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+until curl -sf "http://$metrics/metrics" | grep -q '^kubeaccess_leader 1'; do sleep 0.2; done
+until curl -sf "http://$health/readyz" >/dev/null; do sleep 0.2; done
+
+reconciled() { # how many TeamAccess objects have the status of their generation with every member bound
+	"$kubectl" get teamaccess -o jsonpath='{range .items[*]}{.metadata.generation}={.status.observedGeneration}/{.status.bound}/{.status.members}{"\n"}{end}' |
+		awk -F'[=/]' '$1==$2 && $3==$4 && $4>0 {n++} END {print n+0}'
+}
+start=$(now_ms)
+"$kubectl" apply -f "$work/teams" >/dev/null
+until [ "$(reconciled)" -eq "$teams" ]; do sleep 1; done
+first=$(($(now_ms) - start))
+bindings=$("$kubectl" get rolebindings -A -l kubeaccess.io/team --no-headers | wc -l)
+peak=$(awk '/VmHWM/ {print $2}' /proc/$ctl/status)
+
+# Idle: CPU over 20 s with nothing to do.
+ticks=$(getconf CLK_TCK)
+cpu0=$(awk '{print $14 + $15}' /proc/$ctl/stat)
+sleep 20
+cpu1=$(awk '{print $14 + $15}' /proc/$ctl/stat)
+idle_cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v t="$ticks" 'BEGIN {printf "%.1f", (b - a) / t / 20 * 100}')
+steady=$(awk '/VmRSS/ {print $2}' /proc/$ctl/status)
+
+# One change at a time: a member removed from one team, then put back.
+api_total() { "$kubectl" get --raw /metrics | awk '/^apiserver_request_total\{/ {s += $NF} END {printf "%d", s}'; }
+lat=()
+requests=0
+for c in $(seq 1 "$changes"); do
+	i=$(((c - 1) / 2 % teams))
+	file="$work/teams/bench-$i.yaml"
+	if ((c % 2)); then
+		team_yaml "$i" $((members - 1)) >"$file"
+	else
+		team_yaml "$i" "$members" >"$file"
+	fi
+	before=$(api_total)
+	gen=$(($("$kubectl" get teamaccess "bench-$i" -o jsonpath='{.metadata.generation}') + 1))
+	t0=$(now_ms)
+	"$kubectl" apply -f "$file" >/dev/null
+	until [ "$("$kubectl" get teamaccess "bench-$i" -o jsonpath='{.status.observedGeneration}')" = "$gen" ]; do sleep 0.05; done
+	lat+=($(($(now_ms) - t0)))
+	requests=$((requests + $(api_total) - before))
+done
+sorted=$(printf '%s\n' "${lat[@]}" | sort -n)
+p50=$(echo "$sorted" | awk -v n="${#lat[@]}" 'NR == int((n + 1) / 2)')
+p99=$(echo "$sorted" | awk -v n="${#lat[@]}" 'NR == (int(n * 0.99) > 0 ? int(n * 0.99) : 1)')
+max=$(echo "$sorted" | tail -1)
+
+echo "kubeaccess controller: $teams TeamAccess objects, $((teams * members)) members, $bindings team bindings, on a local Kubernetes control plane"
+printf 'first full reconcile from nothing         %6.1f s   (goal <= 60 s: %s)\n' "$(awk -v m="$first" 'BEGIN {print m / 1000}')" "$([ "$first" -le 60000 ] && echo met || echo NOT met)"
+printf 'controller memory: peak %d MB, steady %d MB   (goal RSS <= 200 MB: %s)\n' $((peak / 1024)) $((steady / 1024)) "$([ $((peak / 1024)) -le 200 ] && echo met || echo NOT met)"
+printf 'controller CPU when idle                  %6s %%\n' "$idle_cpu"
+printf 'one change reconciled: p50 %d ms, p99 %d ms, slowest %d ms of %d   (goal p99 <= 1000 ms: %s)\n' "$p50" "$p99" "$max" "${#lat[@]}" "$([ "$p99" -le 1000 ] && echo met || echo NOT met)"
+printf 'API requests served per change (all clients, kubectl apply and polling included): %d\n' $((requests / changes))
