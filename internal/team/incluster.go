@@ -69,16 +69,7 @@ func PlanInCluster(r *Resolved, st *State, now time.Time) (*InCluster, error) {
 	if p.Objects, err = DiffObjects(r.Team(), want, st.Index); err != nil {
 		return nil, err
 	}
-	for _, ch := range p.Objects {
-		if ch.Action != "delete" && ch.Ref.Namespace != "" {
-			needed[ch.Ref.Namespace] = true
-		}
-	}
-	for _, ns := range sortedKeys(needed) {
-		if !st.Namespaces[ns] {
-			p.Namespaces = append(p.Namespaces, ns)
-		}
-	}
+	p.Namespaces = missingNamespaces(needed, p.Objects, st)
 	return p, nil
 }
 

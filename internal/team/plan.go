@@ -97,17 +97,25 @@ func MakePlan(r *Resolved, st *State, dir string, now time.Time, force bool) (*P
 			needed[c.Namespace] = true
 		}
 	}
-	for _, ch := range p.Objects {
+	p.Namespaces = missingNamespaces(needed, p.Objects, st)
+	return p, nil
+}
+
+// missingNamespaces are those of needed, and of the objects to create or
+// update, that the cluster lacks, in order.
+func missingNamespaces(needed map[string]bool, objects []ObjectChange, st *State) []string {
+	for _, ch := range objects {
 		if ch.Action != "delete" && ch.Ref.Namespace != "" {
 			needed[ch.Ref.Namespace] = true
 		}
 	}
+	var missing []string
 	for _, ns := range sortedKeys(needed) {
 		if !st.Namespaces[ns] {
-			p.Namespaces = append(p.Namespaces, ns)
+			missing = append(missing, ns)
 		}
 	}
-	return p, nil
+	return missing
 }
 
 // diff is the object changes that bind the members in bound.

@@ -350,14 +350,7 @@ func allowRequests(t *testing.T, name string, users ...string) {
 // certificate for user in groups, for an hour.
 func submitRequest(t *testing.T, kubeconfig, user string, groups []string) *certificatesv1.CertificateSigningRequest {
 	t.Helper()
-	key, err := pki.GenerateKey(pki.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := pki.CreateRequest(key, pki.Subject(user, groups))
-	if err != nil {
-		t.Fatal(err)
-	}
+	req := []byte(requestFor(t, user, groups...))
 	obj := csr.Build(user, req, time.Hour)
 	obj.Spec.ExpirationSeconds = ptr.To(int32(3600))
 	created, err := clientFor(t, kubeconfig).CertificatesV1().CertificateSigningRequests().Create(t.Context(), obj, metav1.CreateOptions{})
