@@ -27,6 +27,7 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	certlisters "k8s.io/client-go/listers/certificates/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	rbaclisters "k8s.io/client-go/listers/rbac/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -63,8 +64,14 @@ type Controller struct {
 	records  corelisters.ConfigMapNamespaceLister
 	requests certlisters.CertificateSigningRequestLister
 	teams    cache.GenericLister
-	running  atomic.Bool
-	synced   atomic.Bool
+	// What a team's reconcile reads, from informers.
+	roles               rbaclisters.RoleLister
+	roleBindings        rbaclisters.RoleBindingLister
+	clusterRoles        rbaclisters.ClusterRoleLister
+	clusterRoleBindings rbaclisters.ClusterRoleBindingLister
+	namespaces          corelisters.NamespaceLister
+	running             atomic.Bool
+	synced              atomic.Bool
 }
 
 // Syncing reports whether Run has started and its informers have not read
@@ -99,8 +106,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = "spec.signerName=" + certificatesv1.KubeAPIServerClientSignerName
 		}))
-	teamInformers := informers.NewSharedInformerFactoryWithOptions(c.Client, c.ResyncPeriod,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = kalabels.Team }))
+	// Every role, binding and namespace, which a team's reconcile reads
+	// from, at no request (teams only).
+	teamInformers := informers.NewSharedInformerFactory(c.Client, c.ResyncPeriod)
 	cms := recordInformers.Core().V1().ConfigMaps()
 	csrs := requestInformers.Certificates().V1().CertificateSigningRequests()
 	c.records, c.requests = cms.Lister().ConfigMaps(c.RecordsNamespace), csrs.Lister()
@@ -151,8 +159,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	if c.Dynamic != nil {
 		// The team's objects, for drift; the TeamAccess objects, on a
 		// change of their spec (a status write changes no generation).
-		rbacInformers := []cache.SharedIndexInformer{teamInformers.Rbac().V1().Roles().Informer(), teamInformers.Rbac().V1().RoleBindings().Informer(),
-			teamInformers.Rbac().V1().ClusterRoles().Informer(), teamInformers.Rbac().V1().ClusterRoleBindings().Informer()}
+		r := teamInformers.Rbac().V1()
+		c.roles, c.roleBindings, c.clusterRoles, c.clusterRoleBindings = r.Roles().Lister(), r.RoleBindings().Lister(), r.ClusterRoles().Lister(), r.ClusterRoleBindings().Lister()
+		namespaces := teamInformers.Core().V1().Namespaces()
+		c.namespaces = namespaces.Lister()
+		synced = append(synced, namespaces.Informer().HasSynced)
+		rbacInformers := []cache.SharedIndexInformer{r.Roles().Informer(), r.RoleBindings().Informer(), r.ClusterRoles().Informer(), r.ClusterRoleBindings().Informer()}
 		for _, inf := range rbacInformers {
 			if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: enqueueTeamOf, UpdateFunc: func(_, obj any) { enqueueTeamOf(obj) }, DeleteFunc: enqueueTeamOf}); err != nil {
 				return err

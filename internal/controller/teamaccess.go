@@ -12,10 +12,14 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
+	kalabels "github.com/kubeaccess/kubeaccess/internal/labels"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/team"
 )
 
@@ -53,7 +57,7 @@ func (c *Controller) reconcileTeam(ctx context.Context, name string) (outcome, e
 	if err != nil {
 		return outcome{}, err
 	}
-	state, err := team.ReadState(ctx, c.Client, c.RecordsNamespace, name)
+	state, err := c.teamState(name)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -174,4 +178,43 @@ func (c *Controller) teamEvent(u *unstructured.Unstructured, kind, reason, forma
 	if c.Events != nil {
 		c.Events.Eventf(u, kind, reason, format, args...)
 	}
+}
+
+// teamState is what the cluster holds for team, as the informers hold it:
+// every role and binding, the namespaces and the team's records. A write
+// judged on a view a moment old carries the version it judged (deletes
+// their UID and resourceVersion), so it fails rather than undo a newer
+// change, and the reconcile runs again.
+func (c *Controller) teamState(name string) (*team.State, error) {
+	everything := labels.Everything()
+	crbs, err := c.clusterRoleBindings.List(everything)
+	if err != nil {
+		return nil, err
+	}
+	rbs, err := c.roleBindings.List(everything)
+	if err != nil {
+		return nil, err
+	}
+	crs, err := c.clusterRoles.List(everything)
+	if err != nil {
+		return nil, err
+	}
+	roles, err := c.roles.List(everything)
+	if err != nil {
+		return nil, err
+	}
+	nss, err := c.namespaces.List(everything)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(nss))
+	for i, ns := range nss {
+		names[i] = ns.Name
+	}
+	cms, err := c.records.List(labels.SelectorFromSet(labels.Set{kalabels.Team: name}))
+	if err != nil {
+		return nil, err
+	}
+	recs, untrusted := records.TeamRecords(name, cms)
+	return team.StateFrom(name, rbac.IndexOf(crbs, rbs, crs, roles), names, recs, untrusted), nil
 }

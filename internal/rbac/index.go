@@ -209,29 +209,43 @@ func readIndex(ctx context.Context, client kubernetes.Interface, resourceVersion
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	return IndexOf(ptrs(crbs.Items), ptrs(rbs.Items), ptrs(crs.Items), ptrs(roles.Items)), nil
+}
+
+// IndexOf indexes bindings and roles as read (a list, or an informer's
+// cache, which a controller reads from at no request).
+func IndexOf(crbs []*rbacv1.ClusterRoleBinding, rbs []*rbacv1.RoleBinding, crs []*rbacv1.ClusterRole, roles []*rbacv1.Role) *Index {
 	ix := &Index{Roles: map[Ref][]rbacv1.PolicyRule{}, RoleLabels: map[Ref]map[string]string{}, Versions: map[Ref]Version{}}
 	version := func(ref Ref, m metav1.ObjectMeta) { ix.Versions[ref] = Version{m.UID, m.ResourceVersion} }
-	for _, b := range crbs.Items {
+	for _, b := range crbs {
 		ref := Ref{"ClusterRoleBinding", "", b.Name}
 		ix.Bindings = append(ix.Bindings, Binding{ref, b.Labels, b.Subjects, b.RoleRef})
 		version(ref, b.ObjectMeta)
 	}
-	for _, b := range rbs.Items {
+	for _, b := range rbs {
 		ref := Ref{"RoleBinding", b.Namespace, b.Name}
 		ix.Bindings = append(ix.Bindings, Binding{ref, b.Labels, b.Subjects, b.RoleRef})
 		version(ref, b.ObjectMeta)
 	}
-	for _, cr := range crs.Items {
+	for _, cr := range crs {
 		ref := Ref{"ClusterRole", "", cr.Name}
 		ix.Roles[ref], ix.RoleLabels[ref] = cr.Rules, cr.Labels
 		version(ref, cr.ObjectMeta)
 	}
-	for _, role := range roles.Items {
+	for _, role := range roles {
 		ref := Ref{"Role", role.Namespace, role.Name}
 		ix.Roles[ref], ix.RoleLabels[ref] = role.Rules, role.Labels
 		version(ref, role.ObjectMeta)
 	}
-	return ix, nil
+	return ix
+}
+
+func ptrs[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
 }
 
 // RoleOf is the role a binding refers to.

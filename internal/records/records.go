@@ -243,10 +243,17 @@ func (s Store) ListTeam(ctx context.Context, team string) ([]Record, []Untrusted
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the records of team %s in namespace %s: %w", team, s.Namespace, err)
 	}
-	out := make([]Record, 0, len(list.Items))
+	recs, untrusted := TeamRecords(team, ptrs(list.Items))
+	return recs, untrusted, nil
+}
+
+// TeamRecords sorts the records objects of team, as listed (or as an
+// informer holds them), into those kubeaccess acts on and the untrusted,
+// soonest expiry first.
+func TeamRecords(team string, cms []*corev1.ConfigMap) ([]Record, []Untrusted) {
+	out := make([]Record, 0, len(cms))
 	var untrusted []Untrusted
-	for i := range list.Items {
-		cm := &list.Items[i]
+	for _, cm := range cms {
 		r := readListed(cm)
 		err := r.Check()
 		if err == nil && r.Team != team {
@@ -259,7 +266,15 @@ func (s Store) ListTeam(ctx context.Context, team string) ([]Record, []Untrusted
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b Record) int { return a.NotAfter.Compare(b.NotAfter) })
-	return out, untrusted, nil
+	return out, untrusted
+}
+
+func ptrs[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
 }
 
 func (s Store) ensureNamespace(ctx context.Context) error {

@@ -47,13 +47,7 @@ func ReadState(ctx context.Context, client kubernetes.Interface, recordsNamespac
 	})
 	wg.Go(func() {
 		st.Records, st.Untrusted, recsErr = records.Store{Client: client, Namespace: recordsNamespace}.ListTeam(ctx, team)
-		st.Records = slices.DeleteFunc(st.Records, func(r records.Record) bool {
-			if why := checkBoundSecret(team, r); why != "" {
-				st.Untrusted = append(st.Untrusted, records.Untrusted{Name: "kubeaccess-" + r.ID, Reason: why})
-				return true
-			}
-			return false
-		})
+		st.keepTeams(team)
 	})
 	wg.Wait()
 	if indexErr != nil {
@@ -63,6 +57,30 @@ func ReadState(ctx context.Context, client kubernetes.Interface, recordsNamespac
 		return nil, nsErr
 	}
 	return st, recsErr
+}
+
+// StateFrom is a team's state from what the caller has read already (a
+// controller's informers): the roles and bindings, the namespaces, and
+// the team's records as records.TeamRecords sorted them.
+func StateFrom(team string, index *rbac.Index, namespaces []string, recs []records.Record, untrusted []records.Untrusted) *State {
+	st := &State{Index: index, Namespaces: map[string]bool{}, Records: recs, Untrusted: untrusted}
+	for _, ns := range namespaces {
+		st.Namespaces[ns] = true
+	}
+	st.keepTeams(team)
+	return st
+}
+
+// keepTeams sets apart the records that name a bound Secret kubeaccess
+// does not give the team's accounts.
+func (st *State) keepTeams(team string) {
+	st.Records = slices.DeleteFunc(st.Records, func(r records.Record) bool {
+		if why := checkBoundSecret(team, r); why != "" {
+			st.Untrusted = append(st.Untrusted, records.Untrusted{Name: "kubeaccess-" + r.ID, Reason: why})
+			return true
+		}
+		return false
+	})
 }
 
 // Plan is what bringing the cluster to the file takes.
