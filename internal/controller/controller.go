@@ -70,6 +70,7 @@ type Controller struct {
 	clusterRoles        rbaclisters.ClusterRoleLister
 	clusterRoleBindings rbaclisters.ClusterRoleBindingLister
 	namespaces          corelisters.NamespaceLister
+	serviceAccounts     corelisters.ServiceAccountLister
 	running             atomic.Bool
 	synced              atomic.Bool
 }
@@ -161,9 +162,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		// change of their spec (a status write changes no generation).
 		r := teamInformers.Rbac().V1()
 		c.roles, c.roleBindings, c.clusterRoles, c.clusterRoleBindings = r.Roles().Lister(), r.RoleBindings().Lister(), r.ClusterRoles().Lister(), r.ClusterRoleBindings().Lister()
-		namespaces := teamInformers.Core().V1().Namespaces()
-		c.namespaces = namespaces.Lister()
-		synced = append(synced, namespaces.Informer().HasSynced)
+		namespaces, accounts := teamInformers.Core().V1().Namespaces(), teamInformers.Core().V1().ServiceAccounts()
+		c.namespaces, c.serviceAccounts = namespaces.Lister(), accounts.Lister()
+		synced = append(synced, namespaces.Informer().HasSynced, accounts.Informer().HasSynced)
 		rbacInformers := []cache.SharedIndexInformer{r.Roles().Informer(), r.RoleBindings().Informer(), r.ClusterRoles().Informer(), r.ClusterRoleBindings().Informer()}
 		for _, inf := range rbacInformers {
 			if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: enqueueTeamOf, UpdateFunc: func(_, obj any) { enqueueTeamOf(obj) }, DeleteFunc: enqueueTeamOf}); err != nil {

@@ -216,5 +216,14 @@ func (c *Controller) teamState(name string) (*team.State, error) {
 		return nil, err
 	}
 	recs, untrusted := records.TeamRecords(name, cms)
-	return team.StateFrom(name, rbac.IndexOf(crbs, rbs, crs, roles), names, recs, untrusted), nil
+	st := team.StateFrom(name, rbac.IndexOf(crbs, rbs, crs, roles), names, recs, untrusted)
+	accounts, err := c.serviceAccounts.List(everything)
+	if err != nil {
+		return nil, err
+	}
+	st.ServiceAccounts = make(map[string]bool, len(accounts))
+	for _, sa := range accounts {
+		st.ServiceAccounts[sa.Namespace+"/"+sa.Name] = true
+	}
+	return st, nil
 }

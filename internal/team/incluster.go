@@ -30,8 +30,8 @@ type InCluster struct {
 	// Bound are the members bound; Pending the users not yet holding a
 	// live credential.
 	Bound, Pending []string
-	// ServiceAccounts are the service-account members, as objects to
-	// create when missing.
+	// ServiceAccounts are the service-account members not known to exist,
+	// as objects to create (one that exists meanwhile is left as it is).
 	ServiceAccounts []runtime.Object
 	Objects         []ObjectChange
 	Namespaces      []string
@@ -61,7 +61,9 @@ func PlanInCluster(r *Resolved, st *State, now time.Time) (*InCluster, error) {
 	for _, m := range r.ServiceAccounts {
 		bound[m.Name] = true
 		p.Bound = append(p.Bound, m.Name)
-		p.ServiceAccounts = append(p.ServiceAccounts, rbac.BuildServiceAccount(m.ServiceAccount, m.Namespace))
+		if !st.ServiceAccounts[m.Namespace+"/"+m.ServiceAccount] {
+			p.ServiceAccounts = append(p.ServiceAccounts, rbac.BuildServiceAccount(m.ServiceAccount, m.Namespace))
+		}
 		needed[m.Namespace] = true
 	}
 	want := r.Objects(func(name string) bool { return bound[name] })

@@ -20,7 +20,10 @@ import (
 type State struct {
 	Index      *rbac.Index
 	Namespaces map[string]bool
-	Records    []records.Record
+	// ServiceAccounts are those known to exist, as NAMESPACE/NAME, when
+	// the caller knows them (a controller's informer); nil when not.
+	ServiceAccounts map[string]bool
+	Records         []records.Record
 	// Untrusted are the team's records that kubeaccess does not act on:
 	// unreadable, disagreeing with themselves, or naming a bound Secret
 	// that is not the team's.
