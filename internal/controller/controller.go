@@ -113,8 +113,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	cms := recordInformers.Core().V1().ConfigMaps()
 	csrs := requestInformers.Certificates().V1().CertificateSigningRequests()
 	c.records, c.requests = cms.Lister().ConfigMaps(c.RecordsNamespace), csrs.Lister()
-	c.Metrics.credentials.lister = c.records
-	defer func() { c.Metrics.credentials.lister = nil }()
+	c.Metrics.credentials.use(c.records)
+	defer c.Metrics.credentials.use(nil)
 
 	expiry := &loop{name: "expiry", reconcile: c.reconcileExpiry,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "expiry"})}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,7 +65,17 @@ func (m *Metrics) observe(loop, result string, start time.Time) {
 // them, when scraped.
 type credentialsCollector struct {
 	byState, expiring *prometheus.Desc
-	lister            corelisters.ConfigMapNamespaceLister
+	// mu guards lister, which the leader sets while it reconciles and a
+	// scrape reads.
+	mu     sync.Mutex
+	lister corelisters.ConfigMapNamespaceLister
+}
+
+// use sets the lister scrapes count from (nil: report nothing).
+func (c *credentialsCollector) use(l corelisters.ConfigMapNamespaceLister) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lister = l
 }
 
 func (c *credentialsCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -76,10 +87,13 @@ func (c *credentialsCollector) Describe(ch chan<- *prometheus.Desc) {
 var expiringDays = []int{1, 7, 30}
 
 func (c *credentialsCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.lister == nil {
+	c.mu.Lock()
+	lister := c.lister
+	c.mu.Unlock()
+	if lister == nil {
 		return
 	}
-	cms, err := c.lister.List(labels.Everything())
+	cms, err := lister.List(labels.Everything())
 	if err != nil {
 		return
 	}
