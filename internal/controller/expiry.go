@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/revoke"
@@ -59,8 +60,9 @@ func (c *Controller) reconcileExpiry(ctx context.Context, id string) (outcome, e
 	return outcome{result: "expired"}, nil
 }
 
-// event records an Event about obj, when there is a recorder.
-func (c *Controller) event(obj *corev1.ConfigMap, kind, reason, format string, args ...any) {
+// event records an Event about obj (a record, a request, a TeamAccess),
+// when there is a recorder.
+func (c *Controller) event(obj runtime.Object, kind, reason, format string, args ...any) {
 	if c.Events != nil {
 		c.Events.Eventf(obj, kind, reason, format, args...)
 	}

@@ -74,7 +74,7 @@ func (c *Controller) reconcileRenewal(ctx context.Context, name string) (outcome
 	if reason, why := c.refuseRenewal(req, old); reason != "" {
 		c.Metrics.Renewals.WithLabelValues("refused").Inc()
 		c.Metrics.Refusals.WithLabelValues("renewal", reason).Inc()
-		c.requestEvent(req, corev1.EventTypeWarning, "RenewalRefused", "not approved as a renewal of credential %s: %s", old.ID, why)
+		c.event(req, corev1.EventTypeWarning, "RenewalRefused", "not approved as a renewal of credential %s: %s", old.ID, why)
 		c.Logf("renewal: request %s from credential %s of %s: not approved: %s", req.Name, old.ID, old.User, why)
 		return outcome{result: "refused"}, nil
 	}
@@ -82,12 +82,12 @@ func (c *Controller) reconcileRenewal(ctx context.Context, name string) (outcome
 	if err != nil && (res == nil || res.RecordID == "") {
 		c.Metrics.Renewals.WithLabelValues("refused").Inc()
 		c.Metrics.Refusals.WithLabelValues("renewal", "checks").Inc()
-		c.requestEvent(req, corev1.EventTypeWarning, "RenewalRefused", "not approved as a renewal of credential %s: %v", old.ID, err)
+		c.event(req, corev1.EventTypeWarning, "RenewalRefused", "not approved as a renewal of credential %s: %v", old.ID, err)
 		c.Logf("renewal: request %s from credential %s of %s: %v", req.Name, old.ID, old.User, err)
 		return outcome{result: "refused"}, nil
 	}
 	c.Metrics.Renewals.WithLabelValues("approved").Inc()
-	c.requestEvent(req, corev1.EventTypeNormal, "RenewalApproved", "approved as the renewal of credential %s of %s, recorded as %s", old.ID, old.User, res.RecordID)
+	c.event(req, corev1.EventTypeNormal, "RenewalApproved", "approved as the renewal of credential %s of %s, recorded as %s", old.ID, old.User, res.RecordID)
 	c.Logf("renewal: request %s: credential %s of %s renewed as %s", req.Name, old.ID, old.User, res.RecordID)
 	if err != nil {
 		c.Logf("renewal: request %s: %v", req.Name, err)
@@ -139,13 +139,6 @@ func (c *Controller) refuseRenewal(req *certificatesv1.CertificateSigningRequest
 		}
 	}
 	return "", ""
-}
-
-// requestEvent records an Event about a request, when there is a recorder.
-func (c *Controller) requestEvent(req *certificatesv1.CertificateSigningRequest, kind, reason, format string, args ...any) {
-	if c.Events != nil {
-		c.Events.Eventf(req, kind, reason, format, args...)
-	}
 }
 
 // approvalPrefix starts the message of the controller's approvals; the
@@ -217,7 +210,7 @@ func (c *Controller) recordApproved(ctx context.Context, req *certificatesv1.Cer
 	if err != nil && (res == nil || res.RecordID == "") {
 		return outcome{}, err
 	}
-	c.requestEvent(req, corev1.EventTypeNormal, "RenewalRecorded", "the certificate approved as the renewal of credential %s was recorded as %s after a failover", old.ID, res.RecordID)
+	c.event(req, corev1.EventTypeNormal, "RenewalRecorded", "the certificate approved as the renewal of credential %s was recorded as %s after a failover", old.ID, res.RecordID)
 	c.Logf("renewal: request %s: recorded the certificate approved before a failover as %s, replacing %s", req.Name, res.RecordID, old.ID)
 	return outcome{result: "recorded"}, nil
 }

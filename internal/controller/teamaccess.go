@@ -83,12 +83,12 @@ func (c *Controller) reconcileTeam(ctx context.Context, name string) (outcome, e
 			what = append(what, ch.Action+" "+ch.Ref.Display())
 		}
 		c.Metrics.Drift.Inc()
-		c.teamEvent(u, corev1.EventTypeWarning, "DriftCorrected", "the team's objects had been changed by someone else; put back: %s", strings.Join(what, ", "))
+		c.event(u, corev1.EventTypeWarning, "DriftCorrected", "the team's objects had been changed by someone else; put back: %s", strings.Join(what, ", "))
 		c.Logf("team %s: drift put back: %s", name, strings.Join(what, ", "))
 	}
 	for _, ch := range out.Done {
 		if ch.Action == team.Revoke {
-			c.teamEvent(u, corev1.EventTypeNormal, "MemberRevoked", "%s", ch.String())
+			c.event(u, corev1.EventTypeNormal, "MemberRevoked", "%s", ch.String())
 		}
 	}
 	return c.teamStatus(ctx, u, plan, "Reconciled", nil)
@@ -171,13 +171,6 @@ func normalize(status map[string]any) map[string]any {
 func observedGeneration(u *unstructured.Unstructured) int64 {
 	g, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
 	return g
-}
-
-// teamEvent records an Event about a TeamAccess.
-func (c *Controller) teamEvent(u *unstructured.Unstructured, kind, reason, format string, args ...any) {
-	if c.Events != nil {
-		c.Events.Eventf(u, kind, reason, format, args...)
-	}
 }
 
 // teamState is what the cluster holds for team, as the informers hold it:

@@ -3,7 +3,6 @@ package team
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
-	"github.com/kubeaccess/kubeaccess/internal/revoke"
 )
 
 // InCluster is what reconciling a team in the cluster it guards works out
@@ -101,12 +99,5 @@ func ApplyInCluster(ctx context.Context, client kubernetes.Interface, recordsNam
 	if err := a.applyObjects(ctx, p.Objects, p.State.Index, out); err != nil {
 		return out, err
 	}
-	r := revoke.Revoker{Client: client, RecordsNamespace: recordsNamespace, By: by}
-	ended, err := r.Records(ctx, p.Revocations)
-	for _, rec := range p.Revocations {
-		if slices.Contains(ended, rec.ID) {
-			out.Done = append(out.Done, revocationChange(rec))
-		}
-	}
-	return out, err
+	return out, a.revoke(ctx, p.Revocations, out)
 }

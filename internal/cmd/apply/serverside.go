@@ -50,7 +50,7 @@ func (o *Options) runServerSide(ctx context.Context) error {
 	res := dyn.Resource(controller.TeamAccessGVR)
 	got, err := res.Get(ctx, name, metav1.GetOptions{})
 	switch {
-	case apierrors.IsNotFound(err) && isNotServed(err) || meta.IsNoMatchError(err):
+	case isNotServed(err) || meta.IsNoMatchError(err):
 		return failure.UsageErrorf("the cluster does not serve TeamAccess objects: install deploy/crd-teamaccess.yaml and deploy/controller.yaml, or apply without --server-side")
 	case apierrors.IsNotFound(err):
 		desired.SetResourceVersion("")
