@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -30,22 +31,48 @@ type Object struct {
 	Rules []rbacv1.PolicyRule
 }
 
-// CheckAuthority returns nil if who may create every object themselves,
-// and otherwise an error naming, for each object, what they lack. An
-// error from the API server means it could not tell: callers refuse.
+// CheckAuthority returns nil if who may create every object themselves
+// (and namespace createNamespace, when not ""), and otherwise an error
+// naming, for each object, what they lack. An error from the API server
+// means it could not tell: callers refuse.
 func CheckAuthority(ctx context.Context, client kubernetes.Interface, who authenticationv1.UserInfo, createNamespace string, objs []Object) error {
-	var problems []string
+	var needs []verify.Permission
 	if createNamespace != "" {
-		ok, err := verify.CanAs(ctx, client, who, verify.Permission{Verb: "create", Resource: "namespaces"})
+		needs = append(needs, verify.Permission{Verb: "create", Resource: "namespaces", Name: createNamespace})
+	}
+	return (&Authority{Client: client, Who: who}).Check(ctx, needs, objs)
+}
+
+// Authority asks what one person may do, each question once: a team's
+// hundreds of bindings ask the same few (create rolebindings in a
+// namespace, bind its role there).
+type Authority struct {
+	Client kubernetes.Interface
+	Who    authenticationv1.UserInfo
+
+	mu      sync.Mutex
+	answers map[verify.Permission]bool
+	lacking map[string][]string
+}
+
+// Check returns nil if Who holds every one of needs (a name in one names
+// the object made, for the message, and is not asked) and may create every
+// object themselves; otherwise an error naming all they lack.
+func (a *Authority) Check(ctx context.Context, needs []verify.Permission, objs []Object) error {
+	var problems []string
+	for _, p := range needs {
+		asked := p
+		asked.Name = ""
+		ok, err := a.can(ctx, asked)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			problems = append(problems, fmt.Sprintf("may not create namespace %s", createNamespace))
+			problems = append(problems, fmt.Sprintf("may not %s %s %s", p.Verb, strings.TrimSuffix(p.Resource, "s"), path(p)))
 		}
 	}
 	for _, o := range objs {
-		p, err := judge(ctx, client, who, o)
+		p, err := a.judge(ctx, o)
 		if err != nil {
 			return err
 		}
@@ -54,11 +81,51 @@ func CheckAuthority(ctx context.Context, client kubernetes.Interface, who authen
 	if len(problems) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%q could not make this access themselves:\n  %s", who.Username, strings.Join(problems, "\n  "))
+	return &Unauthorized{Who: a.Who.Username, Lacks: problems}
 }
 
-// judge says what who lacks to create one object.
-func judge(ctx context.Context, client kubernetes.Interface, who authenticationv1.UserInfo, o Object) ([]string, error) {
+// Unauthorized is a refusal: Who could not make the access themselves,
+// for the reasons in Lacks.
+type Unauthorized struct {
+	Who   string
+	Lacks []string
+}
+
+func (u *Unauthorized) Error() string {
+	return fmt.Sprintf("%q could not make this access themselves:\n  %s", u.Who, strings.Join(u.Lacks, "\n  "))
+}
+
+// path is NAMESPACE/NAME, or NAME.
+func path(p verify.Permission) string {
+	if p.Namespace == "" {
+		return p.Name
+	}
+	return p.Namespace + "/" + p.Name
+}
+
+// can asks once whether Who holds p.
+func (a *Authority) can(ctx context.Context, p verify.Permission) (bool, error) {
+	a.mu.Lock()
+	ok, known := a.answers[p]
+	a.mu.Unlock()
+	if known {
+		return ok, nil
+	}
+	ok, err := verify.CanAs(ctx, a.Client, a.Who, p)
+	if err != nil {
+		return false, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.answers == nil {
+		a.answers = map[verify.Permission]bool{}
+	}
+	a.answers[p] = ok
+	return ok, nil
+}
+
+// judge says what Who lacks to create one object.
+func (a *Authority) judge(ctx context.Context, o Object) ([]string, error) {
 	const g = rbacv1.GroupName
 	var (
 		namespace, resource, what string
@@ -82,17 +149,17 @@ func judge(ctx context.Context, client kubernetes.Interface, who authenticationv
 		return nil, fmt.Errorf("%T is not an RBAC object", o.Obj)
 	}
 	var out []string
-	ok, err := verify.CanAs(ctx, client, who, verify.Permission{Verb: "create", Group: g, Resource: resource, Namespace: namespace})
+	ok, err := a.can(ctx, verify.Permission{Verb: "create", Group: g, Resource: resource, Namespace: namespace})
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		out = append(out, fmt.Sprintf("may not create %s", what))
 	}
-	if ok, err = verify.CanAs(ctx, client, who, lift); err != nil || ok {
+	if ok, err = a.can(ctx, lift); err != nil || ok {
 		return out, err
 	}
-	lacking, err := lacks(ctx, client, who, o.Rules, namespace)
+	lacking, err := a.lacks(ctx, o.Rules, namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +180,27 @@ func bindOn(ref rbacv1.RoleRef, namespace string) verify.Permission {
 // lacks lists the permissions of rules that who does not hold in
 // namespace ("" cluster-wide), each rule taken apart into single requests
 // (a wildcard is asked as the wildcard, which only a wildcard allows).
+func (a *Authority) lacks(ctx context.Context, rules []rbacv1.PolicyRule, namespace string) ([]string, error) {
+	key := fmt.Sprintf("%s\x00%v", namespace, rules)
+	a.mu.Lock()
+	got, known := a.lacking[key]
+	a.mu.Unlock()
+	if known {
+		return got, nil
+	}
+	got, err := lacks(ctx, a.Client, a.Who, rules, namespace)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.lacking == nil {
+		a.lacking = map[string][]string{}
+	}
+	a.lacking[key] = got
+	return got, nil
+}
+
 func lacks(ctx context.Context, client kubernetes.Interface, who authenticationv1.UserInfo, rules []rbacv1.PolicyRule, namespace string) ([]string, error) {
 	missing, err := verify.MissingAs(ctx, client, who, verify.RulePermissions(rules, namespace))
 	if err != nil {
