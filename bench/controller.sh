@@ -36,8 +36,12 @@ KUBECONFIG="$work/controller.kubeconfig" "$kubectl" config set-credentials sa --
 KUBECONFIG="$work/controller.kubeconfig" "$kubectl" config set-context c --cluster c --user sa >/dev/null
 KUBECONFIG="$work/controller.kubeconfig" "$kubectl" config use-context c >/dev/null
 
+# Written by the admin, who names themselves as the author (the admission
+# policy asks it; the controller binds on their authority).
+author=$("$kubectl" auth whoami -o jsonpath='{.status.userInfo.username}')
+author_groups=$("$kubectl" auth whoami -o jsonpath='{.status.userInfo.groups}' | tr -d '[]"')
 team_yaml() { # team members
-	printf 'apiVersion: kubeaccess.io/v1alpha1\nkind: TeamAccess\nmetadata:\n  name: bench-%s\nspec:\n  roles:\n    reader:\n      rules:\n      - verbs: [get, list]\n        resources: [pods]\n  serviceAccounts:\n' "$1"
+	printf 'apiVersion: kubeaccess.io/v1alpha1\nkind: TeamAccess\nmetadata:\n  name: bench-%s\n  annotations:\n    kubeaccess.io/author: "%s"\n    kubeaccess.io/author-groups: "%s"\nspec:\n  roles:\n    reader:\n      rules:\n      - verbs: [get, list]\n        resources: [pods]\n  serviceAccounts:\n' "$1" "$author" "$author_groups"
 	for m in $(seq 0 $(($2 - 1))); do
 		printf '  - name: bench-team-%s/sa-%s\n    access:\n    - role: reader\n      namespaces: [%s]\n' "$1" "$m" "$(seq -s, 0 $((namespaces - 1)) | sed 's/[0-9]*/bench-&/g; s/,/, /g')"
 	done

@@ -19,12 +19,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	admissionlisters "k8s.io/client-go/listers/admissionregistration/v1"
 	certlisters "k8s.io/client-go/listers/certificates/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	rbaclisters "k8s.io/client-go/listers/rbac/v1"
@@ -33,7 +35,6 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/kubeaccess/kubeaccess/internal/issue"
-	kalabels "github.com/kubeaccess/kubeaccess/internal/labels"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
@@ -65,14 +66,17 @@ type Controller struct {
 	requests certlisters.CertificateSigningRequestLister
 	teams    cache.GenericLister
 	// What a team's reconcile reads, from informers.
-	roles               rbaclisters.RoleLister
-	roleBindings        rbaclisters.RoleBindingLister
-	clusterRoles        rbaclisters.ClusterRoleLister
-	clusterRoleBindings rbaclisters.ClusterRoleBindingLister
-	namespaces          corelisters.NamespaceLister
-	serviceAccounts     corelisters.ServiceAccountLister
-	running             atomic.Bool
-	synced              atomic.Bool
+	roles                   rbaclisters.RoleLister
+	clusterRoles            rbaclisters.ClusterRoleLister
+	roleBindingIndex        cache.Indexer
+	clusterRoleBindingIndex cache.Indexer
+	namespaces              corelisters.NamespaceLister
+	serviceAccounts         corelisters.ServiceAccountLister
+	// The admission policy that names a TeamAccess's author.
+	policies       admissionlisters.ValidatingAdmissionPolicyLister
+	policyBindings admissionlisters.ValidatingAdmissionPolicyBindingLister
+	running        atomic.Bool
+	synced         atomic.Bool
 }
 
 // Syncing reports whether Run has started and its informers have not read
@@ -101,15 +105,18 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.running.Store(true)
 	defer c.running.Store(false)
-	recordInformers := informers.NewSharedInformerFactoryWithOptions(c.Client, c.ResyncPeriod, informers.WithNamespace(c.RecordsNamespace),
+	// No informer keeps managedFields, which nothing here reads and which
+	// are a good part of every object.
+	strip := informers.WithTransform(stripManagedFields)
+	recordInformers := informers.NewSharedInformerFactoryWithOptions(c.Client, c.ResyncPeriod, strip, informers.WithNamespace(c.RecordsNamespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = records.KindLabel }))
-	requestInformers := informers.NewSharedInformerFactoryWithOptions(c.Client, c.ResyncPeriod,
+	requestInformers := informers.NewSharedInformerFactoryWithOptions(c.Client, c.ResyncPeriod, strip,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = "spec.signerName=" + certificatesv1.KubeAPIServerClientSignerName
 		}))
 	// Every role, binding and namespace, which a team's reconcile reads
 	// from, at no request (teams only).
-	teamInformers := informers.NewSharedInformerFactory(c.Client, c.ResyncPeriod)
+	teamInformers := informers.NewSharedInformerFactoryWithOptions(c.Client, c.ResyncPeriod, strip)
 	cms := recordInformers.Core().V1().ConfigMaps()
 	csrs := requestInformers.Certificates().V1().CertificateSigningRequests()
 	c.records, c.requests = cms.Lister().ConfigMaps(c.RecordsNamespace), csrs.Lister()
@@ -126,8 +133,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = tomb.Obj
 		}
-		if m, err := meta.Accessor(obj); err == nil && m.GetLabels()[kalabels.Team] != "" {
-			teams.queue.Add(m.GetLabels()[kalabels.Team])
+		names, _ := teamsOf(obj)
+		for _, name := range names {
+			teams.queue.Add(name)
 		}
 	}
 	enqueueRecord := func(obj any) {
@@ -161,7 +169,13 @@ func (c *Controller) Run(ctx context.Context) error {
 		// The team's objects, for drift; the TeamAccess objects, on a
 		// change of their spec (a status write changes no generation).
 		r := teamInformers.Rbac().V1()
-		c.roles, c.roleBindings, c.clusterRoles, c.clusterRoleBindings = r.Roles().Lister(), r.RoleBindings().Lister(), r.ClusterRoles().Lister(), r.ClusterRoleBindings().Lister()
+		c.roles, c.clusterRoles = r.Roles().Lister(), r.ClusterRoles().Lister()
+		for _, inf := range []cache.SharedIndexInformer{r.RoleBindings().Informer(), r.ClusterRoleBindings().Informer()} {
+			if err := inf.AddIndexers(cache.Indexers{teamIndex: teamsOf}); err != nil {
+				return err
+			}
+		}
+		c.roleBindingIndex, c.clusterRoleBindingIndex = r.RoleBindings().Informer().GetIndexer(), r.ClusterRoleBindings().Informer().GetIndexer()
 		namespaces, accounts := teamInformers.Core().V1().Namespaces(), teamInformers.Core().V1().ServiceAccounts()
 		c.namespaces, c.serviceAccounts = namespaces.Lister(), accounts.Lister()
 		synced = append(synced, namespaces.Informer().HasSynced, accounts.Informer().HasSynced)
@@ -175,6 +189,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		dyn := dynamicinformer.NewDynamicSharedInformerFactory(c.Dynamic, c.ResyncPeriod)
 		tas := dyn.ForResource(TeamAccessGVR)
 		c.teams = tas.Lister()
+		if err := tas.Informer().SetTransform(stripManagedFields); err != nil {
+			return err
+		}
 		enqueue := func(obj any) {
 			if m, err := meta.Accessor(obj); err == nil {
 				teams.queue.Add(m.GetName())
@@ -183,12 +200,32 @@ func (c *Controller) Run(ctx context.Context) error {
 		if _, err := tas.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(old, obj any) {
 			o, _ := meta.Accessor(old)
 			n, err := meta.Accessor(obj)
-			if err == nil && (o == nil || o.GetGeneration() != n.GetGeneration()) {
+			if err == nil && (o == nil || o.GetGeneration() != n.GetGeneration() || n.GetDeletionTimestamp() != nil) {
 				enqueue(obj)
 			}
 		}}); err != nil {
 			return err
 		}
+		// The author policy, which every team's trust rests on: a
+		// change to it looks at every team again.
+		policyInformers := informers.NewSharedInformerFactoryWithOptions(c.Client, c.ResyncPeriod, strip,
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "metadata.name=" + AuthorPolicyName }))
+		adm := policyInformers.Admissionregistration().V1()
+		c.policies, c.policyBindings = adm.ValidatingAdmissionPolicies().Lister(), adm.ValidatingAdmissionPolicyBindings().Lister()
+		everyTeam := func(any) {
+			all, _ := c.teams.List(labels.Everything())
+			for _, obj := range all {
+				enqueue(obj)
+			}
+		}
+		for _, inf := range []cache.SharedIndexInformer{adm.ValidatingAdmissionPolicies().Informer(), adm.ValidatingAdmissionPolicyBindings().Informer()} {
+			if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: everyTeam, UpdateFunc: func(_, obj any) { everyTeam(obj) }, DeleteFunc: everyTeam}); err != nil {
+				return err
+			}
+			synced = append(synced, inf.HasSynced)
+		}
+		policyInformers.Start(ctx.Done())
+		defer policyInformers.Shutdown()
 		dyn.Start(ctx.Done())
 		defer dyn.Shutdown()
 		teamInformers.Start(ctx.Done())
@@ -222,6 +259,15 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// stripManagedFields drops an object's managedFields as an informer
+// stores it. Updates made from such a copy leave the server's as they are.
+func stripManagedFields(obj any) (any, error) {
+	if m, err := meta.Accessor(obj); err == nil {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }
 
 // next reconciles one item of l; false once the queue shuts down.

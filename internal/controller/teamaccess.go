@@ -2,12 +2,16 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,9 +19,12 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/yaml"
 
 	kalabels "github.com/kubeaccess/kubeaccess/internal/labels"
+	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/team"
@@ -45,6 +52,25 @@ func (c *Controller) reconcileTeam(ctx context.Context, name string) (outcome, e
 	if !ok {
 		return outcome{}, fmt.Errorf("TeamAccess %s is a %T", name, obj)
 	}
+	if u.GetDeletionTimestamp() != nil {
+		return c.pruneTeam(ctx, u)
+	}
+	// Whatever is made for the team is ended with it: the finalizer
+	// comes before anything is made.
+	if !slices.Contains(u.GetFinalizers(), TeamFinalizer) {
+		if u, err = c.setFinalizers(ctx, u, append(u.GetFinalizers(), TeamFinalizer)); err != nil || u == nil {
+			return outcome{}, err
+		}
+	}
+	if err := c.authorPolicyHolds(); err != nil {
+		c.Metrics.Refusals.WithLabelValues("team", "no-author-policy").Inc()
+		return c.teamStatus(ctx, u, nil, "NoAuthorPolicy", err)
+	}
+	author, err := authorOf(u.GetAnnotations())
+	if err != nil {
+		c.Metrics.Refusals.WithLabelValues("team", "no-author").Inc()
+		return c.teamStatus(ctx, u, nil, "NoAuthor", err)
+	}
 	doc, err := yaml.Marshal(map[string]any{"apiVersion": team.APIVersion, "kind": team.Kind, "metadata": map[string]any{"name": name}, "spec": u.Object["spec"]})
 	if err != nil {
 		return outcome{}, err
@@ -70,9 +96,19 @@ func (c *Controller) reconcileTeam(ctx context.Context, name string) (outcome, e
 	if err != nil {
 		return outcome{}, err
 	}
+	// What the team gives, it gives on its author's authority: what
+	// they could not make themselves is not made, and what takes access
+	// away still is.
+	refused := plan.CheckAuthority(ctx, &privilege.Authority{Client: c.Client, Who: *author})
+	var unauthorized *privilege.Unauthorized
+	if errors.As(refused, &unauthorized) {
+		plan = plan.OnlyRemovals()
+	} else if refused != nil {
+		return outcome{}, fmt.Errorf("checking the authority of TeamAccess %s's author: %w", name, refused)
+	}
 	// The spec was reconciled before and has not changed since: what
 	// must change now, someone else changed.
-	drift := observedGeneration(u) == u.GetGeneration() && len(plan.Objects) > 0
+	drift := observedGeneration(u) == u.GetGeneration() && reconciled(u) && len(plan.Objects) > 0
 	out, err := team.ApplyInCluster(ctx, c.Client, c.RecordsNamespace, "kubeaccess controller (TeamAccess "+name+")", plan)
 	if err != nil {
 		return c.teamStatus(ctx, u, plan, "ApplyFailed", err)
@@ -91,7 +127,87 @@ func (c *Controller) reconcileTeam(ctx context.Context, name string) (outcome, e
 			c.event(u, corev1.EventTypeNormal, "MemberRevoked", "%s", ch.String())
 		}
 	}
-	return c.teamStatus(ctx, u, plan, "Reconciled", nil)
+	if len(plan.Resolved.Ended) > 0 && len(plan.Objects)+len(plan.Revocations) > 0 {
+		c.Metrics.Expiries.Add(float64(len(plan.Resolved.Ended)))
+		c.event(u, corev1.EventTypeNormal, "AccessExpired", "the access of %s ended at its until:", strings.Join(plan.Resolved.Ended, ", "))
+	}
+	if unauthorized != nil {
+		c.Metrics.Refusals.WithLabelValues("team", "unauthorized").Inc()
+		c.event(u, corev1.EventTypeWarning, "Unauthorized", "%v", unauthorized)
+		res, err := c.teamStatus(ctx, u, nil, "Unauthorized", unauthorized)
+		// Authority may come: look again in a while.
+		res.after = time.Minute
+		return res, err
+	}
+	res, err := c.teamStatus(ctx, u, plan, "Reconciled", nil)
+	// A member's until: is the next thing to do.
+	if next := resolved.NextEnd(time.Now()); !next.IsZero() {
+		res.after = time.Until(next) + time.Second
+	}
+	return res, err
+}
+
+// reconciled says whether the TeamAccess's status says it was reconciled
+// in full.
+func reconciled(u *unstructured.Unstructured) bool {
+	raw, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, item := range raw {
+		if m, ok := item.(map[string]any); ok && m["type"] == "Ready" {
+			return m["status"] == string(metav1.ConditionTrue)
+		}
+	}
+	return false
+}
+
+// TeamFinalizer holds a deleted TeamAccess until the controller has
+// deleted its roles and bindings and revoked its members' credentials.
+const TeamFinalizer = "kubeaccess.io/prune"
+
+// pruneTeam ends a deleted TeamAccess: what it made is deleted, its
+// members' credentials revoked, then the finalizer removed. Taking access
+// away needs no one's authority, so this is done whatever the author
+// policy says.
+func (c *Controller) pruneTeam(ctx context.Context, u *unstructured.Unstructured) (outcome, error) {
+	name := u.GetName()
+	if !slices.Contains(u.GetFinalizers(), TeamFinalizer) {
+		return outcome{result: "gone"}, nil
+	}
+	state, err := c.teamState(name)
+	if err != nil {
+		return outcome{}, err
+	}
+	plan := team.PruneInCluster(name, state, time.Now())
+	out, err := team.ApplyInCluster(ctx, c.Client, c.RecordsNamespace, "kubeaccess controller (TeamAccess "+name+" deleted)", plan)
+	if err != nil {
+		return outcome{}, fmt.Errorf("pruning deleted TeamAccess %s: %w", name, err)
+	}
+	var done []string
+	for _, ch := range out.Done {
+		done = append(done, ch.String())
+	}
+	if len(done) > 0 {
+		c.event(u, corev1.EventTypeNormal, "Pruned", "the TeamAccess was deleted: %s", strings.Join(done, "; "))
+		c.Logf("team %s deleted: %s", name, strings.Join(done, "; "))
+	}
+	_, err = c.setFinalizers(ctx, u, slices.DeleteFunc(slices.Clone(u.GetFinalizers()), func(f string) bool { return f == TeamFinalizer }))
+	return outcome{result: "pruned"}, err
+}
+
+// setFinalizers patches a TeamAccess's finalizers, only as it was read
+// (its resourceVersion), so that no one else's change is undone.
+// It returns the object as patched, nil when it is gone.
+func (c *Controller) setFinalizers(ctx context.Context, u *unstructured.Unstructured, finalizers []string) (*unstructured.Unstructured, error) {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"finalizers": finalizers, "resourceVersion": u.GetResourceVersion()}})
+	if err != nil {
+		return nil, err
+	}
+	got, err := c.Dynamic.Resource(TeamAccessGVR).Patch(ctx, u.GetName(), types.MergePatchType, patch, metav1.PatchOptions{FieldManager: kalabels.Kubeaccess})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("setting the finalizers of TeamAccess %s: %w", u.GetName(), err)
+	}
+	return got, nil
 }
 
 // teamStatus writes the TeamAccess's status (only when it changed, so
@@ -174,17 +290,18 @@ func observedGeneration(u *unstructured.Unstructured) int64 {
 }
 
 // teamState is what the cluster holds for team, as the informers hold it:
-// every role and binding, the namespaces and the team's records. A write
-// judged on a view a moment old carries the version it judged (deletes
-// their UID and resourceVersion), so it fails rather than undo a newer
-// change, and the reconcile runs again.
+// every role, the bindings that are the team's or bear its names (by the
+// team index), the namespaces and the team's records. A write judged on a
+// view a moment old carries the version it judged (deletes their UID and
+// resourceVersion), so it fails rather than undo a newer change, and the
+// reconcile runs again.
 func (c *Controller) teamState(name string) (*team.State, error) {
 	everything := labels.Everything()
-	crbs, err := c.clusterRoleBindings.List(everything)
+	crbs, err := byIndex[*rbacv1.ClusterRoleBinding](c.clusterRoleBindingIndex, name)
 	if err != nil {
 		return nil, err
 	}
-	rbs, err := c.roleBindings.List(everything)
+	rbs, err := byIndex[*rbacv1.RoleBinding](c.roleBindingIndex, name)
 	if err != nil {
 		return nil, err
 	}
@@ -210,13 +327,46 @@ func (c *Controller) teamState(name string) (*team.State, error) {
 	}
 	recs, untrusted := records.TeamRecords(name, cms)
 	st := team.StateFrom(name, rbac.IndexOf(crbs, rbs, crs, roles), names, recs, untrusted)
-	accounts, err := c.serviceAccounts.List(everything)
+	st.ServiceAccountExists = func(namespace, name string) bool {
+		_, err := c.serviceAccounts.ServiceAccounts(namespace).Get(name)
+		return err == nil
+	}
+	return st, nil
+}
+
+// teamIndex indexes bindings by the team they belong to, or whose names
+// they bear (kubeaccess:team:TEAM:...): a team's reconcile reads those
+// alone, and still sees an object of its names that is not its own.
+const teamIndex = "team"
+
+func teamsOf(obj any) ([]string, error) {
+	m, err := meta.Accessor(obj)
 	if err != nil {
 		return nil, err
 	}
-	st.ServiceAccounts = make(map[string]bool, len(accounts))
-	for _, sa := range accounts {
-		st.ServiceAccounts[sa.Namespace+"/"+sa.Name] = true
+	var out []string
+	if t := m.GetLabels()[kalabels.Team]; t != "" {
+		out = append(out, t)
 	}
-	return st, nil
+	if rest, ok := strings.CutPrefix(m.GetName(), rbac.NamePrefix+"team:"); ok {
+		if t, _, ok := strings.Cut(rest, ":"); ok && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// byIndex is the objects of team in an informer's team index.
+func byIndex[T any](ix cache.Indexer, team string) ([]T, error) {
+	objs, err := ix.ByIndex(teamIndex, team)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(objs))
+	for _, o := range objs {
+		if t, ok := o.(T); ok {
+			out = append(out, t)
+		}
+	}
+	return out, nil
 }

@@ -13,6 +13,12 @@ const (
 	// Team names the team file (kubeaccess apply) that owns an object or
 	// a record.
 	Team = "kubeaccess.io/team"
+	// Author and AuthorGroups name who wrote a TeamAccess's spec, as the
+	// API server authenticated them (its user name, and its groups joined
+	// by commas); the admission policy in deploy/crd-teamaccess.yaml lets
+	// no one write them but that person.
+	Author       = "kubeaccess.io/author"
+	AuthorGroups = "kubeaccess.io/author-groups"
 )
 
 // Managed returns the labels of an object kubeaccess creates.

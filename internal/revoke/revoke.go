@@ -44,6 +44,11 @@ type Revoker struct {
 	By string
 	// CheckTimeout bounds the wait in Check; 0 is DefaultCheckTimeout.
 	CheckTimeout time.Duration
+	// KeepTokens has Records leave the Secrets that tokens are bound to
+	// alone, for a caller that may not read Secrets (kubeaccess
+	// controller): the tokens stay valid until they expire, with none of
+	// the access the caller has unbound.
+	KeepTokens bool
 }
 
 // Target is what to revoke: every credential of User, or the one revocable
@@ -325,9 +330,11 @@ func (r *Revoker) Records(ctx context.Context, recs []records.Record) ([]string,
 		errs []error
 	)
 	for _, rec := range recs {
-		if err := r.EndTokens(ctx, rec); err != nil {
-			errs = append(errs, err)
-			continue
+		if !r.KeepTokens {
+			if err := r.EndTokens(ctx, rec); err != nil {
+				errs = append(errs, err)
+				continue
+			}
 		}
 		if err := r.MarkRevoked(ctx, []records.Record{rec}); err != nil {
 			errs = append(errs, err)

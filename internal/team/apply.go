@@ -43,6 +43,9 @@ type Applier struct {
 	Warn func(name, message string)
 	// By names who did it, in records.
 	By string
+	// KeepTokens leaves revoked tokens' bound Secrets alone (see
+	// revoke.Revoker.KeepTokens).
+	KeepTokens bool
 }
 
 // Progress counts the credentials of a run.
@@ -222,6 +225,8 @@ func (a *Applier) issueOne(ctx context.Context, team string, c Credential, refs 
 	if c.Current != nil {
 		plan.Replaces = c.Current.ID
 	}
+	// The record keeps when the access ends, which list shows.
+	plan.AccessUntil = c.Until
 	if err := os.MkdirAll(filepath.Dir(c.Path), 0o700); err != nil {
 		return "", err
 	}
@@ -335,7 +340,7 @@ func deleteRef(ctx context.Context, client kubernetes.Interface, ref rbac.Ref, o
 // access went with the bindings; a token's bound Secret goes now, which
 // ends it, and every record is marked revoked.
 func (a *Applier) revoke(ctx context.Context, recs []records.Record, out *Outcome) error {
-	r := revoke.Revoker{Client: a.Client, RecordsNamespace: a.RecordsNamespace, By: a.By}
+	r := revoke.Revoker{Client: a.Client, RecordsNamespace: a.RecordsNamespace, By: a.By, KeepTokens: a.KeepTokens}
 	ended, err := r.Records(ctx, recs)
 	for _, rec := range recs {
 		if slices.Contains(ended, rec.ID) {

@@ -33,9 +33,14 @@ type TeamAccess struct {
 	Spec       Spec     `yaml:"spec"`
 }
 
-// Metadata names the team; the name owns what the file creates.
+// Metadata names the team; the name owns what the file creates. Labels
+// and annotations are the TeamAccess object's (its author, say), allowed
+// so that one file serves apply -f and kubectl apply; apply -f ignores
+// them.
 type Metadata struct {
-	Name string `yaml:"name"`
+	Name        string            `yaml:"name"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
 }
 
 // Spec is the team's access.
@@ -71,18 +76,39 @@ type Access struct {
 	ClusterWide bool     `yaml:"clusterWide"`
 }
 
-// User is a person, with the groups whose access they get.
+// User is a person, with the groups whose access they get; Until, when
+// set, is when their access ends by itself.
 type User struct {
 	Name   string   `yaml:"name"`
 	Groups []string `yaml:"groups"`
 	TTL    Duration `yaml:"ttl"`
+	Until  Time     `yaml:"until"`
 }
 
-// ServiceAccount is NAMESPACE/NAME, given a token kubeconfig.
+// ServiceAccount is NAMESPACE/NAME, given a token kubeconfig; Until, when
+// set, is when its access ends by itself.
 type ServiceAccount struct {
 	Name     string   `yaml:"name"`
 	Duration Duration `yaml:"duration"`
 	Access   []Access `yaml:"access"`
+	Until    Time     `yaml:"until"`
+}
+
+// Time is a moment written as RFC 3339 (2026-12-01T18:00:00Z); zero when
+// not given.
+type Time struct {
+	time.Time
+}
+
+// UnmarshalYAML reads a moment; a bad one is a type error, so that the
+// file's other errors are still reported.
+func (t *Time) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.Parse(time.RFC3339, n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a time such as 2026-12-01T18:00:00Z (RFC 3339)", n.Line, n.Value)}}
+	}
+	t.Time = v
+	return nil
 }
 
 // Duration is a lifetime written as 720h or 30d; zero when not given.

@@ -11,8 +11,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
 // InCluster is what reconciling a team in the cluster it guards works out
@@ -39,6 +41,7 @@ type InCluster struct {
 
 // PlanInCluster works out what bringing the cluster to r takes.
 func PlanInCluster(r *Resolved, st *State, now time.Time) (*InCluster, error) {
+	r = r.At(now)
 	p := &InCluster{Resolved: r, State: st, Revocations: r.Removed(st.Records, now)}
 	live := map[string]bool{}
 	for _, rec := range st.Records {
@@ -59,7 +62,7 @@ func PlanInCluster(r *Resolved, st *State, now time.Time) (*InCluster, error) {
 	for _, m := range r.ServiceAccounts {
 		bound[m.Name] = true
 		p.Bound = append(p.Bound, m.Name)
-		if !st.ServiceAccounts[m.Namespace+"/"+m.ServiceAccount] {
+		if st.ServiceAccountExists == nil || !st.ServiceAccountExists(m.Namespace, m.ServiceAccount) {
 			p.ServiceAccounts = append(p.ServiceAccounts, rbac.BuildServiceAccount(m.ServiceAccount, m.Namespace))
 		}
 		needed[m.Namespace] = true
@@ -73,14 +76,70 @@ func PlanInCluster(r *Resolved, st *State, now time.Time) (*InCluster, error) {
 	return p, nil
 }
 
+// PruneInCluster is what ending team takes, its TeamAccess deleted: every
+// role and binding of its own deleted (as the index read them), and the
+// live credentials of its members revoked. Its namespaces and service
+// accounts stay: others may use them.
+func PruneInCluster(team string, st *State, now time.Time) *InCluster {
+	r := &Resolved{File: &File{TeamAccess: TeamAccess{Metadata: Metadata{Name: team}}}}
+	p := &InCluster{Resolved: r, State: st, Revocations: r.Removed(st.Records, now)}
+	for _, ref := range Owned(team, st.Index) {
+		p.Objects = append(p.Objects, ObjectChange{Action: "delete", Ref: ref})
+	}
+	return p
+}
+
+// CheckAuthority refuses what p would give that the person it is done for
+// could not give themselves: the namespaces and service accounts it makes,
+// and the roles and bindings it creates or updates (each as RBAC judges
+// its writer: escalate or every rule of a role, bind or every rule of the
+// role a binding binds, where it applies). What p takes away needs no
+// authority. An error from the API server is returned as it is: callers
+// refuse.
+func (p *InCluster) CheckAuthority(ctx context.Context, a *privilege.Authority) error {
+	var needs []verify.Permission
+	for _, ns := range p.Namespaces {
+		needs = append(needs, verify.Permission{Verb: "create", Resource: "namespaces", Name: ns})
+	}
+	for _, obj := range p.ServiceAccounts {
+		sa := obj.(*corev1.ServiceAccount)
+		needs = append(needs, verify.Permission{Verb: "create", Resource: "serviceaccounts", Namespace: sa.Namespace, Name: sa.Name})
+	}
+	var objs []privilege.Object
+	for _, ch := range p.Objects {
+		if ch.Object != nil {
+			objs = append(objs, privilege.Object{Obj: ch.Object, Rules: p.Resolved.rulesOf(ch.Object)})
+		}
+	}
+	return a.Check(ctx, needs, objs)
+}
+
+// OnlyRemovals is p without what gives access: the deletes of roles and
+// bindings and the revocations alone, which are carried out even when the
+// rest is refused.
+func (p *InCluster) OnlyRemovals() *InCluster {
+	out := *p
+	out.Namespaces, out.ServiceAccounts, out.Objects = nil, nil, nil
+	for _, ch := range p.Objects {
+		if ch.Action == "delete" {
+			out.Objects = append(out.Objects, ch)
+		}
+	}
+	return &out
+}
+
 // Members counts the team's members.
 func (p *InCluster) Members() int { return len(p.Resolved.Users) + len(p.Resolved.ServiceAccounts) }
 
 // ApplyInCluster carries p out: namespaces and service accounts first,
 // then the roles and bindings (deletes only of what was read, as apply's),
-// then the revocations; by names who did it in the records.
+// then the revocations (marked in the records, tokens left to expire); by
+// names who did it in the records.
 func ApplyInCluster(ctx context.Context, client kubernetes.Interface, recordsNamespace, by string, p *InCluster) (*Outcome, error) {
-	a := &Applier{Client: client, RecordsNamespace: recordsNamespace, By: by}
+	// In the cluster, kubeaccess may not read Secrets: a removed service
+	// account's tokens lose the team's access with its bindings, and end
+	// when they expire (apply -f and revoke delete their Secret).
+	a := &Applier{Client: client, RecordsNamespace: recordsNamespace, By: by, KeepTokens: true}
 	out := &Outcome{}
 	team := p.Resolved.Team()
 	if len(p.Namespaces) > 0 {

@@ -279,6 +279,17 @@ func describeRules(rules []rbacv1.PolicyRule) string {
 	return strings.Join(parts, "; ")
 }
 
+// rulesOf is what one of the team's objects gives: a role's rules, or
+// those of the role a binding binds (the last part of its name).
+func (r *Resolved) rulesOf(obj runtime.Object) []rbacv1.PolicyRule {
+	switch obj.(type) {
+	case *rbacv1.RoleBinding, *rbacv1.ClusterRoleBinding:
+		ref, _ := rbac.RefOf(obj)
+		return r.Rules[ref.Name[strings.LastIndex(ref.Name, ":")+1:]]
+	}
+	return rulesOf(obj)
+}
+
 func rulesOf(obj runtime.Object) []rbacv1.PolicyRule {
 	switch o := obj.(type) {
 	case *rbacv1.Role:

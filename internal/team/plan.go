@@ -20,10 +20,11 @@ import (
 type State struct {
 	Index      *rbac.Index
 	Namespaces map[string]bool
-	// ServiceAccounts are those known to exist, as NAMESPACE/NAME, when
-	// the caller knows them (a controller's informer); nil when not.
-	ServiceAccounts map[string]bool
-	Records         []records.Record
+	// ServiceAccountExists, when set, says whether a service account
+	// exists (kubeaccess controller reads its informer); one it says is
+	// missing is created.
+	ServiceAccountExists func(namespace, name string) bool
+	Records              []records.Record
 	// Untrusted are the team's records that kubeaccess does not act on:
 	// unreadable, disagreeing with themselves, or naming a bound Secret
 	// that is not the team's.
@@ -101,6 +102,7 @@ type Plan struct {
 
 // MakePlan compares the file with the cluster and the output directory.
 func MakePlan(r *Resolved, st *State, dir string, now time.Time, force bool) (*Plan, error) {
+	r = r.At(now)
 	p := &Plan{Resolved: r, State: st, Credentials: r.Credentials(dir, st.Records, now, force), Revocations: r.Removed(st.Records, now)}
 	bound := map[string]bool{}
 	for _, c := range p.Credentials {
@@ -223,6 +225,9 @@ func (c Credential) describe() string {
 	}
 	if c.ServiceAccount != "" {
 		what = fmt.Sprintf("token, %s", c.Lifetime)
+	}
+	if !c.Until.IsZero() {
+		what += ", access until " + c.Until.UTC().Format(time.RFC3339)
 	}
 	return what + "; " + c.Reason
 }

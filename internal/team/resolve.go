@@ -22,6 +22,9 @@ type Resolved struct {
 	Rules           map[string][]rbacv1.PolicyRule
 	Users           []Member
 	ServiceAccounts []Member
+	// Ended are the members left out because their until: has passed
+	// (At).
+	Ended []string
 
 	index *rbac.Index
 }
@@ -42,6 +45,8 @@ type Member struct {
 	Grants []privilege.Grant
 	// Access are the file's access entries that apply to the member.
 	Access []Access
+	// Until, when set, is when the member's access ends by itself.
+	Until time.Time
 }
 
 // Team is the file's team name.
@@ -179,7 +184,7 @@ func (r *Resolved) members() {
 		ttl = DefaultTTL
 	}
 	for _, u := range s.Users {
-		m := Member{Name: u.Name, Groups: slices.Clone(u.Groups), Lifetime: u.TTL.Duration, Namespace: "default"}
+		m := Member{Name: u.Name, Groups: slices.Clone(u.Groups), Lifetime: u.TTL.Duration, Namespace: "default", Until: u.Until.Time}
 		if m.Lifetime == 0 {
 			m.Lifetime = ttl
 		}
@@ -190,7 +195,7 @@ func (r *Resolved) members() {
 	}
 	for _, sa := range s.ServiceAccounts {
 		ns, name, _ := strings.Cut(sa.Name, "/")
-		m := Member{Name: sa.Name, Namespace: ns, ServiceAccount: name, Lifetime: sa.Duration.Duration, Access: sa.Access}
+		m := Member{Name: sa.Name, Namespace: ns, ServiceAccount: name, Lifetime: sa.Duration.Duration, Access: sa.Access, Until: sa.Until.Time}
 		if m.Lifetime == 0 {
 			m.Lifetime = DefaultTokenDuration
 		}

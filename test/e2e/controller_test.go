@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/list"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/labels"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
@@ -477,6 +479,28 @@ spec:
       namespaces: [ctl-team]
 `
 
+// authored writes a copy of file annotated with its author: whoever
+// kubeconfig authenticates, as the admission policy asks of a TeamAccess
+// written with kubectl.
+func authored(t *testing.T, kubeconfig, file string) string {
+	t.Helper()
+	r := kubectl(t, kubeconfig, "auth", "whoami", "-o", "json")
+	mustSucceed(t, "kubectl auth whoami", r)
+	var review struct {
+		Status struct{ UserInfo authenticationv1.UserInfo }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &review); err != nil {
+		t.Fatal(err)
+	}
+	who := review.Status.UserInfo
+	r = kubectl(t, kubeconfig, "annotate", "--local", "-f", file, "-o", "yaml",
+		labels.Author+"="+who.Username, labels.AuthorGroups+"="+strings.Join(who.Groups, ","))
+	mustSucceed(t, "kubectl annotate --local", r)
+	out := strings.TrimSuffix(file, ".yaml") + ".authored.yaml"
+	writeFile(t, out, r.stdout)
+	return out
+}
+
 // teamFile writes the controller test's team file with users.
 func teamFile(t *testing.T, dir string, users ...string) string {
 	t.Helper()
@@ -506,7 +530,7 @@ func TestControllerKeepsATeamAccess(t *testing.T) {
 
 	ctl := startController(t, kc, "team-a", "team-lease")
 	waitUntil(t, "the replica leads", 30*time.Second, ctl.leading)
-	mustSucceed(t, "kubectl apply the TeamAccess", kubectl(t, cluster.AdminKubeconfig, "apply", "-f", file))
+	mustSucceed(t, "kubectl apply the TeamAccess", kubectl(t, cluster.AdminKubeconfig, "apply", "-f", authored(t, cluster.AdminKubeconfig, file)))
 	status := func() map[string]any {
 		r := kubectl(t, cluster.AdminKubeconfig, "get", "teamaccess", "ctl-team", "-o", "json")
 		var obj struct {
@@ -587,5 +611,31 @@ func TestControllerKeepsATeamAccess(t *testing.T) {
 	if ctl.metric("kubeaccess_drift_corrected_total") == "" || ctl.metric("kubeaccess_drift_corrected_total") == "0" {
 		t.Errorf("no drift counted")
 	}
-	mustSucceed(t, "tom still lists pods", kubectl(t, filepath.Join(out, "users", "ctl-tom.kubeconfig"), "get", "pods", "-n", "ctl-team"))
+	tom := filepath.Join(out, "users", "ctl-tom.kubeconfig")
+	mustSucceed(t, "tom still lists pods", kubectl(t, tom, "get", "pods", "-n", "ctl-team"))
+
+	// The TeamAccess deleted: its finalizer holds it until what it made is
+	// gone and its members' credentials are revoked.
+	if got := kubectl(t, cluster.AdminKubeconfig, "get", "teamaccess", "ctl-team", "-o", "jsonpath={.metadata.finalizers}").stdout; !strings.Contains(got, "kubeaccess.io/prune") {
+		t.Errorf("the TeamAccess has no finalizer: %q", got)
+	}
+	mustSucceed(t, "kubectl delete teamaccess", kubectl(t, cluster.AdminKubeconfig, "delete", "teamaccess", "ctl-team", "--timeout", "30s"))
+	if got := kubectl(t, cluster.AdminKubeconfig, "get", "rolebindings,roles,clusterrolebindings,clusterroles", "-A", "-l", "kubeaccess.io/team=ctl-team", "-o", "name").stdout; got != "" {
+		t.Errorf("the deleted team's objects remain:\n%s", got)
+	}
+	if r := kubectl(t, tom, "get", "pods", "-n", "ctl-team"); r.code == 0 || !strings.Contains(strings.ToLower(r.stderr), "forbidden") {
+		t.Errorf("tom may list pods after his team was deleted: %d %s", r.code, r.stderr)
+	}
+	l = kubeaccess(t, cluster.AdminKubeconfig, "list", "--all", "--user", "ctl-tom", "-o", "json")
+	for _, e := range decodeItems[list.Entry](t, "list", l.stdout) {
+		if e.Status != "revoked" {
+			t.Errorf("tom's record after his team was deleted: %+v", e)
+		}
+	}
+	if got := canBot(); got != "no" {
+		t.Errorf("the deleted team's service account may still list pods: %q", got)
+	}
+	waitUntil(t, "the pruning is an Event", 10*time.Second, func() bool {
+		return strings.Contains(kubectl(t, cluster.AdminKubeconfig, "get", "events", "-A", "--field-selector", "reason=Pruned", "-o", "jsonpath={.items[*].message}").stdout, "ctl-tom")
+	})
 }

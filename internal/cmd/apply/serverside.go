@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/controller"
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/labels"
+	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
 // runServerSide hands the file to kubeaccess controller: the TeamAccess
@@ -40,6 +42,18 @@ func (o *Options) runServerSide(ctx context.Context) error {
 		return failure.UsageErrorf("%w", err)
 	}
 	name := o.file.Metadata.Name
+	// The controller binds the team's access on the authority of whoever
+	// writes it: us, as the API server authenticates us (the admission
+	// policy lets no one name anyone else).
+	client, err := o.factory.Client()
+	if err != nil {
+		return err
+	}
+	me, err := verify.WhoAmI(ctx, client)
+	if err != nil {
+		return fmt.Errorf("asking the API server who you are, whom the TeamAccess names as its author: %w", err)
+	}
+	author := map[string]string{labels.Author: me.Username, labels.AuthorGroups: strings.Join(me.Groups, ",")}
 	var dryRun []string
 	if o.dryRun == "server" {
 		dryRun = []string{metav1.DryRunAll}
@@ -54,9 +68,11 @@ func (o *Options) runServerSide(ctx context.Context) error {
 		return failure.UsageErrorf("the cluster does not serve TeamAccess objects: install deploy/crd-teamaccess.yaml and deploy/controller.yaml, or apply without --server-side")
 	case apierrors.IsNotFound(err):
 		desired.SetResourceVersion("")
+		desired.SetAnnotations(withAuthor(desired.GetAnnotations(), author))
 		got, err = res.Create(ctx, &desired, metav1.CreateOptions{FieldManager: labels.Kubeaccess, DryRun: dryRun})
 	case err == nil:
 		got.Object["spec"] = desired.Object["spec"]
+		got.SetAnnotations(withAuthor(got.GetAnnotations(), author))
 		got, err = res.Update(ctx, got, metav1.UpdateOptions{FieldManager: labels.Kubeaccess, DryRun: dryRun})
 	}
 	if err != nil {
@@ -89,6 +105,16 @@ func (o *Options) runServerSide(ctx context.Context) error {
 		return failure.ExitSilently(failure.ExitError)
 	}
 	return o.printServerSideStatus(status)
+}
+
+// withAuthor is annotations with the author's.
+func withAuthor(annotations, author map[string]string) map[string]string {
+	out := maps.Clone(annotations)
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, author)
+	return out
 }
 
 // printServerSideStatus says what the controller made of the team.
