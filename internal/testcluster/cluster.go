@@ -250,6 +250,17 @@ func (c *Cluster) PIDs() []int {
 	return pids
 }
 
+// PIDOf returns the pid of the running control-plane process name
+// (etcd, kube-apiserver, kube-controller-manager), 0 when none runs.
+func (c *Cluster) PIDOf(name string) int {
+	for _, p := range c.procs {
+		if p.name == name {
+			return p.pid()
+		}
+	}
+	return 0
+}
+
 // Kubectl returns the path of the kubectl built with the control plane.
 func (c *Cluster) Kubectl() string { return filepath.Join(c.BinDir, "kubectl") }
 
