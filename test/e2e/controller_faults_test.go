@@ -59,7 +59,9 @@ func TestControllerConvergesAfterFaults(t *testing.T) {
 
 	// The leader killed mid-reconcile: the standby finishes the work.
 	mustSucceed(t, "kubectl apply 60 accounts", kubectl(t, cluster.AdminKubeconfig, "apply", "-f", faultTeam(t, dir, 0, 60)))
-	waitUntil(t, "the reconcile has begun", 20*time.Second, func() bool { return len(boundAccounts(t)) > 0 || strings.Contains(kubectl(t, cluster.AdminKubeconfig, "get", "sa", "-n", "ctl-fault", "-o", "name").stdout, "sa-") })
+	waitUntil(t, "the reconcile has begun", 20*time.Second, func() bool {
+		return len(boundAccounts(t)) > 0 || strings.Contains(kubectl(t, cluster.AdminKubeconfig, "get", "sa", "-n", "ctl-fault", "-o", "name").stdout, "sa-")
+	})
 	a.stop(syscall.SIGKILL)
 	t.Logf("fault-a killed with %d of 60 accounts bound", len(boundAccounts(t)))
 	waitUntil(t, "fault-b takes over", 30*time.Second, b.leading)
