@@ -150,13 +150,21 @@ func (c *Controller) reconcileTeam(ctx context.Context, name string) (outcome, e
 // reconciled says whether the TeamAccess's status says it was reconciled
 // in full.
 func reconciled(u *unstructured.Unstructured) bool {
+	return meta.IsStatusConditionTrue(conditionsOf(u), "Ready")
+}
+
+// conditionsOf is the conditions of a TeamAccess's status, those that
+// read as conditions.
+func conditionsOf(u *unstructured.Unstructured) []metav1.Condition {
 	raw, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	var conditions []metav1.Condition
 	for _, item := range raw {
-		if m, ok := item.(map[string]any); ok && m["type"] == "Ready" {
-			return m["status"] == string(metav1.ConditionTrue)
+		var cond metav1.Condition
+		if m, ok := item.(map[string]any); ok && runtime.DefaultUnstructuredConverter.FromUnstructured(m, &cond) == nil {
+			conditions = append(conditions, cond)
 		}
 	}
-	return false
+	return conditions
 }
 
 // TeamFinalizer holds a deleted TeamAccess until the controller has
@@ -218,15 +226,7 @@ func (c *Controller) teamStatus(ctx context.Context, u *unstructured.Unstructure
 	if s, ok := u.Object["status"].(map[string]any); ok {
 		status = runtime.DeepCopyJSON(s)
 	}
-	var conditions []metav1.Condition
-	if raw, ok := status["conditions"].([]any); ok {
-		for _, item := range raw {
-			var cond metav1.Condition
-			if m, ok := item.(map[string]any); ok && runtime.DefaultUnstructuredConverter.FromUnstructured(m, &cond) == nil {
-				conditions = append(conditions, cond)
-			}
-		}
-	}
+	conditions := conditionsOf(u)
 	ready := metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: reason, ObservedGeneration: u.GetGeneration(),
 		Message: "the team's roles and bindings match its spec"}
 	if cause != nil {
@@ -348,10 +348,8 @@ func teamsOf(obj any) ([]string, error) {
 	if t := m.GetLabels()[kalabels.Team]; t != "" {
 		out = append(out, t)
 	}
-	if rest, ok := strings.CutPrefix(m.GetName(), rbac.NamePrefix+"team:"); ok {
-		if t, _, ok := strings.Cut(rest, ":"); ok && !slices.Contains(out, t) {
-			out = append(out, t)
-		}
+	if t, ok := team.OfName(m.GetName()); ok && !slices.Contains(out, t) {
+		out = append(out, t)
 	}
 	return out, nil
 }

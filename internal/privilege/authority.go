@@ -105,23 +105,29 @@ func path(p verify.Permission) string {
 
 // can asks once whether Who holds p.
 func (a *Authority) can(ctx context.Context, p verify.Permission) (bool, error) {
-	a.mu.Lock()
-	ok, known := a.answers[p]
-	a.mu.Unlock()
+	return remember(&a.mu, &a.answers, p, func() (bool, error) { return verify.CanAs(ctx, a.Client, a.Who, p) })
+}
+
+// remember is the answer to key in *answers, asked of f the first time
+// (an error is not remembered).
+func remember[K comparable, V any](mu *sync.Mutex, answers *map[K]V, key K, f func() (V, error)) (V, error) {
+	mu.Lock()
+	v, known := (*answers)[key]
+	mu.Unlock()
 	if known {
-		return ok, nil
+		return v, nil
 	}
-	ok, err := verify.CanAs(ctx, a.Client, a.Who, p)
+	v, err := f()
 	if err != nil {
-		return false, err
+		return v, err
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.answers == nil {
-		a.answers = map[verify.Permission]bool{}
+	mu.Lock()
+	defer mu.Unlock()
+	if *answers == nil {
+		*answers = map[K]V{}
 	}
-	a.answers[p] = ok
-	return ok, nil
+	(*answers)[key] = v
+	return v, nil
 }
 
 // judge says what Who lacks to create one object.
@@ -182,25 +188,10 @@ func bindOn(ref rbacv1.RoleRef, namespace string) verify.Permission {
 // (a wildcard is asked as the wildcard, which only a wildcard allows).
 func (a *Authority) lacks(ctx context.Context, rules []rbacv1.PolicyRule, namespace string) ([]string, error) {
 	key := fmt.Sprintf("%s\x00%v", namespace, rules)
-	a.mu.Lock()
-	got, known := a.lacking[key]
-	a.mu.Unlock()
-	if known {
-		return got, nil
-	}
-	got, err := lacks(ctx, a.Client, a.Who, rules, namespace)
-	if err != nil {
-		return nil, err
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.lacking == nil {
-		a.lacking = map[string][]string{}
-	}
-	a.lacking[key] = got
-	return got, nil
+	return remember(&a.mu, &a.lacking, key, func() ([]string, error) { return lacks(ctx, a.Client, a.Who, rules, namespace) })
 }
 
+// lacks asks it afresh.
 func lacks(ctx context.Context, client kubernetes.Interface, who authenticationv1.UserInfo, rules []rbacv1.PolicyRule, namespace string) ([]string, error) {
 	missing, err := verify.MissingAs(ctx, client, who, verify.RulePermissions(rules, namespace))
 	if err != nil {

@@ -26,6 +26,17 @@ func roleName(team, role string) string { return teamPrefix(team) + role }
 // DNS label, without colons, so no other team's objects begin with it.
 func teamPrefix(team string) string { return rbac.NamePrefix + "team:" + team + ":" }
 
+// OfName is the team whose names name bears (kubeaccess:team:TEAM:...),
+// whether or not the object is that team's.
+func OfName(name string) (string, bool) {
+	rest, ok := strings.CutPrefix(name, rbac.NamePrefix+"team:")
+	if !ok {
+		return "", false
+	}
+	team, _, ok := strings.Cut(rest, ":")
+	return team, ok
+}
+
 func groupBindingName(team, group, role string) string {
 	return rbac.NamePrefix + "team:" + team + ":group:" + group + ":" + role
 }

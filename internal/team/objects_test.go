@@ -223,3 +223,19 @@ func TestTeamNamesCannotCollide(t *testing.T) {
 		t.Errorf("team a owns %v, want only its own binding", got)
 	}
 }
+
+func TestOfName(t *testing.T) {
+	for name, want := range map[string]string{
+		groupBindingName("dev", "ops", "reader"):                       "dev",
+		serviceAccountBindingName("dev-2", "ci", "deployer", "reader"): "dev-2",
+		roleName("a", "reader"):                                        "a",
+		"kubeaccess:grant:dave:reader":                                 "",
+		"kubeaccess:team:":                                             "",
+		"team:dev:reader":                                              "",
+	} {
+		got, ok := OfName(name)
+		if got != want || ok != (want != "") {
+			t.Errorf("OfName(%q) = %q, %v; want %q", name, got, ok, want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package team
 
 import (
+	"slices"
 	"time"
 
 	"github.com/kubeaccess/kubeaccess/internal/csr"
@@ -31,7 +32,7 @@ func (r *Resolved) At(now time.Time) *Resolved {
 // none is.
 func (r *Resolved) NextEnd(now time.Time) time.Time {
 	var next time.Time
-	for _, m := range append(append([]Member(nil), r.Users...), r.ServiceAccounts...) {
+	for _, m := range slices.Concat(r.Users, r.ServiceAccounts) {
 		if now.Before(m.Until) && (next.IsZero() || m.Until.Before(next)) {
 			next = m.Until
 		}
