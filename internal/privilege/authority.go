@@ -68,7 +68,7 @@ func (a *Authority) Check(ctx context.Context, needs []verify.Permission, objs [
 			return err
 		}
 		if !ok {
-			problems = append(problems, fmt.Sprintf("may not %s %s %s", p.Verb, strings.TrimSuffix(p.Resource, "s"), path(p)))
+			problems = append(problems, strings.TrimSpace(fmt.Sprintf("may not %s %s %s", p.Verb, singular(p.Resource), path(p))))
 		}
 	}
 	for _, o := range objs {
@@ -93,6 +93,15 @@ type Unauthorized struct {
 
 func (u *Unauthorized) Error() string {
 	return fmt.Sprintf("%q could not make this access themselves:\n  %s", u.Who, strings.Join(u.Lacks, "\n  "))
+}
+
+// singular is a resource's name for one object: teamaccesses is a
+// teamaccess, secrets a secret.
+func singular(resource string) string {
+	if strings.HasSuffix(resource, "sses") {
+		return strings.TrimSuffix(resource, "es")
+	}
+	return strings.TrimSuffix(resource, "s")
 }
 
 // path is NAMESPACE/NAME, or NAME.

@@ -82,7 +82,7 @@ func (r *Resolved) Credentials(dir string, recs []records.Record, now time.Time,
 	var out []Credential
 	for _, m := range slices.Concat(r.Users, r.ServiceAccounts) {
 		c := Credential{Member: m, Path: UserPath(dir, m.Name)}
-		c.Lifetime = m.lifetimeAt(now)
+		c.Lifetime = m.LifetimeAt(now)
 		if m.ServiceAccount != "" {
 			c.Path = ServiceAccountPath(dir, m.Namespace, m.ServiceAccount)
 		}

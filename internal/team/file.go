@@ -53,6 +53,32 @@ type Spec struct {
 	Groups          map[string][]Access `yaml:"groups"`
 	Users           []User              `yaml:"users"`
 	ServiceAccounts []ServiceAccount    `yaml:"serviceAccounts"`
+	// Invitations, when set, has kubeaccess controller invite each user
+	// still without a credential; apply -f, which issues them itself,
+	// ignores it.
+	Invitations *Invitations `yaml:"invitations"`
+}
+
+// Invitations says where kubeaccess controller sends the one-time links of
+// the users it invites (kubeaccess serve redeems them; the browser makes
+// the key): a Secret, one key per user, or a webhook, or both.
+type Invitations struct {
+	Secret  *SecretRef `yaml:"secret"`
+	Webhook *Webhook   `yaml:"webhook"`
+	// Expires is how long a link works; DefaultInvitationExpiry when not
+	// given.
+	Expires Duration `yaml:"expires"`
+}
+
+// SecretRef names a Secret.
+type SecretRef struct {
+	Namespace string `yaml:"namespace"`
+	Name      string `yaml:"name"`
+}
+
+// Webhook is where a JSON notice of each link is posted.
+type Webhook struct {
+	URL string `yaml:"url"`
 }
 
 // Role is one of: rules (resources resolved through discovery, as grant

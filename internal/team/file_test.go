@@ -101,6 +101,17 @@ func TestBadFilesListEveryProblemWithItsLine(t *testing.T) {
 			},
 			[]string{`team.yaml:13: role "reader" must have exactly one of rules, clusterRole and role`, `user "dave" is listed twice`},
 		},
+		"invitations that go nowhere, or somewhere bad": {
+			func(s string) string {
+				return s + "  invitations:\n    expires: 90d\n    secret:\n      namespace: Leads\n      name: links\n    webhook:\n      url: ftp://user:pw@hooks.example/x\n"
+			},
+			[]string{`spec.invitations.expires 2160h0m0s: a link works for at most 30d`, `spec.invitations.secret.namespace "Leads"`,
+				`spec.invitations.webhook.url "ftp://user:pw@hooks.example/x" is not an http(s) URL`},
+		},
+		"invitations without a destination": {
+			func(s string) string { return s + "  invitations:\n    expires: 24h\n" },
+			[]string{`spec.invitations: say where the links go`},
+		},
 		"wrong kind": {
 			func(s string) string { return strings.Replace(s, "kind: TeamAccess", "kind: Team", 1) },
 			[]string{`team.yaml:2: apiVersion "kubeaccess.io/v1alpha1", kind "Team": want apiVersion kubeaccess.io/v1alpha1, kind TeamAccess`},

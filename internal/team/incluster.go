@@ -128,6 +128,22 @@ func (p *InCluster) OnlyRemovals() *InCluster {
 	return &out
 }
 
+// PendingUsers are the users still without a live credential, as
+// resolved.
+func (p *InCluster) PendingUsers() []Member {
+	pending := map[string]bool{}
+	for _, name := range p.Pending {
+		pending[name] = true
+	}
+	var out []Member
+	for _, m := range p.Resolved.Users {
+		if pending[m.Name] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // Members counts the team's members.
 func (p *InCluster) Members() int { return len(p.Resolved.Users) + len(p.Resolved.ServiceAccounts) }
 

@@ -40,9 +40,9 @@ func (r *Resolved) NextEnd(now time.Time) time.Time {
 	return next
 }
 
-// lifetimeAt is the lifetime of a credential issued to m now: no longer
+// LifetimeAt is the lifetime of a credential issued to m now: no longer
 // than their access lasts, but at least what the API takes.
-func (m Member) lifetimeAt(now time.Time) time.Duration {
+func (m Member) LifetimeAt(now time.Time) time.Duration {
 	if m.Until.IsZero() {
 		return m.Lifetime
 	}

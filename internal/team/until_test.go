@@ -58,7 +58,7 @@ func TestUntilEndsAMembersAccess(t *testing.T) {
 		{at.ServiceAccounts[0], minTokenDuration},                                    // 5 minutes left: the least a token lives
 		{Member{Lifetime: time.Hour, Until: now.Add(time.Minute)}, 10 * time.Minute}, // the CSR API's least
 	} {
-		if got := tc.member.lifetimeAt(now); got != tc.want {
+		if got := tc.member.LifetimeAt(now); got != tc.want {
 			t.Errorf("%s's lifetime at %s: %s, want %s", tc.member.Name, now, got, tc.want)
 		}
 	}

@@ -3,6 +3,7 @@ package team
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kubeaccess/kubeaccess/internal/csr"
+	"github.com/kubeaccess/kubeaccess/internal/lifetime"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 )
@@ -24,6 +26,11 @@ const (
 	DefaultTokenDuration = time.Hour
 	// minTokenDuration is the shortest token the TokenRequest API issues.
 	minTokenDuration = 10 * time.Minute
+	// DefaultInvitationExpiry is how long an invitation's link works when
+	// the file does not say.
+	DefaultInvitationExpiry = 72 * time.Hour
+	// maxInvitationExpiry bounds it: a link is a secret in transit.
+	maxInvitationExpiry = 30 * 24 * time.Hour
 )
 
 // Validate checks the file without I/O: its kind, names by the subject
@@ -72,7 +79,45 @@ func (f *File) validate(p *Problems, maxTTL time.Duration) error {
 	}
 	f.validateUsers(p, maxTTL)
 	f.validateServiceAccounts(p, maxTTL)
+	f.validateInvitations(p)
 	return p.sorted().err()
+}
+
+// validateInvitations checks where links go: a Secret with a valid name,
+// a webhook with an http(s) URL (which hosts the controller may post to is
+// its own flag's to say), and a link lifetime within bounds.
+func (f *File) validateInvitations(p *Problems) {
+	inv := f.Spec.Invitations
+	if inv == nil {
+		return
+	}
+	if inv.Secret == nil && inv.Webhook == nil {
+		p.add(f.Line("spec", "invitations"), "spec.invitations: say where the links go: secret (namespace and name), webhook (url), or both")
+	}
+	if s := inv.Secret; s != nil {
+		if errs := validation.IsDNS1123Label(s.Namespace); len(errs) > 0 {
+			p.add(f.Line("spec", "invitations", "secret", "namespace"), "spec.invitations.secret.namespace %q: %s", s.Namespace, errs[0])
+		}
+		if errs := validation.IsDNS1123Subdomain(s.Name); len(errs) > 0 {
+			p.add(f.Line("spec", "invitations", "secret", "name"), "spec.invitations.secret.name %q: %s", s.Name, errs[0])
+		}
+	}
+	if w := inv.Webhook; w != nil {
+		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+			p.add(f.Line("spec", "invitations", "webhook", "url"), "spec.invitations.webhook.url %q is not an http(s) URL without credentials", w.URL)
+		}
+	}
+	if d := inv.Expires.Duration; d < 0 || d > maxInvitationExpiry {
+		p.add(f.Line("spec", "invitations", "expires"), "spec.invitations.expires %s: a link works for at most %s", d, lifetime.Format(maxInvitationExpiry))
+	}
+}
+
+// InvitationExpiry is how long the team's links work.
+func (inv *Invitations) InvitationExpiry() time.Duration {
+	if inv.Expires.Duration > 0 {
+		return inv.Expires.Duration
+	}
+	return DefaultInvitationExpiry
 }
 
 // sorted orders the problems by line.
