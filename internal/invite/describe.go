@@ -7,6 +7,9 @@ import (
 
 // Describe says in words what the invite's access allows.
 func (i *Invite) Describe() string {
+	if i.Team != "" {
+		return fmt.Sprintf("what team %s gives its member %s (kubeaccess controller binds it once the certificate exists)", i.Team, i.User)
+	}
 	a := i.Access
 	where := "in namespace " + i.Namespace
 	if a.ClusterWide {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
+	"github.com/kubeaccess/kubeaccess/internal/privilege"
 )
 
 // DefaultPublicURL is where kubeaccess serve is reached unless told
@@ -75,6 +76,19 @@ type Invite struct {
 	CreatedAt time.Time                  `json:"createdAt"`
 	ExpiresAt time.Time                  `json:"expiresAt"`
 
+	// Team, when set, is the TeamAccess this invitation is for (made by
+	// kubeaccess controller, on the TeamAccess's author's behalf): the
+	// credential is the team's, recorded as such, and the controller binds
+	// the team's access once it exists. TeamUID is the TeamAccess object's,
+	// Serial counts the member's invitations of it, Grants are what the
+	// team's bindings would give the member (the privilege check counts
+	// them as held), and Until is when the member's access ends.
+	Team    string            `json:"team,omitempty"`
+	TeamUID string            `json:"teamUID,omitempty"`
+	Serial  int               `json:"serial,omitempty"`
+	Grants  []privilege.Grant `json:"grants,omitempty"`
+	Until   *time.Time        `json:"until,omitempty"`
+
 	State string `json:"state"`
 	// CSR is the request made when the link was used, Record the
 	// credential's record, UsedAt when it was issued.
@@ -107,6 +121,9 @@ func (i *Invite) Lifetime() time.Duration {
 	d, _ := time.ParseDuration(i.TTL)
 	if access := i.AccessFor(); access > 0 {
 		return max(min(d, access), csr.MinTTL)
+	}
+	if i.Until != nil {
+		return max(min(d, time.Until(*i.Until)), csr.MinTTL)
 	}
 	return d
 }
@@ -149,7 +166,26 @@ func Plan(inv *Invite, source issue.Source, recordsNamespace string, maxTTL time
 	if access := inv.AccessFor(); access > 0 {
 		p.AccessUntil = time.Now().Add(access)
 	}
+	if inv.Team != "" {
+		p.Team, p.Bound.Grants = inv.Team, inv.Grants
+		if inv.Until != nil {
+			p.AccessUntil = *inv.Until
+		}
+	}
 	return p
+}
+
+// TeamToken is the link token of a team's invitation: derived, with the
+// invitation key, from the TeamAccess object, the member and the serial,
+// so that whichever replica of kubeaccess controller makes it (before or
+// after a failover, once or twice) makes the very same invitation, never a
+// second one. Only those who hold the key, who could seal any invitation
+// anyway, can derive it; a new TeamAccess object (a new UID) or a new
+// serial gives a new token.
+func TeamToken(key []byte, teamUID, user string, serial int) string {
+	m := hmac.New(sha256.New, key)
+	fmt.Fprintf(m, "kubeaccess team invitation\x00%s\x00%s\x00%d", teamUID, user, serial)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // NewToken returns a fresh link token and its hash, as stored.

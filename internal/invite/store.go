@@ -114,6 +114,9 @@ func (s Store) toSecret(key []byte, inv *Invite) (*corev1.Secret, error) {
 	l := labels.Managed()
 	l[Label] = "true"
 	l[labels.User] = labelValue(inv.User)
+	if inv.Team != "" {
+		l[labels.Team] = inv.Team
+	}
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: objectName(inv.ID), Namespace: s.Namespace, Labels: l},
 		Type:       SecretType,
@@ -149,6 +152,21 @@ func (s Store) Get(ctx context.Context, key []byte, id string) (*Stored, error) 
 	}
 	return s.open(key, sec)
 }
+
+// OpenSecret reads the invite an object holds (as a watch delivered it),
+// refusing one whose seal does not match.
+func OpenSecret(key []byte, sec *corev1.Secret) (*Stored, error) {
+	return Store{}.open(key, sec)
+}
+
+// ObjectName is the name of the invite's object.
+func (st *Stored) ObjectName() string { return objectName(st.ID) }
+
+// Annotations are its object's annotations, which are not sealed.
+func (st *Stored) Annotations() map[string]string { return st.obj.Annotations }
+
+// SetObject takes its object as a write returned it.
+func (st *Stored) SetObject(sec *corev1.Secret) { st.obj = sec }
 
 func (s Store) open(key []byte, sec *corev1.Secret) (*Stored, error) {
 	if sec.Labels[Label] != "true" || sec.Labels[labels.ManagedBy] != labels.Kubeaccess || sec.Type != SecretType {
@@ -215,7 +233,7 @@ func (s Store) Update(ctx context.Context, key []byte, st *Stored) error {
 	if err != nil {
 		return err
 	}
-	sec.ResourceVersion = st.obj.ResourceVersion
+	sec.ResourceVersion, sec.Annotations = st.obj.ResourceVersion, st.obj.Annotations
 	got, err := s.Client.CoreV1().Secrets(s.Namespace).Update(ctx, sec, metav1.UpdateOptions{FieldManager: labels.Kubeaccess})
 	if err != nil {
 		return err
