@@ -11,6 +11,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,7 +35,9 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/kubeaccess/kubeaccess/internal/invite"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
+	kalabels "github.com/kubeaccess/kubeaccess/internal/labels"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
@@ -61,6 +64,13 @@ type Controller struct {
 	// Dynamic serves TeamAccess objects; without it (a cluster without
 	// the CRD) teams are not reconciled.
 	Dynamic dynamic.Interface
+	// PortalURL is where kubeaccess serve is reached, for the links of the
+	// invitations teams ask for; without it no one is invited.
+	PortalURL string
+	// WebhookAllow are the URL prefixes a team's invitations may be posted
+	// to; HTTP posts them.
+	WebhookAllow []string
+	HTTP         *http.Client
 
 	records  corelisters.ConfigMapNamespaceLister
 	requests certlisters.CertificateSigningRequestLister
@@ -72,6 +82,8 @@ type Controller struct {
 	clusterRoleBindingIndex cache.Indexer
 	namespaces              corelisters.NamespaceLister
 	serviceAccounts         corelisters.ServiceAccountLister
+	// The teams' invitations, by team, when PortalURL is set.
+	invitationIndex cache.Indexer
 	// The admission policy that names a TeamAccess's author.
 	policies       admissionlisters.ValidatingAdmissionPolicyLister
 	policyBindings admissionlisters.ValidatingAdmissionPolicyBindingLister
@@ -223,6 +235,23 @@ func (c *Controller) Run(ctx context.Context) error {
 				return err
 			}
 			synced = append(synced, inf.HasSynced)
+		}
+		if c.PortalURL != "" {
+			// The teams' invitations: each change of one (a link used,
+			// say) looks at its team again.
+			inviteInformers := informers.NewSharedInformerFactoryWithOptions(c.Client, c.ResyncPeriod, strip, informers.WithNamespace(c.RecordsNamespace),
+				informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = invite.Label + "=true," + kalabels.Team }))
+			inf := inviteInformers.Core().V1().Secrets().Informer()
+			if err := inf.AddIndexers(cache.Indexers{teamIndex: teamsOf}); err != nil {
+				return err
+			}
+			if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: enqueueTeamOf, UpdateFunc: func(_, obj any) { enqueueTeamOf(obj) }, DeleteFunc: enqueueTeamOf}); err != nil {
+				return err
+			}
+			c.invitationIndex = inf.GetIndexer()
+			synced = append(synced, inf.HasSynced)
+			inviteInformers.Start(ctx.Done())
+			defer inviteInformers.Shutdown()
 		}
 		policyInformers.Start(ctx.Done())
 		defer policyInformers.Shutdown()

@@ -20,8 +20,10 @@ type Metrics struct {
 	Renewals   *prometheus.CounterVec
 	Expiries   prometheus.Counter
 	Drift      prometheus.Counter
-	Duration   *prometheus.HistogramVec
-	Leader     prometheus.Gauge
+	// Invitations counts team invitations by result: sent, revoked.
+	Invitations *prometheus.CounterVec
+	Duration    *prometheus.HistogramVec
+	Leader      prometheus.Gauge
 
 	credentials *credentialsCollector
 }
@@ -40,6 +42,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time-bound access taken away when its time came."}),
 		Drift: prometheus.NewCounter(prometheus.CounterOpts{Name: "kubeaccess_drift_corrected_total",
 			Help: "Times a team's roles and bindings, changed by someone else, were put back."}),
+		Invitations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubeaccess_invitations_total",
+			Help: "Invitations of teams' pending users, by result: sent (a link sent to a destination for the first time), revoked (no longer due)."}, []string{"result"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kubeaccess_reconcile_duration_seconds",
 			Help: "Time to reconcile one item, by loop.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"loop"}),
 		Leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubeaccess_leader",
@@ -51,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 				[]string{"within_days"}, nil),
 		},
 	}
-	reg.MustRegister(m.Reconciles, m.Refusals, m.Renewals, m.Expiries, m.Drift, m.Duration, m.Leader, m.credentials)
+	reg.MustRegister(m.Reconciles, m.Refusals, m.Renewals, m.Expiries, m.Drift, m.Invitations, m.Duration, m.Leader, m.credentials)
 	return m
 }
 

@@ -64,12 +64,12 @@ func (c *Controller) reconcileTeam(ctx context.Context, name string) (outcome, e
 	}
 	if err := c.authorPolicyHolds(); err != nil {
 		c.Metrics.Refusals.WithLabelValues("team", "no-author-policy").Inc()
-		return c.teamStatus(ctx, u, nil, "NoAuthorPolicy", err)
+		return c.teamStatus(ctx, u, nil, "NoAuthorPolicy", err, nil)
 	}
 	author, err := authorOf(u.GetAnnotations())
 	if err != nil {
 		c.Metrics.Refusals.WithLabelValues("team", "no-author").Inc()
-		return c.teamStatus(ctx, u, nil, "NoAuthor", err)
+		return c.teamStatus(ctx, u, nil, "NoAuthor", err, nil)
 	}
 	doc, err := yaml.Marshal(map[string]any{"apiVersion": team.APIVersion, "kind": team.Kind, "metadata": map[string]any{"name": name}, "spec": u.Object["spec"]})
 	if err != nil {
@@ -77,7 +77,7 @@ func (c *Controller) reconcileTeam(ctx context.Context, name string) (outcome, e
 	}
 	file, err := team.Parse("TeamAccess "+name, doc)
 	if err != nil {
-		return c.teamStatus(ctx, u, nil, "Invalid", err)
+		return c.teamStatus(ctx, u, nil, "Invalid", err, nil)
 	}
 	catalog, err := c.Engine.Catalog()
 	if err != nil {
@@ -90,7 +90,7 @@ func (c *Controller) reconcileTeam(ctx context.Context, name string) (outcome, e
 	resolved, err := team.Resolve(file, catalog, state.Index, nil)
 	if err != nil {
 		c.Metrics.Refusals.WithLabelValues("team", "refused").Inc()
-		return c.teamStatus(ctx, u, nil, "Refused", err)
+		return c.teamStatus(ctx, u, nil, "Refused", err, nil)
 	}
 	plan, err := team.PlanInCluster(resolved, state, time.Now())
 	if err != nil {
@@ -99,7 +99,8 @@ func (c *Controller) reconcileTeam(ctx context.Context, name string) (outcome, e
 	// What the team gives, it gives on its author's authority: what
 	// they could not make themselves is not made, and what takes access
 	// away still is.
-	refused := plan.CheckAuthority(ctx, &privilege.Authority{Client: c.Client, Who: *author})
+	authority := &privilege.Authority{Client: c.Client, Who: *author}
+	refused := plan.CheckAuthority(ctx, authority)
 	var unauthorized *privilege.Unauthorized
 	if errors.As(refused, &unauthorized) {
 		plan = plan.OnlyRemovals()
@@ -111,7 +112,7 @@ func (c *Controller) reconcileTeam(ctx context.Context, name string) (outcome, e
 	drift := observedGeneration(u) == u.GetGeneration() && reconciled(u) && len(plan.Objects) > 0
 	out, err := team.ApplyInCluster(ctx, c.Client, c.RecordsNamespace, "kubeaccess controller (TeamAccess "+name+")", plan)
 	if err != nil {
-		return c.teamStatus(ctx, u, plan, "ApplyFailed", err)
+		return c.teamStatus(ctx, u, plan, "ApplyFailed", err, nil)
 	}
 	if drift {
 		var what []string
@@ -134,17 +135,48 @@ func (c *Controller) reconcileTeam(ctx context.Context, name string) (outcome, e
 	if unauthorized != nil {
 		c.Metrics.Refusals.WithLabelValues("team", "unauthorized").Inc()
 		c.event(u, corev1.EventTypeWarning, "Unauthorized", "%v", unauthorized)
-		res, err := c.teamStatus(ctx, u, nil, "Unauthorized", unauthorized)
+		res, err := c.teamStatus(ctx, u, nil, "Unauthorized", unauthorized, nil)
 		// Authority may come: look again in a while.
 		res.after = time.Minute
 		return res, err
 	}
-	res, err := c.teamStatus(ctx, u, plan, "Reconciled", nil)
-	// A member's until: is the next thing to do.
-	if next := resolved.NextEnd(time.Now()); !next.IsZero() {
+	// Those still without a credential are invited, when the team asks.
+	inv := c.inviteMembers(ctx, u, plan, author, authority)
+	c.reportInvitations(u, inv)
+	res, err := c.teamStatus(ctx, u, plan, "Reconciled", nil, &inv)
+	// A member's until:, or a link's expiry, is the next thing to do.
+	next := resolved.NextEnd(time.Now())
+	for _, o := range inv.open {
+		if next.IsZero() || o.ExpiresAt.Before(next) {
+			next = o.ExpiresAt
+		}
+	}
+	if !next.IsZero() {
 		res.after = time.Until(next) + time.Second
 	}
+	if inv.err != nil && (res.after == 0 || res.after > 30*time.Second) {
+		res.after = 30 * time.Second
+	}
 	return res, err
+}
+
+// reportInvitations records what a reconcile did with the team's
+// invitations: Events and metrics name the users, never a link.
+func (c *Controller) reportInvitations(u *unstructured.Unstructured, inv invited) {
+	if len(inv.sent) > 0 {
+		c.Metrics.Invitations.WithLabelValues("sent").Add(float64(len(inv.sent)))
+		c.event(u, corev1.EventTypeNormal, "Invited", "sent the invitation links of %s", strings.Join(inv.sent, ", "))
+		c.Logf("team %s: sent the invitation links of %s", u.GetName(), strings.Join(inv.sent, ", "))
+	}
+	if len(inv.revoked) > 0 {
+		c.Metrics.Invitations.WithLabelValues("revoked").Add(float64(len(inv.revoked)))
+		c.event(u, corev1.EventTypeNormal, "InvitationRevoked", "revoked the open invitations of %s: no longer due", strings.Join(inv.revoked, ", "))
+	}
+	if inv.err != nil {
+		c.Metrics.Refusals.WithLabelValues("team", "invitation-"+strings.ToLower(inv.reason)).Inc()
+		c.event(u, corev1.EventTypeWarning, inv.reason, "%v", inv.err)
+		c.Logf("team %s: invitations: %v", u.GetName(), inv.err)
+	}
 }
 
 // reconciled says whether the TeamAccess's status says it was reconciled
@@ -193,6 +225,13 @@ func (c *Controller) pruneTeam(ctx context.Context, u *unstructured.Unstructured
 	for _, ch := range out.Done {
 		done = append(done, ch.String())
 	}
+	revoked, err := c.revokeInvitations(ctx, name)
+	if err != nil {
+		return outcome{}, fmt.Errorf("pruning deleted TeamAccess %s: %w", name, err)
+	}
+	if len(revoked) > 0 {
+		done = append(done, "revoked the open invitations of "+strings.Join(revoked, ", "))
+	}
 	if len(done) > 0 {
 		c.event(u, corev1.EventTypeNormal, "Pruned", "the TeamAccess was deleted: %s", strings.Join(done, "; "))
 		c.Logf("team %s deleted: %s", name, strings.Join(done, "; "))
@@ -221,7 +260,7 @@ func (c *Controller) setFinalizers(ctx context.Context, u *unstructured.Unstruct
 // teamStatus writes the TeamAccess's status (only when it changed, so
 // that writing it does not wake the loop again): Ready with why, the
 // members bound and pending, and the generation it is about.
-func (c *Controller) teamStatus(ctx context.Context, u *unstructured.Unstructured, plan *team.InCluster, reason string, cause error) (outcome, error) {
+func (c *Controller) teamStatus(ctx context.Context, u *unstructured.Unstructured, plan *team.InCluster, reason string, cause error, inv *invited) (outcome, error) {
 	status := map[string]any{}
 	if s, ok := u.Object["status"].(map[string]any); ok {
 		status = runtime.DeepCopyJSON(s)
@@ -233,6 +272,9 @@ func (c *Controller) teamStatus(ctx context.Context, u *unstructured.Unstructure
 		ready.Status, ready.Message = metav1.ConditionFalse, cause.Error()
 	}
 	meta.SetStatusCondition(&conditions, ready)
+	if inv != nil {
+		invitedCondition(&conditions, u.GetGeneration(), plan, inv)
+	}
 	raw := make([]any, len(conditions))
 	for i := range conditions {
 		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&conditions[i])
@@ -249,7 +291,21 @@ func (c *Controller) teamStatus(ctx context.Context, u *unstructured.Unstructure
 			pending[i] = p
 		}
 		fresh["pendingMembers"] = pending
+	}
+	if inv != nil {
+		open := make([]any, len(inv.open))
+		for i, o := range inv.open {
+			open[i] = map[string]any{"user": o.User, "expiresAt": o.ExpiresAt.UTC().Format(time.RFC3339), "sentTo": o.SentTo}
+		}
+		fresh["invited"], fresh["invitations"] = int64(len(inv.open)), open
 	} else {
+		for _, k := range []string{"invited", "invitations"} {
+			if v, ok := status[k]; ok {
+				fresh[k] = v
+			}
+		}
+	}
+	if plan == nil {
 		for _, k := range []string{"members", "bound", "pending", "pendingMembers"} {
 			if v, ok := status[k]; ok {
 				fresh[k] = v
@@ -270,6 +326,22 @@ func (c *Controller) teamStatus(ctx context.Context, u *unstructured.Unstructure
 		return outcome{}, fmt.Errorf("writing the status of TeamAccess %s: %w", u.GetName(), err)
 	}
 	return outcome{result: result}, nil
+}
+
+// invitedCondition sets the Invited condition of a team whose spec asks
+// for invitations (and drops it from one that no longer does): whether
+// every pending user holds an open invitation, sent.
+func invitedCondition(conditions *[]metav1.Condition, generation int64, plan *team.InCluster, inv *invited) {
+	if plan.Resolved.File.Spec.Invitations == nil {
+		meta.RemoveStatusCondition(conditions, "Invited")
+		return
+	}
+	cond := metav1.Condition{Type: "Invited", Status: metav1.ConditionTrue, Reason: "Invited", ObservedGeneration: generation,
+		Message: fmt.Sprintf("%d pending users hold an open invitation, sent", len(inv.open))}
+	if inv.err != nil {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, inv.reason, inv.err.Error()
+	}
+	meta.SetStatusCondition(conditions, cond)
 }
 
 // normalize is a status as JSON numbers and without its time of writing,

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,6 +48,8 @@ type Options struct {
 	MetricsAddr      string
 	HealthAddr       string
 	Identity         string
+	PortalURL        string
+	WebhookAllow     []string
 
 	maxTTL  time.Duration
 	factory cmdutil.Factory
@@ -77,6 +81,13 @@ tampered with, the subject is the same, and the lifetime is within
 --max-ttl; the privilege checks every issuance makes run too. Any other
 request it leaves alone.
 
+It keeps each TeamAccess (the custom resource): the team's roles and bindings
+made, updated and pruned on its author's authority, drift put back, members'
+until: honoured. With --portal-url, the users of a team whose spec has
+invitations: and who hold no credential yet are invited: the link (for
+kubeaccess serve at that URL) is written to the Secret the team names, or
+posted to its webhook when --invitation-webhook-allow allows that URL.
+
 /healthz, /readyz (on --health-addr) and Prometheus /metrics (on
 --metrics-addr) are served by every replica.`,
 		Example: `  # As in the cluster, under the controller's own service account
@@ -97,6 +108,8 @@ request it leaves alone.
 	fs.DurationVar(&o.RetryPeriod, "retry-period", o.RetryPeriod, "How often the lease is tried")
 	fs.StringVar(&o.MetricsAddr, "metrics-addr", o.MetricsAddr, "Where /metrics is served")
 	fs.StringVar(&o.HealthAddr, "health-addr", o.HealthAddr, "Where /healthz and /readyz are served")
+	fs.StringVar(&o.PortalURL, "portal-url", "", "Where kubeaccess serve is reached (https://...), for the links of teams' invitations; without it no one is invited")
+	fs.StringSliceVar(&o.WebhookAllow, "invitation-webhook-allow", nil, "URL prefixes (scheme, host and a path ending in /) a team's invitations may be posted to")
 	fs.StringVar(&o.Identity, "identity", "", "This replica's name in the Lease (default: the host name, the pod's in a cluster)")
 	return cmd
 }
@@ -119,6 +132,17 @@ func (o *Options) Validate() error {
 	var err error
 	if o.maxTTL, err = cmdutil.ParseWindow(o.MaxTTL); err != nil {
 		return failure.UsageErrorf("--max-ttl: %w", err)
+	}
+	if o.PortalURL != "" {
+		if u, err := url.Parse(o.PortalURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			return failure.UsageErrorf("--portal-url %q must be an https:// URL: the browser makes its key only in a secure context", o.PortalURL)
+		}
+	}
+	for _, prefix := range o.WebhookAllow {
+		u, err := url.Parse(prefix)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || !strings.HasSuffix(u.Path, "/") {
+			return failure.UsageErrorf("--invitation-webhook-allow %q must be an http(s) URL whose path ends in / (https://hooks.example.com/services/)", prefix)
+		}
 	}
 	switch {
 	case o.Workers < 1:
@@ -146,7 +170,9 @@ func (o *Options) Run(ctx context.Context) error {
 	c := &controller.Controller{
 		Client: client, Engine: engine, RecordsNamespace: o.RecordsNamespace, MaxTTL: o.maxTTL, ApprovalTimeout: o.ApprovalTimeout,
 		Metrics: controller.NewMetrics(reg), Workers: o.Workers, ResyncPeriod: 10 * time.Minute,
-		Events: events,
+		Events: events, PortalURL: o.PortalURL, WebhookAllow: o.WebhookAllow,
+		// A webhook is posted to where it says, not where it redirects.
+		HTTP: &http.Client{Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		Logf: func(format string, args ...any) {
 			fmt.Fprintf(o.ErrOut, time.Now().UTC().Format(time.RFC3339)+" "+format+"\n", args...)
 		},
