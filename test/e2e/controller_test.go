@@ -54,15 +54,15 @@ type controllerProcess struct {
 	done            chan struct{}
 }
 
-// startController runs a replica under kubeconfig, contending for lease
-// with a short lease so that failover is quick, and stops it (SIGTERM,
+// startController runs a replica under kubeconfig (with flags), contending
+// for lease with a short lease so that failover is quick, and stops it (SIGTERM,
 // then SIGKILL) when the test ends.
-func startController(t *testing.T, kubeconfig, identity, lease string) *controllerProcess {
+func startController(t *testing.T, kubeconfig, identity, lease string, flags ...string) *controllerProcess {
 	t.Helper()
 	p := &controllerProcess{identity: identity, health: freeAddr(t), metrics: freeAddr(t), stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(kubeaccessBin, "controller", "--identity", identity, "--lease-name", lease,
+	p.cmd = exec.Command(kubeaccessBin, append([]string{"controller", "--identity", identity, "--lease-name", lease,
 		"--lease-duration", "4s", "--renew-deadline", "3s", "--retry-period", "500ms",
-		"--health-addr", p.health, "--metrics-addr", p.metrics)
+		"--health-addr", p.health, "--metrics-addr", p.metrics}, flags...)...)
 	p.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	p.cmd.Stdout, p.cmd.Stderr = p.stderr, p.stderr
 	if err := p.cmd.Start(); err != nil {
