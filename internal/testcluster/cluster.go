@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -253,12 +254,66 @@ func (c *Cluster) PIDs() []int {
 // PIDOf returns the pid of the running control-plane process name
 // (etcd, kube-apiserver, kube-controller-manager), 0 when none runs.
 func (c *Cluster) PIDOf(name string) int {
-	for _, p := range c.procs {
-		if p.name == name {
-			return p.pid()
-		}
+	if p := c.proc(name); p != nil {
+		return p.pid()
 	}
 	return 0
+}
+
+// Kill ends the control-plane process name at once (SIGKILL), as a crash
+// would; Restart starts it again.
+func (c *Cluster) Kill(name string) error {
+	p := c.proc(name)
+	if p == nil {
+		return fmt.Errorf("no %s runs", name)
+	}
+	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("killing %s (pid %d): %w", name, p.pid(), err)
+	}
+	<-p.exited
+	return nil
+}
+
+// Restart starts the control-plane process name again, with the same
+// flags, ports and data (stopping it first if it still runs), and returns
+// once it is ready again: etcd healthy, the API server ready through etcd.
+func (c *Cluster) Restart(ctx context.Context, name string) error {
+	p := c.proc(name)
+	if p == nil {
+		return fmt.Errorf("no %s was started", name)
+	}
+	if err := p.stop(); err != nil {
+		return err
+	}
+	fresh, err := startProcess(c.Dir, name, p.cmd.Path, p.cmd.Args[1:], false)
+	if err != nil {
+		return err
+	}
+	c.procs[slices.Index(c.procs, p)] = fresh
+	switch name {
+	case "etcd":
+		for _, arg := range fresh.cmd.Args {
+			if url, ok := strings.CutPrefix(arg, "--listen-client-urls="); ok {
+				if err := waitForEtcd(ctx, fresh, url); err != nil {
+					return err
+				}
+			}
+		}
+		return waitForAPIServer(ctx, c.proc("kube-apiserver"), c.AdminKubeconfig)
+	case "kube-apiserver":
+		return waitForAPIServer(ctx, fresh, c.AdminKubeconfig)
+	}
+	return nil
+}
+
+// proc is the process name, last started.
+func (c *Cluster) proc(name string) *process {
+	for _, p := range slices.Backward(c.procs) {
+		if p.name == name {
+			return p
+		}
+	}
+	return nil
 }
 
 // Kubectl returns the path of the kubectl built with the control plane.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -46,7 +47,7 @@ func accounts(from, to int) []string {
 // the way: its leader killed in the middle of a reconcile, the
 // TeamAccess changed twice while a reconcile runs, the API server paused
 // for longer than the lease (the leader loses it and exits, as a pod
-// would be restarted; a standby takes over).
+// would be restarted; a standby takes over), etcd killed and restarted.
 func TestControllerConvergesAfterFaults(t *testing.T) {
 	kc := controllerKubeconfig(t)
 	a := startController(t, kc, "fault-a", "fault-lease")
@@ -97,5 +98,38 @@ func TestControllerConvergesAfterFaults(t *testing.T) {
 	waitUntil(t, "the change after the pause reconciled", 60*time.Second, converged(accounts(0, 10)))
 	if !c.leading() && !b.leading() {
 		t.Errorf("no replica leads after the pause")
+	}
+
+	// etcd killed and started again on its data, some seconds later: the
+	// API server fails every request meanwhile, the watches break, the
+	// leader may lose its lease. What was made is still there, and the
+	// next change is reconciled by whichever replica leads.
+	etcd := cluster.PIDOf("etcd")
+	if err := cluster.Kill("etcd"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(6 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := cluster.Restart(ctx, "etcd"); err != nil {
+		t.Fatal(err)
+	}
+	if again := cluster.PIDOf("etcd"); again == 0 || again == etcd {
+		t.Fatalf("etcd was not started again: pid %d, was %d", again, etcd)
+	}
+	select {
+	case <-c.done:
+		t.Logf("fault-c lost the lease while etcd was down, and exited")
+	default:
+		t.Logf("fault-c still runs after etcd restarted")
+	}
+	if got := boundAccounts(t); !slices.Equal(got, accounts(0, 10)) {
+		t.Errorf("after etcd restarted the team's bindings name %v, want %v", got, accounts(0, 10))
+	}
+	d := startController(t, kc, "fault-d", "fault-lease")
+	mustSucceed(t, "kubectl apply 5..15", kubectl(t, cluster.AdminKubeconfig, "apply", "-f", faultTeam(t, dir, 5, 15)))
+	waitUntil(t, "the change after etcd restarted reconciled", 60*time.Second, converged(accounts(5, 15)))
+	if !b.leading() && !c.leading() && !d.leading() {
+		t.Errorf("no replica leads after etcd restarted")
 	}
 }
