@@ -324,8 +324,8 @@ func TestControllerInvitesATeamsUsers(t *testing.T) {
 	if got := len(hooks.all()); got != 2 {
 		t.Errorf("a link was posted for an author who may not invite: %d notices", got)
 	}
-	mustSucceed(t, "let lead invite", kubectl(t, admin, "create", "clusterrole", "ctl-inv-inviter", "--verb", "invite", "--resource", "teamaccesses.kubeaccess.io"))
-	mustSucceed(t, "bind it", kubectl(t, admin, "create", "clusterrolebinding", "ctl-inv-inviter", "--clusterrole", "ctl-inv-inviter", "--serviceaccount", "ctl-inv-leads:lead"))
+	mustSucceed(t, "let lead invite (deploy/'s ClusterRole)", kubectl(t, admin, "create", "clusterrolebinding", "ctl-inv-inviter",
+		"--clusterrole", "kubeaccess-teamaccess-inviter", "--serviceaccount", "ctl-inv-leads:lead"))
 	// The controller looks again at a refused invitation within 30s.
 	waitUntil(t, "lou is invited once lead may invite", 90*time.Second, func() bool {
 		status, _, _ := condition(teamAccessStatus(t, "ctl-inv-lead"), "Invited")

@@ -65,6 +65,7 @@ func TestDeployManifestsAreAccepted(t *testing.T) {
 	for _, want := range []string{"deployment.apps/kubeaccess-portal", "clusterrole.rbac.authorization.k8s.io/kubeaccess-portal", "service/kubeaccess-portal",
 		"deployment.apps/kubeaccess-controller", "clusterrole.rbac.authorization.k8s.io/kubeaccess-controller", "poddisruptionbudget.policy/kubeaccess-controller",
 		"clusterrole.rbac.authorization.k8s.io/kubeaccess-controller-invitation-links",
+		"clusterrole.rbac.authorization.k8s.io/kubeaccess-teamaccess-inviter",
 		"customresourcedefinition.apiextensions.k8s.io/teamaccesses.kubeaccess.io",
 		"validatingadmissionpolicy.admissionregistration.k8s.io/kubeaccess-teamaccess-author",
 		"validatingadmissionpolicybinding.admissionregistration.k8s.io/kubeaccess-teamaccess-author"} {
