@@ -27,6 +27,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/invite"
 	kalabels "github.com/kubeaccess/kubeaccess/internal/labels"
 	"github.com/kubeaccess/kubeaccess/internal/privilege"
+	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/team"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
@@ -177,6 +178,12 @@ func (c *Controller) inviteMembers(ctx context.Context, u *unstructured.Unstruct
 		case st != nil && st.State == invite.StateRedeeming:
 			// Being used right now: the record comes next.
 			continue
+		case st != nil && st.State == invite.StateUsed && !c.recordSeen(st.Record) && st.UsedAt != nil && now.Sub(*st.UsedAt) < recordLag:
+			// Used, and its credential recorded, but the record has not
+			// reached this view yet (records and invitations are watched
+			// apart): its arrival looks at the team again. A record that
+			// never comes (deleted) is waited for no longer than recordLag.
+			continue
 		case st != nil && st.State == invite.StateOpen && st.Usable(now) == "" && sameMember(st.Invite, want):
 			open = append(open, st)
 			continue
@@ -281,6 +288,18 @@ func (c *Controller) createTeamInvite(ctx context.Context, store invite.Store, k
 		return nil, fmt.Errorf("inviting %s: invitation %s is someone else's", inv.User, inv.ID)
 	}
 	return st, nil
+}
+
+// recordLag bounds the wait for a used invitation's record to be seen.
+const recordLag = 5 * time.Minute
+
+// recordSeen says whether the watched records hold the record id.
+func (c *Controller) recordSeen(id string) bool {
+	if id == "" || c.records == nil {
+		return true
+	}
+	_, err := c.records.Get(records.ObjectName(id))
+	return !apierrors.IsNotFound(err)
 }
 
 // link is an invitation's link, derived again from its token.
