@@ -48,13 +48,9 @@ import (
 // namespace, lifetime, access, until) is revoked, and a changed member is
 // invited anew.
 
-// The marks kept on an invitation's Secret of where its link was sent, so
-// that it is sent once to each destination.
-const (
-	sentAnnotation = "kubeaccess.io/sent"
-	sentSecret     = "secret"
-	sentWebhook    = "webhook"
-)
+// sentAnnotation marks an invitation whose link was posted to the team's
+// webhook, so that it is posted once.
+const sentAnnotation = "kubeaccess.io/posted"
 
 // InvitePermission is what a TeamAccess's author must hold for kubeaccess
 // to invite its users: minting certificates for names the author chooses
@@ -63,8 +59,11 @@ var InvitePermission = verify.Permission{Verb: "invite", Group: "kubeaccess.io",
 
 // invited is what a team's invitations came to in one reconcile.
 type invited struct {
-	open    []openInvitation
+	open []openInvitation
+	// sent are the users whose link went somewhere new; secret names the
+	// links Secret once it holds every open link.
 	sent    []string
+	secret  string
 	revoked []string
 	// reason and err say why pending users were not all invited.
 	reason string
@@ -201,7 +200,14 @@ func (c *Controller) inviteMembers(ctx context.Context, u *unstructured.Unstruct
 		out.reason, out.err = "DeliveryFailed", errors.Join(out.err, err)
 	}
 	for _, st := range open {
-		out.open = append(out.open, openInvitation{User: st.User, ExpiresAt: st.ExpiresAt, SentTo: st.Annotations()[sentAnnotation]})
+		var to []string
+		if out.secret != "" {
+			to = append(to, out.secret)
+		}
+		if st.Annotations()[sentAnnotation] != "" {
+			to = append(to, "webhook")
+		}
+		out.open = append(out.open, openInvitation{User: st.User, ExpiresAt: st.ExpiresAt, SentTo: strings.Join(to, ", ")})
 	}
 	if out.err != nil && out.reason == "" {
 		out.reason = "InvitationFailed"
@@ -276,11 +282,13 @@ func sameGrants(a, b []privilege.Grant) bool {
 func (c *Controller) createTeamInvite(ctx context.Context, store invite.Store, key []byte, inv *invite.Invite) (*invite.Stored, error) {
 	inv.TokenHash = invite.HashToken(invite.TeamToken(key, inv.TeamUID, inv.User, inv.Serial))
 	inv.ID = invite.IDOf(inv.TokenHash)
-	err := store.Create(ctx, key, inv)
-	if err != nil && !apierrors.IsAlreadyExists(err) {
+	st, err := store.Create(ctx, key, inv)
+	if err == nil {
+		return st, nil
+	} else if !apierrors.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("inviting %s: %w", inv.User, err)
 	}
-	st, err := store.Get(ctx, key, inv.ID)
+	st, err = store.Get(ctx, key, inv.ID)
 	if err != nil {
 		return nil, fmt.Errorf("inviting %s: reading the invitation back: %w", inv.User, err)
 	}
@@ -313,46 +321,42 @@ func (c *Controller) link(key []byte, st *invite.Stored) string {
 func (c *Controller) deliver(ctx context.Context, u *unstructured.Unstructured, spec *team.Invitations, key []byte, open []*invite.Stored, out *invited) error {
 	var errs []error
 	if s := spec.Secret; s != nil {
-		if err := c.writeLinks(ctx, u, s, key, open); err != nil {
+		// The Secret is brought to the open links at every reconcile, so
+		// needs no mark of what it holds.
+		if err := c.writeLinks(ctx, u, s, key, open, out); err != nil {
 			errs = append(errs, err)
 		} else {
-			for _, st := range open {
-				errs = append(errs, c.markSent(ctx, st, sentSecret+":"+s.Namespace+"/"+s.Name, out))
-			}
+			out.secret = "secret " + s.Namespace + "/" + s.Name
 		}
 	}
 	if w := spec.Webhook; w != nil {
 		for _, st := range open {
-			if strings.Contains(st.Annotations()[sentAnnotation], sentWebhook) {
+			if st.Annotations()[sentAnnotation] != "" {
 				continue
 			}
 			if err := c.post(ctx, w.URL, u.GetName(), st, c.link(key, st)); err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			errs = append(errs, c.markSent(ctx, st, sentWebhook, out))
+			errs = append(errs, c.markPosted(ctx, st, out))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// markSent marks an invitation sent to dest, once.
-func (c *Controller) markSent(ctx context.Context, st *invite.Stored, dest string, out *invited) error {
-	have := st.Annotations()[sentAnnotation]
-	if slices.Contains(strings.Split(have, ","), dest) {
-		return nil
-	}
+// markPosted marks an invitation posted to the webhook.
+func (c *Controller) markPosted(ctx context.Context, st *invite.Stored, out *invited) error {
 	if !slices.Contains(out.sent, st.User) {
 		out.sent = append(out.sent, st.User)
 	}
-	marks := strings.Trim(have+","+dest, ",")
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{sentAnnotation: marks}}})
+	now := time.Now().UTC().Format(time.RFC3339)
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{sentAnnotation: now}}})
 	if err != nil {
 		return err
 	}
 	got, err := c.Client.CoreV1().Secrets(c.RecordsNamespace).Patch(ctx, st.ObjectName(), types.MergePatchType, patch, metav1.PatchOptions{FieldManager: kalabels.Kubeaccess})
 	if err != nil {
-		return fmt.Errorf("marking invitation %s sent to %s: %w", st.ID, dest, err)
+		return fmt.Errorf("marking invitation %s posted: %w", st.ID, err)
 	}
 	st.SetObject(got)
 	return nil
@@ -367,10 +371,18 @@ const LinksClusterRole = "kubeaccess-controller-invitation-links"
 // invitations' links, one key per user. It writes only a Secret it made
 // for this very TeamAccess (labelled with the team, owned by its UID, so
 // that it goes with the TeamAccess), never anyone else's.
-func (c *Controller) writeLinks(ctx context.Context, u *unstructured.Unstructured, ref *team.SecretRef, key []byte, open []*invite.Stored) error {
+func (c *Controller) writeLinks(ctx context.Context, u *unstructured.Unstructured, ref *team.SecretRef, key []byte, open []*invite.Stored, out *invited) error {
 	want := map[string][]byte{}
 	for _, st := range open {
 		want[linkKey(st.User)] = []byte(c.link(key, st))
+	}
+	// Who is new in the Secret, for the Event.
+	added := func(had map[string][]byte) {
+		for _, st := range open {
+			if _, ok := had[linkKey(st.User)]; !ok && !slices.Contains(out.sent, st.User) {
+				out.sent = append(out.sent, st.User)
+			}
+		}
 	}
 	secrets := c.Client.CoreV1().Secrets(ref.Namespace)
 	where := fmt.Sprintf("the links Secret %s/%s", ref.Namespace, ref.Name)
@@ -393,6 +405,7 @@ func (c *Controller) writeLinks(ctx context.Context, u *unstructured.Unstructure
 		if _, err := secrets.Create(ctx, sec, metav1.CreateOptions{FieldManager: kalabels.Kubeaccess}); err != nil {
 			return forbidden(err)
 		}
+		added(nil)
 		return nil
 	} else if err != nil {
 		return forbidden(err)
@@ -403,10 +416,12 @@ func (c *Controller) writeLinks(ctx context.Context, u *unstructured.Unstructure
 	if maps.EqualFunc(sec.Data, want, bytes.Equal) {
 		return nil
 	}
+	had := sec.Data
 	sec.Data = want
 	if _, err := secrets.Update(ctx, sec, metav1.UpdateOptions{FieldManager: kalabels.Kubeaccess}); err != nil {
 		return forbidden(err)
 	}
+	added(had)
 	return nil
 }
 

@@ -30,7 +30,7 @@ func newStored(t *testing.T) (Store, []byte, *Invite) {
 	now := time.Now().UTC().Truncate(time.Second)
 	inv := &Invite{ID: IDOf(hash), TokenHash: hash, User: "dave", Namespace: "dev", TTL: "1h", Approval: ApprovalManual, State: StateOpen,
 		Creator: &authenticationv1.UserInfo{Username: "admin"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := store.Create(context.Background(), key, inv); err != nil {
+	if _, err := store.Create(context.Background(), key, inv); err != nil {
 		t.Fatal(err)
 	}
 	return store, key, inv

@@ -94,16 +94,17 @@ const SecretType corev1.SecretType = "kubeaccess.io/invitation"
 // keeping invitations there lets no one roll one back who could not
 // already do more.
 
-// Create stores a new invite, sealed with key.
-func (s Store) Create(ctx context.Context, key []byte, inv *Invite) error {
+// Create stores a new invite, sealed with key, and returns it as stored.
+func (s Store) Create(ctx context.Context, key []byte, inv *Invite) (*Stored, error) {
 	sec, err := s.toSecret(key, inv)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := s.Client.CoreV1().Secrets(s.Namespace).Create(ctx, sec, metav1.CreateOptions{FieldManager: labels.Kubeaccess}); err != nil {
-		return fmt.Errorf("storing invite %s: %w", inv.ID, err)
+	got, err := s.Client.CoreV1().Secrets(s.Namespace).Create(ctx, sec, metav1.CreateOptions{FieldManager: labels.Kubeaccess})
+	if err != nil {
+		return nil, fmt.Errorf("storing invite %s: %w", inv.ID, err)
 	}
-	return nil
+	return &Stored{Invite: inv, obj: got}, nil
 }
 
 func (s Store) toSecret(key []byte, inv *Invite) (*corev1.Secret, error) {

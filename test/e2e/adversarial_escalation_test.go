@@ -397,7 +397,7 @@ func sealInvitation(t *testing.T, serveURL string, inv *invitation.Invite) strin
 	now := time.Now().UTC().Truncate(time.Second)
 	inv.ID, inv.TokenHash, inv.State, inv.CreatedAt, inv.ExpiresAt, inv.TTL, inv.Approval = invitation.IDOf(hash), hash, invitation.StateOpen, now, now.Add(time.Hour), "1h", invitation.ApprovalAuto
 	inv.CreatedBy = inv.Creator.Username
-	if err := store.Create(t.Context(), key, inv); err != nil {
+	if _, err := store.Create(t.Context(), key, inv); err != nil {
 		t.Fatal(err)
 	}
 	return serveURL + "/i/" + token

@@ -209,6 +209,16 @@ func TestControllerInvitesATeamsUsers(t *testing.T) {
 		status, _, _ := condition(st, "Invited")
 		return st != nil && st["invited"] == float64(2) && status == "True"
 	})
+	waitUntil(t, "the status says where the links went", 30*time.Second, func() bool {
+		open, _ := teamAccessStatus(t, "ctl-inv")["invitations"].([]any)
+		for _, o := range open {
+			m, _ := o.(map[string]any)
+			if m["sentTo"] != "secret ctl-inv-leads/ctl-inv-links, webhook" {
+				return false
+			}
+		}
+		return len(open) == 2
+	})
 	sent := links(t, "ctl-inv-leads", "ctl-inv-links")
 	if len(sent) != 2 || !strings.HasPrefix(sent["ctl-ivy"], serveURL+"/i/") || !strings.HasPrefix(sent["ctl-jo"], serveURL+"/i/") {
 		t.Fatalf("the links Secret does not hold one link per user: %v", sent)

@@ -175,7 +175,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := store.Create(ctx, key, inv); err != nil {
+	if _, err := store.Create(ctx, key, inv); err != nil {
 		return err
 	}
 	return o.print(inv, strings.TrimSuffix(o.PublicURL, "/")+"/i/"+token)
