@@ -400,7 +400,18 @@ func sealInvitation(t *testing.T, serveURL string, inv *invitation.Invite) strin
 	if _, err := store.Create(t.Context(), key, inv); err != nil {
 		t.Fatal(err)
 	}
-	return serveURL + "/i/" + token
+	link := serveURL + "/i/" + token
+	// serve knows invitations from a watch, which sees this one a moment
+	// after it was stored: wait for that, as no person clicks faster.
+	waitUntil(t, "serve sees the invitation", 10*time.Second, func() bool {
+		resp, err := insecureClient().Get(link + "/status")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode != http.StatusNotFound
+	})
+	return link
 }
 
 // TestEscalationServeDecidesOnCurrentRBAC: class 4. A binding made after
