@@ -203,6 +203,11 @@ func TestControllerInvitesATeamsUsers(t *testing.T) {
 		writeFile(t, path, fmt.Sprintf(invitingTeam, "ctl-inv", "ctl-inv", b.String(), receiver.URL+"/hooks/team"))
 		return authored(t, admin, path)
 	}
+	r := kubeaccess(t, admin, "apply", "-f", write("ctl-ivy", "ctl-jo"), "--out-dir", filepath.Join(dir, "out"), "--dry-run=client")
+	mustSucceed(t, "apply -f --dry-run=client of a file with invitations", r)
+	if !strings.Contains(r.stderr, "spec.invitations is kubeaccess controller's") {
+		t.Errorf("apply -f does not say that it does not invite:\n%s", r.stderr)
+	}
 	mustSucceed(t, "apply a TeamAccess with invitations", kubectl(t, admin, "apply", "-f", write("ctl-ivy", "ctl-jo")))
 	waitUntil(t, "both users are invited", 60*time.Second, func() bool {
 		st := teamAccessStatus(t, "ctl-inv")

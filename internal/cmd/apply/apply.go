@@ -202,6 +202,9 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.ServerSide {
 		return o.runServerSide(ctx)
 	}
+	if o.file.Spec.Invitations != nil {
+		fmt.Fprintf(o.ErrOut, "note: spec.invitations is kubeaccess controller's (apply --server-side); apply -f issues the users' kubeconfigs into --out-dir itself\n")
+	}
 	f := o.factory
 	engine, err := issuing.BulkEngine(f)
 	if err != nil {
