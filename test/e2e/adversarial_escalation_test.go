@@ -6,6 +6,7 @@ package e2e
 // message, and that nothing was issued, bound, changed or deleted.
 
 import (
+	"crypto"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -332,6 +333,13 @@ type portalStatus struct {
 // key, as the page makes it.
 func requestFor(t *testing.T, user string, groups ...string) string {
 	t.Helper()
+	_, req := keyAndRequest(t, user, groups...)
+	return req
+}
+
+// keyAndRequest is requestFor with its key.
+func keyAndRequest(t *testing.T, user string, groups ...string) (crypto.Signer, string) {
+	t.Helper()
 	key, err := pki.GenerateKey(pki.ECDSAP256)
 	if err != nil {
 		t.Fatal(err)
@@ -340,7 +348,7 @@ func requestFor(t *testing.T, user string, groups ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(req)
+	return key, string(req)
 }
 
 // redeemOverHTTP sends body to link's request endpoint as the page does,

@@ -128,15 +128,8 @@ func condition(st map[string]any, kind string) (string, string, string) {
 // a kubeconfig with that key and the certificate issued.
 func redeemAs(t *testing.T, link, user string, groups ...string) string {
 	t.Helper()
-	key, err := pki.GenerateKey(pki.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := pki.CreateRequest(key, pki.Subject(user, groups))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, st := redeemOverHTTP(t, link, string(req)); code != http.StatusAccepted {
+	key, req := keyAndRequest(t, user, groups...)
+	if code, st := redeemOverHTTP(t, link, req); code != http.StatusAccepted {
 		t.Fatalf("redeeming %s's link: %d %+v", user, code, st)
 	}
 	pollUntil(t, link, "issued", "failed")

@@ -531,20 +531,7 @@ func TestControllerKeepsATeamAccess(t *testing.T) {
 	ctl := startController(t, kc, "team-a", "team-lease")
 	waitUntil(t, "the replica leads", 30*time.Second, ctl.leading)
 	mustSucceed(t, "kubectl apply the TeamAccess", kubectl(t, cluster.AdminKubeconfig, "apply", "-f", authored(t, cluster.AdminKubeconfig, file)))
-	status := func() map[string]any {
-		r := kubectl(t, cluster.AdminKubeconfig, "get", "teamaccess", "ctl-team", "-o", "json")
-		var obj struct {
-			Metadata struct{ Generation int64 }
-			Status   map[string]any
-		}
-		if err := json.Unmarshal([]byte(r.stdout), &obj); err != nil {
-			return nil
-		}
-		if g, _ := obj.Status["observedGeneration"].(float64); int64(g) != obj.Metadata.Generation {
-			return nil
-		}
-		return obj.Status
-	}
+	status := func() map[string]any { return teamAccessStatus(t, "ctl-team") }
 	waitUntil(t, "the TeamAccess is reconciled", 30*time.Second, func() bool { return status() != nil })
 	st := status()
 	if st["members"] != float64(3) || st["bound"] != float64(3) || st["pending"] != float64(0) {
