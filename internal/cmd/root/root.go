@@ -22,6 +22,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/complete"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/completion"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/controller"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/credential"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/deny"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/grant"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/inspect"
@@ -89,6 +90,7 @@ track of that access until it is revoked.`,
 		whocan.NewCmdWhoCan(f, streams),
 		deny.NewCmdDeny(f, streams),
 		complete.NewCmdComplete(streams),
+		credential.NewCmdCredential(streams),
 		sign.NewCmdSign(f, streams),
 		inspect.NewCmdInspect(streams),
 		list.NewCmdList(f, streams),
