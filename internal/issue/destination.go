@@ -1,8 +1,16 @@
 package issue
 
 import (
+	"errors"
+	"fmt"
+	"os"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/renewing"
 )
 
 // entry is the kubeconfig entry of the credential.
@@ -20,6 +28,10 @@ func (x *Execution) checkDestination() error {
 	switch {
 	case d.Merge != "":
 		_, err = kubeconfig.CheckMerge(d.Merge, x.entry(&Credential{}), d.Force)
+	case d.Renewing && (d.Path == "" || x.Plan.Subject.ServiceAccount != nil):
+		err = fmt.Errorf("a renewing kubeconfig is written to a new file (--out), for a certificate")
+	case d.Renewing:
+		err = errors.Join(kubeconfig.CheckNew(d.Path, d.Force), kubeconfig.CheckNew(renewing.PathFor(d.Path), d.Force))
 	case d.Path != "":
 		err = kubeconfig.CheckNew(d.Path, d.Force)
 	case d.Replace != "":
@@ -47,5 +59,45 @@ func (x *Execution) write(e kubeconfig.Entry) (string, error) {
 		}
 		return d.Merge, kubeconfig.Merge(d.Merge, cfg, e)
 	}
+	if d.Renewing {
+		return d.Path, x.writeRenewing(e)
+	}
 	return d.Path, kubeconfig.Write(d.Path, e.Config(), d.Force)
+}
+
+// RenewerClusterRole (deploy/controller.yaml) lets a renewing credential
+// ask for its own renewal: create certificate requests and read them.
+const RenewerClusterRole = "kubeaccess-renewer"
+
+// RenewerBinding binds RenewerClusterRole to a renewing credential: to its
+// own group when it has one (so that revoking it takes this away too),
+// else to its user. It is part of the credential's access, recorded and
+// revoked with it.
+func RenewerBinding(s Subject) *rbacv1.ClusterRoleBinding {
+	subject, base := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: s.User}, rbac.UserObjectName(s.User)
+	if s.CredentialGroup != "" {
+		subject, base = rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: s.CredentialGroup}, s.CredentialGroup
+	}
+	return rbac.BuildClusterRoleBinding(rbac.BoundRoleName(base, "ClusterRole", RenewerClusterRole), RenewerClusterRole, subject)
+}
+
+// writeRenewing writes the renewing credential's file (its key and
+// certificate, 0600) and then the kubeconfig that runs its plugin; the
+// file is removed again if the kubeconfig cannot be written.
+func (x *Execution) writeRenewing(e kubeconfig.Entry) error {
+	d := x.Plan.Destination
+	path := renewing.PathFor(d.Path)
+	f := renewing.New(e, x.Plan.Subject.User, x.Plan.Subject.Groups, x.Plan.Source.Lifetime(), d.RenewBefore)
+	if err := renewing.Write(path, f, d.Force); err != nil {
+		return err
+	}
+	exec, err := renewing.Exec(path)
+	if err == nil {
+		e.Certificate, e.Key, e.Exec = nil, nil, exec
+		err = kubeconfig.Write(d.Path, e.Config(), d.Force)
+	}
+	if err != nil {
+		return errors.Join(err, os.Remove(path))
+	}
+	return nil
 }

@@ -124,6 +124,11 @@ type Destination struct {
 	// Replace names a kubeconfig whose user entry User gets the new
 	// credential in place of its own; the rest of the file stays.
 	Replace, User string
+	// Renewing writes, with Path, a kubeconfig whose user is the exec
+	// plugin of a renewing credential, kept beside it
+	// (renewing.PathFor); RenewBefore, when set, is when it renews.
+	Renewing    bool
+	RenewBefore time.Duration
 }
 
 // None reports whether no kubeconfig is to be written.

@@ -103,6 +103,9 @@ func (x *Execution) preflight(ctx context.Context) (preflighted, error) {
 		return out, err
 	}
 	out.needed = x.issuance.Needed()
+	if p.Destination.Renewing {
+		out.needed = append(out.needed, RenewerBinding(p.Subject))
+	}
 	if err := x.checkIndex(index, indexErr, out.access); err != nil {
 		return out, err
 	}

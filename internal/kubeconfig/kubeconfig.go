@@ -25,6 +25,9 @@ type Entry struct {
 	Certificate []byte // PEM client certificate
 	Key         []byte // PEM private key; empty when the user keeps it
 	Token       string // bearer token, instead of a certificate
+	// Exec, when set, is an exec credential plugin that gives the user's
+	// credential instead (a renewing certificate's).
+	Exec        *clientcmdapi.ExecConfig
 	ContextName string
 	Namespace   string
 }
@@ -39,7 +42,11 @@ func (e Entry) Config() *clientcmdapi.Config {
 
 func (e Entry) addTo(cfg *clientcmdapi.Config) {
 	cfg.Clusters[e.ClusterName] = &clientcmdapi.Cluster{Server: e.Server, CertificateAuthorityData: e.CA, InsecureSkipTLSVerify: e.Insecure}
-	cfg.AuthInfos[e.UserName] = &clientcmdapi.AuthInfo{ClientCertificateData: e.Certificate, ClientKeyData: e.Key, Token: e.Token}
+	if e.Exec != nil {
+		cfg.AuthInfos[e.UserName] = &clientcmdapi.AuthInfo{Exec: e.Exec}
+	} else {
+		cfg.AuthInfos[e.UserName] = &clientcmdapi.AuthInfo{ClientCertificateData: e.Certificate, ClientKeyData: e.Key, Token: e.Token}
+	}
 	cfg.Contexts[e.ContextName] = &clientcmdapi.Context{Cluster: e.ClusterName, AuthInfo: e.UserName, Namespace: e.Namespace}
 }
 

@@ -31,12 +31,18 @@ type Options struct {
 	Offline   bool
 	Revocable bool
 	For       time.Duration
+	// Renewing writes a kubeconfig whose certificate renews itself;
+	// RenewBefore is when.
+	Renewing    bool
+	RenewBefore time.Duration
 	issuing.Flags
 
 	Output *cmdutil.Output
 
 	keyType pki.KeyType
 	cmd     *issuing.Command
+	ttlSet  bool
+	changed func(name string) bool
 
 	genericiooptions.IOStreams
 }
@@ -77,6 +83,10 @@ API server sees USER and allows exactly what was granted.`,
   # Read-only access to pods and namespaces across the cluster
   kubeaccess grant auditor --cluster-wide --verb get,list,watch --resource pods,namespaces
 
+  # A certificate of an hour that renews itself while kubeaccess controller
+  # approves (revoke stops it)
+  kubeaccess grant dave -g dev -n development --role deployer --renewing --out dave.kubeconfig
+
   # Sign with the cluster CA key where the API does not sign client certificates
   kubeaccess grant dave -g dev -n development --role deployer --ca-cert ca.crt --ca-key ca.key
 
@@ -101,6 +111,10 @@ API server sees USER and allows exactly what was granted.`,
 		"bound to its own group as with --revocable, lives no longer than that (at least the CSR API's 10m)")
 	fs.BoolVar(&o.Revocable, "revocable", false, "Bind the access to a group minted for this certificate alone, so that revoke --credential takes it away from this certificate only")
 	fs.BoolVar(&o.Offline, "offline", false, "With --ca-cert/--ca-key, make no API request at all (no RBAC, no verification)")
+	fs.BoolVar(&o.Renewing, "renewing", false, "Write a kubeconfig whose short certificate renews itself (its user runs kubeaccess credential; kubeaccess controller approves each renewal; "+
+		"the key stays in FILE.credential); --ttl defaults to 1h with it")
+	o.changed = fs.Changed
+	fs.DurationVar(&o.RenewBefore, "renew-before", 0, "With --renewing, renew when this much of the certificate's lifetime is left (default a third of it)")
 	return cmd
 }
 
@@ -108,6 +122,7 @@ API server sees USER and allows exactly what was granted.`,
 // new kubeconfig will copy. It loads configuration but makes no API request.
 func (o *Options) Complete(f cmdutil.Factory, args []string) error {
 	o.User = args[0]
+	o.ttlSet = o.changed != nil && o.changed("ttl")
 	var err error
 	if o.cmd, err = issuing.NewCommand(&o.Flags, f, o.Output, o.ErrOut); err != nil {
 		return err
@@ -126,6 +141,10 @@ func (o *Options) Validate() error {
 	policy := pki.SubjectPolicy{AllowPrivileged: o.AllowPrivileged}
 	if err := policy.Check(o.User, o.Groups); err != nil {
 		return failure.UsageErrorf("%w", err)
+	}
+	if o.Renewing && !o.ttlSet {
+		// A renewing certificate lives short: revoking it ends it soon.
+		o.TTL = time.Hour
 	}
 	if err := csr.ValidateTTL("--ttl", o.TTL); err != nil {
 		return failure.UsageErrorf("%w", err)
@@ -150,6 +169,10 @@ func (o *Options) Validate() error {
 		return failure.UsageErrorf("--revocable binds the access to the certificate's own group, so --bind-group cannot be used with it")
 	case o.Revocable && o.Offline:
 		return failure.UsageErrorf("--revocable needs the access bound, which --offline cannot do")
+	case o.Renewing && (o.Merge != "" || o.Offline || o.CACert != ""):
+		return failure.UsageErrorf("--renewing writes a new kubeconfig (--out) for a certificate the cluster renews: it goes with neither --merge nor offline signing")
+	case o.RenewBefore < 0 || o.RenewBefore > 0 && !o.Renewing:
+		return failure.UsageErrorf("--renew-before is for --renewing, and positive")
 	case o.For < 0:
 		return failure.UsageErrorf("--for must be positive")
 	case o.For > 0 && !o.HasAccess():
