@@ -76,6 +76,14 @@ func (c *Controller) reconcileRenewal(ctx context.Context, name string) (outcome
 		c.Metrics.Refusals.WithLabelValues("renewal", reason).Inc()
 		c.event(req, corev1.EventTypeWarning, "RenewalRefused", "not approved as a renewal of credential %s: %s", old.ID, why)
 		c.Logf("renewal: request %s from credential %s of %s: not approved: %s", req.Name, old.ID, old.User, why)
+		if reason == "revoked" || reason == "access-ended" {
+			// The credential's own request, for its own subject, and it
+			// has ended for good: say so at once (a renewing credential's
+			// plugin stops asking), rather than leave it pending.
+			if err := csr.Deny(ctx, c.Client, req, fmt.Sprintf("kubeaccess controller: credential %s of %s cannot be renewed: %s", old.ID, old.User, why)); err != nil {
+				return outcome{}, fmt.Errorf("denying request %s: %w", req.Name, err)
+			}
+		}
 		return outcome{result: "refused"}, nil
 	}
 	res, err := c.Engine.Fresh().Execute(ctx, c.renewalPlan(req, old))
