@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/renewing"
+)
+
+// A renewing kubeconfig (grant --renewing) is used by the real kubectl
+// across two renewals, each approved by kubeaccess controller as the
+// current certificate's own, with the key never leaving its file; once the
+// credential is revoked its next renewal is denied at once and its access
+// is gone.
+func TestRenewingKubeconfig(t *testing.T) {
+	ctl := startController(t, controllerKubeconfig(t), "renewing-a", "renewing-lease")
+	waitUntil(t, "the replica leads", 30*time.Second, ctl.leading)
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "rena.kubeconfig")
+	// A 10-minute certificate (the CSR API's least) renewed when 9m50s
+	// are left: every 10 seconds, so that no test waits ten minutes.
+	granted := grantJSON(t, cluster.AdminKubeconfig, "ctl-renewing", "-g", "dev", "-n", "ctl-renewing", "--verb", "get,list", "--resource", "pods",
+		"--renewing", "--ttl", "10m", "--renew-before", "9m50s", "--out", kc)
+	file := renewing.PathFor(kc)
+
+	cfg, err := clientcmd.LoadFromFile(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := cfg.AuthInfos[cfg.Contexts[cfg.CurrentContext].AuthInfo]
+	if user.Exec == nil || len(user.ClientCertificateData) > 0 || len(user.ClientKeyData) > 0 || !strings.HasSuffix(user.Exec.Args[len(user.Exec.Args)-1], ".credential") {
+		t.Fatalf("the kubeconfig's user is not the credential plugin: %+v", user)
+	}
+	if st, err := os.Stat(file); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("the credential file: %v %v", st, err)
+	}
+	fingerprint := func() string {
+		f, err := renewing.Read(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := pki.ParseCertificate(f.Certificate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pki.Describe(cert).SHA256
+	}
+	store := records.Store{Client: adminClient(t), Namespace: records.DefaultNamespace}
+	current := strings.TrimPrefix(granted.Record, records.DefaultNamespace+"/")
+	first := fingerprint()
+	if records.CertificateID(first) != current {
+		t.Fatalf("the credential file's certificate is not the one granted: %s, record %s", records.CertificateID(first), current)
+	}
+	mustSucceed(t, "kubectl with the renewing kubeconfig", kubectl(t, kc, "get", "pods", "-n", "ctl-renewing"))
+
+	seen := []string{first}
+	for renewal := 1; renewal <= 2; renewal++ {
+		time.Sleep(11 * time.Second)
+		r := kubectl(t, kc, "get", "pods", "-n", "ctl-renewing")
+		mustSucceed(t, "kubectl when the certificate is due", r)
+		now := fingerprint()
+		if now == seen[len(seen)-1] {
+			t.Fatalf("renewal %d: the certificate was not renewed\n%s", renewal, r.stderr)
+		}
+		old, err := store.Get(t.Context(), current)
+		if err != nil || old.ReplacedBy != records.CertificateID(now) {
+			t.Fatalf("renewal %d: record %s is not replaced by the new certificate's: %+v %v", renewal, current, old, err)
+		}
+		current = old.ReplacedBy
+		seen = append(seen, now)
+		whoami := kubectl(t, kc, "auth", "whoami")
+		if !strings.Contains(whoami.stdout, "ctl-renewing") || !strings.Contains(whoami.stdout, "dev") {
+			t.Errorf("renewal %d: the API server does not see ctl-renewing of dev:\n%s", renewal, whoami.stdout)
+		}
+	}
+	// The key never changes, and never left the file: each renewal asked
+	// for the same public key.
+	f, err := renewing.Read(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pki.ParseKey(f.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := pki.ParseCertificate(f.Certificate)
+	if err := pki.CheckIssued(cert, key.Public(), "ctl-renewing", []string{"dev"}); err != nil {
+		t.Errorf("the renewed certificate is not for the credential file's key: %v", err)
+	}
+
+	// Revoked: its access goes at once, and so does the binding that let
+	// it ask for renewals. Even through a binding someone else made (here
+	// to its group dev), its next renewal is denied.
+	mustSucceed(t, "someone lets group dev ask for certificates", kubectl(t, cluster.AdminKubeconfig, "create", "clusterrolebinding", "ctl-dev-renewer",
+		"--clusterrole", "kubeaccess-renewer", "--group", "dev"))
+	if r := kubeaccess(t, cluster.AdminKubeconfig, "revoke", "ctl-renewing"); r.code != 1 || !strings.Contains(r.stderr, "may still create certificatesigningrequests") {
+		t.Fatalf("revoke does not say that group dev's binding still lets the user ask for certificates: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	time.Sleep(11 * time.Second)
+	r := kubectl(t, kc, "get", "pods", "-n", "ctl-renewing")
+	if r.code == 0 || !strings.Contains(r.stderr, "renewal was refused") || !strings.Contains(r.stderr, "revoked") {
+		t.Errorf("after revoke, kubectl with the renewing kubeconfig: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if fingerprint() != seen[len(seen)-1] {
+		t.Errorf("a revoked credential was renewed")
+	}
+	var reqs struct {
+		Items []struct {
+			Spec   struct{ Username string }
+			Status struct{ Conditions []struct{ Type, Message string } }
+		}
+	}
+	out := kubectl(t, cluster.AdminKubeconfig, "get", "csr", "-o", "json")
+	if err := json.Unmarshal([]byte(out.stdout), &reqs); err != nil {
+		t.Fatal(err)
+	}
+	denied := 0
+	for _, req := range reqs.Items {
+		for _, c := range req.Status.Conditions {
+			if req.Spec.Username == "ctl-renewing" && c.Type == "Denied" && strings.Contains(c.Message, "revoked") {
+				denied++
+			}
+		}
+	}
+	if denied != 1 {
+		t.Errorf("want the revoked credential's one renewal denied, found %d denied", denied)
+	}
+}
