@@ -6,7 +6,7 @@ BIN_DIR     := bin
 CLUSTER_DIR := .cluster
 GOBIN       ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build install install-plugin control-plane browser vet test test-compat fuzz demo bench bench-can bench-engine bench-apply bench-portal bench-controller dist dist-test cluster cluster-down clean
+.PHONY: build install install-plugin control-plane browser vet test test-compat fuzz demo bench bench-can bench-engine bench-apply bench-portal bench-controller bench-renewal dist dist-test cluster cluster-down clean
 
 ## build: build bin/kubeaccess
 build:
@@ -79,6 +79,10 @@ bench-portal:
 ## bench-controller: the controller on 50 TeamAccess objects of 5,000 members and 20,000 bindings, and 5,000 users invited
 bench-controller:
 	bench/controller.sh
+
+## bench-renewal: 1,000 renewing credentials' renewals answered by the controller, spread over a minute and all at once, against kubectl certificate approve
+bench-renewal:
+	bench/renewal.sh
 
 ## dist: cross-compile release archives, SHA256SUMS and the krew manifest into dist/
 dist:
