@@ -115,7 +115,9 @@ func TestRenewingKubeconfig(t *testing.T) {
 	var reqs struct {
 		Items []struct {
 			Spec   struct{ Username string }
-			Status struct{ Conditions []struct{ Type, Message string } }
+			Status struct {
+				Conditions []struct{ Type, Message string }
+			}
 		}
 	}
 	out := kubectl(t, cluster.AdminKubeconfig, "get", "csr", "-o", "json")
