@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubeaccess/kubeaccess/internal/pki"
@@ -27,7 +29,7 @@ func TestRenewingKubeconfig(t *testing.T) {
 	kc := filepath.Join(dir, "rena.kubeconfig")
 	// A 10-minute certificate (the CSR API's least) renewed when 9m50s
 	// are left: every 10 seconds, so that no test waits ten minutes.
-	granted := grantJSON(t, cluster.AdminKubeconfig, "ctl-renewing", "-g", "dev", "-n", "ctl-renewing", "--verb", "get,list", "--resource", "pods",
+	granted := grantJSON(t, cluster.AdminKubeconfig, "ctl-renewing", "-g", "ctl-renewers", "-n", "ctl-renewing", "--verb", "get,list", "--resource", "pods",
 		"--renewing", "--ttl", "10m", "--renew-before", "9m50s", "--out", kc)
 	file := renewing.PathFor(kc)
 
@@ -77,8 +79,8 @@ func TestRenewingKubeconfig(t *testing.T) {
 		current = old.ReplacedBy
 		seen = append(seen, now)
 		whoami := kubectl(t, kc, "auth", "whoami")
-		if !strings.Contains(whoami.stdout, "ctl-renewing") || !strings.Contains(whoami.stdout, "dev") {
-			t.Errorf("renewal %d: the API server does not see ctl-renewing of dev:\n%s", renewal, whoami.stdout)
+		if !strings.Contains(whoami.stdout, "ctl-renewing") || !strings.Contains(whoami.stdout, "ctl-renewers") {
+			t.Errorf("renewal %d: the API server does not see ctl-renewing of ctl-renewers:\n%s", renewal, whoami.stdout)
 		}
 	}
 	// The key never changes, and never left the file: each renewal asked
@@ -92,17 +94,24 @@ func TestRenewingKubeconfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	cert, _ := pki.ParseCertificate(f.Certificate)
-	if err := pki.CheckIssued(cert, key.Public(), "ctl-renewing", []string{"dev"}); err != nil {
+	if err := pki.CheckIssued(cert, key.Public(), "ctl-renewing", []string{"ctl-renewers"}); err != nil {
 		t.Errorf("the renewed certificate is not for the credential file's key: %v", err)
 	}
 
 	// Revoked: its access goes at once, and so does the binding that let
 	// it ask for renewals. Even through a binding someone else made (here
-	// to its group dev), its next renewal is denied.
-	mustSucceed(t, "someone lets group dev ask for certificates", kubectl(t, cluster.AdminKubeconfig, "create", "clusterrolebinding", "ctl-dev-renewer",
-		"--clusterrole", "kubeaccess-renewer", "--group", "dev"))
+	// to its group), its next renewal is denied.
+	mustSucceed(t, "someone lets group ctl-renewers ask for certificates", kubectl(t, cluster.AdminKubeconfig, "create", "clusterrolebinding", "ctl-renewers-renewer",
+		"--clusterrole", "kubeaccess-renewer", "--group", "ctl-renewers"))
+	admin := adminClient(t)
+	t.Cleanup(func() {
+		// Other tests share this cluster: leave no binding of ours behind.
+		if err := admin.RbacV1().ClusterRoleBindings().Delete(context.Background(), "ctl-renewers-renewer", metav1.DeleteOptions{}); err != nil {
+			t.Error(err)
+		}
+	})
 	if r := kubeaccess(t, cluster.AdminKubeconfig, "revoke", "ctl-renewing"); r.code != 1 || !strings.Contains(r.stderr, "may still create certificatesigningrequests") {
-		t.Fatalf("revoke does not say that group dev's binding still lets the user ask for certificates: %d\n%s%s", r.code, r.stdout, r.stderr)
+		t.Fatalf("revoke does not say that its group's binding still lets the user ask for certificates: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	time.Sleep(11 * time.Second)
 	r := kubectl(t, kc, "get", "pods", "-n", "ctl-renewing")
