@@ -26,19 +26,9 @@ start_local_cluster bench-controller 2>/dev/null
 kubeaccess="$root/bin/kubeaccess"
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-"$kubectl" apply -f deploy/namespace.yaml -f deploy/crd-teamaccess.yaml -f deploy/controller.yaml >/dev/null
-"$kubectl" delete deployment,poddisruptionbudget kubeaccess-controller -n kubeaccess-system >/dev/null
-"$kubectl" wait --for condition=established crd/teamaccesses.kubeaccess.io >/dev/null
-for n in $(seq 0 $((namespaces - 1))); do "$kubectl" create namespace "bench-$n" >/dev/null; done
-
 # The controller as in the cluster: under its own service account's token.
-token=$("$kubectl" create token kubeaccess-controller -n kubeaccess-system --duration 2h)
-server=$("$kubectl" config view --minify -o jsonpath='{.clusters[0].cluster.server}')
-"$kubectl" config view --minify --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d >"$work/ca.crt"
-KUBECONFIG="$work/controller.kubeconfig" "$kubectl" config set-cluster c --server "$server" --certificate-authority "$work/ca.crt" --embed-certs >/dev/null
-KUBECONFIG="$work/controller.kubeconfig" "$kubectl" config set-credentials sa --token "$token" >/dev/null
-KUBECONFIG="$work/controller.kubeconfig" "$kubectl" config set-context c --cluster c --user sa >/dev/null
-KUBECONFIG="$work/controller.kubeconfig" "$kubectl" config use-context c >/dev/null
+install_controller_rbac
+for n in $(seq 0 $((namespaces - 1))); do "$kubectl" create namespace "bench-$n" >/dev/null; done
 
 # Written by the admin, who names themselves as the author (the admission
 # policy asks it; the controller binds on their authority).

@@ -26,8 +26,9 @@ kubeaccess="$root/bin/kubeaccess"
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 admin_kubeconfig="$KUBECONFIG"
 
-"$kubectl" apply -f deploy/namespace.yaml -f deploy/crd-teamaccess.yaml -f deploy/controller.yaml >/dev/null
-"$kubectl" delete deployment,poddisruptionbudget kubeaccess-controller -n kubeaccess-system >/dev/null
+# The controller as in the cluster: under its own service account's token.
+install_controller_rbac
+ctlkc="$work/controller.kubeconfig"
 
 # N users of one group, reading pods in one namespace, signed offline.
 {
@@ -39,15 +40,6 @@ admin_kubeconfig="$KUBECONFIG"
 # credential; here the team's group has it).
 "$kubectl" create clusterrolebinding renewal-bench-renewer --clusterrole kubeaccess-renewer --group dev >/dev/null
 
-# The controller as in the cluster: under its own service account's token.
-token=$("$kubectl" create token kubeaccess-controller -n kubeaccess-system --duration 2h)
-server=$("$kubectl" config view --minify -o jsonpath='{.clusters[0].cluster.server}')
-"$kubectl" config view --minify --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d >"$work/ca.crt"
-ctlkc="$work/controller.kubeconfig"
-KUBECONFIG="$ctlkc" "$kubectl" config set-cluster c --server "$server" --certificate-authority "$work/ca.crt" --embed-certs >/dev/null
-KUBECONFIG="$ctlkc" "$kubectl" config set-credentials sa --token "$token" >/dev/null
-KUBECONFIG="$ctlkc" "$kubectl" config set-context c --cluster c --user sa >/dev/null
-KUBECONFIG="$ctlkc" "$kubectl" config use-context c >/dev/null
 metrics=127.0.0.1:18680
 KUBECONFIG="$ctlkc" "$kubeaccess" controller --identity bench --health-addr 127.0.0.1:18681 --metrics-addr "$metrics" --workers 4 >"$work/controller.log" 2>&1 &
 ctl=$!
