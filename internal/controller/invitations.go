@@ -121,10 +121,11 @@ func (c *Controller) inviteMembers(ctx context.Context, u *unstructured.Unstruct
 		return invited{reason: "InvitationKey", err: err}
 	}
 	now := time.Now()
-	pending := map[string]team.Member{}
+	// The invitation each pending user is due, when the team asks.
+	due := map[string]*invite.Invite{}
 	if spec != nil {
 		for _, m := range plan.PendingUsers() {
-			pending[m.Name] = m
+			due[m.Name] = c.teamInvite(name, uid, m, author, spec, now)
 		}
 	}
 	// The newest invitation of each member of this TeamAccess object;
@@ -148,8 +149,7 @@ func (c *Controller) inviteMembers(ctx context.Context, u *unstructured.Unstruct
 		}
 	}
 	for _, st := range all {
-		m, ok := pending[st.User]
-		if st != latest[st.User] || !ok || !sameMember(st.Invite, c.teamInvite(name, uid, m, author, spec, now)) {
+		if want, ok := due[st.User]; st != latest[st.User] || !ok || !sameMember(st.Invite, want) {
 			stale(st)
 		}
 	}
@@ -170,9 +170,8 @@ func (c *Controller) inviteMembers(ctx context.Context, u *unstructured.Unstruct
 		return out
 	}
 	var open []*invite.Stored
-	for _, m := range sortedMembers(pending) {
-		want := c.teamInvite(name, uid, m, author, spec, now)
-		st := latest[m.Name]
+	for _, user := range slices.Sorted(maps.Keys(due)) {
+		want, st := due[user], latest[user]
 		switch {
 		case st != nil && st.State == invite.StateRedeeming:
 			// Being used right now: the record comes next.
@@ -510,11 +509,4 @@ func (c *Controller) webhookAllowed(target string) bool {
 		}
 	}
 	return false
-}
-
-// sortedMembers is the members of m by name.
-func sortedMembers(m map[string]team.Member) []team.Member {
-	out := slices.Collect(maps.Values(m))
-	slices.SortFunc(out, func(a, b team.Member) int { return strings.Compare(a.Name, b.Name) })
-	return out
 }
