@@ -133,14 +133,11 @@ func (c *Controller) inviteMembers(ctx context.Context, u *unstructured.Unstruct
 	latest := map[string]*invite.Stored{}
 	var out invited
 	stale := func(st *invite.Stored) {
-		if st.State != invite.StateOpen {
-			return
+		if ended, err := revokeOpen(ctx, store, key, st); err != nil {
+			out.err = errors.Join(out.err, err)
+		} else if ended {
+			out.revoked = append(out.revoked, st.User)
 		}
-		if _, err := store.Revoke(ctx, key, st.ID); err != nil && !errors.Is(err, invite.ErrUsed) {
-			out.err = errors.Join(out.err, fmt.Errorf("revoking invitation %s of %s: %w", st.ID, st.User, err))
-			return
-		}
-		out.revoked = append(out.revoked, st.User)
 	}
 	all := c.teamInvitations(name, key)
 	for _, st := range all {
@@ -230,15 +227,27 @@ func (c *Controller) revokeInvitations(ctx context.Context, name string) ([]stri
 	}
 	var revoked []string
 	for _, st := range c.teamInvitations(name, key) {
-		if st.State != invite.StateOpen {
-			continue
+		ended, err := revokeOpen(ctx, store, key, st)
+		if err != nil {
+			return revoked, err
 		}
-		if _, err := store.Revoke(ctx, key, st.ID); err != nil && !errors.Is(err, invite.ErrUsed) {
-			return revoked, fmt.Errorf("revoking invitation %s of %s: %w", st.ID, st.User, err)
+		if ended {
+			revoked = append(revoked, st.User)
 		}
-		revoked = append(revoked, st.User)
 	}
 	return revoked, nil
+}
+
+// revokeOpen revokes st if it is open, and says whether it did; one used
+// meanwhile is left as it is (its credential's record is the team's).
+func revokeOpen(ctx context.Context, store invite.Store, key []byte, st *invite.Stored) (bool, error) {
+	if st.State != invite.StateOpen {
+		return false, nil
+	}
+	if _, err := store.Revoke(ctx, key, st.ID); err != nil && !errors.Is(err, invite.ErrUsed) {
+		return false, fmt.Errorf("revoking invitation %s of %s: %w", st.ID, st.User, err)
+	}
+	return true, nil
 }
 
 // teamInvite is the invitation member m of a team is due now, serial 1:

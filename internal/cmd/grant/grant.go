@@ -41,7 +41,7 @@ type Options struct {
 
 	keyType pki.KeyType
 	cmd     *issuing.Command
-	ttlSet  bool
+	// changed says whether a flag was given.
 	changed func(name string) bool
 
 	genericiooptions.IOStreams
@@ -122,7 +122,6 @@ API server sees USER and allows exactly what was granted.`,
 // new kubeconfig will copy. It loads configuration but makes no API request.
 func (o *Options) Complete(f cmdutil.Factory, args []string) error {
 	o.User = args[0]
-	o.ttlSet = o.changed != nil && o.changed("ttl")
 	var err error
 	if o.cmd, err = issuing.NewCommand(&o.Flags, f, o.Output, o.ErrOut); err != nil {
 		return err
@@ -142,7 +141,7 @@ func (o *Options) Validate() error {
 	if err := policy.Check(o.User, o.Groups); err != nil {
 		return failure.UsageErrorf("%w", err)
 	}
-	if o.Renewing && !o.ttlSet {
+	if o.Renewing && (o.changed == nil || !o.changed("ttl")) {
 		// A renewing certificate lives short: revoking it ends it soon.
 		o.TTL = time.Hour
 	}
