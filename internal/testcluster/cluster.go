@@ -38,6 +38,9 @@ type Options struct {
 	// SigningDuration is kube-controller-manager's --cluster-signing-duration,
 	// the longest certificate it signs; zero keeps its default (one year).
 	SigningDuration time.Duration
+	// AuditLog has the API server write every request, with its body, to
+	// Cluster.AuditLog: what went over the wire, for tests to read.
+	AuditLog bool
 	// Detach lets the processes outlive the caller (for "make cluster").
 	Detach bool
 	// Progress receives one line per start-up step; nil discards them.
@@ -54,6 +57,9 @@ type Cluster struct {
 	Server string
 	// AdminKubeconfig is a kubeconfig whose client certificate is in system:masters.
 	AdminKubeconfig string
+	// AuditLog is the API server's audit log (Options.AuditLog), one JSON
+	// event per line; "" when it keeps none.
+	AuditLog string
 	// CACert and CAKey are the cluster CA: the API server trusts client
 	// certificates it signed, and kube-controller-manager signs CSRs with it.
 	CACert, CAKey string
@@ -115,6 +121,9 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 		return err
 	}
 	c.CACert, c.CAKey = pki.caCert, pki.caKey
+	if opts.AuditLog {
+		c.AuditLog = filepath.Join(c.Dir, "audit.log")
+	}
 	ports, err := freePorts(3)
 	if err != nil {
 		return err
@@ -162,23 +171,33 @@ func (c *Cluster) startAPIServer(ctx context.Context, pki *clusterPKI, etcdURL s
 	if err := writeKubeconfig(c.AdminKubeconfig, c.Server, pki.caCert, "admin", pki.adminCert, pki.adminKey); err != nil {
 		return err
 	}
-	p, err := c.run("kube-apiserver", detach,
-		"--etcd-servers="+etcdURL,
+	var audit []string
+	if c.AuditLog != "" {
+		policy := filepath.Join(c.Dir, "audit-policy.yaml")
+		// Every request with its body, once, when it was answered.
+		const everyRequest = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Request\n"
+		if err := os.WriteFile(policy, []byte(everyRequest), 0o600); err != nil {
+			return err
+		}
+		audit = []string{"--audit-policy-file=" + policy, "--audit-log-path=" + c.AuditLog, "--audit-log-format=json"}
+	}
+	p, err := c.run("kube-apiserver", detach, append([]string{
+		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(port),
-		"--cert-dir="+filepath.Join(c.Dir, "apiserver-certs"),
-		"--tls-cert-file="+pki.servingCert,
-		"--tls-private-key-file="+pki.servingKey,
-		"--client-ca-file="+pki.caCert,
+		"--secure-port=" + strconv.Itoa(port),
+		"--cert-dir=" + filepath.Join(c.Dir, "apiserver-certs"),
+		"--tls-cert-file=" + pki.servingCert,
+		"--tls-private-key-file=" + pki.servingKey,
+		"--client-ca-file=" + pki.caCert,
 		"--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file="+pki.serviceAccountPub,
-		"--service-account-signing-key-file="+pki.serviceAccountKey,
+		"--service-account-key-file=" + pki.serviceAccountPub,
+		"--service-account-signing-key-file=" + pki.serviceAccountKey,
 		"--service-cluster-ip-range=10.96.0.0/16",
 		// The "kubernetes" service cannot have a loopback endpoint.
 		"--endpoint-reconciler-type=none",
-	)
+	}, audit...)...)
 	if err != nil {
 		return err
 	}
