@@ -52,9 +52,12 @@ type Controller struct {
 	// wait for the signer once a renewal is approved.
 	MaxTTL          time.Duration
 	ApprovalTimeout time.Duration
-	Metrics         *Metrics
-	Events          record.EventRecorder
-	Logf            func(format string, args ...any)
+	// MaxOffline bounds the lifetime of the renewal identities it issues
+	// to renewing credentials; 0 issues none.
+	MaxOffline time.Duration
+	Metrics    *Metrics
+	Events     record.EventRecorder
+	Logf       func(format string, args ...any)
 	// Workers is how many items each loop works on at once.
 	Workers int
 	// ResyncPeriod is how often every record and request is looked at

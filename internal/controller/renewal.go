@@ -51,6 +51,9 @@ func (c *Controller) reconcileRenewal(ctx context.Context, name string) (outcome
 	if approvedRenewalOf(req) != "" && len(req.Status.Certificate) > 0 {
 		return c.recordApproved(ctx, req)
 	}
+	if approvedIdentityOf(req) != "" && len(req.Status.Certificate) > 0 {
+		return c.recordApprovedIdentity(ctx, req)
+	}
 	if csr.State(req) != "" {
 		return outcome{result: "nothing"}, nil
 	}
@@ -71,21 +74,38 @@ func (c *Controller) reconcileRenewal(ctx context.Context, name string) (outcome
 		c.Metrics.Renewals.WithLabelValues("ignored").Inc()
 		return outcome{result: "ignored"}, nil
 	}
-	if reason, why := c.refuseRenewal(req, old); reason != "" {
-		c.Metrics.Renewals.WithLabelValues("refused").Inc()
-		c.Metrics.Refusals.WithLabelValues("renewal", reason).Inc()
-		c.event(req, corev1.EventTypeWarning, "RenewalRefused", "not approved as a renewal of credential %s: %s", old.ID, why)
-		c.Logf("renewal: request %s from credential %s of %s: not approved: %s", req.Name, old.ID, old.User, why)
-		if reason == "revoked" || reason == "access-ended" {
-			// The credential's own request, for its own subject, and it
-			// has ended for good: say so at once (a renewing credential's
-			// plugin stops asking), rather than leave it pending.
-			if err := csr.Deny(ctx, c.Client, req, fmt.Sprintf("kubeaccess controller: credential %s of %s cannot be renewed: %s", old.ID, old.User, why)); err != nil {
-				return outcome{}, fmt.Errorf("denying request %s: %w", req.Name, err)
-			}
-		}
-		return outcome{result: "refused"}, nil
+	switch {
+	case old.RenewalIdentityOf != "":
+		return c.renewOffline(ctx, req, old)
+	case isIdentityRequest(req):
+		return c.issueRenewalIdentity(ctx, req, old)
 	}
+	if reason, why := c.refuseRenewal(req, old, old.User, false, c.MaxTTL); reason != "" {
+		return c.refused(ctx, req, old, "renewal", reason, why)
+	}
+	return c.approveRenewal(ctx, req, old, "")
+}
+
+// refused counts and reports a request not approved for credential old,
+// and denies it when the credential has ended for good (revoked, or its
+// access over): that is the credential's own request, and its plugin
+// stops asking once denied. Any other is left pending.
+func (c *Controller) refused(ctx context.Context, req *certificatesv1.CertificateSigningRequest, old records.Record, what, reason, why string) (outcome, error) {
+	c.Metrics.Renewals.WithLabelValues("refused").Inc()
+	c.Metrics.Refusals.WithLabelValues("renewal", reason).Inc()
+	c.event(req, corev1.EventTypeWarning, "RenewalRefused", "not approved as a %s of credential %s: %s", what, old.ID, why)
+	c.Logf("renewal: request %s for credential %s of %s: not approved as a %s: %s", req.Name, old.ID, old.User, what, why)
+	if reason == "revoked" || reason == "access-ended" {
+		if err := csr.Deny(ctx, c.Client, req, fmt.Sprintf("kubeaccess controller: credential %s of %s cannot be renewed: %s", old.ID, old.User, why)); err != nil {
+			return outcome{}, fmt.Errorf("denying request %s: %w", req.Name, err)
+		}
+	}
+	return outcome{result: "refused"}, nil
+}
+
+// approveRenewal has the engine make the checks every issuance makes
+// (escalation among them), approve req as old's renewal, and record it.
+func (c *Controller) approveRenewal(ctx context.Context, req *certificatesv1.CertificateSigningRequest, old records.Record, how string) (outcome, error) {
 	res, err := c.Engine.Fresh().Execute(ctx, c.renewalPlan(req, old))
 	if err != nil && (res == nil || res.RecordID == "") {
 		c.Metrics.Renewals.WithLabelValues("refused").Inc()
@@ -95,8 +115,8 @@ func (c *Controller) reconcileRenewal(ctx context.Context, name string) (outcome
 		return outcome{result: "refused"}, nil
 	}
 	c.Metrics.Renewals.WithLabelValues("approved").Inc()
-	c.event(req, corev1.EventTypeNormal, "RenewalApproved", "approved as the renewal of credential %s of %s, recorded as %s", old.ID, old.User, res.RecordID)
-	c.Logf("renewal: request %s: credential %s of %s renewed as %s", req.Name, old.ID, old.User, res.RecordID)
+	c.event(req, corev1.EventTypeNormal, "RenewalApproved", "approved as the renewal of credential %s of %s%s, recorded as %s", old.ID, old.User, how, res.RecordID)
+	c.Logf("renewal: request %s: credential %s of %s renewed%s as %s", req.Name, old.ID, old.User, how, res.RecordID)
 	if err != nil {
 		c.Logf("renewal: request %s: %v", req.Name, err)
 	}
@@ -118,9 +138,13 @@ func requesterCertificate(req *certificatesv1.CertificateSigningRequest) (string
 	return strings.ToLower(hex), true
 }
 
-// refuseRenewal says why req may not renew old, as a metric's reason and
-// for a person; "" when it may.
-func (c *Controller) refuseRenewal(req *certificatesv1.CertificateSigningRequest, old records.Record) (string, string) {
+// refuseRenewal says why req may not renew old (or, asking for a renewal
+// identity, be issued for it), as a metric's reason and for a person; ""
+// when it may. requester is who must have asked; an expired certificate
+// is renewed only offline, through its renewal identity; maxLifetime is
+// the longest req may ask for.
+func (c *Controller) refuseRenewal(req *certificatesv1.CertificateSigningRequest, old records.Record, requester string, offline bool,
+	maxLifetime time.Duration) (string, string) {
 	now := time.Now()
 	lifetime := issue.RequestedLifetime(req)
 	switch err := old.Check(); {
@@ -130,14 +154,14 @@ func (c *Controller) refuseRenewal(req *certificatesv1.CertificateSigningRequest
 		return "revoked", fmt.Sprintf("it was revoked on %s", old.Revoked.Format(time.RFC3339))
 	case old.ReplacedBy != "":
 		return "superseded", fmt.Sprintf("it was renewed already, as %s: only a credential's current certificate renews it", old.ReplacedBy)
-	case req.Spec.Username != old.User:
-		return "requester", fmt.Sprintf("the requester is %q, not %q", req.Spec.Username, old.User)
-	case !now.Before(old.NotAfter):
+	case req.Spec.Username != requester:
+		return "requester", fmt.Sprintf("the requester is %q, not %q", req.Spec.Username, requester)
+	case !offline && !now.Before(old.NotAfter):
 		return "expired", "it has expired"
 	case old.Until != nil && !now.Before(*old.Until):
 		return "access-ended", fmt.Sprintf("its access ended at %s", old.Until.Format(time.RFC3339))
-	case req.Spec.ExpirationSeconds == nil || c.MaxTTL > 0 && lifetime > c.MaxTTL:
-		return "lifetime", fmt.Sprintf("it asks for %s, more than the policy's %s (a renewal must set expirationSeconds)", lifetime, c.MaxTTL)
+	case req.Spec.ExpirationSeconds == nil || maxLifetime > 0 && lifetime > maxLifetime:
+		return "lifetime", fmt.Sprintf("it asks for %s, more than the policy's %s (a renewal must set expirationSeconds)", lifetime, maxLifetime)
 	case old.Until != nil && lifetime > max(time.Until(*old.Until), csr.MinTTL)+time.Minute:
 		return "lifetime", fmt.Sprintf("it asks for %s, past the end of its access at %s", lifetime, old.Until.Format(time.RFC3339))
 	}
@@ -210,7 +234,7 @@ func (c *Controller) recordApproved(ctx context.Context, req *certificatesv1.Cer
 	} else if err != nil {
 		return outcome{}, err
 	}
-	if fingerprint, ok := requesterCertificate(req); !ok || fingerprint != old.SHA256 || old.Check() != nil {
+	if fingerprint, ok := requesterCertificate(req); !ok || fingerprint != old.SHA256 && !c.identityRenews(ctx, fingerprint, old.ID) || old.Check() != nil {
 		c.Metrics.Refusals.WithLabelValues("renewal", "unrecognised-approval").Inc()
 		return outcome{result: "refused"}, nil
 	}
@@ -220,5 +244,37 @@ func (c *Controller) recordApproved(ctx context.Context, req *certificatesv1.Cer
 	}
 	c.event(req, corev1.EventTypeNormal, "RenewalRecorded", "the certificate approved as the renewal of credential %s was recorded as %s after a failover", old.ID, res.RecordID)
 	c.Logf("renewal: request %s: recorded the certificate approved before a failover as %s, replacing %s", req.Name, res.RecordID, old.ID)
+	return outcome{result: "recorded"}, nil
+}
+
+// recordApprovedIdentity records the renewal identity the controller
+// approved, if that approval's replica stopped before it could: when the
+// request was the credential's own, and no record of it exists yet.
+func (c *Controller) recordApprovedIdentity(ctx context.Context, req *certificatesv1.CertificateSigningRequest) (outcome, error) {
+	cert, err := pki.ParseCertificate(req.Status.Certificate)
+	if err != nil {
+		return outcome{result: "nothing"}, nil
+	}
+	store := records.Store{Client: c.Client, Namespace: c.RecordsNamespace}
+	if _, err := store.Get(ctx, records.CertificateID(pki.Describe(cert).SHA256)); err == nil {
+		return outcome{result: "nothing"}, nil
+	} else if !apierrors.IsNotFound(err) {
+		return outcome{}, err
+	}
+	old, err := store.Get(ctx, approvedIdentityOf(req))
+	if apierrors.IsNotFound(err) {
+		return outcome{result: "nothing"}, nil
+	} else if err != nil {
+		return outcome{}, err
+	}
+	if fingerprint, ok := requesterCertificate(req); !ok || fingerprint != old.SHA256 || old.Check() != nil || !isIdentityRequest(req) {
+		c.Metrics.Refusals.WithLabelValues("renewal", "unrecognised-approval").Inc()
+		return outcome{result: "refused"}, nil
+	}
+	id, err := c.recordIdentity(ctx, req, old)
+	if err != nil {
+		return outcome{}, err
+	}
+	c.Logf("renewal: request %s: recorded the renewal identity approved before a failover as %s, of credential %s", req.Name, id, old.ID)
 	return outcome{result: "recorded"}, nil
 }

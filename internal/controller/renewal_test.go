@@ -50,7 +50,7 @@ func TestRefuseRenewal(t *testing.T) {
 	}
 	c := &Controller{MaxTTL: 24 * time.Hour}
 	req, rec := good()
-	if reason, why := c.refuseRenewal(req, rec); reason != "" {
+	if reason, why := c.refuseRenewal(req, rec, "dave", false, c.MaxTTL); reason != "" {
 		t.Fatalf("a renewal that passes every check was refused as %q: %s", reason, why)
 	}
 	tests := map[string]func(*certificatesv1.CertificateSigningRequest, *records.Record){
@@ -78,20 +78,37 @@ func TestRefuseRenewal(t *testing.T) {
 	for want, change := range tests {
 		req, rec := good()
 		change(req, &rec)
-		if reason, why := c.refuseRenewal(req, rec); reason != want {
+		if reason, why := c.refuseRenewal(req, rec, "dave", false, c.MaxTTL); reason != want {
 			t.Errorf("%s: refused as %q (%s)", want, reason, why)
 		}
 	}
 	// Without expirationSeconds the signer would issue its maximum.
 	req, rec = good()
 	req.Spec.ExpirationSeconds = nil
-	if reason, _ := c.refuseRenewal(req, rec); reason != "lifetime" {
+	if reason, _ := c.refuseRenewal(req, rec, "dave", false, c.MaxTTL); reason != "lifetime" {
 		t.Errorf("a request without expirationSeconds: refused as %q, want lifetime", reason)
+	}
+	// Offline, through its renewal identity, an expired certificate is
+	// renewed; a revoked one still is not.
+	req, rec = good()
+	rec = recordOf(t, ca, "dave", []string{"dev"}, now.Add(-3*time.Hour), time.Hour)
+	if reason, why := c.refuseRenewal(req, rec, "dave", true, c.MaxTTL); reason != "" {
+		t.Errorf("an expired certificate's renewal through its renewal identity: refused as %q (%s)", reason, why)
+	}
+	rec.Revoked = &now
+	if reason, _ := c.refuseRenewal(req, rec, "dave", true, c.MaxTTL); reason != "revoked" {
+		t.Errorf("a revoked, expired certificate's renewal through its renewal identity: refused as %q, want revoked", reason)
+	}
+	// A renewal identity lives no longer than the policy says.
+	req, rec = good()
+	req.Spec.ExpirationSeconds = ptr.To(int32(8 * 24 * 3600))
+	if reason, _ := c.refuseRenewal(req, rec, "dave", false, 7*24*time.Hour); reason != "lifetime" {
+		t.Errorf("an eight-day renewal identity under a seven-day policy: refused as %q, want lifetime", reason)
 	}
 	// Time-bound access: a renewal may not outlast it.
 	req, rec = good()
 	rec.Until = ptr.To(now.Add(15 * time.Minute))
-	if reason, _ := c.refuseRenewal(req, rec); reason != "lifetime" {
+	if reason, _ := c.refuseRenewal(req, rec, "dave", false, c.MaxTTL); reason != "lifetime" {
 		t.Errorf("an hour's renewal of access that ends in 15m: refused as %q, want lifetime", reason)
 	}
 }

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/renewing"
 )
 
@@ -81,13 +84,23 @@ func RenewerBinding(s Subject) *rbacv1.ClusterRoleBinding {
 	return rbac.BuildClusterRoleBinding(rbac.BoundRoleName(base, "ClusterRole", RenewerClusterRole), RenewerClusterRole, subject)
 }
 
+// IsRenewing reports whether the credential of r renews itself: its
+// access holds the RenewerBinding grant made for it, which each renewal
+// keeps.
+func IsRenewing(r records.Record) bool {
+	suffix := "+clusterrole:" + RenewerClusterRole
+	return slices.ContainsFunc(r.Access, func(ref rbac.Ref) bool {
+		return ref.Kind == "ClusterRoleBinding" && strings.HasSuffix(ref.Name, suffix)
+	})
+}
+
 // writeRenewing writes the renewing credential's file (its key and
 // certificate, 0600) and then the kubeconfig that runs its plugin; the
 // file is removed again if the kubeconfig cannot be written.
 func (x *Execution) writeRenewing(e kubeconfig.Entry) error {
 	d := x.Plan.Destination
 	path := renewing.PathFor(d.Path)
-	f := renewing.New(e, x.Plan.Subject.User, x.Plan.Subject.Groups, x.Plan.Source.Lifetime(), d.RenewBefore)
+	f := renewing.New(e, x.Plan.Subject.User, x.Plan.Subject.Groups, x.Plan.Source.Lifetime(), d.RenewBefore, d.OfflineFor)
 	if err := renewing.Write(path, f, d.Force); err != nil {
 		return err
 	}

@@ -126,9 +126,10 @@ type Destination struct {
 	Replace, User string
 	// Renewing writes, with Path, a kubeconfig whose user is the exec
 	// plugin of a renewing credential, kept beside it
-	// (renewing.PathFor); RenewBefore, when set, is when it renews.
-	Renewing    bool
-	RenewBefore time.Duration
+	// (renewing.PathFor); RenewBefore, when set, is when it renews;
+	// OfflineFor, when set, the lifetime of its renewal identity.
+	Renewing                bool
+	RenewBefore, OfflineFor time.Duration
 }
 
 // None reports whether no kubeconfig is to be written.

@@ -76,6 +76,33 @@ const (
 	reservedGroupPrefix   = "kubeaccess:"
 )
 
+// A renewal identity (see internal/renewing) is the second, longer-lived
+// certificate of a renewing credential, with which it asks for its
+// renewal after its short certificate has expired (a laptop back from a
+// trip): its user is RenewalIdentityPrefix and a random name, never the
+// credential's own, and its one group, RenewalIdentityGroup, may only
+// create certificate requests and read them (deploy/controller.yaml).
+// Both are kubeaccess's to mint; no grant may choose them.
+const (
+	RenewalIdentityPrefix = "kubeaccess:renewal:"
+	RenewalIdentityGroup  = "kubeaccess:renewal-identities"
+)
+
+// NewRenewalIdentity mints the user name of a renewal identity.
+func NewRenewalIdentity() (string, error) {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return RenewalIdentityPrefix + hex.EncodeToString(b), nil
+}
+
+// IsRenewalIdentity reports whether user and groups are a renewal
+// identity's subject: its kind of name, and its one group.
+func IsRenewalIdentity(user string, groups []string) bool {
+	return strings.HasPrefix(user, RenewalIdentityPrefix) && len(user) > len(RenewalIdentityPrefix) && slices.Equal(groups, []string{RenewalIdentityGroup})
+}
+
 // NewCredentialGroup mints a fresh per-credential group.
 func NewCredentialGroup() (string, error) {
 	b := make([]byte, 8)
@@ -96,6 +123,9 @@ func (p SubjectPolicy) Check(user string, groups []string) error {
 		if err := ValidateName("group", g); err != nil {
 			return err
 		}
+	}
+	if strings.HasPrefix(user, reservedGroupPrefix) {
+		return fmt.Errorf("user %q is reserved for the renewal identities kubeaccess mints; a request may not choose one", user)
 	}
 	for _, g := range groups {
 		if strings.HasPrefix(g, reservedGroupPrefix) && g != p.CredentialGroup {

@@ -43,6 +43,7 @@ func TestSubjectPolicyCheck(t *testing.T) {
 		"allowed when privileged": {policy: SubjectPolicy{AllowPrivileged: true}, user: "system:admin", groups: []string{"system:masters"}},
 		"names checked even so":   {policy: SubjectPolicy{AllowPrivileged: true}, user: "a,b", wantErr: `contains ','`},
 		"chosen credential group": {user: "dave", groups: []string{"kubeaccess:credential:0123456789abcdef"}, wantErr: `group "kubeaccess:credential:0123456789abcdef" is reserved for the per-credential groups kubeaccess mints`},
+		"a renewal identity":      {policy: SubjectPolicy{AllowPrivileged: true}, user: "kubeaccess:renewal:0011", groups: []string{RenewalIdentityGroup}, wantErr: `user "kubeaccess:renewal:0011" is reserved for the renewal identities kubeaccess mints`},
 		"other kubeaccess group":  {policy: SubjectPolicy{AllowPrivileged: true}, user: "dave", groups: []string{"kubeaccess:admins"}, wantErr: `group "kubeaccess:admins" is reserved`},
 		"minted credential group": {policy: SubjectPolicy{CredentialGroup: "kubeaccess:credential:0123456789abcdef"}, user: "dave", groups: []string{"dev", "kubeaccess:credential:0123456789abcdef"}},
 		"another's credential":    {policy: SubjectPolicy{CredentialGroup: "kubeaccess:credential:aaaa"}, user: "dave", groups: []string{"kubeaccess:credential:bbbb"}, wantErr: `group "kubeaccess:credential:bbbb" is reserved`},

@@ -59,6 +59,10 @@ func (r Record) checkCertificate() error {
 		return fmt.Errorf("record %s says credential group %q, which its certificate does not carry", r.ID, r.CredentialGroup)
 	case info.Serial != r.Serial || !info.NotAfter.Equal(r.NotAfter):
 		return fmt.Errorf("record %s says serial %s valid until %s, but its certificate has serial %s until %s", r.ID, r.Serial, r.NotAfter, info.Serial, info.NotAfter)
+	case (r.RenewalIdentityOf != "") != pki.IsRenewalIdentity(r.User, r.Groups):
+		return fmt.Errorf("record %s of %q says it is the renewal identity of %q, which its certificate's subject does not", r.ID, r.User, r.RenewalIdentityOf)
+	case r.RenewalIdentityOf != "" && (len(r.Access) > 0 || r.CredentialGroup != ""):
+		return fmt.Errorf("record %s of renewal identity %q names access of its own", r.ID, r.User)
 	}
 	return nil
 }

@@ -82,6 +82,11 @@ type Record struct {
 	// Team is the team file (kubeaccess apply) the credential was issued
 	// for, which renews and revokes it.
 	Team string `json:"team,omitempty"`
+	// RenewalIdentityOf, on the record of a renewal identity (see
+	// pki.RenewalIdentityPrefix), names the record of the credential it
+	// was issued to, as that credential then was: it renews that
+	// credential's current certificate, whichever renewal it is by now.
+	RenewalIdentityOf string `json:"renewalIdentityOf,omitempty"`
 
 	// unreadable says why the record's object could not be read: such a
 	// record is listed, named by its object, and fails Check, so that one

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -38,6 +39,11 @@ const (
 	APIVersion = "kubeaccess.io/v1alpha1"
 	Kind       = "RenewingCredential"
 )
+
+// DefaultOfflineFor is how long a renewing credential's holder may be away
+// unless said otherwise: the lifetime of its renewal identity, and the
+// longest kubeaccess controller approves for one.
+const DefaultOfflineFor = 7 * 24 * time.Hour
 
 // File is a renewing credential as kept on the holder's machine.
 type File struct {
@@ -62,18 +68,46 @@ type File struct {
 	// Refused is why the last renewal was refused (the credential was
 	// revoked, say): it is not asked again.
 	Refused string `json:"refused,omitempty"`
+	// Received is when the current certificate came: its lifetime counts
+	// from then, since the signer backdates notBefore by minutes.
+	Received time.Time `json:"received,omitzero"`
+	// OfflineFor, when set, is the lifetime of the renewal identity the
+	// credential keeps: how long its holder may be away and still renew
+	// after the short certificate has expired.
+	OfflineFor string `json:"offlineFor,omitempty"`
+	// Identity is that renewal identity, once asked for.
+	Identity *Identity `json:"renewalIdentity,omitempty"`
+}
+
+// Identity is a renewal identity (pki.RenewalIdentityPrefix): a second,
+// longer-lived certificate with a key of its own, made here too, whose
+// user is not the credential's and whose one permission is to ask for
+// certificates and read them. The credential asks for it, and for its
+// replacement, with its current certificate; it is used only to ask for
+// the credential's renewal once that certificate has expired.
+type Identity struct {
+	User        string    `json:"user"`
+	Key         []byte    `json:"key"`
+	Certificate []byte    `json:"certificate,omitempty"`
+	Received    time.Time `json:"received,omitzero"`
+	Pending     string    `json:"pending,omitempty"`
+	Refused     string    `json:"refused,omitempty"`
 }
 
 // PathFor is the credential file of a kubeconfig written at path.
 func PathFor(kubeconfigPath string) string { return kubeconfigPath + ".credential" }
 
 // New is the credential file of a certificate just issued to user in
-// groups, as the kubeconfig entry e holds it.
-func New(e kubeconfig.Entry, user string, groups []string, lifetime, renewBefore time.Duration) *File {
+// groups, as the kubeconfig entry e holds it; with offlineFor, it keeps a
+// renewal identity of that lifetime.
+func New(e kubeconfig.Entry, user string, groups []string, lifetime, renewBefore, offlineFor time.Duration) *File {
 	f := &File{APIVersion: APIVersion, Kind: Kind, Server: e.Server, CA: e.CA, Insecure: e.Insecure, User: user,
-		Groups: groups, Lifetime: lifetime.String(), Key: e.Key, Certificate: e.Certificate}
+		Groups: groups, Lifetime: lifetime.String(), Key: e.Key, Certificate: e.Certificate, Received: time.Now().UTC()}
 	if renewBefore > 0 {
 		f.RenewBefore = renewBefore.String()
+	}
+	if offlineFor > 0 {
+		f.OfflineFor = offlineFor.String()
 	}
 	return f
 }
@@ -128,7 +162,17 @@ func (f *File) certificate() (*x509.Certificate, error) {
 // renewAt is when the current certificate is renewed.
 func (f *File) renewAt(cert *x509.Certificate) time.Time {
 	before, _ := time.ParseDuration(f.RenewBefore)
-	lifetime := cert.NotAfter.Sub(cert.NotBefore)
+	return renewAt(cert, f.Received, before)
+}
+
+// renewAt is when a certificate received then is renewed: before its
+// expiry, or when a third of the lifetime it was received with is left.
+func renewAt(cert *x509.Certificate, received time.Time, before time.Duration) time.Time {
+	from := cert.NotBefore
+	if received.After(from) && received.Before(cert.NotAfter) {
+		from = received
+	}
+	lifetime := cert.NotAfter.Sub(from)
 	if before <= 0 || before >= lifetime {
 		before = lifetime / 3
 	}
@@ -166,6 +210,44 @@ func (f *File) Due(now time.Time) (due, expired bool, err error) {
 	return !now.Before(f.renewAt(cert)), !now.Before(cert.NotAfter), nil
 }
 
+// IdentityDue says whether the credential is to ask, at now, for its
+// renewal identity or that identity's replacement: it keeps one, has none
+// valid or a third of its lifetime is left, and it was not refused.
+func (f *File) IdentityDue(now time.Time) bool {
+	if f.OfflineFor == "" {
+		return false
+	}
+	id := f.Identity
+	if id == nil || len(id.Certificate) == 0 {
+		return id == nil || id.Refused == ""
+	}
+	if id.Refused != "" {
+		return false
+	}
+	cert, err := pki.ParseCertificate(id.Certificate)
+	return err != nil || !now.Before(renewAt(cert, id.Received, 0))
+}
+
+// validIdentity is the renewal identity's certificate and key while the
+// certificate is valid at now; nil otherwise.
+func (f *File) validIdentity(now time.Time) (certPEM, keyPEM []byte) {
+	if f.Identity == nil || len(f.Identity.Certificate) == 0 {
+		return nil, nil
+	}
+	cert, err := pki.ParseCertificate(f.Identity.Certificate)
+	if err != nil || now.Before(cert.NotBefore) || !now.Before(cert.NotAfter) {
+		return nil, nil
+	}
+	return f.Identity.Certificate, f.Identity.Key
+}
+
+// CanRenewOffline says whether, the short certificate expired, the
+// renewal identity can still ask for its renewal at now.
+func (f *File) CanRenewOffline(now time.Time) bool {
+	c, _ := f.validIdentity(now)
+	return c != nil
+}
+
 // ErrRefused is a renewal that was refused: the credential keeps it
 // (File.Refused) and asks no more.
 var ErrRefused = errors.New("the renewal was refused")
@@ -175,13 +257,49 @@ var ErrRefused = errors.New("the renewal was refused")
 var ErrNotYet = errors.New("the renewal was not answered yet")
 
 // Renew asks for a new certificate of the same subject and key,
-// authenticated by the current one (or takes up the one asked for before,
-// when pending), and waits up to wait for kubeaccess controller to approve
-// it as the current certificate's renewal; then checks it and keeps it in
-// f. Not answered in time, it is ErrNotYet and f.Pending names it: a
-// client calls the plugin inside a TLS handshake, which does not wait
-// long.
+// authenticated by the current one, or by the renewal identity once that
+// has expired (or takes up the one asked for before, when pending); it
+// waits up to wait for kubeaccess controller to approve it as the
+// credential's renewal, then checks it and keeps it in f. Not answered in
+// time, it is ErrNotYet and f.Pending names it: a client calls the plugin
+// inside a TLS handshake, which does not wait long.
 func (f *File) Renew(ctx context.Context, wait time.Duration) error {
+	cert, err := f.certificate()
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	authCert, authKey := f.Certificate, f.Key
+	if !now.Before(cert.NotAfter) {
+		if authCert, authKey = f.validIdentity(now); authCert == nil {
+			return ErrExpired
+		}
+	}
+	if f.Refused != "" {
+		return fmt.Errorf("%w: %s", ErrRefused, f.Refused)
+	}
+	lifetime, err := time.ParseDuration(f.Lifetime)
+	if err != nil {
+		return fmt.Errorf("the credential's lifetime %q: %w", f.Lifetime, err)
+	}
+	out, err := f.ask(ctx, wait, authCert, authKey, &f.Pending, f.Key, f.User, f.Groups, lifetime)
+	var denied *csr.ConditionError
+	switch {
+	case errors.As(err, &denied):
+		f.Refused = err.Error()
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	case err != nil:
+		return err
+	}
+	f.Certificate, f.Received = out, time.Now().UTC()
+	return nil
+}
+
+// RenewIdentity asks, authenticated by the current certificate, for the
+// credential's renewal identity (a new one, or the replacement of the one
+// it has, for the same user and key), for OfflineFor; as Renew, it waits
+// up to wait and is ErrNotYet, with Identity.Pending, when not answered.
+func (f *File) RenewIdentity(ctx context.Context, wait time.Duration) error {
 	cert, err := f.certificate()
 	if err != nil {
 		return err
@@ -189,60 +307,119 @@ func (f *File) Renew(ctx context.Context, wait time.Duration) error {
 	if !time.Now().Before(cert.NotAfter) {
 		return ErrExpired
 	}
-	if f.Refused != "" {
-		return fmt.Errorf("%w: %s", ErrRefused, f.Refused)
-	}
-	key, err := pki.ParseKey(f.Key)
+	lifetime, err := time.ParseDuration(f.OfflineFor)
 	if err != nil {
+		return fmt.Errorf("the credential's offline lifetime %q: %w", f.OfflineFor, err)
+	}
+	if f.Identity == nil {
+		user, err := pki.NewRenewalIdentity()
+		if err != nil {
+			return err
+		}
+		key, err := pki.GenerateKey(pki.ECDSAP256)
+		if err != nil {
+			return err
+		}
+		keyPEM, err := pki.MarshalKey(key)
+		if err != nil {
+			return err
+		}
+		f.Identity = &Identity{User: user, Key: keyPEM}
+	}
+	id := f.Identity
+	if id.Refused != "" {
+		return fmt.Errorf("%w: %s", ErrRefused, id.Refused)
+	}
+	out, err := f.ask(ctx, wait, f.Certificate, f.Key, &id.Pending, id.Key, id.User, []string{pki.RenewalIdentityGroup}, lifetime)
+	var denied *csr.ConditionError
+	switch {
+	case errors.As(err, &denied):
+		id.Refused = err.Error()
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	case err != nil:
 		return err
 	}
-	lifetime, err := time.ParseDuration(f.Lifetime)
+	id.Certificate, id.Received = out, time.Now().UTC()
+	return nil
+}
+
+// ask asks, authenticated as authCert, for a certificate of user in
+// groups for key (or takes up *pending), waits up to wait for it, and
+// checks it; not answered, it is ErrNotYet with *pending naming the
+// request.
+func (f *File) ask(ctx context.Context, wait time.Duration, authCert, authKey []byte, pending *string, keyPEM []byte, user string, groups []string,
+	lifetime time.Duration) ([]byte, error) {
+	key, err := pki.ParseKey(keyPEM)
 	if err != nil {
-		return fmt.Errorf("the credential's lifetime %q: %w", f.Lifetime, err)
+		return nil, err
 	}
 	client, err := kubernetes.NewForConfig(&rest.Config{Host: f.Server, Timeout: wait,
-		TLSClientConfig: rest.TLSClientConfig{CAData: f.CA, Insecure: f.Insecure, CertData: f.Certificate, KeyData: f.Key}})
+		TLSClientConfig: rest.TLSClientConfig{CAData: f.CA, Insecure: f.Insecure, CertData: authCert, KeyData: authKey}})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	var req *certificatesv1.CertificateSigningRequest
-	if f.Pending != "" {
+	if *pending != "" {
 		// Asked for before: its answer, unless it is gone.
-		if req, err = csr.Get(ctx, client, f.Pending); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("reading the pending renewal %s: %w", f.Pending, err)
+		if req, err = csr.Get(ctx, client, *pending); err != nil && !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("reading the pending request %s: %w", *pending, err)
 		}
-		f.Pending = ""
+		*pending = ""
 	}
 	if req == nil {
-		request, err := pki.CreateRequest(key, pki.Subject(f.User, f.Groups))
+		request, err := pki.CreateRequest(key, pki.Subject(user, groups))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if req, err = csr.Create(ctx, client, csr.Build(f.User, request, lifetime)); err != nil {
-			return fmt.Errorf("asking for the renewal: %w", err)
+		if req, err = csr.Create(ctx, client, csr.Build(user, request, lifetime)); err != nil {
+			return nil, fmt.Errorf("asking for a certificate: %w", err)
 		}
 	}
-	out, err := csr.WaitForCertificate(ctx, client, req)
+	issued, err := await(ctx, client, req)
 	var denied *csr.ConditionError
 	switch {
 	case errors.As(err, &denied):
-		f.Refused = err.Error()
-		return fmt.Errorf("%w: %w", ErrRefused, err)
+		return nil, err
 	case err != nil:
-		f.Pending = req.Name
-		return fmt.Errorf("%w (CertificateSigningRequest %s; kubeaccess controller approves renewals): %v", ErrNotYet, req.Name, err)
+		*pending = req.Name
+		return nil, fmt.Errorf("%w (CertificateSigningRequest %s; kubeaccess controller approves renewals): %v", ErrNotYet, req.Name, err)
 	}
-	fresh, err := pki.ParseCertificate(out.Certificate)
+	fresh, err := pki.ParseCertificate(issued)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := pki.CheckIssued(fresh, key.Public(), f.User, f.Groups); err != nil {
-		return fmt.Errorf("the renewed certificate is not this credential's: %w", err)
+	if err := pki.CheckIssued(fresh, key.Public(), user, groups); err != nil {
+		return nil, fmt.Errorf("the certificate issued is not the one asked for: %w", err)
 	}
-	f.Certificate = out.Certificate
-	return nil
+	return issued, nil
+}
+
+// await reads req until it has a certificate or a Denied or Failed
+// condition, or ctx ends. It reads it by name (get), not by a watch: a
+// renewing credential may read only requests whose names it knows, not
+// list everyone's.
+func await(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest) ([]byte, error) {
+	for {
+		for _, c := range req.Status.Conditions {
+			if c.Status == corev1.ConditionTrue && (c.Type == certificatesv1.CertificateDenied || c.Type == certificatesv1.CertificateFailed) {
+				return nil, &csr.ConditionError{Name: req.Name, Type: c.Type, Reason: c.Reason, Message: c.Message}
+			}
+		}
+		if len(req.Status.Certificate) > 0 {
+			return req.Status.Certificate, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		var err error
+		if req, err = csr.Get(ctx, client, req.Name); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // Lock holds path's lock file while a renewal runs, so that of several

@@ -55,7 +55,8 @@ func TestDueAndExecCredential(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			cert, key := certificate(t, now.Add(-tc.issued), tc.lifetime)
-			f := New(kubeconfig.Entry{Server: "https://127.0.0.1:6443", Certificate: cert, Key: key}, "dave", []string{"dev"}, time.Hour, tc.renewBefore)
+			f := New(kubeconfig.Entry{Server: "https://127.0.0.1:6443", Certificate: cert, Key: key}, "dave", []string{"dev"}, time.Hour, tc.renewBefore, 0)
+			f.Received = now.Add(-tc.issued)
 			due, gone, err := f.Due(now)
 			if err != nil || due != tc.due || gone != tc.gone {
 				t.Fatalf("Due = %v, %v, %v; want %v, %v", due, gone, err, tc.due, tc.gone)
@@ -75,10 +76,59 @@ func TestDueAndExecCredential(t *testing.T) {
 	}
 }
 
+// The signer backdates a certificate's notBefore by minutes: a short
+// certificate's lifetime counts from when it was received, or it would be
+// renewed at once, every time.
+func TestDueCountsFromReceipt(t *testing.T) {
+	now := time.Now()
+	cert, key := certificate(t, now.Add(-5*time.Minute-30*time.Second), 6*time.Minute) // received 30s ago, a minute's life
+	f := New(kubeconfig.Entry{Certificate: cert, Key: key}, "dave", nil, 10*time.Minute, 0, 0)
+	f.Received = now.Add(-30 * time.Second)
+	if due, _, _ := f.Due(now); due {
+		t.Error("a certificate with half its received lifetime left is due")
+	}
+	if due, _, _ := f.Due(now.Add(15 * time.Second)); !due {
+		t.Error("a certificate with a quarter of its received lifetime left is not due")
+	}
+	// Without a time of receipt (or a nonsensical one), notBefore counts.
+	f.Received = time.Time{}
+	if due, _, _ := f.Due(now); !due {
+		t.Error("without a time of receipt, a backdated certificate in the last third of its validity is not due")
+	}
+}
+
+func TestRenewalIdentityDue(t *testing.T) {
+	now := time.Now()
+	cert, key := certificate(t, now.Add(-time.Minute), time.Hour)
+	f := New(kubeconfig.Entry{Certificate: cert, Key: key}, "dave", nil, time.Hour, 0, 0)
+	if f.IdentityDue(now) || f.CanRenewOffline(now) {
+		t.Fatal("a credential without --offline-for wants a renewal identity")
+	}
+	f.OfflineFor = "168h0m0s"
+	if !f.IdentityDue(now) {
+		t.Error("a credential with none asks for no renewal identity")
+	}
+	idCert, idKey := certificate(t, now.Add(-time.Hour), 7*24*time.Hour)
+	f.Identity = &Identity{User: "kubeaccess:renewal:0011", Key: idKey, Certificate: idCert, Received: now.Add(-time.Hour)}
+	if f.IdentityDue(now) || !f.CanRenewOffline(now) {
+		t.Error("a fresh renewal identity is due, or cannot renew")
+	}
+	if !f.IdentityDue(now.Add(5*24*time.Hour)) || !f.CanRenewOffline(now.Add(5*24*time.Hour)) {
+		t.Error("a renewal identity in the last third of its life is not due, or cannot renew")
+	}
+	if f.CanRenewOffline(now.Add(7 * 24 * time.Hour)) {
+		t.Error("an expired renewal identity can renew")
+	}
+	f.Identity = &Identity{User: "kubeaccess:renewal:0011", Key: idKey, Refused: "denied"}
+	if f.IdentityDue(now) {
+		t.Error("a refused renewal identity is asked for again")
+	}
+}
+
 func TestFileIsPrivateAndNeverClobbered(t *testing.T) {
 	cert, key := certificate(t, time.Now(), time.Hour)
 	path := filepath.Join(t.TempDir(), "dave.kubeconfig.credential")
-	f := New(kubeconfig.Entry{Server: "https://127.0.0.1:6443", Certificate: cert, Key: key}, "dave", []string{"dev"}, time.Hour, 0)
+	f := New(kubeconfig.Entry{Server: "https://127.0.0.1:6443", Certificate: cert, Key: key}, "dave", []string{"dev"}, time.Hour, 0, 0)
 	if err := Write(path, f, false); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +152,7 @@ func TestFileIsPrivateAndNeverClobbered(t *testing.T) {
 
 func TestRenewRefusedOnceIsNotAskedAgain(t *testing.T) {
 	cert, key := certificate(t, time.Now().Add(-50*time.Minute), time.Hour)
-	f := New(kubeconfig.Entry{Server: "https://127.0.0.1:1", Certificate: cert, Key: key}, "dave", []string{"dev"}, time.Hour, 0)
+	f := New(kubeconfig.Entry{Server: "https://127.0.0.1:1", Certificate: cert, Key: key}, "dave", []string{"dev"}, time.Hour, 0, 0)
 	f.Refused = "CertificateSigningRequest x was denied: revoked"
 	// No server answers on port 1: a request would fail otherwise.
 	err := f.Renew(context.Background(), time.Second)
@@ -110,7 +160,7 @@ func TestRenewRefusedOnceIsNotAskedAgain(t *testing.T) {
 		t.Fatalf("a refused credential asked again: %v", err)
 	}
 	expired, key2 := certificate(t, time.Now().Add(-2*time.Hour), time.Hour)
-	g := New(kubeconfig.Entry{Server: "https://127.0.0.1:1", Certificate: expired, Key: key2}, "dave", nil, time.Hour, 0)
+	g := New(kubeconfig.Entry{Server: "https://127.0.0.1:1", Certificate: expired, Key: key2}, "dave", nil, time.Hour, 0, 0)
 	if err := g.Renew(context.Background(), time.Second); !errors.Is(err, ErrExpired) {
 		t.Errorf("an expired certificate asked for its renewal: %v", err)
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/controller"
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/renewing"
 )
 
 // Options holds the flags of "kubeaccess controller".
@@ -39,6 +40,7 @@ type Options struct {
 	RecordsNamespace string
 	MaxTTL           string
 	ApprovalTimeout  time.Duration
+	MaxOffline       time.Duration
 	Workers          int
 	LeaderElect      bool
 	LeaseNamespace   string
@@ -64,7 +66,7 @@ const controllerMemoryLimit = 128 << 20
 
 // NewCmdController returns the "controller" command.
 func NewCmdController(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{RecordsNamespace: records.DefaultNamespace, MaxTTL: issuing.DefaultMaxTTL, ApprovalTimeout: time.Minute, Workers: 4,
+	o := &Options{RecordsNamespace: records.DefaultNamespace, MaxTTL: issuing.DefaultMaxTTL, ApprovalTimeout: time.Minute, MaxOffline: renewing.DefaultOfflineFor, Workers: 4,
 		LeaderElect: true, LeaseNamespace: records.DefaultNamespace, LeaseName: "kubeaccess-controller",
 		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 		MetricsAddr: ":8080", HealthAddr: ":8081", IOStreams: streams}
@@ -102,6 +104,8 @@ posted to its webhook when --invitation-webhook-allow allows that URL.
 	fs := cmd.Flags()
 	fs.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
 	fs.StringVar(&o.MaxTTL, "max-ttl", o.MaxTTL, "The longest lifetime a renewal may ask for")
+	fs.DurationVar(&o.MaxOffline, "max-offline", o.MaxOffline, "The longest lifetime of the renewal identity a renewing credential asks for "+
+		"(how long its holder may be away and still renew after its certificate expired); 0 issues none")
 	fs.DurationVar(&o.ApprovalTimeout, "approval-timeout", o.ApprovalTimeout, "How long to wait for the signer once a renewal is approved")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "Items each loop works on at once")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Hold a Lease so that one replica of several reconciles")
@@ -151,6 +155,8 @@ func (o *Options) Validate() error {
 	switch {
 	case o.Workers < 1:
 		return failure.UsageErrorf("--workers must be at least 1")
+	case o.MaxOffline < 0:
+		return failure.UsageErrorf("--max-offline must be 0 (no renewal identities) or positive")
 	case o.LeaderElect && !(o.LeaseDuration > o.RenewDeadline && o.RenewDeadline > o.RetryPeriod && o.RetryPeriod > 0):
 		return failure.UsageErrorf("the lease's timing must be --lease-duration > --renew-deadline > --retry-period > 0")
 	}
@@ -180,7 +186,7 @@ func (o *Options) Run(ctx context.Context) error {
 	events, stopEvents := controller.NewRecorder(ctx, client, o.Identity)
 	defer stopEvents()
 	c := &controller.Controller{
-		Client: client, Engine: engine, RecordsNamespace: o.RecordsNamespace, MaxTTL: o.maxTTL, ApprovalTimeout: o.ApprovalTimeout,
+		Client: client, Engine: engine, RecordsNamespace: o.RecordsNamespace, MaxTTL: o.maxTTL, ApprovalTimeout: o.ApprovalTimeout, MaxOffline: o.MaxOffline,
 		Metrics: controller.NewMetrics(reg), Workers: o.Workers, ResyncPeriod: 10 * time.Minute,
 		Events: events, PortalURL: o.PortalURL, WebhookAllow: o.WebhookAllow,
 		// A webhook is posted to where it says, not where it redirects.

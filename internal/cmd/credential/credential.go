@@ -71,17 +71,19 @@ func (o *Options) Validate() error {
 	return nil
 }
 
-// Run renews the certificate if it is due, then prints it. A renewal that
-// fails while the certificate is still valid is reported on stderr and the
-// current certificate printed: the next call tries again.
+// Run renews the certificate if it is due (and asks for the renewal
+// identity when that is due), then prints it. A renewal that fails while
+// the certificate is still valid is reported on stderr and the current
+// certificate printed: the next call tries again.
 func (o *Options) Run(ctx context.Context) error {
 	f, err := renewing.Read(o.File)
 	if err != nil {
 		return err
 	}
-	if due, _, err := f.Due(time.Now()); err != nil {
+	now := time.Now()
+	if due, _, err := f.Due(now); err != nil {
 		return err
-	} else if due {
+	} else if due || f.IdentityDue(now) {
 		if f, err = o.renew(ctx); err != nil {
 			return err
 		}
@@ -94,7 +96,8 @@ func (o *Options) Run(ctx context.Context) error {
 }
 
 // renew renews the credential under its lock, unless another run did
-// meanwhile, and returns it as it then is.
+// meanwhile, asks for its renewal identity when due, and returns the
+// credential as it then is.
 func (o *Options) renew(ctx context.Context) (*renewing.File, error) {
 	unlock, err := renewing.Lock(ctx, o.File, o.Timeout+30*time.Second)
 	if err != nil {
@@ -105,30 +108,45 @@ func (o *Options) renew(ctx context.Context) (*renewing.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	due, expired, err := f.Due(time.Now())
+	start := time.Now()
+	due, expired, err := f.Due(start)
 	switch {
 	case err != nil:
 		return nil, err
-	case !due:
-		return f, nil
-	case expired:
-		return nil, fmt.Errorf("kubeaccess: the credential in %s was not renewed in time: %w; ask for a new one", o.File, renewing.ErrExpired)
+	case expired && !f.CanRenewOffline(start):
+		return nil, fmt.Errorf("kubeaccess: the credential in %s was not renewed in time: %w, and it has no valid renewal identity (grant --offline-for); ask for a new one",
+			o.File, renewing.ErrExpired)
 	}
-	if err := f.Renew(ctx, o.Timeout); err != nil {
-		if _, expired, _ := f.Due(time.Now()); expired || errors.Is(err, renewing.ErrExpired) {
-			return nil, fmt.Errorf("kubeaccess: renewing the credential in %s: %w", o.File, err)
-		}
-		if errors.Is(err, renewing.ErrNotYet) || errors.Is(err, renewing.ErrRefused) {
-			// Kept: the next run takes up its answer, or asks no more.
-			if werr := renewing.Write(o.File, f, true); werr != nil {
-				return nil, werr
+	changed := false
+	if due {
+		err := f.Renew(ctx, o.Timeout)
+		if err != nil {
+			if _, expired, _ := f.Due(time.Now()); expired || errors.Is(err, renewing.ErrExpired) {
+				if errors.Is(err, renewing.ErrNotYet) || errors.Is(err, renewing.ErrRefused) {
+					// Kept, so that the next run takes up its answer.
+					_ = renewing.Write(o.File, f, true)
+				}
+				return nil, fmt.Errorf("kubeaccess: renewing the credential in %s: %w", o.File, err)
 			}
+			fmt.Fprintf(o.ErrOut, "kubeaccess: renewing the credential in %s: %v (the current certificate is used until it expires)\n", o.File, err)
 		}
-		fmt.Fprintf(o.ErrOut, "kubeaccess: renewing the credential in %s: %v (the current certificate is used until it expires)\n", o.File, err)
-		return f, nil
+		// Kept either way: the new certificate, or the pending request
+		// whose answer the next run takes up, or the refusal.
+		changed = true
 	}
-	if err := renewing.Write(o.File, f, true); err != nil {
-		return nil, fmt.Errorf("kubeaccess: keeping the renewed certificate in %s: %w", o.File, err)
+	if f.IdentityDue(time.Now()) {
+		if _, expired, _ := f.Due(time.Now()); !expired {
+			wait := max(o.Timeout-time.Since(start), time.Second)
+			if err := f.RenewIdentity(ctx, wait); err != nil {
+				fmt.Fprintf(o.ErrOut, "kubeaccess: asking for the renewal identity of the credential in %s: %v (it can renew only while its certificate is valid until then)\n", o.File, err)
+			}
+			changed = true
+		}
+	}
+	if changed {
+		if err := renewing.Write(o.File, f, true); err != nil {
+			return nil, fmt.Errorf("kubeaccess: keeping the renewed credential in %s: %w", o.File, err)
+		}
 	}
 	return f, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/renewing"
 )
 
 // Options holds the flags of "kubeaccess grant".
@@ -35,6 +36,9 @@ type Options struct {
 	// RenewBefore is when.
 	Renewing    bool
 	RenewBefore time.Duration
+	// OfflineFor is the lifetime of a renewing credential's renewal
+	// identity: how long its holder may be away.
+	OfflineFor time.Duration
 	issuing.Flags
 
 	Output *cmdutil.Output
@@ -115,6 +119,8 @@ API server sees USER and allows exactly what was granted.`,
 		"the key stays in FILE.credential); --ttl defaults to 1h with it")
 	o.changed = fs.Changed
 	fs.DurationVar(&o.RenewBefore, "renew-before", 0, "With --renewing, renew when this much of the certificate's lifetime is left (default a third of it)")
+	fs.DurationVar(&o.OfflineFor, "offline-for", renewing.DefaultOfflineFor, "With --renewing, how long its holder may be away and still renew once the short certificate has expired: "+
+		"the lifetime of a second certificate (a renewal identity) that may only ask for that renewal; 0 for none")
 	return cmd
 }
 
@@ -172,6 +178,10 @@ func (o *Options) Validate() error {
 		return failure.UsageErrorf("--renewing writes a new kubeconfig (--out) for a certificate the cluster renews: it goes with neither --merge nor offline signing")
 	case o.RenewBefore < 0 || o.RenewBefore > 0 && !o.Renewing:
 		return failure.UsageErrorf("--renew-before is for --renewing, and positive")
+	case o.OfflineFor < 0 || o.OfflineFor > 0 && o.OfflineFor < csr.MinTTL:
+		return failure.UsageErrorf("--offline-for must be 0 (no renewal identity) or at least the CSR API's %s", csr.MinTTL)
+	case o.changed != nil && o.changed("offline-for") && !o.Renewing:
+		return failure.UsageErrorf("--offline-for is for --renewing")
 	case o.For < 0:
 		return failure.UsageErrorf("--for must be positive")
 	case o.For > 0 && !o.HasAccess():
