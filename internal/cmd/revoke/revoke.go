@@ -138,10 +138,30 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	if len(res.Still) > 0 {
+		if end, ok := renewingEnd(res); ok {
+			return fmt.Errorf("%s may still %s, through a binding of one of their groups (listed above), until %s: then the certificate, no longer renewed, "+
+				"expires; remove that binding, or the user from it, to take this away sooner", res.User, res.Still[0], end.Format(time.RFC3339))
+		}
 		return fmt.Errorf("%s may still %s, through a binding of one of their groups (listed above): a certificate keeps its groups, "+
 			"so remove that binding, or the user from it, to take this away", res.User, res.Still[0])
 	}
 	return nil
+}
+
+// renewingEnd is when the last of the revoked credentials ends, when
+// every one of them renews itself (grant --renewing): none is renewed
+// again, so all that identity may do ends then, wherever it was granted.
+func renewingEnd(res *revoke.Result) (time.Time, bool) {
+	var end time.Time
+	for _, r := range res.Records {
+		if !issue.IsRenewing(r) && time.Now().Before(r.NotAfter) {
+			return time.Time{}, false
+		}
+		if r.NotAfter.After(end) {
+			end = r.NotAfter
+		}
+	}
+	return end, !end.IsZero()
 }
 
 // tamperedError says that records were tampered with and left alone.
@@ -163,6 +183,9 @@ func (o *Options) reportValidity(res *revoke.Result) {
 		case r.Kind == "token":
 			fmt.Fprintf(o.ErrOut, "note: token %s still authenticates as %s until %s (delete its ServiceAccount or bound Secret to end it now)\n",
 				r.ID, r.User, r.NotAfter.Format(time.RFC3339))
+		case issue.IsRenewing(r):
+			fmt.Fprintf(o.ErrOut, "note: certificate %s (serial %s) of %s renews itself, and is not renewed again: at %s it expires, and with it every permission of %s's credential, "+
+				"wherever it was granted (kubeaccess controller denies its renewal)\n", r.ID, r.Serial, r.User, r.NotAfter.Format(time.RFC3339), r.User)
 		default:
 			fmt.Fprintf(o.ErrOut, "note: certificate %s (serial %s) still authenticates as %s until %s: Kubernetes cannot revoke a client certificate, so %s keeps an identity, now without this access\n",
 				r.ID, r.Serial, r.User, r.NotAfter.Format(time.RFC3339), r.User)
