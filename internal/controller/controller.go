@@ -38,6 +38,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/invite"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	kalabels "github.com/kubeaccess/kubeaccess/internal/labels"
+	"github.com/kubeaccess/kubeaccess/internal/lock"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
@@ -277,6 +278,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.Logf("reconciling: records in namespace %s, client-certificate requests", c.RecordsNamespace)
 
 	var wg sync.WaitGroup
+	wg.Go(func() { c.pruneLocks(ctx) })
 	for _, l := range loops {
 		for range c.Workers {
 			wg.Go(func() {
@@ -291,6 +293,32 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// lockPrunePeriod is how often expired credentials' locks are removed.
+const lockPrunePeriod = 30 * time.Second
+
+// pruneLocks removes the locks (kubeaccess lock) of credentials that have
+// expired, now and every lockPrunePeriod until ctx ends: an expired
+// credential authenticates nowhere, so its lock does nothing more.
+func (c *Controller) pruneLocks(ctx context.Context) {
+	store := lock.Store{Client: c.Client, Namespace: c.RecordsNamespace}
+	tick := time.NewTicker(lockPrunePeriod)
+	defer tick.Stop()
+	for {
+		removed, err := store.Prune(ctx, time.Now())
+		if err != nil && ctx.Err() == nil {
+			c.Logf("locks: removing the locks of expired credentials: %v", err)
+		}
+		for _, id := range removed {
+			c.Logf("locks: credential %s has expired: its lock is removed", id)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // stripManagedFields drops an object's managedFields as an informer

@@ -13,7 +13,7 @@ var groups = []struct {
 	{"team", "A team's access as code:", []string{"apply", "diff"}},
 	{"portal", "Self-service in the browser:", []string{"invite", "serve"}},
 	{"inspect", "See access:", []string{"can", "who-can", "whoami", "inspect"}},
-	{"lifecycle", "Keep track of access:", []string{"list", "renew", "credential", "revoke", "audit"}},
+	{"lifecycle", "Keep track of access:", []string{"list", "renew", "credential", "revoke", "lock", "audit"}},
 	{"cluster", "Run in the cluster:", []string{"controller"}},
 	{"other", "Other commands:", []string{"version", "options", "completion", "help"}},
 }

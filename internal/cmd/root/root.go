@@ -28,6 +28,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/inspect"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/invite"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/list"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/lock"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/renew"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/request"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/revoke"
@@ -95,6 +96,7 @@ track of that access until it is revoked.`,
 		inspect.NewCmdInspect(streams),
 		list.NewCmdList(f, streams),
 		revoke.NewCmdRevoke(f, streams),
+		lock.NewCmdLock(f, configFlags, streams),
 		renew.NewCmdRenew(f, streams),
 		token.NewCmdToken(f, streams),
 		version.NewCmdVersion(configFlags, streams),
