@@ -37,8 +37,11 @@ func controllerKubeconfig(t *testing.T) string {
 	for _, f := range []string{"namespace.yaml", "crd-teamaccess.yaml", "controller.yaml"} {
 		mustSucceed(t, "kubectl apply "+f, kubectl(t, cluster.AdminKubeconfig, "apply", "-f", filepath.Join(deployDir(t), f)))
 	}
-	mustSucceed(t, "the TeamAccess CRD is established", kubectl(t, cluster.AdminKubeconfig, "wait", "--for", "condition=established", "--timeout", "30s",
-		"crd/teamaccesses.kubeaccess.io"))
+	// kubectl wait fails, rather than waits, on a CRD so new that it has
+	// no conditions yet.
+	waitUntil(t, "the TeamAccess CRD is established", 30*time.Second, func() bool {
+		return kubectl(t, cluster.AdminKubeconfig, "wait", "--for", "condition=established", "--timeout", "30s", "crd/teamaccesses.kubeaccess.io").code == 0
+	})
 	mustSucceed(t, "delete the controller's Deployment", kubectl(t, cluster.AdminKubeconfig, "delete", "deployment,poddisruptionbudget", "kubeaccess-controller",
 		"-n", "kubeaccess-system", "--ignore-not-found"))
 	return serviceAccountKubeconfig(t, "kubeaccess-system", "kubeaccess-controller")
