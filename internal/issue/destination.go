@@ -20,6 +20,15 @@ import (
 func (x *Execution) entry(cred *Credential) kubeconfig.Entry {
 	e := x.Engine.cluster.EntryFor(x.Plan.Subject.User, x.Plan.Namespace)
 	e.Certificate, e.Key, e.Token = cred.CertificatePEM, cred.KeyPEM, cred.Token
+	if d := x.Plan.Destination; d.Renewable {
+		e.Renewing = &kubeconfig.Renewing{Lifetime: x.Plan.Source.Lifetime().String()}
+		if d.RenewBefore > 0 {
+			e.Renewing.RenewBefore = d.RenewBefore.String()
+		}
+		if d.OfflineFor > 0 {
+			e.Renewing.OfflineFor = d.OfflineFor.String()
+		}
+	}
 	return e
 }
 
@@ -31,7 +40,9 @@ func (x *Execution) checkDestination() error {
 	switch {
 	case d.Merge != "":
 		_, err = kubeconfig.CheckMerge(d.Merge, x.entry(&Credential{}), d.Force)
-	case d.Renewing && (d.Path == "" || x.Plan.Subject.ServiceAccount != nil):
+	case d.renews() && x.Plan.Subject.ServiceAccount != nil:
+		err = fmt.Errorf("only a certificate renews itself; a token is asked for again (kubeaccess token)")
+	case d.Renewing && d.Path == "":
 		err = fmt.Errorf("a renewing kubeconfig is written to a new file (--out), for a certificate")
 	case d.Renewing:
 		err = errors.Join(kubeconfig.CheckNew(d.Path, d.Force), kubeconfig.CheckNew(renewing.PathFor(d.Path), d.Force))

@@ -130,7 +130,18 @@ type Destination struct {
 	// OfflineFor, when set, the lifetime of its renewal identity.
 	Renewing                bool
 	RenewBefore, OfflineFor time.Duration
+	// Renewable lets the certificate renew itself where it is written
+	// without being used (approve, apply, the portal: its holder's key is
+	// elsewhere, or the file goes to them): it is bound the renewer role
+	// like a renewing one, and its kubeconfig says so
+	// (kubeconfig.RenewingExtension) for kubeaccess complete, on the
+	// holder's side, to make it renew itself, with RenewBefore and
+	// OfflineFor.
+	Renewable bool
 }
+
+// renews reports whether the credential is to be able to renew itself.
+func (d Destination) renews() bool { return d.Renewing || d.Renewable }
 
 // None reports whether no kubeconfig is to be written.
 func (d Destination) None() bool { return d.Path == "" && d.Merge == "" && d.Replace == "" }

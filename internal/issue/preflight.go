@@ -103,7 +103,7 @@ func (x *Execution) preflight(ctx context.Context) (preflighted, error) {
 		return out, err
 	}
 	out.needed = x.issuance.Needed()
-	if p.Destination.Renewing {
+	if p.Destination.renews() {
 		out.needed = append(out.needed, RenewerBinding(p.Subject))
 	}
 	if err := x.checkIndex(index, indexErr, out.access); err != nil {

@@ -27,7 +27,11 @@ type Entry struct {
 	Token       string // bearer token, instead of a certificate
 	// Exec, when set, is an exec credential plugin that gives the user's
 	// credential instead (a renewing certificate's).
-	Exec        *clientcmdapi.ExecConfig
+	Exec *clientcmdapi.ExecConfig
+	// Renewing, when set, records in the user that its certificate may
+	// renew itself, for kubeaccess complete to set that up where the key
+	// is (see RenewingExtension).
+	Renewing    *Renewing
 	ContextName string
 	Namespace   string
 }
@@ -46,6 +50,9 @@ func (e Entry) addTo(cfg *clientcmdapi.Config) {
 		cfg.AuthInfos[e.UserName] = &clientcmdapi.AuthInfo{Exec: e.Exec}
 	} else {
 		cfg.AuthInfos[e.UserName] = &clientcmdapi.AuthInfo{ClientCertificateData: e.Certificate, ClientKeyData: e.Key, Token: e.Token}
+	}
+	if e.Renewing != nil {
+		setRenewing(cfg.AuthInfos[e.UserName], e.Renewing)
 	}
 	cfg.Contexts[e.ContextName] = &clientcmdapi.Context{Cluster: e.ClusterName, AuthInfo: e.UserName, Namespace: e.Namespace}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/renewing"
@@ -144,4 +146,79 @@ func TestRenewingKubeconfig(t *testing.T) {
 	if denied != 1 {
 		t.Errorf("want the revoked credential's one renewal denied, found %d denied", denied)
 	}
+}
+
+// approve --renewing writes, on the admin's side, a key-less kubeconfig
+// that says it may renew itself; kubeaccess complete, on the user's side,
+// makes it renew itself with the user's key, which never left; the real
+// kubectl then uses it across a renewal. Moved elsewhere, complete sets it
+// up again there.
+func TestApproveRenewingIsCompletedWhereTheKeyIs(t *testing.T) {
+	ctl := startController(t, controllerKubeconfig(t), "renewing-b", "renewing-lease-b")
+	waitUntil(t, "the replica leads", 30*time.Second, ctl.leading)
+	userDir, adminDir := t.TempDir(), t.TempDir()
+	keyPath := requestKey(t, userDir, "rhea", "-g", "rhea-team")
+	t.Cleanup(func() {
+		cmd := exec.Command(kubeaccessBin, "revoke", "rhea")
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.AdminKubeconfig)
+		_ = cmd.Run()
+	})
+	sent := filepath.Join(adminDir, "rhea.kubeconfig")
+	mustSucceed(t, "approve --renewing", kubeaccess(t, cluster.AdminKubeconfig, "approve", "--csr-file", filepath.Join(userDir, "rhea.csr"), "--ttl", "10m",
+		"-n", "rhea-ns", "--verb", "get,list", "--resource", "pods", "--renewing", "--renew-before", "9m50s", "--out", sent))
+	cfg, err := clientcmd.LoadFromFile(sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := cfg.AuthInfos[cfg.Contexts[cfg.CurrentContext].AuthInfo]
+	if hint, ok := kubeconfig.RenewingOf(auth); !ok || hint.Lifetime != "10m0s" || hint.RenewBefore != "9m50s" || len(auth.ClientKeyData) > 0 {
+		t.Fatalf("the approved kubeconfig does not say it renews itself, or holds a key: %+v %v", hint, ok)
+	}
+
+	// On the user's side.
+	kc := filepath.Join(userDir, "rhea.kubeconfig")
+	data, err := os.ReadFile(sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, kc, string(data))
+	r := kubeaccess(t, kc, "complete", kc, "--key", keyPath)
+	mustSucceed(t, "kubeaccess complete", r)
+	if !strings.Contains(r.stdout, "works: the API server sees rhea") || !strings.Contains(r.stderr, "now renews itself") {
+		t.Errorf("complete says:\n%s%s", r.stdout, r.stderr)
+	}
+	if cfg, err = clientcmd.LoadFromFile(kc); err != nil {
+		t.Fatal(err)
+	}
+	if auth := cfg.AuthInfos[cfg.Contexts[cfg.CurrentContext].AuthInfo]; auth.Exec == nil || len(auth.ClientKeyData) > 0 || len(auth.ClientCertificateData) > 0 {
+		t.Fatalf("the completed kubeconfig's user is not the plugin: %+v", auth)
+	}
+	file := renewing.PathFor(kc)
+	f, err := renewing.Read(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := os.ReadFile(keyPath)
+	if string(f.Key) != string(key) || f.User != "rhea" || strings.Join(f.Groups, ",") != "rhea-team" || f.Lifetime != "10m0s" {
+		t.Fatalf("the credential file: user %q groups %v lifetime %s, the user's key %v", f.User, f.Groups, f.Lifetime, string(f.Key) == string(key))
+	}
+	mustSucceed(t, "kubectl with the completed kubeconfig", kubectl(t, kc, "get", "pods", "-n", "rhea-ns"))
+	time.Sleep(11 * time.Second)
+	mustSucceed(t, "kubectl when the certificate is due", kubectl(t, kc, "get", "pods", "-n", "rhea-ns"))
+	if g, err := renewing.Read(file); err != nil || string(g.Certificate) == string(f.Certificate) {
+		t.Fatalf("the certificate was not renewed: %v", err)
+	}
+
+	// Moved: set up again where it now is.
+	moved := filepath.Join(t.TempDir(), "rhea.kubeconfig")
+	for _, p := range []string{kc, file} {
+		if err := os.Rename(p, strings.Replace(p, kc, moved, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := kubectl(t, moved, "get", "pods", "-n", "rhea-ns"); r.code == 0 {
+		t.Fatal("a moved renewing kubeconfig found its old credential file")
+	}
+	mustSucceed(t, "kubeaccess complete on a moved kubeconfig", kubeaccess(t, moved, "complete", moved))
+	mustSucceed(t, "kubectl with the moved kubeconfig", kubectl(t, moved, "get", "pods", "-n", "rhea-ns"))
 }

@@ -37,6 +37,7 @@ type Options struct {
 	AllowExistingAccess bool
 	Timeout             time.Duration
 	issuing.Flags
+	issuing.Renewing
 	Output *cmdutil.Output
 
 	cmd *issuing.Command
@@ -82,6 +83,8 @@ key: the user adds theirs with "kubeaccess complete". With neither NAME nor
 	fs.BoolVar(&o.AllowExistingAccess, "allow-existing-access", false, "Approve a subject that bindings kubeaccess did not make already give access: whoever holds the key gets it")
 	fs.BoolVar(&o.Revocable, "revocable", false, "Bind the access to the request's own group (from kubeaccess request --revocable), so that revoke --credential takes it from this certificate only")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the certificate to be issued")
+	o.Renewing.AddFlags(fs, "Let the certificate renew itself: bind it the kubeaccess-renewer role and say so in the kubeconfig, "+
+		"which kubeaccess complete on the holder's side then makes renew itself (kubeaccess controller approves each renewal); keep the request's lifetime short")
 	issuing.AddDryRunFlag(cmd, &o.DryRun)
 	o.Output.AddFlags(cmd)
 	o.Flags.AddFlags(fs, "./USER.kubeconfig")
@@ -110,6 +113,10 @@ func (o *Options) Validate() error {
 		return failure.UsageErrorf("--revocable binds the access to the certificate's own group, so --bind-group cannot be used with it")
 	case o.BindGroup != "" && !o.HasAccess():
 		return failure.UsageErrorf("--bind-group needs access to grant: --verb/--resource, --role or --clusterrole")
+	case o.Renewing.Validate() != nil:
+		return o.Renewing.Validate()
+	case o.Renewing.Renewing && o.Merge != "":
+		return failure.UsageErrorf("--renewing writes a new kubeconfig (--out), which its holder completes: it does not go with --merge")
 	}
 	if o.CSRFile != "" {
 		if err := csr.ValidateTTL("--ttl", o.TTL); err != nil {

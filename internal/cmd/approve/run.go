@@ -71,6 +71,7 @@ func (o *Options) plan() *issue.Plan {
 	p.Refusing = "refusing to approve"
 	p.Access.BindGroup = o.BindGroup
 	p.Policy.RefuseExistingAccess = !o.AllowExistingAccess
+	o.Renewing.Apply(&p.Destination, false)
 	return p
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
-	"github.com/kubeaccess/kubeaccess/internal/renewing"
 )
 
 // Options holds the flags of "kubeaccess grant".
@@ -34,11 +33,7 @@ type Options struct {
 	For       time.Duration
 	// Renewing writes a kubeconfig whose certificate renews itself;
 	// RenewBefore is when.
-	Renewing    bool
-	RenewBefore time.Duration
-	// OfflineFor is the lifetime of a renewing credential's renewal
-	// identity: how long its holder may be away.
-	OfflineFor time.Duration
+	issuing.Renewing
 	issuing.Flags
 
 	Output *cmdutil.Output
@@ -115,12 +110,9 @@ API server sees USER and allows exactly what was granted.`,
 		"bound to its own group as with --revocable, lives no longer than that (at least the CSR API's 10m)")
 	fs.BoolVar(&o.Revocable, "revocable", false, "Bind the access to a group minted for this certificate alone, so that revoke --credential takes it away from this certificate only")
 	fs.BoolVar(&o.Offline, "offline", false, "With --ca-cert/--ca-key, make no API request at all (no RBAC, no verification)")
-	fs.BoolVar(&o.Renewing, "renewing", false, "Write a kubeconfig whose short certificate renews itself (its user runs kubeaccess credential; kubeaccess controller approves each renewal; "+
+	o.Renewing.AddFlags(fs, "Write a kubeconfig whose short certificate renews itself (its user runs kubeaccess credential; kubeaccess controller approves each renewal; "+
 		"the key stays in FILE.credential); --ttl defaults to 1h with it")
 	o.changed = fs.Changed
-	fs.DurationVar(&o.RenewBefore, "renew-before", 0, "With --renewing, renew when this much of the certificate's lifetime is left (default a third of it)")
-	fs.DurationVar(&o.OfflineFor, "offline-for", renewing.DefaultOfflineFor, "With --renewing, how long its holder may be away and still renew once the short certificate has expired: "+
-		"the lifetime of a second certificate (a renewal identity) that may only ask for that renewal; 0 for none")
 	return cmd
 }
 
@@ -147,7 +139,7 @@ func (o *Options) Validate() error {
 	if err := policy.Check(o.User, o.Groups); err != nil {
 		return failure.UsageErrorf("%w", err)
 	}
-	if o.Renewing && (o.changed == nil || !o.changed("ttl")) {
+	if o.Renewing.Renewing && (o.changed == nil || !o.changed("ttl")) {
 		// A renewing certificate lives short: revoking it ends it soon.
 		o.TTL = time.Hour
 	}
@@ -174,14 +166,10 @@ func (o *Options) Validate() error {
 		return failure.UsageErrorf("--revocable binds the access to the certificate's own group, so --bind-group cannot be used with it")
 	case o.Revocable && o.Offline:
 		return failure.UsageErrorf("--revocable needs the access bound, which --offline cannot do")
-	case o.Renewing && (o.Merge != "" || o.Offline || o.CACert != ""):
+	case o.Renewing.Renewing && (o.Merge != "" || o.Offline || o.CACert != ""):
 		return failure.UsageErrorf("--renewing writes a new kubeconfig (--out) for a certificate the cluster renews: it goes with neither --merge nor offline signing")
-	case o.RenewBefore < 0 || o.RenewBefore > 0 && !o.Renewing:
-		return failure.UsageErrorf("--renew-before is for --renewing, and positive")
-	case o.OfflineFor < 0 || o.OfflineFor > 0 && o.OfflineFor < csr.MinTTL:
-		return failure.UsageErrorf("--offline-for must be 0 (no renewal identity) or at least the CSR API's %s", csr.MinTTL)
-	case o.changed != nil && o.changed("offline-for") && !o.Renewing:
-		return failure.UsageErrorf("--offline-for is for --renewing")
+	case o.Renewing.Validate() != nil:
+		return o.Renewing.Validate()
 	case o.For < 0:
 		return failure.UsageErrorf("--for must be positive")
 	case o.For > 0 && !o.HasAccess():

@@ -52,7 +52,7 @@ func (o *Options) plan() (*issue.Plan, error) {
 	p := o.cmd.Plan("grant", subject, source, o.User+".kubeconfig")
 	p.Access.BindGroup = o.BindGroup
 	p.Offline = o.Offline
-	p.Destination.Renewing, p.Destination.RenewBefore, p.Destination.OfflineFor = o.Renewing, o.RenewBefore, o.OfflineFor
+	o.Renewing.Apply(&p.Destination, true)
 	if o.For > 0 {
 		p.AccessUntil = time.Now().Add(o.For)
 	}
