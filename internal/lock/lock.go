@@ -81,7 +81,7 @@ func Policy(namespace string) (*admissionv1.ValidatingAdmissionPolicy, *admissio
 				},
 			}}},
 			MatchConditions: []admissionv1.MatchCondition{{
-				Name:       "has-credential-id",
+				Name: "has-credential-id",
 				// A request without extras has no extra field at all:
 				// reading it would be an error, and deny the request.
 				Expression: "has(request.userInfo.extra) && '" + CredentialIDExtra + "' in request.userInfo.extra",
