@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/kubeaccess/kubeaccess/internal/credential"
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
@@ -40,8 +42,8 @@ func (x *Execution) checkDestination() error {
 	switch {
 	case d.Merge != "":
 		_, err = kubeconfig.CheckMerge(d.Merge, x.entry(&Credential{}), d.Force)
-	case d.renews() && x.Plan.Subject.ServiceAccount != nil:
-		err = fmt.Errorf("only a certificate renews itself; a token is asked for again (kubeaccess token)")
+	case d.Renewable && x.Plan.Subject.ServiceAccount != nil:
+		err = fmt.Errorf("a token renews itself only where it is written (kubeaccess token --renewing)")
 	case d.Renewing && d.Path == "":
 		err = fmt.Errorf("a renewing kubeconfig is written to a new file (--out), for a certificate")
 	case d.Renewing:
@@ -83,6 +85,29 @@ func (x *Execution) write(e kubeconfig.Entry) (string, error) {
 // ask for its own renewal: create certificate requests and read them.
 const RenewerClusterRole = "kubeaccess-renewer"
 
+// TokenRenewerRole names the Role with which a renewing token (kubeaccess
+// token --renewing) asks for its own account's next token, and nothing
+// else: create serviceaccounts/token on that one account.
+const TokenRenewerRole = "kubeaccess-token-renewer"
+
+// TokenRenewerObjects are that Role and its binding to the account, in
+// its namespace: part of the token's access, recorded and revoked with it.
+func TokenRenewerObjects(sa ServiceAccount) []runtime.Object {
+	name := rbac.BoundRoleName(rbac.ServiceAccountObjectName(sa.Namespace, sa.Name), "Role", TokenRenewerRole)
+	role := rbac.BuildRole(name, sa.Namespace, []rbacv1.PolicyRule{{
+		Verbs: []string{"create"}, APIGroups: []string{""}, Resources: []string{"serviceaccounts/token"}, ResourceNames: []string{sa.Name},
+	}})
+	return []runtime.Object{role, rbac.BuildRoleBinding(name, sa.Namespace, "Role", name, rbac.ServiceAccountSubject(sa.Namespace, sa.Name))}
+}
+
+// renewerObjects are what let the credential renew itself.
+func renewerObjects(s Subject) []runtime.Object {
+	if s.ServiceAccount != nil {
+		return TokenRenewerObjects(*s.ServiceAccount)
+	}
+	return []runtime.Object{RenewerBinding(s)}
+}
+
 // RenewerBinding binds RenewerClusterRole to a renewing credential: to its
 // own group when it has one (so that revoking it takes this away too),
 // else to its user. It is part of the credential's access, recorded and
@@ -96,12 +121,12 @@ func RenewerBinding(s Subject) *rbacv1.ClusterRoleBinding {
 }
 
 // IsRenewing reports whether the credential of r renews itself: its
-// access holds the RenewerBinding grant made for it, which each renewal
-// keeps.
+// access holds the RenewerBinding (or, for a token, the TokenRenewerRole
+// binding) made for it, which each renewal keeps.
 func IsRenewing(r records.Record) bool {
-	suffix := "+clusterrole:" + RenewerClusterRole
 	return slices.ContainsFunc(r.Access, func(ref rbac.Ref) bool {
-		return ref.Kind == "ClusterRoleBinding" && strings.HasSuffix(ref.Name, suffix)
+		return ref.Kind == "ClusterRoleBinding" && strings.HasSuffix(ref.Name, "+clusterrole:"+RenewerClusterRole) ||
+			ref.Kind == "RoleBinding" && strings.HasSuffix(ref.Name, "+role:"+TokenRenewerRole)
 	})
 }
 
@@ -112,12 +137,21 @@ func (x *Execution) writeRenewing(e kubeconfig.Entry) error {
 	d := x.Plan.Destination
 	path := renewing.PathFor(d.Path)
 	f := renewing.New(e, x.Plan.Subject.User, x.Plan.Subject.Groups, x.Plan.Source.Lifetime(), d.RenewBefore, d.OfflineFor)
+	if sa := x.Plan.Subject.ServiceAccount; sa != nil {
+		f.ServiceAccount, f.OfflineFor = sa.Namespace+"/"+sa.Name, ""
+		if t, ok := x.Plan.Source.(*Token); ok {
+			f.Audiences = t.Audiences
+		}
+		if claims, err := credential.ParseToken(e.Token); err == nil && claims.Kubernetes.Secret.Name != "" {
+			f.BoundSecret, f.BoundSecretUID = claims.Kubernetes.Secret.Name, claims.Kubernetes.Secret.UID
+		}
+	}
 	if err := renewing.Write(path, f, d.Force); err != nil {
 		return err
 	}
 	exec, err := renewing.Exec(path)
 	if err == nil {
-		e.Certificate, e.Key, e.Exec = nil, nil, exec
+		e.Certificate, e.Key, e.Token, e.Exec = nil, nil, "", exec
 		err = kubeconfig.Write(d.Path, e.Config(), d.Force)
 	}
 	if err != nil {

@@ -104,7 +104,7 @@ func (x *Execution) preflight(ctx context.Context) (preflighted, error) {
 	}
 	out.needed = x.issuance.Needed()
 	if p.Destination.renews() {
-		out.needed = append(out.needed, RenewerBinding(p.Subject))
+		out.needed = append(out.needed, renewerObjects(p.Subject)...)
 	}
 	if err := x.checkIndex(index, indexErr, out.access); err != nil {
 		return out, err

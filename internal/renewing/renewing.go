@@ -18,17 +18,22 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	clientauthv1 "k8s.io/client-go/pkg/apis/clientauthentication/v1"
 	"k8s.io/client-go/rest"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
 
+	"github.com/kubeaccess/kubeaccess/internal/credential"
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
@@ -77,6 +82,17 @@ type File struct {
 	OfflineFor string `json:"offlineFor,omitempty"`
 	// Identity is that renewal identity, once asked for.
 	Identity *Identity `json:"renewalIdentity,omitempty"`
+
+	// A renewing service-account token (kubeaccess token --renewing)
+	// holds the current token instead of a key and certificate, and the
+	// account (namespace/name) it asks, with that token, for the next one
+	// through the TokenRequest API, for the same audiences, bound to the
+	// same Secret when it was.
+	Token          string   `json:"token,omitempty"`
+	ServiceAccount string   `json:"serviceAccount,omitempty"`
+	Audiences      []string `json:"audiences,omitempty"`
+	BoundSecret    string   `json:"boundSecret,omitempty"`
+	BoundSecretUID string   `json:"boundSecretUID,omitempty"`
 }
 
 // Identity is a renewal identity (pki.RenewalIdentityPrefix): a second,
@@ -102,7 +118,7 @@ func PathFor(kubeconfigPath string) string { return kubeconfigPath + ".credentia
 // renewal identity of that lifetime.
 func New(e kubeconfig.Entry, user string, groups []string, lifetime, renewBefore, offlineFor time.Duration) *File {
 	f := &File{APIVersion: APIVersion, Kind: Kind, Server: e.Server, CA: e.CA, Insecure: e.Insecure, User: user,
-		Groups: groups, Lifetime: lifetime.String(), Key: e.Key, Certificate: e.Certificate, Received: time.Now().UTC()}
+		Groups: groups, Lifetime: lifetime.String(), Key: e.Key, Certificate: e.Certificate, Token: e.Token, Received: time.Now().UTC()}
 	if renewBefore > 0 {
 		f.RenewBefore = renewBefore.String()
 	}
@@ -159,40 +175,62 @@ func (f *File) certificate() (*x509.Certificate, error) {
 	return pki.ParseCertificate(f.Certificate)
 }
 
-// renewAt is when the current certificate is renewed.
-func (f *File) renewAt(cert *x509.Certificate) time.Time {
-	before, _ := time.ParseDuration(f.RenewBefore)
-	return renewAt(cert, f.Received, before)
+// validity is when the current certificate, or token, is valid.
+func (f *File) validity() (notBefore, notAfter time.Time, err error) {
+	if f.Token != "" {
+		claims, err := credential.ParseToken(f.Token)
+		if err != nil {
+			return time.Time{}, time.Time{}, err
+		}
+		return f.Received, claims.ExpiresAt, nil
+	}
+	cert, err := f.certificate()
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	return cert.NotBefore, cert.NotAfter, nil
 }
 
-// renewAt is when a certificate received then is renewed: before its
-// expiry, or when a third of the lifetime it was received with is left.
-func renewAt(cert *x509.Certificate, received time.Time, before time.Duration) time.Time {
-	from := cert.NotBefore
-	if received.After(from) && received.Before(cert.NotAfter) {
+// renewAt is when the current certificate, or token, is renewed.
+func (f *File) renewAt() (time.Time, error) {
+	notBefore, notAfter, err := f.validity()
+	if err != nil {
+		return time.Time{}, err
+	}
+	before, _ := time.ParseDuration(f.RenewBefore)
+	return renewAt(notBefore, notAfter, f.Received, before), nil
+}
+
+// renewAt is when a credential valid from notBefore to notAfter, received
+// then, is renewed: before its expiry, or when a third of the lifetime it
+// was received with is left.
+func renewAt(notBefore, notAfter, received time.Time, before time.Duration) time.Time {
+	from := notBefore
+	if received.After(from) && received.Before(notAfter) {
 		from = received
 	}
-	lifetime := cert.NotAfter.Sub(from)
+	lifetime := notAfter.Sub(from)
 	if before <= 0 || before >= lifetime {
 		before = lifetime / 3
 	}
-	return cert.NotAfter.Add(-before)
+	return notAfter.Add(-before)
 }
 
 // ExecCredential is what the plugin prints: the current certificate and
 // key, and, as its expiry, when it is to be renewed, so that a long-lived
 // client calls the plugin again then.
 func (f *File) ExecCredential() (*clientauthv1.ExecCredential, error) {
-	cert, err := f.certificate()
+	at, err := f.renewAt()
 	if err != nil {
 		return nil, err
 	}
+	status := &clientauthv1.ExecCredentialStatus{ExpirationTimestamp: &metav1.Time{Time: at}, Token: f.Token}
+	if f.Token == "" {
+		status.ClientCertificateData, status.ClientKeyData = string(f.Certificate), string(f.Key)
+	}
 	return &clientauthv1.ExecCredential{
 		TypeMeta: metav1.TypeMeta{APIVersion: clientauthv1.SchemeGroupVersion.String(), Kind: "ExecCredential"},
-		Status: &clientauthv1.ExecCredentialStatus{
-			ExpirationTimestamp:   &metav1.Time{Time: f.renewAt(cert)},
-			ClientCertificateData: string(f.Certificate), ClientKeyData: string(f.Key),
-		},
+		Status:   status,
 	}, nil
 }
 
@@ -203,11 +241,15 @@ var ErrExpired = errors.New("its certificate has expired, so it can no longer as
 // Due says whether the current certificate is to be renewed at now, and
 // whether it has expired.
 func (f *File) Due(now time.Time) (due, expired bool, err error) {
-	cert, err := f.certificate()
+	_, notAfter, err := f.validity()
 	if err != nil {
 		return false, false, err
 	}
-	return !now.Before(f.renewAt(cert)), !now.Before(cert.NotAfter), nil
+	at, err := f.renewAt()
+	if err != nil {
+		return false, false, err
+	}
+	return !now.Before(at), !now.Before(notAfter), nil
 }
 
 // IdentityDue says whether the credential is to ask, at now, for its
@@ -225,7 +267,7 @@ func (f *File) IdentityDue(now time.Time) bool {
 		return false
 	}
 	cert, err := pki.ParseCertificate(id.Certificate)
-	return err != nil || !now.Before(renewAt(cert, id.Received, 0))
+	return err != nil || !now.Before(renewAt(cert.NotBefore, cert.NotAfter, id.Received, 0))
 }
 
 // validIdentity is the renewal identity's certificate and key while the
@@ -264,6 +306,9 @@ var ErrNotYet = errors.New("the renewal was not answered yet")
 // time, it is ErrNotYet and f.Pending names it: a client calls the plugin
 // inside a TLS handshake, which does not wait long.
 func (f *File) Renew(ctx context.Context, wait time.Duration) error {
+	if f.Token != "" {
+		return f.renewToken(ctx, wait)
+	}
 	cert, err := f.certificate()
 	if err != nil {
 		return err
@@ -292,6 +337,58 @@ func (f *File) Renew(ctx context.Context, wait time.Duration) error {
 		return err
 	}
 	f.Certificate, f.Received = out, time.Now().UTC()
+	return nil
+}
+
+// renewToken asks, with the current token, for the next one of the same
+// account, audiences and binding, and keeps it. A refusal (the token may
+// no longer ask: revoked) is kept, and not asked again.
+func (f *File) renewToken(ctx context.Context, wait time.Duration) error {
+	if f.Refused != "" {
+		return fmt.Errorf("%w: %s", ErrRefused, f.Refused)
+	}
+	_, notAfter, err := f.validity()
+	if err != nil {
+		return err
+	}
+	if !time.Now().Before(notAfter) {
+		return ErrExpired
+	}
+	lifetime, err := time.ParseDuration(f.Lifetime)
+	if err != nil {
+		return fmt.Errorf("the credential's lifetime %q: %w", f.Lifetime, err)
+	}
+	namespace, name, ok := strings.Cut(f.ServiceAccount, "/")
+	if !ok {
+		return fmt.Errorf("the credential names no service account (%q)", f.ServiceAccount)
+	}
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: f.Server, Timeout: wait, BearerToken: f.Token,
+		TLSClientConfig: rest.TLSClientConfig{CAData: f.CA, Insecure: f.Insecure}})
+	if err != nil {
+		return err
+	}
+	spec := authenticationv1.TokenRequestSpec{Audiences: f.Audiences, ExpirationSeconds: ptr.To(int64(lifetime.Seconds()))}
+	if f.BoundSecret != "" {
+		spec.BoundObjectRef = &authenticationv1.BoundObjectReference{Kind: "Secret", APIVersion: "v1", Name: f.BoundSecret, UID: types.UID(f.BoundSecretUID)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	token, err := credential.RequestToken(ctx, client, namespace, name, spec)
+	switch {
+	case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
+		f.Refused = err.Error()
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	case err != nil:
+		return err
+	}
+	claims, err := credential.ParseToken(token)
+	if err != nil {
+		return fmt.Errorf("the token issued: %w", err)
+	}
+	if claims.Kubernetes.Namespace != namespace || claims.Kubernetes.ServiceAccount.Name != name {
+		return fmt.Errorf("the token issued is for %s/%s, not %s", claims.Kubernetes.Namespace, claims.Kubernetes.ServiceAccount.Name, f.ServiceAccount)
+	}
+	f.Token, f.Received = token, time.Now().UTC()
 	return nil
 }
 
@@ -401,6 +498,9 @@ func (f *File) ask(ctx context.Context, wait time.Duration, authCert, authKey []
 // renewing credential may read only requests whose names it knows, not
 // list everyone's.
 func await(ctx context.Context, client kubernetes.Interface, req *certificatesv1.CertificateSigningRequest) ([]byte, error) {
+	// The controller answers within tens of milliseconds: read soon,
+	// then less often.
+	pause := 20 * time.Millisecond
 	for {
 		for _, c := range req.Status.Conditions {
 			if c.Status == corev1.ConditionTrue && (c.Type == certificatesv1.CertificateDenied || c.Type == certificatesv1.CertificateFailed) {
@@ -413,8 +513,9 @@ func await(ctx context.Context, client kubernetes.Interface, req *certificatesv1
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(pause):
 		}
+		pause = min(2*pause, 320*time.Millisecond)
 		var err error
 		if req, err = csr.Get(ctx, client, req.Name); err != nil {
 			return nil, err

@@ -222,3 +222,55 @@ func TestApproveRenewingIsCompletedWhereTheKeyIs(t *testing.T) {
 	mustSucceed(t, "kubeaccess complete on a moved kubeconfig", kubeaccess(t, moved, "complete", moved))
 	mustSucceed(t, "kubectl with the moved kubeconfig", kubectl(t, moved, "get", "pods", "-n", "rhea-ns"))
 }
+
+// A bot's token that renews itself (token --renewing): the real kubectl
+// uses it across a renewal, each token asked for by the one before through
+// the TokenRequest API; revoked, its next renewal is refused and not asked
+// again, so it ends with its last token.
+func TestRenewingToken(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "bot.kubeconfig")
+	mustSucceed(t, "token --renewing", kubeaccess(t, cluster.AdminKubeconfig, "token", "renew-bot", "-n", "renew-bots", "--create", "--verb", "get,list", "--resource", "pods",
+		"--renewing", "--duration", "10m", "--renew-before", "9m50s", "--out", kc))
+	user := "system:serviceaccount:renew-bots:renew-bot"
+	t.Cleanup(func() {
+		cmd := exec.Command(kubeaccessBin, "revoke", user)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.AdminKubeconfig)
+		_ = cmd.Run()
+	})
+	cfg, err := clientcmd.LoadFromFile(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth := cfg.AuthInfos[cfg.Contexts[cfg.CurrentContext].AuthInfo]; auth.Exec == nil || auth.Token != "" {
+		t.Fatalf("the kubeconfig's user is not the credential plugin: %+v", auth)
+	}
+	file := renewing.PathFor(kc)
+	token := func() string {
+		f, err := renewing.Read(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Token
+	}
+	first := token()
+	mustSucceed(t, "kubectl with the renewing token", kubectl(t, kc, "get", "pods", "-n", "renew-bots"))
+	time.Sleep(11 * time.Second)
+	r := kubectl(t, kc, "auth", "whoami")
+	mustSucceed(t, "kubectl when the token is due", r)
+	second := token()
+	if second == first || second == "" || !strings.Contains(r.stdout, user) {
+		t.Fatalf("the token was not renewed (%v), or is not the bot's:\n%s%s", second != first, r.stdout, r.stderr)
+	}
+
+	// Revoked: the Role that let it ask goes with its access.
+	mustSucceed(t, "revoke the bot", kubeaccess(t, cluster.AdminKubeconfig, "revoke", user))
+	time.Sleep(11 * time.Second)
+	r = kubectl(t, kc, "get", "pods", "-n", "renew-bots")
+	if r.code == 0 || !strings.Contains(r.stderr, "renewal was refused") {
+		t.Errorf("after revoke, kubectl with the renewing token: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	f, err := renewing.Read(file)
+	if err != nil || f.Token != second || f.Refused == "" {
+		t.Errorf("a revoked token was renewed, or its refusal not kept: %v %q", f.Token != second, f.Refused)
+	}
+}

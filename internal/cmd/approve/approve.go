@@ -84,7 +84,7 @@ key: the user adds theirs with "kubeaccess complete". With neither NAME nor
 	fs.BoolVar(&o.Revocable, "revocable", false, "Bind the access to the request's own group (from kubeaccess request --revocable), so that revoke --credential takes it from this certificate only")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the certificate to be issued")
 	o.Renewing.AddFlags(fs, "Let the certificate renew itself: bind it the kubeaccess-renewer role and say so in the kubeconfig, "+
-		"which kubeaccess complete on the holder's side then makes renew itself (kubeaccess controller approves each renewal); keep the request's lifetime short")
+		"which kubeaccess complete on the holder's side then makes renew itself (kubeaccess controller approves each renewal); keep the request's lifetime short", true)
 	issuing.AddDryRunFlag(cmd, &o.DryRun)
 	o.Output.AddFlags(cmd)
 	o.Flags.AddFlags(fs, "./USER.kubeconfig")

@@ -111,7 +111,7 @@ API server sees USER and allows exactly what was granted.`,
 	fs.BoolVar(&o.Revocable, "revocable", false, "Bind the access to a group minted for this certificate alone, so that revoke --credential takes it away from this certificate only")
 	fs.BoolVar(&o.Offline, "offline", false, "With --ca-cert/--ca-key, make no API request at all (no RBAC, no verification)")
 	o.Renewing.AddFlags(fs, "Write a kubeconfig whose short certificate renews itself (its user runs kubeaccess credential; kubeaccess controller approves each renewal; "+
-		"the key stays in FILE.credential); --ttl defaults to 1h with it")
+		"the key stays in FILE.credential); --ttl defaults to 1h with it", true)
 	o.changed = fs.Changed
 	return cmd
 }

@@ -22,13 +22,17 @@ type Renewing struct {
 	changed    func(string) bool
 }
 
-// AddFlags registers the flags; renewing says what --renewing does.
-func (r *Renewing) AddFlags(fs *pflag.FlagSet, renewingUsage string) {
+// AddFlags registers the flags; renewing says what --renewing does; a
+// token (offline false) has no renewal identity, so no --offline-for.
+func (r *Renewing) AddFlags(fs *pflag.FlagSet, renewingUsage string, offline bool) {
 	fs.BoolVar(&r.Renewing, "renewing", false, renewingUsage)
-	fs.DurationVar(&r.RenewBefore, "renew-before", 0, "With --renewing, renew when this much of the certificate's lifetime is left (default a third of it)")
+	fs.DurationVar(&r.RenewBefore, "renew-before", 0, "With --renewing, renew when this much of the lifetime is left (default a third of it)")
+	r.changed = fs.Changed
+	if !offline {
+		return
+	}
 	fs.DurationVar(&r.OfflineFor, "offline-for", renewing.DefaultOfflineFor, "With --renewing, how long its holder may be away and still renew once the short certificate has expired: "+
 		"the lifetime of a second certificate (a renewal identity) that may only ask for that renewal; 0 for none")
-	r.changed = fs.Changed
 }
 
 // Validate checks the flags without I/O.

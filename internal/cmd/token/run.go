@@ -17,7 +17,9 @@ import (
 func (o *Options) Run(ctx context.Context) error {
 	subject := issue.ServiceAccountSubject(o.cmd.Namespace, o.ServiceAccount)
 	source := &issue.Token{Audiences: o.Audiences, Duration: o.Duration, BoundSecret: o.BoundSecret, CreateSecret: true, CreateServiceAccount: o.Create}
-	res, err := o.cmd.Execute(ctx, o.Out, o.cmd.Plan("token", subject, source, o.ServiceAccount+".kubeconfig"))
+	p := o.cmd.Plan("token", subject, source, o.ServiceAccount+".kubeconfig")
+	o.Renewing.Apply(&p.Destination, true)
+	res, err := o.cmd.Execute(ctx, o.Out, p)
 	if err != nil || res == nil {
 		return err
 	}

@@ -27,6 +27,7 @@ type Options struct {
 	Audiences      []string
 	BoundSecret    string
 	issuing.Flags
+	issuing.Renewing
 	Output *cmdutil.Output
 
 	cmd *issuing.Command
@@ -51,6 +52,9 @@ missing): deleting that Secret revokes the token.`,
   kubeaccess token deployer -n ci --create --duration 2h \
     --verb get,list,create,update --resource deployments
 
+  # A bot's token that renews itself every hour while it may: revoking it ends it within the hour
+  kubeaccess token deployer -n ci --role deployer --renewing --out deployer.kubeconfig
+
   # A token that dies with its Secret
   kubeaccess token deployer -n ci --bound-secret deployer-lease --role deployer`,
 		Args: cmdutil.Args(cobra.ExactArgs(1)),
@@ -61,6 +65,8 @@ missing): deleting that Secret revokes the token.`,
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "Requested token lifetime (at least 10m); the API server may shorten it")
 	fs.StringArrayVar(&o.Audiences, "audience", nil, "Audience of the token (repeatable); default the API server's")
 	fs.StringVar(&o.BoundSecret, "bound-secret", "", "Bind the token to this Secret (created if missing); deleting the Secret revokes the token")
+	o.Renewing.AddFlags(fs, "Write a kubeconfig whose token renews itself, for a bot that runs kubeaccess: its user runs kubeaccess credential, which asks, "+
+		"with the current token, for the account's next one (a Role lets the account do only that, recorded and revoked with the token); the token stays in FILE.credential", false)
 	issuing.AddDryRunFlag(cmd, &o.DryRun)
 	o.Output.AddFlags(cmd)
 	o.Flags.AddFlags(fs, "./SERVICEACCOUNT.kubeconfig")
@@ -86,6 +92,12 @@ func (o *Options) Validate() error {
 	}
 	if o.Duration < MinDuration {
 		return failure.UsageErrorf("--duration %s is too short: the TokenRequest API requires at least %s", o.Duration, MinDuration)
+	}
+	if err := o.Renewing.Validate(); err != nil {
+		return err
+	}
+	if o.Renewing.Renewing && o.Merge != "" {
+		return failure.UsageErrorf("--renewing writes a new kubeconfig (--out): it does not go with --merge")
 	}
 	if slices.Contains(o.Audiences, "") {
 		return failure.UsageErrorf("--audience cannot be empty")
