@@ -125,7 +125,7 @@ func (c *Controller) inviteMembers(ctx context.Context, u *unstructured.Unstruct
 	due := map[string]*invite.Invite{}
 	if spec != nil {
 		for _, m := range plan.PendingUsers() {
-			due[m.Name] = c.teamInvite(name, uid, m, author, spec, now)
+			due[m.Name] = c.teamInvite(name, uid, m, author, spec, plan.Resolved.File.Spec.Renewing, now)
 		}
 	}
 	// The newest invitation of each member of this TeamAccess object;
@@ -253,7 +253,8 @@ func revokeOpen(ctx context.Context, store invite.Store, key []byte, st *invite.
 // teamInvite is the invitation member m of a team is due now, serial 1:
 // the team's, on its author's behalf, with what the team's bindings give
 // the member; its link works for spec's expiry.
-func (c *Controller) teamInvite(name, uid string, m team.Member, author *authenticationv1.UserInfo, spec *team.Invitations, now time.Time) *invite.Invite {
+func (c *Controller) teamInvite(name, uid string, m team.Member, author *authenticationv1.UserInfo, spec *team.Invitations, renewing *team.Renewing,
+	now time.Time) *invite.Invite {
 	created := now.UTC().Truncate(time.Second)
 	inv := &invite.Invite{
 		User: m.Name, Groups: m.Groups, Namespace: m.Namespace, TTL: m.LifetimeAt(now).String(), Approval: invite.ApprovalAuto,
@@ -264,6 +265,9 @@ func (c *Controller) teamInvite(name, uid string, m team.Member, author *authent
 		until := m.Until.UTC()
 		inv.Until = &until
 		inv.TTL = m.Lifetime.String()
+	}
+	if renewing != nil {
+		inv.Renewing = renewing.Kubeconfig(inv.TTL)
 	}
 	return inv
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/privilege"
 )
 
@@ -83,11 +84,15 @@ type Invite struct {
 	// Serial counts the member's invitations of it, Grants are what the
 	// team's bindings would give the member (the privilege check counts
 	// them as held), and Until is when the member's access ends.
-	Team    string            `json:"team,omitempty"`
-	TeamUID string            `json:"teamUID,omitempty"`
-	Serial  int               `json:"serial,omitempty"`
-	Grants  []privilege.Grant `json:"grants,omitempty"`
-	Until   *time.Time        `json:"until,omitempty"`
+	// Renewing, when set, lets the certificate renew itself: it is bound
+	// the renewer role, and the kubeconfig the page assembles says so,
+	// for kubeaccess complete on the holder's side.
+	Renewing *kubeconfig.Renewing `json:"renewing,omitempty"`
+	Team     string               `json:"team,omitempty"`
+	TeamUID  string               `json:"teamUID,omitempty"`
+	Serial   int                  `json:"serial,omitempty"`
+	Grants   []privilege.Grant    `json:"grants,omitempty"`
+	Until    *time.Time           `json:"until,omitempty"`
 
 	State string `json:"state"`
 	// CSR is the request made when the link was used, Record the
@@ -165,6 +170,12 @@ func Plan(inv *Invite, source issue.Source, recordsNamespace string, maxTTL time
 	}
 	if access := inv.AccessFor(); access > 0 {
 		p.AccessUntil = time.Now().Add(access)
+	}
+	if r := inv.Renewing; r != nil {
+		// Sealed with the invitation, so read as written.
+		p.Destination.Renewable = true
+		p.Destination.RenewBefore, _ = time.ParseDuration(r.RenewBefore)
+		p.Destination.OfflineFor, _ = time.ParseDuration(r.OfflineFor)
 	}
 	if inv.Team != "" {
 		p.Team, p.Bound.Grants = inv.Team, inv.Grants

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/invite"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
@@ -44,6 +45,7 @@ type redemption struct {
 	certificate []byte
 	user        string
 	namespace   string
+	renewing    *kubeconfig.Renewing
 }
 
 func (r *redemption) set(state, message string) {
@@ -77,6 +79,9 @@ type kubeconfigParts struct {
 	User      string `json:"user"`
 	Context   string `json:"context"`
 	Namespace string `json:"namespace"`
+	// Renewing, when the certificate may renew itself, is the user's
+	// kubeaccess.io/renewing extension (kubeconfig.RenewingExtension).
+	Renewing *kubeconfig.Renewing `json:"renewing,omitempty"`
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
@@ -104,7 +109,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, status{State: stateFailed, Message: "the certificate was issued, but its record cannot be read: ask whoever invited you"})
 		return
 	}
-	red := &redemption{state: stateIssued, csr: st.CSR, certificate: []byte(rec.Certificate), user: st.User, namespace: st.Namespace}
+	red := &redemption{state: stateIssued, csr: st.CSR, certificate: []byte(rec.Certificate), user: st.User, namespace: st.Namespace, renewing: st.Renewing}
 	writeJSON(w, http.StatusOK, s.statusOf(red))
 }
 
@@ -116,7 +121,7 @@ func (s *Server) statusOf(red *redemption) status {
 		out.Certificate = string(red.certificate)
 		e := s.Cluster.EntryFor(red.user, red.namespace)
 		out.Kubeconfig = &kubeconfigParts{Cluster: e.ClusterName, Server: e.Server, Insecure: e.Insecure, User: e.UserName,
-			Context: e.ContextName, Namespace: e.Namespace}
+			Context: e.ContextName, Namespace: e.Namespace, Renewing: red.renewing}
 		if len(e.CA) > 0 {
 			out.Kubeconfig.CA = base64.StdEncoding.EncodeToString(e.CA)
 		}
@@ -181,7 +186,7 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, status{State: stateFailed, Message: "the cluster could not be reached; try again shortly"})
 		return
 	}
-	red := &redemption{tokenHash: st.TokenHash, state: stateIssuing, user: st.User, namespace: st.Namespace}
+	red := &redemption{tokenHash: st.TokenHash, state: stateIssuing, user: st.User, namespace: st.Namespace, renewing: st.Renewing}
 	s.mu.Lock()
 	if s.redemptions == nil {
 		s.redemptions = map[string]*redemption{}

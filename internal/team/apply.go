@@ -18,6 +18,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/renewing"
 	"github.com/kubeaccess/kubeaccess/internal/revoke"
 )
 
@@ -122,7 +123,8 @@ func (a *Applier) createNamespaces(ctx context.Context, team string, names []str
 // issue issues every credential the plan needs, Parallel at once, and
 // returns the members that hold a valid credential afterwards.
 func (a *Applier) issue(ctx context.Context, p *Plan, out *Outcome) map[string]bool {
-	r := &issuing{Applier: a, team: p.Resolved.Team(), refs: Owned(p.Resolved.Team(), p.State.Index), bound: map[string]bool{}, out: out}
+	r := &issuing{Applier: a, team: p.Resolved.Team(), refs: Owned(p.Resolved.Team(), p.State.Index), bound: map[string]bool{}, out: out,
+		renewing: p.Resolved.File.Spec.Renewing}
 	var todo []Credential
 	for _, c := range p.Credentials {
 		switch {
@@ -165,6 +167,8 @@ type issuing struct {
 	bound    map[string]bool
 	progress Progress
 	out      *Outcome
+	// renewing is the team's spec.renewing.
+	renewing *Renewing
 }
 
 // one issues c's credential and accounts for it.
@@ -206,7 +210,8 @@ func (r *issuing) one(ctx context.Context, c Credential) {
 // issueOne has the engine issue one member's credential, with the checks
 // grant makes; a renewal's plan names the record it replaces, which the
 // engine links.
-func (a *Applier) issueOne(ctx context.Context, team string, c Credential, refs []rbac.Ref) (string, error) {
+func (r *issuing) issueOne(ctx context.Context, team string, c Credential, refs []rbac.Ref) (string, error) {
+	a := r.Applier
 	plan := &issue.Plan{
 		Action: "credential", Refusing: "refusing to issue",
 		Subject:          issue.Subject{User: c.Name, Groups: c.Groups},
@@ -229,6 +234,13 @@ func (a *Applier) issueOne(ctx context.Context, team string, c Credential, refs 
 	plan.AccessUntil = c.Until
 	if err := os.MkdirAll(filepath.Dir(c.Path), 0o700); err != nil {
 		return "", err
+	}
+	if rn := r.renewing; rn != nil && c.ServiceAccount == "" {
+		// The holder's side makes it renew itself (kubeaccess complete).
+		plan.Destination.Renewable, plan.Destination.RenewBefore, plan.Destination.OfflineFor = true, rn.RenewBefore.Duration, rn.OfflineFor.Duration
+		if plan.Destination.OfflineFor == 0 {
+			plan.Destination.OfflineFor = renewing.DefaultOfflineFor
+		}
 	}
 	if c.ServiceAccount != "" {
 		plan.Subject = issue.ServiceAccountSubject(c.Namespace, c.ServiceAccount)

@@ -15,7 +15,9 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/lifetime"
+	"github.com/kubeaccess/kubeaccess/internal/renewing"
 )
 
 // The apiVersion and kind of a team file.
@@ -53,10 +55,36 @@ type Spec struct {
 	Groups          map[string][]Access `yaml:"groups"`
 	Users           []User              `yaml:"users"`
 	ServiceAccounts []ServiceAccount    `yaml:"serviceAccounts"`
+	// Renewing, when set, lets each user's certificate renew itself (see
+	// grant --renewing): apply -f binds each the kubeaccess-renewer role
+	// and says so in the kubeconfig, which its holder makes renew itself
+	// with kubeaccess complete.
+	Renewing *Renewing `yaml:"renewing"`
 	// Invitations, when set, has kubeaccess controller invite each user
 	// still without a credential; apply -f, which issues them itself,
 	// ignores it.
 	Invitations *Invitations `yaml:"invitations"`
+}
+
+// Renewing is how the users' certificates renew themselves: when (a third
+// of their lifetime before expiry unless RenewBefore says), and the
+// lifetime of their renewal identity (7 days unless OfflineFor says).
+type Renewing struct {
+	RenewBefore Duration `yaml:"renewBefore"`
+	OfflineFor  Duration `yaml:"offlineFor"`
+}
+
+// Kubeconfig is what a kubeconfig of a certificate of lifetime says of
+// its renewing (kubeconfig.RenewingExtension).
+func (r *Renewing) Kubeconfig(lifetime string) *kubeconfig.Renewing {
+	k := &kubeconfig.Renewing{Lifetime: lifetime, OfflineFor: renewing.DefaultOfflineFor.String()}
+	if r.RenewBefore.Duration > 0 {
+		k.RenewBefore = r.RenewBefore.String()
+	}
+	if r.OfflineFor.Duration > 0 {
+		k.OfflineFor = r.OfflineFor.String()
+	}
+	return k
 }
 
 // Invitations says where kubeaccess controller sends the one-time links of

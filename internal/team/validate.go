@@ -80,6 +80,14 @@ func (f *File) validate(p *Problems, maxTTL time.Duration) error {
 	f.validateUsers(p, maxTTL)
 	f.validateServiceAccounts(p, maxTTL)
 	f.validateInvitations(p)
+	if r := s.Renewing; r != nil {
+		if r.RenewBefore.Duration < 0 {
+			p.add(f.Line("spec", "renewing", "renewBefore"), "spec.renewing.renewBefore cannot be negative")
+		}
+		if d := r.OfflineFor.Duration; d < 0 || d > 0 && d < csr.MinTTL {
+			p.add(f.Line("spec", "renewing", "offlineFor"), "spec.renewing.offlineFor %s: a renewal identity lives at least the CSR API's %s", d, csr.MinTTL)
+		}
+	}
 	return p.sorted().err()
 }
 

@@ -30,6 +30,9 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
+	"github.com/kubeaccess/kubeaccess/internal/renewing"
 )
 
 // wire records every request the browser sent, bodies included, on its
@@ -434,6 +437,61 @@ func TestPortalManualApprovalAndDeadLinks(t *testing.T) {
 	for link, want := range map[string]string{expired: "expired", revokedLink: "revoked", backend + "/i/" + strings.Repeat("A", 43): "not valid"} {
 		if text := pageText(t, ctx, link); !strings.Contains(text, want) {
 			t.Errorf("%s shows %q, want it to say %q", link, text, want)
+		}
+	}
+}
+
+// invite --renewing: the kubeconfig the page assembles around the
+// browser's key says the certificate may renew itself; kubeaccess complete
+// makes it renew itself, and the real kubectl uses it. The key went
+// nowhere but the download.
+func TestPortalRenewingInvitation(t *testing.T) {
+	front, wireLog, setBackend := recordingProxy(t)
+	setBackend(startServe(t, portalKubeconfig(t), front.URL))
+	downloads := t.TempDir()
+	ctx := newBrowser(t, downloads)
+	link := invite(t, front.URL, "pira", "-g", "dev", "-n", "portal-dev", "--verb", "get,list", "--resource", "pods", "--ttl", "10m", "--renewing")
+	t.Cleanup(func() {
+		cmd := exec.Command(kubeaccessBin, "revoke", "pira")
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.AdminKubeconfig)
+		_ = cmd.Run()
+	})
+	redeem(t, ctx, link, "", "", nil)
+	data := waitForFile(t, filepath.Join(downloads, "pira.kubeconfig"))
+	if text := pageText(t, ctx, link); !strings.Contains(text, "already used") {
+		t.Fatalf("the page after redemption: %q", text)
+	}
+	path := filepath.Join(t.TempDir(), "pira.kubeconfig")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		t.Fatalf("the downloaded kubeconfig: %v\n%s", err, data)
+	}
+	if hint, ok := kubeconfig.RenewingOf(cfg.AuthInfos[cfg.Contexts[cfg.CurrentContext].AuthInfo]); !ok || hint.Lifetime != "10m0s" || hint.OfflineFor != "168h0m0s" {
+		t.Fatalf("the downloaded kubeconfig does not say it renews itself: %+v %v\n%s", hint, ok, data)
+	}
+	r := kubeaccess(t, path, "complete", path)
+	mustSucceed(t, "kubeaccess complete on the downloaded kubeconfig", r)
+	if !strings.Contains(r.stderr, "now renews itself") {
+		t.Errorf("complete says:\n%s%s", r.stdout, r.stderr)
+	}
+	mustSucceed(t, "kubectl with the completed kubeconfig", kubectl(t, path, "get", "pods", "-n", "portal-dev"))
+	f, err := renewing.Read(renewing.PathFor(path))
+	if err != nil || f.User != "pira" {
+		t.Fatalf("the credential file: %+v %v", f, err)
+	}
+	// Revoking it takes the renewer binding with its access.
+	r = kubeaccess(t, cluster.AdminKubeconfig, "revoke", "pira")
+	if !strings.Contains(r.stdout+r.stderr, "kubeaccess-renewer") || !strings.Contains(r.stderr, "renews itself, and is not renewed again") {
+		t.Errorf("revoke of a renewing portal credential says:\n%s%s", r.stdout, r.stderr)
+	}
+	for _, f := range keyForms(t, data) {
+		for _, body := range wireLog.all() {
+			if strings.Contains(body, f) {
+				t.Errorf("a request the server received holds the private key (%q)", f)
+			}
 		}
 	}
 }

@@ -274,3 +274,65 @@ func TestRenewingToken(t *testing.T) {
 		t.Errorf("a revoked token was renewed, or its refusal not kept: %v %q", f.Token != second, f.Refused)
 	}
 }
+
+// A team file's spec.renewing: apply -f binds each user's certificate the
+// renewer role and says so in the kubeconfig it writes, which kubeaccess
+// complete, where the kubeconfig is handed, makes renew itself.
+func TestApplyRenewingTeam(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "team.yaml")
+	writeFile(t, file, `apiVersion: kubeaccess.io/v1alpha1
+kind: TeamAccess
+metadata:
+  name: renewing-team
+spec:
+  ttl: 1h
+  renewing:
+    renewBefore: 10m
+    offlineFor: 72h
+  roles:
+    reader:
+      rules:
+      - verbs: [get, list]
+        resources: [pods]
+  groups:
+    rteam:
+    - role: reader
+      namespaces: [renewing-team]
+  users:
+  - name: rtom
+    groups: [rteam]
+`)
+	out := filepath.Join(dir, "out")
+	mustSucceed(t, "apply -f a renewing team", kubeaccess(t, cluster.AdminKubeconfig, "apply", "-f", file, "--out-dir", out))
+	t.Cleanup(func() {
+		cmd := exec.Command(kubeaccessBin, "revoke", "rtom")
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.AdminKubeconfig)
+		_ = cmd.Run()
+	})
+	written := filepath.Join(out, "users", "rtom.kubeconfig")
+	cfg, err := clientcmd.LoadFromFile(written)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hint, ok := kubeconfig.RenewingOf(cfg.AuthInfos[cfg.Contexts[cfg.CurrentContext].AuthInfo])
+	if !ok || hint.Lifetime != "1h0m0s" || hint.RenewBefore != "10m0s" || hint.OfflineFor != "72h0m0s" {
+		t.Fatalf("the team's kubeconfig does not say it renews itself as the file says: %+v %v", hint, ok)
+	}
+	// Handed to rtom, who has kubeaccess.
+	mine := filepath.Join(t.TempDir(), "rtom.kubeconfig")
+	data, err := os.ReadFile(written)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, mine, string(data))
+	mustSucceed(t, "kubeaccess complete", kubeaccess(t, mine, "complete", mine))
+	f, err := renewing.Read(renewing.PathFor(mine))
+	if err != nil || f.RenewBefore != "10m0s" || f.OfflineFor != "72h0m0s" || f.User != "rtom" {
+		t.Fatalf("the credential file: %+v %v", f, err)
+	}
+	mustSucceed(t, "kubectl with it", kubectl(t, mine, "get", "pods", "-n", "renewing-team"))
+	if r := kubectl(t, cluster.AdminKubeconfig, "get", "clusterrolebinding", "kubeaccess:user:rtom+clusterrole:kubeaccess-renewer"); r.code != 0 {
+		t.Errorf("apply made no renewer binding for rtom: %s", r.stderr)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/invite"
+	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 )
@@ -33,6 +34,7 @@ type Options struct {
 	AllowExistingAccess bool
 	For                 time.Duration
 	issuing.Flags
+	issuing.Renewing
 	Output *cmdutil.Output
 
 	expires time.Duration
@@ -77,6 +79,8 @@ and again when the link is used.`,
 		"taken away by kubeaccess controller, and the certificate lives no longer (at least 10m)")
 	fs.BoolVar(&o.AllowExistingAccess, "allow-existing-access", false, "Invite even a user whom bindings kubeaccess did not make already name")
 	o.Flags.AddAccessFlags(fs)
+	o.Renewing.AddFlags(fs, "Let the certificate renew itself: bind it the kubeaccess-renewer role and say so in the kubeconfig the page assembles, "+
+		"which kubeaccess complete then makes renew itself where the key is; keep --ttl short", true)
 	fs.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records and invitations")
 	fs.StringVar(&o.MaxTTL, "max-ttl", o.MaxTTL, "Refuse lifetimes longer than this (e.g. 90d, 720h)")
 	o.Output.AddFlags(cmd)
@@ -120,6 +124,8 @@ func (o *Options) Validate() error {
 		return failure.UsageErrorf("--for must be positive")
 	case o.For > 0 && !o.HasAccess():
 		return failure.UsageErrorf("--for ends access: give the access to grant (--verb/--resource, --role or --clusterrole)")
+	case o.Renewing.Validate() != nil:
+		return o.Renewing.Validate()
 	}
 	return o.Output.Validate()
 }
@@ -138,6 +144,15 @@ func (o *Options) Run(ctx context.Context) error {
 		CreatedAt: time.Now().UTC().Truncate(time.Second), State: invite.StateOpen,
 	}
 	inv.ExpiresAt = inv.CreatedAt.Add(o.expires)
+	if o.Renewing.Renewing {
+		inv.Renewing = &kubeconfig.Renewing{Lifetime: o.TTL.String()}
+		if o.RenewBefore > 0 {
+			inv.Renewing.RenewBefore = o.RenewBefore.String()
+		}
+		if o.OfflineFor > 0 {
+			inv.Renewing.OfflineFor = o.OfflineFor.String()
+		}
+	}
 	if o.For > 0 {
 		// The access is the certificate's alone, so that it ends with it:
 		// its group is fixed now, and the browser's request carries it.

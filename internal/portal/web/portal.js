@@ -109,6 +109,10 @@
 
   function kubeconfig(parts, certificate, keyPEM) {
     const q = JSON.stringify;
+    // A certificate that may renew itself says so, for kubeaccess complete.
+    const renewing = parts.renewing
+      ? ["    extensions:", "    - name: \"kubeaccess.io/renewing\"", "      extension: " + q(parts.renewing)]
+      : [];
     const cluster = ["    server: " + q(parts.server)];
     if (parts.certificateAuthorityData) {
       cluster.push("    certificate-authority-data: " + q(parts.certificateAuthorityData));
@@ -128,6 +132,7 @@
       "  user:",
       "    client-certificate-data: " + q(btoa(certificate)),
       "    client-key-data: " + q(btoa(keyPEM)),
+      ...renewing,
       "contexts:",
       "- name: " + q(parts.context),
       "  context:",
@@ -217,7 +222,11 @@
     download.hidden = false;
     say("Your certificate was issued. Download your kubeconfig: it is the only copy of your key.", "ok");
     const ns = status.kubeconfig.namespace;
+    const renew = status.kubeconfig.renewing
+      ? ["# This certificate may renew itself: with kubeaccess installed, run once", "kubectl access complete " + file]
+      : [];
     document.getElementById("commands").textContent = [
+      ...renew,
       "export KUBECONFIG=$PWD/" + file,
       "kubectl auth whoami",
       "kubectl auth can-i --list -n " + ns,
