@@ -3,8 +3,10 @@ package pki
 import (
 	"crypto"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -88,19 +90,43 @@ const (
 	RenewalIdentityGroup  = "kubeaccess:renewal-identities"
 )
 
-// NewRenewalIdentity mints the user name of a renewal identity.
-func NewRenewalIdentity() (string, error) {
+// NewRenewalIdentity mints the user name of a renewal identity of the
+// credential of user in groups: RenewalIdentityPrefix, a digest of that
+// subject, ":" and a random part. The digest binds the identity, in the
+// certificate the signer issues, to the one subject it may renew: a
+// record that names it the identity of another (records are ConfigMaps
+// others may write) cannot make it renew someone else.
+func NewRenewalIdentity(user string, groups []string) (string, error) {
 	b := make([]byte, 8)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}
-	return RenewalIdentityPrefix + hex.EncodeToString(b), nil
+	return RenewalIdentityPrefix + subjectDigest(user, groups) + ":" + hex.EncodeToString(b), nil
+}
+
+// subjectDigest is a short digest of a subject, its groups in any order.
+func subjectDigest(user string, groups []string) string {
+	// JSON, so that no two subjects are written the same.
+	data, _ := json.Marshal(struct {
+		User   string   `json:"user"`
+		Groups []string `json:"groups"`
+	}{user, slices.Sorted(slices.Values(groups))})
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:8])
 }
 
 // IsRenewalIdentity reports whether user and groups are a renewal
 // identity's subject: its kind of name, and its one group.
 func IsRenewalIdentity(user string, groups []string) bool {
-	return strings.HasPrefix(user, RenewalIdentityPrefix) && len(user) > len(RenewalIdentityPrefix) && slices.Equal(groups, []string{RenewalIdentityGroup})
+	digest, random, ok := strings.Cut(strings.TrimPrefix(user, RenewalIdentityPrefix), ":")
+	return strings.HasPrefix(user, RenewalIdentityPrefix) && ok && len(digest) == 16 && random != "" && slices.Equal(groups, []string{RenewalIdentityGroup})
+}
+
+// RenewsSubject reports whether the renewal identity named identity may
+// renew the credential of user in groups.
+func RenewsSubject(identity, user string, groups []string) bool {
+	digest, _, ok := strings.Cut(strings.TrimPrefix(identity, RenewalIdentityPrefix), ":")
+	return ok && strings.HasPrefix(identity, RenewalIdentityPrefix) && digest == subjectDigest(user, groups)
 }
 
 // NewCredentialGroup mints a fresh per-credential group.

@@ -99,3 +99,40 @@ func parseRequestPEM(data []byte) (*x509.CertificateRequest, error) {
 	}
 	return x509.ParseCertificateRequest(block.Bytes)
 }
+
+// A renewal identity's name binds it to the subject it renews, whatever
+// order that subject's groups come in, and to no other.
+func TestRenewalIdentityNamesItsSubject(t *testing.T) {
+	id, err := NewRenewalIdentity("dave", []string{"dev", "ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := NewRenewalIdentity("dave", []string{"dev", "ops"})
+	if id == again || !IsRenewalIdentity(id, []string{RenewalIdentityGroup}) || len(id) > 64 {
+		t.Fatalf("renewal identity %q (again %q): not unique, not recognised, or longer than a CN may be", id, again)
+	}
+	if !RenewsSubject(id, "dave", []string{"ops", "dev"}) {
+		t.Error("the identity does not renew its own subject with its groups reordered")
+	}
+	for what, s := range map[string]struct {
+		user   string
+		groups []string
+	}{
+		"another user":     {"mallory", []string{"dev", "ops"}},
+		"a group more":     {"dave", []string{"dev", "ops", "admins"}},
+		"a group fewer":    {"dave", []string{"dev"}},
+		"groups in a name": {"dave\x00dev", []string{"ops"}},
+	} {
+		if RenewsSubject(id, s.user, s.groups) {
+			t.Errorf("%s: the identity renews %q in %q", what, s.user, s.groups)
+		}
+	}
+	for _, bad := range []string{"kubeaccess:renewal:", "kubeaccess:renewal:0011", "dave", "kubeaccess:renewal:0123456789abcdef:"} {
+		if IsRenewalIdentity(bad, []string{RenewalIdentityGroup}) {
+			t.Errorf("%q is taken for a renewal identity", bad)
+		}
+	}
+	if IsRenewalIdentity(id, []string{RenewalIdentityGroup, "dev"}) {
+		t.Error("a renewal identity with another group is taken for one")
+	}
+}

@@ -409,7 +409,7 @@ func (f *File) RenewIdentity(ctx context.Context, wait time.Duration) error {
 		return fmt.Errorf("the credential's offline lifetime %q: %w", f.OfflineFor, err)
 	}
 	if f.Identity == nil {
-		user, err := pki.NewRenewalIdentity()
+		user, err := pki.NewRenewalIdentity(f.User, f.Groups)
 		if err != nil {
 			return err
 		}
