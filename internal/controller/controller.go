@@ -56,9 +56,13 @@ type Controller struct {
 	// MaxOffline bounds the lifetime of the renewal identities it issues
 	// to renewing credentials; 0 issues none.
 	MaxOffline time.Duration
-	Metrics    *Metrics
-	Events     record.EventRecorder
-	Logf       func(format string, args ...any)
+	// KeepRenewed is how long the record of a renewing credential's
+	// certificate that a renewal replaced is kept once it has expired;
+	// 0 keeps it for ever.
+	KeepRenewed time.Duration
+	Metrics     *Metrics
+	Events      record.EventRecorder
+	Logf        func(format string, args ...any)
 	// Workers is how many items each loop works on at once.
 	Workers int
 	// ResyncPeriod is how often every record and request is looked at

@@ -2,12 +2,15 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/revoke"
 )
@@ -25,6 +28,9 @@ func (c *Controller) reconcileExpiry(ctx context.Context, id string) (outcome, e
 		return outcome{}, err
 	}
 	rec := records.Read(cm)
+	if rec.ReplacedBy != "" && c.KeepRenewed > 0 && issue.IsRenewing(rec) && rec.Check() == nil {
+		return c.pruneRenewed(ctx, cm, rec)
+	}
 	switch {
 	case rec.Until == nil || rec.Revoked != nil:
 		return outcome{result: "nothing"}, nil
@@ -58,6 +64,24 @@ func (c *Controller) reconcileExpiry(ctx context.Context, id string) (outcome, e
 		rec.User, rec.ID, rec.Until.Format(time.RFC3339), changed, res.Denied)
 	c.Logf("expiry: credential %s of %s: access ended at %s (%d changes)", rec.ID, rec.User, rec.Until.Format(time.RFC3339), changed)
 	return outcome{result: "expired"}, nil
+}
+
+// pruneRenewed deletes the record of a renewing credential's certificate
+// that a renewal replaced, once it has been expired for KeepRenewed: such
+// a credential is renewed every lifetime, and would otherwise leave a
+// record each time, for ever. Its successors keep its lineage.
+func (c *Controller) pruneRenewed(ctx context.Context, cm *corev1.ConfigMap, rec records.Record) (outcome, error) {
+	if wait := time.Until(rec.NotAfter.Add(c.KeepRenewed)); wait > 0 {
+		return outcome{result: "waiting", after: wait}, nil
+	}
+	// Only the record as read: one changed meanwhile is looked at again.
+	err := c.Client.CoreV1().ConfigMaps(cm.Namespace).Delete(ctx, cm.Name, metav1.DeleteOptions{
+		Preconditions: &metav1.Preconditions{UID: &cm.UID, ResourceVersion: &cm.ResourceVersion}})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return outcome{}, fmt.Errorf("deleting the renewed record %s: %w", rec.ID, err)
+	}
+	c.Logf("expiry: record %s of %s, renewed as %s, expired at %s: deleted", rec.ID, rec.User, rec.ReplacedBy, rec.NotAfter.Format(time.RFC3339))
+	return outcome{result: "pruned"}, nil
 }
 
 // event records an Event about obj (a record, a request, a TeamAccess),

@@ -10,6 +10,7 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
@@ -46,8 +47,13 @@ func requestSubject(req *certificatesv1.CertificateSigningRequest) (string, []st
 // then records the identity as old's.
 func (c *Controller) issueRenewalIdentity(ctx context.Context, req *certificatesv1.CertificateSigningRequest, old records.Record) (outcome, error) {
 	reason, why := c.refuseRenewal(req, old, old.User, false, c.MaxOffline)
-	if reason == "" && c.MaxOffline <= 0 {
+	user, _, _ := requestSubject(req)
+	switch {
+	case reason != "":
+	case c.MaxOffline <= 0:
 		reason, why = "offline", "this controller issues no renewal identities (--max-offline 0)"
+	case !pki.RenewsSubject(user, old.User, old.Groups):
+		reason, why = "subject", fmt.Sprintf("the renewal identity %q it asks for is not named for its subject", user)
 	}
 	if reason != "" {
 		return c.refused(ctx, req, old, "renewal identity", reason, why)
@@ -91,7 +97,7 @@ func (c *Controller) recordIdentity(ctx context.Context, req *certificatesv1.Cer
 		IssuedBy: "kubeaccess controller", IssuedAt: time.Now().UTC().Truncate(time.Second),
 		Serial: info.Serial, SHA256: info.SHA256, Issuer: info.Issuer, NotBefore: info.NotBefore, NotAfter: info.NotAfter,
 		CSR: req.Name, Certificate: string(req.Status.Certificate), TTL: cert.NotAfter.Sub(cert.NotBefore).String(),
-		RenewalIdentityOf: old.ID, Team: old.Team,
+		RenewalIdentityOf: old.LineageID(), Team: old.Team,
 	}
 	store := records.Store{Client: c.Client, Namespace: c.RecordsNamespace}
 	if err := store.Save(ctx, rec); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -118,6 +124,10 @@ func (c *Controller) renewOffline(ctx context.Context, req *certificatesv1.Certi
 		reason, why = "tampered", fmt.Sprintf("the record of its renewal identity fails its checks: %v", err)
 	case identity.Revoked != nil:
 		reason, why = "revoked", fmt.Sprintf("its renewal identity %s was revoked on %s", identity.ID, identity.Revoked.Format(time.RFC3339))
+	case !pki.RenewsSubject(identity.User, current.User, current.Groups):
+		// The record may say anything; the certificate says whom the
+		// identity renews.
+		reason, why = "subject", fmt.Sprintf("renewal identity %s is not for %q in %q", identity.User, current.User, current.Groups)
 	default:
 		// Asked by the identity, not the certificate.
 		reason, why = c.refuseRenewal(req, current, identity.User, true, c.MaxTTL)
@@ -128,58 +138,54 @@ func (c *Controller) renewOffline(ctx context.Context, req *certificatesv1.Certi
 	return c.approveRenewal(ctx, req, current, " through its renewal identity "+identity.ID)
 }
 
-// maxChain bounds the renewals walked from a renewal identity's credential
-// to its current certificate: a year of ten-minute certificates.
-const maxChain = 60 * 24 * 366 / 10
-
 // currentOf is the record of the current certificate of the credential
-// whose record was id: id, or the renewal that replaced it, and so on.
-// Each step must be the renewal of the one before, for the same subject;
-// the records are read from the informer's view, the last one again from
-// the API server, so that a renewal or revocation just made counts.
-func (c *Controller) currentOf(ctx context.Context, id string) (records.Record, error) {
+// whose lineage (records.Record.LineageID) is lineage: the one record of it
+// not replaced by a renewal, found in the informer's view and read again
+// from the API server, so that a renewal or revocation just made counts.
+// The lineage is a record's word, which others may write: what the
+// record is then used for is bound to the certificate's subject.
+func (c *Controller) currentOf(ctx context.Context, lineage string) (records.Record, error) {
 	store := records.Store{Client: c.Client, Namespace: c.RecordsNamespace}
-	rec, err := store.Get(ctx, id)
-	if err != nil {
-		return records.Record{}, fmt.Errorf("reading the credential's record %s: %w", id, err)
-	}
-	for hops := 0; ; hops++ {
-		if err := rec.Check(); err != nil {
+	var all []records.Record
+	if c.records != nil {
+		cms, err := c.records.List(labels.Everything())
+		if err != nil {
 			return records.Record{}, err
 		}
-		if hops > maxChain {
-			return records.Record{}, fmt.Errorf("credential %s was renewed more than %d times", id, maxChain)
+		for _, cm := range cms {
+			all = append(all, records.Read(cm))
 		}
-		if rec.ReplacedBy == "" {
-			live, err := store.Get(ctx, rec.ID)
-			if err != nil {
-				return records.Record{}, err
-			}
-			if live.ReplacedBy == "" {
-				return live, live.Check()
-			}
-			rec = live
-		}
-		next, err := c.cachedRecord(ctx, store, rec.ReplacedBy)
-		if err != nil {
-			return records.Record{}, fmt.Errorf("reading the renewal %s of %s: %w", rec.ReplacedBy, rec.ID, err)
-		}
-		if next.Replaces != rec.ID || next.User != rec.User || !pki.SameGroups(next.Groups, rec.Groups) {
-			return records.Record{}, fmt.Errorf("record %s, named as the renewal of %s, is not its renewal", next.ID, rec.ID)
-		}
-		rec = next
-	}
-}
-
-// cachedRecord is record id from the informer's view, or from the API
-// server when that does not hold it yet.
-func (c *Controller) cachedRecord(ctx context.Context, store records.Store, id string) (records.Record, error) {
-	if c.records != nil {
-		if cm, err := c.records.Get(records.ObjectName(id)); err == nil {
-			return records.Read(cm), nil
+	} else {
+		var err error
+		if all, err = store.List(ctx, ""); err != nil {
+			return records.Record{}, err
 		}
 	}
-	return store.Get(ctx, id)
+	var found []string
+	for _, r := range all {
+		if r.LineageID() == lineage && r.ReplacedBy == "" && r.RenewalIdentityOf == "" && r.Kind == "certificate" {
+			found = append(found, r.ID)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return records.Record{}, fmt.Errorf("no record is the current certificate of credential %s", lineage)
+	case 1:
+	default:
+		return records.Record{}, fmt.Errorf("%d records claim to be the current certificate of credential %s", len(found), lineage)
+	}
+	rec, err := store.Get(ctx, found[0])
+	// A renewal the view has not seen yet: its successor, read as well.
+	for hops := 0; err == nil && rec.ReplacedBy != "" && hops < 3; hops++ {
+		rec, err = store.Get(ctx, rec.ReplacedBy)
+	}
+	switch {
+	case err != nil:
+		return records.Record{}, err
+	case rec.ReplacedBy != "" || rec.LineageID() != lineage:
+		return records.Record{}, fmt.Errorf("record %s is not the current certificate of credential %s", rec.ID, lineage)
+	}
+	return rec, rec.Check()
 }
 
 // identityRenews reports whether the certificate of fingerprint is a

@@ -185,7 +185,7 @@ func (c *Controller) renewalPlan(req *certificatesv1.CertificateSigningRequest, 
 		Subject: issue.Subject{User: old.User, Groups: old.Groups, CredentialGroup: old.CredentialGroup},
 		Source: &issue.Existing{Request: req, Timeout: c.ApprovalTimeout, Instead: "the controller's signer did not sign: check kube-controller-manager",
 			ApprovedBy: fmt.Sprintf("%s%s of %s", approvalPrefix, old.ID, old.User)},
-		Namespace: old.Namespace, RecordsNamespace: c.RecordsNamespace, Replaces: old.ID, KeepsAccess: old.Access,
+		Namespace: old.Namespace, RecordsNamespace: c.RecordsNamespace, Replaces: old.ID, KeepsAccess: old.Access, Lineage: old.LineageID(),
 		Policy: issue.Policy{MaxTTL: c.MaxTTL, Renewal: true},
 	}
 	if plan.Namespace == "" {

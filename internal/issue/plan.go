@@ -23,6 +23,9 @@ import (
 // Plan is one credential to issue: who it is for, how it comes to be, the
 // access bound to it, where it goes, and the checks it must pass.
 type Plan struct {
+	// Lineage, for a renewal, is the renewed credential's (see
+	// records.Record.LineageID).
+	Lineage string
 	// Action names what is done in messages: "grant", "token", "approval".
 	Action string
 	// Refusing starts a refusal by the plan's own policy ("refusing to

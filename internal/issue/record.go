@@ -37,7 +37,7 @@ func recordOf(p *Plan, res *Result) records.Record {
 		User: p.Subject.User, Groups: p.Subject.Groups, Kind: cred.Kind(), IssuedVia: cred.Via,
 		IssuedAt: time.Now().UTC().Truncate(time.Second), IssuedBy: res.IssuedBy,
 		Access: records.Describe(res.Changes), Namespace: p.Namespace, TTL: p.Source.Lifetime().String(),
-		CredentialGroup: p.Subject.CredentialGroup, Team: p.Team, Replaces: p.Replaces,
+		CredentialGroup: p.Subject.CredentialGroup, Team: p.Team, Replaces: p.Replaces, Lineage: p.Lineage,
 	}
 	if len(r.Access) == 0 {
 		r.Access = p.KeepsAccess

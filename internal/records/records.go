@@ -87,12 +87,24 @@ type Record struct {
 	// was issued to, as that credential then was: it renews that
 	// credential's current certificate, whichever renewal it is by now.
 	RenewalIdentityOf string `json:"renewalIdentityOf,omitempty"`
+	// Lineage is the ID of the first record of the credential a renewal
+	// renews (see LineageID): every renewal of one credential has the same.
+	Lineage string `json:"lineage,omitempty"`
 
 	// unreadable says why the record's object could not be read: such a
 	// record is listed, named by its object, and fails Check, so that one
 	// object anyone may write in the records namespace neither stops every
 	// command that lists records nor is acted on.
 	unreadable string
+}
+
+// LineageID names the credential r is a certificate of, across its
+// renewals: the ID of its first record.
+func (r Record) LineageID() string {
+	if r.Lineage != "" {
+		return r.Lineage
+	}
+	return r.ID
 }
 
 // CertificateID identifies a certificate by its fingerprint.

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
@@ -39,7 +41,8 @@ func onCluster(t *testing.T, c *testcluster.Cluster) {
 func TestRenewingCredentialEndsWithItsShortCertificate(t *testing.T) {
 	short := testcluster.StartForTest(t, testcluster.Options{SigningDuration: 40 * time.Second, AuditLog: true})
 	onCluster(t, short)
-	ctl := startController(t, controllerKubeconfig(t), "short-a", "short-lease")
+	// Renewed records are deleted 20s after they expired.
+	ctl := startController(t, controllerKubeconfig(t), "short-a", "short-lease", "--keep-renewed-records", "20s")
 	waitUntil(t, "the replica leads", 30*time.Second, ctl.leading)
 	admin := adminClient(t)
 	ctx := t.Context()
@@ -107,6 +110,16 @@ func TestRenewingCredentialEndsWithItsShortCertificate(t *testing.T) {
 		t.Fatal("the renewal identity was not replaced, or the certificate was renewed early")
 	}
 
+	// Left alone: the renewal identity asking for a wider subject, and
+	// the credential asking for a renewal identity not named for its
+	// subject (as a record others may write could claim it is).
+	forged := map[string]*certificatesv1.CertificateSigningRequest{
+		"the renewal identity, for sam with a group more": submitRequest(t, plainKubeconfig(t, short, f.Identity.Certificate, f.Identity.Key),
+			"sam", []string{"short-devs", "admins"}),
+		"sam, for a renewal identity of another subject": submitRequest(t, plainKubeconfig(t, short, f.Certificate, f.Key),
+			pki.RenewalIdentityPrefix+"0123456789abcdef:00", []string{pki.RenewalIdentityGroup}),
+	}
+
 	// Away: the certificate expires unused. The next use renews it
 	// through the renewal identity, as the same credential.
 	expired := certOf(f.Certificate)
@@ -120,6 +133,12 @@ func TestRenewingCredentialEndsWithItsShortCertificate(t *testing.T) {
 	old, err := store.Get(ctx, idOf(f.Certificate))
 	if err != nil || old.ReplacedBy != idOf(after.Certificate) {
 		t.Fatalf("the expired certificate's record is not replaced by the renewal's: %+v %v", old, err)
+	}
+	for what, req := range forged {
+		got, err := admin.CertificatesV1().CertificateSigningRequests().Get(ctx, req.Name, metav1.GetOptions{})
+		if err != nil || len(got.Status.Conditions) > 0 {
+			t.Errorf("%s: the controller decided a request it should leave alone: %+v %v", what, got.Status.Conditions, err)
+		}
 	}
 	renewed, err := store.Get(ctx, old.ReplacedBy)
 	if err != nil {
@@ -178,6 +197,13 @@ func TestRenewingCredentialEndsWithItsShortCertificate(t *testing.T) {
 	}
 	if denied != 1 {
 		t.Errorf("want the revoked credential's renewal through its renewal identity denied once, found %d", denied)
+	}
+
+	// The record of the certificate that expired away was deleted 20s
+	// after it expired (the credential was renewed, and refused, by its
+	// lineage since).
+	if _, err := store.Get(ctx, records.CertificateID(pki.Describe(expired).SHA256)); !apierrors.IsNotFound(err) {
+		t.Errorf("the renewed, expired certificate's record is still there: %v", err)
 	}
 
 	// On the wire: no request the API server received carried either

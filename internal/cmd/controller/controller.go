@@ -41,6 +41,7 @@ type Options struct {
 	MaxTTL           string
 	ApprovalTimeout  time.Duration
 	MaxOffline       time.Duration
+	KeepRenewed      time.Duration
 	Workers          int
 	LeaderElect      bool
 	LeaseNamespace   string
@@ -66,7 +67,7 @@ const controllerMemoryLimit = 128 << 20
 
 // NewCmdController returns the "controller" command.
 func NewCmdController(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{RecordsNamespace: records.DefaultNamespace, MaxTTL: issuing.DefaultMaxTTL, ApprovalTimeout: time.Minute, MaxOffline: renewing.DefaultOfflineFor, Workers: 4,
+	o := &Options{RecordsNamespace: records.DefaultNamespace, MaxTTL: issuing.DefaultMaxTTL, ApprovalTimeout: time.Minute, MaxOffline: renewing.DefaultOfflineFor, KeepRenewed: 7 * 24 * time.Hour, Workers: 4,
 		LeaderElect: true, LeaseNamespace: records.DefaultNamespace, LeaseName: "kubeaccess-controller",
 		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 		MetricsAddr: ":8080", HealthAddr: ":8081", IOStreams: streams}
@@ -106,6 +107,8 @@ posted to its webhook when --invitation-webhook-allow allows that URL.
 	fs.StringVar(&o.MaxTTL, "max-ttl", o.MaxTTL, "The longest lifetime a renewal may ask for")
 	fs.DurationVar(&o.MaxOffline, "max-offline", o.MaxOffline, "The longest lifetime of the renewal identity a renewing credential asks for "+
 		"(how long its holder may be away and still renew after its certificate expired); 0 issues none")
+	fs.DurationVar(&o.KeepRenewed, "keep-renewed-records", o.KeepRenewed, "How long the record of a renewing credential's certificate that a renewal replaced "+
+		"is kept after it expired (for audits that trace requests to it); 0 keeps them all")
 	fs.DurationVar(&o.ApprovalTimeout, "approval-timeout", o.ApprovalTimeout, "How long to wait for the signer once a renewal is approved")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "Items each loop works on at once")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Hold a Lease so that one replica of several reconciles")
@@ -155,6 +158,8 @@ func (o *Options) Validate() error {
 	switch {
 	case o.Workers < 1:
 		return failure.UsageErrorf("--workers must be at least 1")
+	case o.KeepRenewed < 0:
+		return failure.UsageErrorf("--keep-renewed-records must be 0 (keep them all) or positive")
 	case o.MaxOffline < 0:
 		return failure.UsageErrorf("--max-offline must be 0 (no renewal identities) or positive")
 	case o.LeaderElect && !(o.LeaseDuration > o.RenewDeadline && o.RenewDeadline > o.RetryPeriod && o.RetryPeriod > 0):
@@ -186,7 +191,7 @@ func (o *Options) Run(ctx context.Context) error {
 	events, stopEvents := controller.NewRecorder(ctx, client, o.Identity)
 	defer stopEvents()
 	c := &controller.Controller{
-		Client: client, Engine: engine, RecordsNamespace: o.RecordsNamespace, MaxTTL: o.maxTTL, ApprovalTimeout: o.ApprovalTimeout, MaxOffline: o.MaxOffline,
+		Client: client, Engine: engine, RecordsNamespace: o.RecordsNamespace, MaxTTL: o.maxTTL, ApprovalTimeout: o.ApprovalTimeout, MaxOffline: o.MaxOffline, KeepRenewed: o.KeepRenewed,
 		Metrics: controller.NewMetrics(reg), Workers: o.Workers, ResyncPeriod: 10 * time.Minute,
 		Events: events, PortalURL: o.PortalURL, WebhookAllow: o.WebhookAllow,
 		// A webhook is posted to where it says, not where it redirects.
