@@ -20,8 +20,11 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
@@ -70,7 +73,18 @@ func run(dir, adminPath string, spread, timeout time.Duration, label, namesPath 
 		issued  = map[string]time.Time{}
 	)
 	if namesPath == "" {
-		w, err := admin.CertificatesV1().CertificateSigningRequests().Watch(ctx, metav1.ListOptions{})
+		// A watch the server ends is resumed where it stopped: a plain
+		// one would stop counting certificates halfway.
+		csrs := admin.CertificatesV1().CertificateSigningRequests()
+		list, err := csrs.List(ctx, metav1.ListOptions{Limit: 1})
+		if err != nil {
+			return err
+		}
+		w, err := watchtools.NewRetryWatcherWithContext(ctx, list.ResourceVersion, &cache.ListWatch{
+			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+				return csrs.Watch(ctx, opts)
+			},
+		})
 		if err != nil {
 			return err
 		}
