@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -203,15 +202,7 @@ func (c *Controller) identityRenews(ctx context.Context, fingerprint, id string)
 // approvedIdentityOf is the record ID of the credential an approval of
 // the controller's issued a renewal identity to, or "".
 func approvedIdentityOf(req *certificatesv1.CertificateSigningRequest) string {
-	for _, cond := range req.Status.Conditions {
-		if cond.Type == certificatesv1.CertificateApproved {
-			if rest, ok := strings.CutPrefix(cond.Message, identityApprovalPrefix); ok {
-				id, _, _ := strings.Cut(rest, " ")
-				return id
-			}
-		}
-	}
-	return ""
+	return approvedWith(req, identityApprovalPrefix)
 }
 
 // isIdentityRequest reports whether req asks for a renewal identity.

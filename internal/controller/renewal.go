@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"slices"
 	"strings"
@@ -200,15 +201,47 @@ func (c *Controller) renewalPlan(req *certificatesv1.CertificateSigningRequest, 
 // approvedRenewalOf is the record ID of the credential an approval of the
 // controller's renewed, or "" when req was not approved so.
 func approvedRenewalOf(req *certificatesv1.CertificateSigningRequest) string {
+	return approvedWith(req, approvalPrefix)
+}
+
+// approvedWith is the record ID that follows prefix in the message of
+// req's approval, or "" when it was not approved with such a message.
+func approvedWith(req *certificatesv1.CertificateSigningRequest, prefix string) string {
 	for _, cond := range req.Status.Conditions {
 		if cond.Type == certificatesv1.CertificateApproved {
-			if rest, ok := strings.CutPrefix(cond.Message, approvalPrefix); ok {
+			if rest, ok := strings.CutPrefix(cond.Message, prefix); ok {
 				id, _, _ := strings.Cut(rest, " ")
 				return id
 			}
 		}
 	}
 	return ""
+}
+
+// unrecorded reads what an approval of the controller's that was not
+// recorded yet is about: the certificate issued to req, and the record
+// id of the credential it was approved for. done, when set, is the
+// outcome instead: nothing to record (recorded already, or that
+// credential's record gone).
+func (c *Controller) unrecorded(ctx context.Context, req *certificatesv1.CertificateSigningRequest, id string) (*x509.Certificate, records.Record, *outcome, error) {
+	nothing := &outcome{result: "nothing"}
+	cert, err := pki.ParseCertificate(req.Status.Certificate)
+	if err != nil {
+		return nil, records.Record{}, nothing, nil
+	}
+	store := records.Store{Client: c.Client, Namespace: c.RecordsNamespace}
+	if _, err := store.Get(ctx, records.CertificateID(pki.Describe(cert).SHA256)); err == nil {
+		return nil, records.Record{}, nothing, nil
+	} else if !apierrors.IsNotFound(err) {
+		return nil, records.Record{}, nil, err
+	}
+	old, err := store.Get(ctx, id)
+	if apierrors.IsNotFound(err) {
+		return nil, records.Record{}, nothing, nil
+	} else if err != nil {
+		return nil, records.Record{}, nil, err
+	}
+	return cert, old, nil, nil
 }
 
 // recordApproved records the certificate of a renewal the controller
@@ -218,19 +251,9 @@ func approvedRenewalOf(req *certificatesv1.CertificateSigningRequest) string {
 // only when the request was that credential's own and is for its subject;
 // a record that exists already is left as it is.
 func (c *Controller) recordApproved(ctx context.Context, req *certificatesv1.CertificateSigningRequest) (outcome, error) {
-	cert, err := pki.ParseCertificate(req.Status.Certificate)
-	if err != nil {
-		return outcome{result: "nothing"}, nil
-	}
-	store := records.Store{Client: c.Client, Namespace: c.RecordsNamespace}
-	if _, err := store.Get(ctx, records.CertificateID(pki.Describe(cert).SHA256)); err == nil {
-		return outcome{result: "nothing"}, nil
-	} else if !apierrors.IsNotFound(err) {
-		return outcome{}, err
-	}
-	old, err := store.Get(ctx, approvedRenewalOf(req))
-	if apierrors.IsNotFound(err) {
-		return outcome{result: "nothing"}, nil
+	cert, old, done, err := c.unrecorded(ctx, req, approvedRenewalOf(req))
+	if done != nil {
+		return *done, nil
 	} else if err != nil {
 		return outcome{}, err
 	}
@@ -251,19 +274,9 @@ func (c *Controller) recordApproved(ctx context.Context, req *certificatesv1.Cer
 // approved, if that approval's replica stopped before it could: when the
 // request was the credential's own, and no record of it exists yet.
 func (c *Controller) recordApprovedIdentity(ctx context.Context, req *certificatesv1.CertificateSigningRequest) (outcome, error) {
-	cert, err := pki.ParseCertificate(req.Status.Certificate)
-	if err != nil {
-		return outcome{result: "nothing"}, nil
-	}
-	store := records.Store{Client: c.Client, Namespace: c.RecordsNamespace}
-	if _, err := store.Get(ctx, records.CertificateID(pki.Describe(cert).SHA256)); err == nil {
-		return outcome{result: "nothing"}, nil
-	} else if !apierrors.IsNotFound(err) {
-		return outcome{}, err
-	}
-	old, err := store.Get(ctx, approvedIdentityOf(req))
-	if apierrors.IsNotFound(err) {
-		return outcome{result: "nothing"}, nil
+	_, old, done, err := c.unrecorded(ctx, req, approvedIdentityOf(req))
+	if done != nil {
+		return *done, nil
 	} else if err != nil {
 		return outcome{}, err
 	}

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,15 +23,9 @@ func TestLockDeniesACredentialsWritesAtOnce(t *testing.T) {
 	first, second := filepath.Join(dir, "lena.kubeconfig"), filepath.Join(dir, "lena2.kubeconfig")
 	granted := grantJSON(t, cluster.AdminKubeconfig, "lena", "-n", "lock-ns", "--verb", "create,get,list,delete", "--resource", "configmaps", "--out", first)
 	grantJSON(t, cluster.AdminKubeconfig, "lena", "-n", "lock-ns", "--out", second)
-	t.Cleanup(func() {
-		// Other tests share this cluster: leave lena neither locked nor
-		// bound (the test's context has ended by now).
-		for _, args := range [][]string{{"lock", "--remove", "lena"}, {"revoke", "lena"}} {
-			cmd := exec.Command(kubeaccessBin, args...)
-			cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.AdminKubeconfig)
-			_ = cmd.Run()
-		}
-	})
+	// Cleanups run last first: unlocked, then revoked.
+	afterTest(t, "revoke", "lena")
+	afterTest(t, "lock", "--remove", "lena")
 	// exec, through a Role an admin made; on a pod no node runs (this
 	// control plane has none), which admission sees all the same.
 	mustSucceed(t, "a role for exec", kubectl(t, cluster.AdminKubeconfig, "create", "role", "lena-exec", "-n", "lock-ns", "--verb", "create,get", "--resource", "pods/exec,pods"))

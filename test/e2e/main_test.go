@@ -97,6 +97,19 @@ func kubeaccess(t *testing.T, kubeconfig string, args ...string) result {
 	return run(t, kubeconfig, kubeaccessBin, args...)
 }
 
+// afterTest runs kubeaccess with args as the admin when the test ends,
+// whatever became of it: other tests share this cluster, so a test leaves
+// no access (or lock) of its own behind. The test's context has ended by
+// then; this one has not.
+func afterTest(t *testing.T, args ...string) {
+	t.Helper()
+	t.Cleanup(func() {
+		cmd := exec.Command(kubeaccessBin, args...)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.AdminKubeconfig)
+		_ = cmd.Run()
+	})
+}
+
 // kubectl runs the real kubectl built with the control plane.
 func kubectl(t *testing.T, kubeconfig string, args ...string) result {
 	t.Helper()

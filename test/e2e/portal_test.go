@@ -451,11 +451,7 @@ func TestPortalRenewingInvitation(t *testing.T) {
 	downloads := t.TempDir()
 	ctx := newBrowser(t, downloads)
 	link := invite(t, front.URL, "pira", "-g", "dev", "-n", "portal-dev", "--verb", "get,list", "--resource", "pods", "--ttl", "10m", "--renewing")
-	t.Cleanup(func() {
-		cmd := exec.Command(kubeaccessBin, "revoke", "pira")
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.AdminKubeconfig)
-		_ = cmd.Run()
-	})
+	afterTest(t, "revoke", "pira")
 	redeem(t, ctx, link, "", "", nil)
 	data := waitForFile(t, filepath.Join(downloads, "pira.kubeconfig"))
 	if text := pageText(t, ctx, link); !strings.Contains(text, "already used") {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -158,11 +157,7 @@ func TestApproveRenewingIsCompletedWhereTheKeyIs(t *testing.T) {
 	waitUntil(t, "the replica leads", 30*time.Second, ctl.leading)
 	userDir, adminDir := t.TempDir(), t.TempDir()
 	keyPath := requestKey(t, userDir, "rhea", "-g", "rhea-team")
-	t.Cleanup(func() {
-		cmd := exec.Command(kubeaccessBin, "revoke", "rhea")
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.AdminKubeconfig)
-		_ = cmd.Run()
-	})
+	afterTest(t, "revoke", "rhea")
 	sent := filepath.Join(adminDir, "rhea.kubeconfig")
 	mustSucceed(t, "approve --renewing", kubeaccess(t, cluster.AdminKubeconfig, "approve", "--csr-file", filepath.Join(userDir, "rhea.csr"), "--ttl", "10m",
 		"-n", "rhea-ns", "--verb", "get,list", "--resource", "pods", "--renewing", "--renew-before", "9m50s", "--out", sent))
@@ -232,11 +227,7 @@ func TestRenewingToken(t *testing.T) {
 	mustSucceed(t, "token --renewing", kubeaccess(t, cluster.AdminKubeconfig, "token", "renew-bot", "-n", "renew-bots", "--create", "--verb", "get,list", "--resource", "pods",
 		"--renewing", "--duration", "10m", "--renew-before", "9m50s", "--out", kc))
 	user := "system:serviceaccount:renew-bots:renew-bot"
-	t.Cleanup(func() {
-		cmd := exec.Command(kubeaccessBin, "revoke", user)
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.AdminKubeconfig)
-		_ = cmd.Run()
-	})
+	afterTest(t, "revoke", user)
 	cfg, err := clientcmd.LoadFromFile(kc)
 	if err != nil {
 		t.Fatal(err)
@@ -305,11 +296,7 @@ spec:
 `)
 	out := filepath.Join(dir, "out")
 	mustSucceed(t, "apply -f a renewing team", kubeaccess(t, cluster.AdminKubeconfig, "apply", "-f", file, "--out-dir", out))
-	t.Cleanup(func() {
-		cmd := exec.Command(kubeaccessBin, "revoke", "rtom")
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.AdminKubeconfig)
-		_ = cmd.Run()
-	})
+	afterTest(t, "revoke", "rtom")
 	written := filepath.Join(out, "users", "rtom.kubeconfig")
 	cfg, err := clientcmd.LoadFromFile(written)
 	if err != nil {
