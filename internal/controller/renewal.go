@@ -18,12 +18,6 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
-// CredentialIDExtra is the extra in which the API server (from v1.32)
-// names the credential a request was authenticated with; a
-// CertificateSigningRequest copies its requester's extras, so it says
-// which certificate asked.
-const CredentialIDExtra = "authentication.kubernetes.io/credential-id"
-
 // allowedUsages are what a Kubernetes client certificate may carry.
 var allowedUsages = []certificatesv1.KeyUsage{certificatesv1.UsageClientAuth, certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment}
 
@@ -128,7 +122,7 @@ func (c *Controller) approveRenewal(ctx context.Context, req *certificatesv1.Cer
 // certificate the request's requester authenticated with, as the API
 // server recorded it; false when the requester did not use one.
 func requesterCertificate(req *certificatesv1.CertificateSigningRequest) (string, bool) {
-	ids := req.Spec.Extra[CredentialIDExtra]
+	ids := req.Spec.Extra[records.CredentialIDExtra]
 	if len(ids) != 1 {
 		return "", false
 	}

@@ -29,7 +29,7 @@ func TestRequesterCertificate(t *testing.T) {
 		"another name for the key": {[]string{"x509sha256=" + hex}, ""},
 	} {
 		req := &certificatesv1.CertificateSigningRequest{Spec: certificatesv1.CertificateSigningRequestSpec{
-			Extra: map[string]certificatesv1.ExtraValue{CredentialIDExtra: tc.extra}}}
+			Extra: map[string]certificatesv1.ExtraValue{records.CredentialIDExtra: tc.extra}}}
 		got, ok := requesterCertificate(req)
 		if got != tc.want || ok != (tc.want != "") {
 			t.Errorf("%s: %q %v, want %q", name, got, ok, tc.want)

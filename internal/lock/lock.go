@@ -29,6 +29,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubeaccess/kubeaccess/internal/labels"
+	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
 // PolicyName names the policy and its binding; ConfigMapName the locks.
@@ -36,10 +37,6 @@ const (
 	PolicyName    = "kubeaccess-credential-locks"
 	ConfigMapName = "kubeaccess-locks"
 )
-
-// CredentialIDExtra is where the API server (v1.32 and later) names the
-// credential a request was authenticated with.
-const CredentialIDExtra = "authentication.kubernetes.io/credential-id"
 
 // Key is the ConfigMap key of a credential ID: "=" is not allowed in one,
 // so X509SHA256=ab.. is X509SHA256.ab.. (the policy maps it the same way).
@@ -67,7 +64,7 @@ type Lock struct {
 // for what they read), since a failing one would deny it.
 func Policy(namespace string) (*admissionv1.ValidatingAdmissionPolicy, *admissionv1.ValidatingAdmissionPolicyBinding) {
 	meta := metav1.ObjectMeta{Name: PolicyName, Labels: labels.Managed()}
-	ids := "request.userInfo.extra['" + CredentialIDExtra + "']"
+	ids := "request.userInfo.extra['" + records.CredentialIDExtra + "']"
 	policy := &admissionv1.ValidatingAdmissionPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "ValidatingAdmissionPolicy"},
 		ObjectMeta: meta,
@@ -84,7 +81,7 @@ func Policy(namespace string) (*admissionv1.ValidatingAdmissionPolicy, *admissio
 				Name: "has-credential-id",
 				// A request without extras has no extra field at all:
 				// reading it would be an error, and deny the request.
-				Expression: "has(request.userInfo.extra) && '" + CredentialIDExtra + "' in request.userInfo.extra",
+				Expression: "has(request.userInfo.extra) && '" + records.CredentialIDExtra + "' in request.userInfo.extra",
 			}},
 			Validations: []admissionv1.Validation{{
 				Expression: "!has(params.data) || !" + ids + ".exists(id, id.replace('=', '.', 1) in params.data)",

@@ -11,6 +11,11 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/safe"
 )
 
+// CredentialIDExtra is the extra in which the API server (from v1.32)
+// names the credential a request was authenticated with; a
+// CertificateSigningRequest copies its requester's extras.
+const CredentialIDExtra = "authentication.kubernetes.io/credential-id"
+
 // The prefixes the API server gives credential IDs, as kubectl auth whoami
 // and the audit log show them.
 const (

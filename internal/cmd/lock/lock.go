@@ -242,7 +242,7 @@ func (o *Options) targets(ctx context.Context) ([]lock.Lock, error) {
 func (o *Options) check(ctx context.Context, id string) error {
 	cfg := rest.CopyConfig(o.config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "kubeaccess:lock-check", Groups: []string{"system:masters"},
-		Extra: map[string][]string{lock.CredentialIDExtra: {id}}}
+		Extra: map[string][]string{records.CredentialIDExtra: {id}}}
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err

@@ -106,15 +106,11 @@ func (o *Options) Run(ctx context.Context) error {
 	return printIdentity(o.Out, id)
 }
 
-// credentialIDKey is the extra in which API servers from v1.32 name the
-// credential (X509SHA256=..., JTI=...).
-const credentialIDKey = "authentication.kubernetes.io/credential-id"
-
 // noteMissingCredentialID says plainly when the server does not name the
 // credential, as servers before v1.32 do not for certificates, and gives
 // the ID it would show, worked out from the certificate itself.
 func (o *Options) noteMissingCredentialID(id *verify.Identity) {
-	if len(id.Extra[credentialIDKey]) > 0 {
+	if len(id.Extra[records.CredentialIDExtra]) > 0 {
 		return
 	}
 	claim, err := credential.FromRESTConfig(o.restConfig)
