@@ -85,14 +85,13 @@ func (c *Controller) recordIdentity(ctx context.Context, req *certificatesv1.Cer
 	if err != nil {
 		return "", fmt.Errorf("the certificate of renewal identity %s: %w", req.Name, err)
 	}
-	user, groups, ok := requestSubject(req)
-	parsed, _ := pki.ParseRequest(req.Spec.Request)
-	if !ok || pki.CheckIssued(cert, parsed.PublicKey, user, groups) != nil {
+	parsed, err := pki.ParseRequest(req.Spec.Request)
+	if err != nil || pki.CheckRequest(parsed) != nil || pki.CheckIssued(cert, parsed.PublicKey, parsed.Subject.CommonName, parsed.Subject.Organization) != nil {
 		return "", fmt.Errorf("the certificate issued to request %s is not the renewal identity it asked for", req.Name)
 	}
 	info := pki.Describe(cert)
 	rec := records.Record{
-		ID: records.CertificateID(info.SHA256), User: user, Groups: groups, Kind: "certificate", IssuedVia: "csr-api",
+		ID: records.CertificateID(info.SHA256), User: parsed.Subject.CommonName, Groups: parsed.Subject.Organization, Kind: "certificate", IssuedVia: "csr-api",
 		IssuedBy: "kubeaccess controller", IssuedAt: time.Now().UTC().Truncate(time.Second),
 		Serial: info.Serial, SHA256: info.SHA256, Issuer: info.Issuer, NotBefore: info.NotBefore, NotAfter: info.NotAfter,
 		CSR: req.Name, Certificate: string(req.Status.Certificate), TTL: cert.NotAfter.Sub(cert.NotBefore).String(),

@@ -174,8 +174,7 @@ func Plan(inv *Invite, source issue.Source, recordsNamespace string, maxTTL time
 	if r := inv.Renewing; r != nil {
 		// Sealed with the invitation, so read as written.
 		p.Destination.Renewable = true
-		p.Destination.RenewBefore, _ = time.ParseDuration(r.RenewBefore)
-		p.Destination.OfflineFor, _ = time.ParseDuration(r.OfflineFor)
+		_, p.Destination.RenewBefore, p.Destination.OfflineFor, _ = r.Durations()
 	}
 	if inv.Team != "" {
 		p.Team, p.Bound.Grants = inv.Team, inv.Grants

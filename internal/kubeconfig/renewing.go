@@ -2,6 +2,8 @@ package kubeconfig
 
 import (
 	"encoding/json"
+	"errors"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -21,6 +23,22 @@ type Renewing struct {
 	Lifetime    string `json:"lifetime"`
 	RenewBefore string `json:"renewBefore,omitempty"`
 	OfflineFor  string `json:"offlineFor,omitempty"`
+}
+
+// Durations are r's settings read: the lifetime, when to renew (0 for a
+// third of the lifetime) and the renewal identity's lifetime (0 for none).
+func (r *Renewing) Durations() (lifetime, renewBefore, offlineFor time.Duration, err error) {
+	var errs []error
+	parse := func(s string) time.Duration {
+		if s == "" {
+			return 0
+		}
+		d, err := time.ParseDuration(s)
+		errs = append(errs, err)
+		return d
+	}
+	lifetime, renewBefore, offlineFor = parse(r.Lifetime), parse(r.RenewBefore), parse(r.OfflineFor)
+	return lifetime, renewBefore, offlineFor, errors.Join(errs...)
 }
 
 // setRenewing records r in auth.

@@ -18,7 +18,6 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
-	"github.com/kubeaccess/kubeaccess/internal/renewing"
 	"github.com/kubeaccess/kubeaccess/internal/revoke"
 )
 
@@ -237,10 +236,7 @@ func (r *issuing) issueOne(ctx context.Context, team string, c Credential, refs 
 	}
 	if rn := r.renewing; rn != nil && c.ServiceAccount == "" {
 		// The holder's side makes it renew itself (kubeaccess complete).
-		plan.Destination.Renewable, plan.Destination.RenewBefore, plan.Destination.OfflineFor = true, rn.RenewBefore.Duration, rn.OfflineFor.Duration
-		if plan.Destination.OfflineFor == 0 {
-			plan.Destination.OfflineFor = renewing.DefaultOfflineFor
-		}
+		plan.Destination.Renewable, plan.Destination.RenewBefore, plan.Destination.OfflineFor = true, rn.RenewBefore.Duration, rn.Offline()
 	}
 	if c.ServiceAccount != "" {
 		plan.Subject = issue.ServiceAccountSubject(c.Namespace, c.ServiceAccount)

@@ -77,14 +77,20 @@ type Renewing struct {
 // Kubeconfig is what a kubeconfig of a certificate of lifetime says of
 // its renewing (kubeconfig.RenewingExtension).
 func (r *Renewing) Kubeconfig(lifetime string) *kubeconfig.Renewing {
-	k := &kubeconfig.Renewing{Lifetime: lifetime, OfflineFor: renewing.DefaultOfflineFor.String()}
+	k := &kubeconfig.Renewing{Lifetime: lifetime, OfflineFor: r.Offline().String()}
 	if r.RenewBefore.Duration > 0 {
 		k.RenewBefore = r.RenewBefore.String()
 	}
-	if r.OfflineFor.Duration > 0 {
-		k.OfflineFor = r.OfflineFor.String()
-	}
 	return k
+}
+
+// Offline is the lifetime of the users' renewal identities: OfflineFor,
+// or renewing.DefaultOfflineFor when not given.
+func (r *Renewing) Offline() time.Duration {
+	if r.OfflineFor.Duration > 0 {
+		return r.OfflineFor.Duration
+	}
+	return renewing.DefaultOfflineFor
 }
 
 // Invitations says where kubeaccess controller sends the one-time links of

@@ -170,20 +170,7 @@ func (o *Options) writeRenewing(ctx context.Context, cfg *clientcmdapi.Config, n
 	}
 	lifetime, renewBefore, offlineFor := time.Hour, time.Duration(0), renewing.DefaultOfflineFor
 	if hint != nil {
-		var errs []error
-		parse := func(s string, d *time.Duration) {
-			if s == "" {
-				*d = 0
-				return
-			}
-			v, err := time.ParseDuration(s)
-			errs = append(errs, err)
-			*d = v
-		}
-		parse(hint.Lifetime, &lifetime)
-		parse(hint.RenewBefore, &renewBefore)
-		parse(hint.OfflineFor, &offlineFor)
-		if err := errors.Join(errs...); err != nil || lifetime < csr.MinTTL {
+		if lifetime, renewBefore, offlineFor, err = hint.Durations(); err != nil || lifetime < csr.MinTTL {
 			return failure.UsageErrorf("user %q in %s says it renews itself with settings that cannot be read (%+v): ask its issuer for a new one", name, o.Kubeconfig, *hint)
 		}
 	}
