@@ -15,6 +15,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
 	"github.com/kubeaccess/kubeaccess/internal/testcluster"
 )
 
@@ -108,6 +111,21 @@ func afterTest(t *testing.T, args ...string) {
 		cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.AdminKubeconfig)
 		_ = cmd.Run()
 	})
+}
+
+// currentUser is the user entry of the current context of the kubeconfig
+// at path.
+func currentUser(t *testing.T, path string) *clientcmdapi.AuthInfo {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		t.Fatalf("reading %s: %v", path, err)
+	}
+	c, ok := cfg.Contexts[cfg.CurrentContext]
+	if !ok || cfg.AuthInfos[c.AuthInfo] == nil {
+		t.Fatalf("%s has no user for its current context %q", path, cfg.CurrentContext)
+	}
+	return cfg.AuthInfos[c.AuthInfo]
 }
 
 // kubectl runs the real kubectl built with the control plane.

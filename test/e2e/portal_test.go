@@ -461,11 +461,7 @@ func TestPortalRenewingInvitation(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := clientcmd.LoadFromFile(path)
-	if err != nil {
-		t.Fatalf("the downloaded kubeconfig: %v\n%s", err, data)
-	}
-	if hint, ok := kubeconfig.RenewingOf(cfg.AuthInfos[cfg.Contexts[cfg.CurrentContext].AuthInfo]); !ok || hint.Lifetime != "10m0s" || hint.OfflineFor != "168h0m0s" {
+	if hint, ok := kubeconfig.RenewingOf(currentUser(t, path)); !ok || hint.Lifetime != "10m0s" || hint.OfflineFor != "168h0m0s" {
 		t.Fatalf("the downloaded kubeconfig does not say it renews itself: %+v %v\n%s", hint, ok, data)
 	}
 	r := kubeaccess(t, path, "complete", path)

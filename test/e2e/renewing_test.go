@@ -10,7 +10,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
@@ -34,11 +33,7 @@ func TestRenewingKubeconfig(t *testing.T) {
 		"--renewing", "--ttl", "10m", "--renew-before", "9m50s", "--out", kc)
 	file := renewing.PathFor(kc)
 
-	cfg, err := clientcmd.LoadFromFile(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	user := cfg.AuthInfos[cfg.Contexts[cfg.CurrentContext].AuthInfo]
+	user := currentUser(t, kc)
 	if user.Exec == nil || len(user.ClientCertificateData) > 0 || len(user.ClientKeyData) > 0 || !strings.HasSuffix(user.Exec.Args[len(user.Exec.Args)-1], ".credential") {
 		t.Fatalf("the kubeconfig's user is not the credential plugin: %+v", user)
 	}
@@ -161,11 +156,7 @@ func TestApproveRenewingIsCompletedWhereTheKeyIs(t *testing.T) {
 	sent := filepath.Join(adminDir, "rhea.kubeconfig")
 	mustSucceed(t, "approve --renewing", kubeaccess(t, cluster.AdminKubeconfig, "approve", "--csr-file", filepath.Join(userDir, "rhea.csr"), "--ttl", "10m",
 		"-n", "rhea-ns", "--verb", "get,list", "--resource", "pods", "--renewing", "--renew-before", "9m50s", "--out", sent))
-	cfg, err := clientcmd.LoadFromFile(sent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth := cfg.AuthInfos[cfg.Contexts[cfg.CurrentContext].AuthInfo]
+	auth := currentUser(t, sent)
 	if hint, ok := kubeconfig.RenewingOf(auth); !ok || hint.Lifetime != "10m0s" || hint.RenewBefore != "9m50s" || len(auth.ClientKeyData) > 0 {
 		t.Fatalf("the approved kubeconfig does not say it renews itself, or holds a key: %+v %v", hint, ok)
 	}
@@ -182,10 +173,7 @@ func TestApproveRenewingIsCompletedWhereTheKeyIs(t *testing.T) {
 	if !strings.Contains(r.stdout, "works: the API server sees rhea") || !strings.Contains(r.stderr, "now renews itself") {
 		t.Errorf("complete says:\n%s%s", r.stdout, r.stderr)
 	}
-	if cfg, err = clientcmd.LoadFromFile(kc); err != nil {
-		t.Fatal(err)
-	}
-	if auth := cfg.AuthInfos[cfg.Contexts[cfg.CurrentContext].AuthInfo]; auth.Exec == nil || len(auth.ClientKeyData) > 0 || len(auth.ClientCertificateData) > 0 {
+	if auth := currentUser(t, kc); auth.Exec == nil || len(auth.ClientKeyData) > 0 || len(auth.ClientCertificateData) > 0 {
 		t.Fatalf("the completed kubeconfig's user is not the plugin: %+v", auth)
 	}
 	file := renewing.PathFor(kc)
@@ -228,11 +216,7 @@ func TestRenewingToken(t *testing.T) {
 		"--renewing", "--duration", "10m", "--renew-before", "9m50s", "--out", kc))
 	user := "system:serviceaccount:renew-bots:renew-bot"
 	afterTest(t, "revoke", user)
-	cfg, err := clientcmd.LoadFromFile(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if auth := cfg.AuthInfos[cfg.Contexts[cfg.CurrentContext].AuthInfo]; auth.Exec == nil || auth.Token != "" {
+	if auth := currentUser(t, kc); auth.Exec == nil || auth.Token != "" {
 		t.Fatalf("the kubeconfig's user is not the credential plugin: %+v", auth)
 	}
 	file := renewing.PathFor(kc)
@@ -298,11 +282,7 @@ spec:
 	mustSucceed(t, "apply -f a renewing team", kubeaccess(t, cluster.AdminKubeconfig, "apply", "-f", file, "--out-dir", out))
 	afterTest(t, "revoke", "rtom")
 	written := filepath.Join(out, "users", "rtom.kubeconfig")
-	cfg, err := clientcmd.LoadFromFile(written)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hint, ok := kubeconfig.RenewingOf(cfg.AuthInfos[cfg.Contexts[cfg.CurrentContext].AuthInfo])
+	hint, ok := kubeconfig.RenewingOf(currentUser(t, written))
 	if !ok || hint.Lifetime != "1h0m0s" || hint.RenewBefore != "10m0s" || hint.OfflineFor != "72h0m0s" {
 		t.Fatalf("the team's kubeconfig does not say it renews itself as the file says: %+v %v", hint, ok)
 	}
