@@ -53,6 +53,8 @@ type Options struct {
 	Expiring         time.Duration // credentials expiring within this are reported
 	MaxTTL           time.Duration // lifetimes over this are reported
 	Now              time.Time
+	// Unused, when set, reports what audit logs show no use of.
+	Unused *Unused
 }
 
 // binding is a RoleBinding or ClusterRoleBinding, and whether it is one
@@ -70,7 +72,7 @@ func Run(ctx context.Context, client kubernetes.Interface, o Options) ([]Finding
 	}
 	var findings []Finding
 	for _, check := range []func(*state) []Finding{
-		checkClusterAdmin, checkEscalation, checkWildcards, checkPrivilegedGroups, checkRecords, checkRecordWriters, checkLegacyTokens, checkUnknownUsers, checkRequests,
+		checkClusterAdmin, checkEscalation, checkWildcards, checkPrivilegedGroups, checkRecords, checkRecordWriters, checkLegacyTokens, checkUnknownUsers, checkRequests, checkUnused,
 	} {
 		findings = append(findings, check(st)...)
 	}

@@ -34,7 +34,7 @@ func (x *Execution) keepRecord(ctx context.Context, res *Result) (string, error)
 func recordOf(p *Plan, res *Result) records.Record {
 	cred := res.Credential
 	r := records.Record{
-		User: p.Subject.User, Groups: p.Subject.Groups, Kind: cred.Kind(), IssuedVia: cred.Via,
+		User: p.Subject.User, Groups: p.Subject.Groups, Kind: cred.Kind(), IssuedVia: cred.Via, Action: p.Action,
 		IssuedAt: time.Now().UTC().Truncate(time.Second), IssuedBy: res.IssuedBy,
 		Access: records.Describe(res.Changes), Namespace: p.Namespace, TTL: p.Source.Lifetime().String(),
 		CredentialGroup: p.Subject.CredentialGroup, Team: p.Team, Replaces: p.Replaces, Lineage: p.Lineage,

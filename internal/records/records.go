@@ -41,11 +41,14 @@ const (
 
 // Record is one issued credential.
 type Record struct {
-	ID        string    `json:"id"`
-	User      string    `json:"user"`
-	Groups    []string  `json:"groups,omitempty"`
-	Kind      string    `json:"kind"`      // certificate or token
-	IssuedVia string    `json:"issuedVia"` // csr-api, offline-ca or token-request
+	ID        string   `json:"id"`
+	User      string   `json:"user"`
+	Groups    []string `json:"groups,omitempty"`
+	Kind      string   `json:"kind"`      // certificate or token
+	IssuedVia string   `json:"issuedVia"` // csr-api, offline-ca or token-request
+	// Action is what issued it (issue.Plan.Action): grant, approval,
+	// signing, token, credential (a team's), invitation or renewal.
+	Action    string    `json:"action,omitempty"`
 	IssuedBy  string    `json:"issuedBy,omitempty"`
 	IssuedAt  time.Time `json:"issuedAt"`
 	Serial    string    `json:"serial,omitempty"`

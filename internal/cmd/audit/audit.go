@@ -17,6 +17,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/safe"
+	"github.com/kubeaccess/kubeaccess/internal/trace"
 )
 
 // Options holds the flags of "kubeaccess audit".
@@ -24,6 +25,8 @@ type Options struct {
 	Expiring         string
 	MaxTTL           string
 	FailOn           string
+	Unused           string
+	AuditLogs        []string
 	Output           *cmdutil.Output
 	RecordsNamespace string
 
@@ -46,8 +49,12 @@ issued that are expired or revoked but still bound, expiring within
 --expiring, or valid longer than --max-ttl; legacy service-account token
 Secrets; users in bindings with no kubeaccess record; and pending or approved
 certificate requests for privileged subjects. The API server's own bootstrap
-bindings are left out. With --fail-on, exit 1 when a finding is that severe.`,
+bindings are left out. With --unused and --audit-log, also the credentials
+kubeaccess issued that made no request in the logs within the window, and
+the bindings kubeaccess made that allowed none. With --fail-on, exit 1 when a
+finding is that severe.`,
 		Example: `  kubeaccess audit
+  kubeaccess audit --unused 30d --audit-log /var/log/kubernetes/audit.log
   kubeaccess audit -o json --fail-on high`,
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: cmdutil.RunE(f, o),
@@ -56,6 +63,8 @@ bindings are left out. With --fail-on, exit 1 when a finding is that severe.`,
 	fs.StringVar(&o.Expiring, "expiring", o.Expiring, "Report credentials expiring within this window")
 	fs.StringVar(&o.MaxTTL, "max-ttl", o.MaxTTL, "Report credentials valid for longer than this")
 	fs.StringVar(&o.FailOn, "fail-on", "", "Exit 1 when a finding is at least this severe: high or medium")
+	fs.StringVar(&o.Unused, "unused", "", "Report credentials and bindings the --audit-log logs show no use of within this window, e.g. 30d")
+	fs.StringArrayVar(&o.AuditLogs, "audit-log", nil, `An API server audit log (JSON lines, gzip or not; "-" for standard input) for --unused; repeatable`)
 	fs.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
 	o.Output.AddFlags(cmd)
 	return cmd
@@ -77,6 +86,11 @@ func (o *Options) Validate() error {
 
 // Run audits the cluster and prints the findings.
 func (o *Options) Run(ctx context.Context) error {
+	if o.Unused != "" {
+		if err := o.readUsage(ctx); err != nil {
+			return err
+		}
+	}
 	findings, err := audit.Run(ctx, o.client, o.options)
 	if err != nil {
 		return err
@@ -100,7 +114,37 @@ func (o *Options) auditOptions() (audit.Options, error) {
 	if err := o.Output.Validate(); err != nil {
 		return audit.Options{}, err
 	}
-	return audit.Options{RecordsNamespace: o.RecordsNamespace, Expiring: expiring, MaxTTL: maxTTL, Now: time.Now()}, nil
+	opts := audit.Options{RecordsNamespace: o.RecordsNamespace, Expiring: expiring, MaxTTL: maxTTL, Now: time.Now()}
+	switch {
+	case o.Unused != "" && len(o.AuditLogs) == 0:
+		return audit.Options{}, failure.UsageErrorf("--unused needs the audit logs to look in: give --audit-log")
+	case o.Unused == "" && len(o.AuditLogs) > 0:
+		return audit.Options{}, failure.UsageErrorf("--audit-log is read for --unused: give the window too, e.g. --unused 30d")
+	case o.Unused != "":
+		window, err := cmdutil.ParseWindow(o.Unused)
+		if err != nil {
+			return audit.Options{}, failure.UsageErrorf("--unused: %w", err)
+		}
+		opts.Unused = &audit.Unused{Since: opts.Now.Add(-window), Window: o.Unused}
+	}
+	return opts, nil
+}
+
+// readUsage reads the audit logs for --unused.
+func (o *Options) readUsage(ctx context.Context) error {
+	recs, err := records.Store{Client: o.client, Namespace: o.RecordsNamespace}.List(ctx, "")
+	if err != nil {
+		return err
+	}
+	report, bad, err := trace.ReadLogs(ctx, o.AuditLogs, o.In, trace.New(recs, nil), nil)
+	if err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		fmt.Fprintf(o.ErrOut, "warning: %d lines held no audit event and were skipped; the first: %s\n", len(bad), bad[0])
+	}
+	o.options.Unused.Report = report
+	return nil
 }
 
 func (o *Options) print(findings []audit.Finding) error {

@@ -20,6 +20,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/safe"
+	"github.com/kubeaccess/kubeaccess/internal/trace"
 )
 
 // expiringShare is the part of its lifetime left at which a credential
@@ -32,6 +33,7 @@ type Options struct {
 	Credential       string
 	Expiring         string
 	All              bool
+	LastUsed         []string
 	Output           *cmdutil.Output
 	RecordsNamespace string
 
@@ -47,6 +49,9 @@ type Entry struct {
 	records.Record
 	Status    string `json:"status"` // active, expiring, expired, revoked or tampered
 	Remaining string `json:"remaining"`
+	// LastUsed is when the --last-used audit logs last show a request
+	// made with it; nil when they show none.
+	LastUsed *time.Time `json:"lastUsed,omitempty"`
 }
 
 // NewCmdList returns the "list" command.
@@ -62,6 +67,7 @@ within a window instead (as "7d" or "72h").`,
 		Example: `  kubeaccess list
   kubeaccess list --user dave --all -o wide
   kubeaccess list --expiring 7d -o json
+  kubeaccess list --last-used /var/log/kubernetes/audit.log
 
   # Which credential is this, as kubectl auth whoami names it?
   kubeaccess list --credential X509SHA256=1bfd07df79eb224a...`,
@@ -73,6 +79,7 @@ within a window instead (as "7d" or "72h").`,
 	fs.StringVar(&o.Credential, "credential", "", "Only this credential, expired or revoked too: its record ID, credential group, fingerprint, credential ID (X509SHA256=... or JTI=...) or serial")
 	fs.StringVar(&o.Expiring, "expiring", "", "Only credentials expiring within this window, e.g. 7d or 72h")
 	fs.BoolVar(&o.All, "all", false, "Include expired and revoked credentials")
+	fs.StringArrayVar(&o.LastUsed, "last-used", nil, `Add when each credential last made a request, from this API server audit log (JSON lines, gzip or not; "-" for standard input); repeatable`)
 	fs.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
 	o.Output.AddFlags(cmd)
 	return cmd
@@ -129,6 +136,11 @@ func (o *Options) Run(ctx context.Context) error {
 			fmt.Fprintf(o.ErrOut, "warning: %v\n", err)
 		}
 	}
+	if len(o.LastUsed) > 0 {
+		if err := o.addLastUsed(ctx, recs, entries); err != nil {
+			return err
+		}
+	}
 	if o.Output.Structured() {
 		return cmdutil.PrintList(o.Output, o.Out, "Credential", entries, func(e Entry) string { return e.ID })
 	}
@@ -174,6 +186,9 @@ func Select(recs []records.Record, now time.Time, window time.Duration, expiring
 func (o *Options) printTable(entries []Entry) error {
 	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
 	header := "USER\tGROUPS\tKIND\tID\tEXPIRES\tREMAINING\tSTATUS\tACCESS\tACCESS-UNTIL"
+	if len(o.LastUsed) > 0 {
+		header += "\tLAST-USED"
+	}
 	if o.Output.Format() == "wide" {
 		header += "\tISSUED-VIA\tISSUED-BY\tISSUED\tSERIAL"
 	}
@@ -199,10 +214,39 @@ func (o *Options) printTable(entries []Entry) error {
 			until = e.Until.Format(time.RFC3339)
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", safe.Printable(e.User), strings.Join(groups, ","), e.Kind, e.ID, e.NotAfter.Format(time.RFC3339), e.Remaining, e.Status, access, until)
+		if len(o.LastUsed) > 0 {
+			last := "never"
+			if e.LastUsed != nil {
+				last = e.LastUsed.Format(time.RFC3339)
+			}
+			fmt.Fprintf(w, "\t%s", last)
+		}
 		if o.Output.Format() == "wide" {
 			fmt.Fprintf(w, "\t%s\t%s\t%s\t%s", e.IssuedVia, e.IssuedBy, e.IssuedAt.Format(time.RFC3339), e.Serial)
 		}
 		fmt.Fprintln(w)
 	}
 	return w.Flush()
+}
+
+// addLastUsed reads the --last-used audit logs and sets when each entry's
+// credential last made a request.
+func (o *Options) addLastUsed(ctx context.Context, recs []records.Record, entries []Entry) error {
+	report, bad, err := trace.ReadLogs(ctx, o.LastUsed, o.In, trace.New(recs, nil), nil)
+	if err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		fmt.Fprintf(o.ErrOut, "warning: %d lines held no audit event and were skipped; the first: %s\n", len(bad), bad[0])
+	}
+	for i := range entries {
+		e := &entries[i]
+		for _, id := range []string{records.CertificateCredentialPrefix + e.SHA256, records.TokenCredentialPrefix + e.JTI} {
+			if u, ok := report.Usage[id]; ok && (e.LastUsed == nil || u.Last.After(*e.LastUsed)) {
+				last := u.Last
+				e.LastUsed = &last
+			}
+		}
+	}
+	return nil
 }

@@ -12,8 +12,8 @@ var groups = []struct {
 	{"issue", "Issue access:", []string{"grant", "request", "approve", "deny", "complete", "sign", "token"}},
 	{"team", "A team's access as code:", []string{"apply", "diff"}},
 	{"portal", "Self-service in the browser:", []string{"invite", "serve"}},
-	{"inspect", "See access:", []string{"can", "who-can", "whoami", "inspect"}},
-	{"lifecycle", "Keep track of access:", []string{"list", "renew", "credential", "revoke", "lock", "audit"}},
+	{"inspect", "See access:", []string{"can", "who-can", "whoami", "inspect", "snapshot"}},
+	{"lifecycle", "Keep track of access:", []string{"list", "renew", "credential", "revoke", "lock", "audit", "trace"}},
 	{"cluster", "Run in the cluster:", []string{"controller"}},
 	{"other", "Other commands:", []string{"version", "options", "completion", "help"}},
 }

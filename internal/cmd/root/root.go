@@ -35,6 +35,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/serve"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/sign"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/token"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/trace"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/version"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/whoami"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/whocan"
@@ -99,6 +100,7 @@ track of that access until it is revoked.`,
 		lock.NewCmdLock(f, configFlags, streams),
 		renew.NewCmdRenew(f, streams),
 		token.NewCmdToken(f, streams),
+		trace.NewCmdTrace(f, streams),
 		version.NewCmdVersion(configFlags, streams),
 		whoami.NewCmdWhoAmI(configFlags, streams),
 	)

@@ -1,0 +1,279 @@
+// Package trace implements "kubeaccess trace": every request in an API
+// server's audit log made with a credential kubeaccess issued, joined to
+// who issued it, when, how and for whom; and the least Role that allows
+// what one credential did.
+package trace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
+	"github.com/kubeaccess/kubeaccess/internal/failure"
+	"github.com/kubeaccess/kubeaccess/internal/records"
+	"github.com/kubeaccess/kubeaccess/internal/safe"
+	"github.com/kubeaccess/kubeaccess/internal/trace"
+)
+
+// Options holds the flags of "kubeaccess trace".
+type Options struct {
+	Logs             []string
+	Records          string
+	RecordsNamespace string
+	Events           bool
+	SuggestRole      string
+	FailOnFlag       bool
+	Output           *cmdutil.Output
+
+	client kubernetes.Interface
+	genericiooptions.IOStreams
+}
+
+var _ cmdutil.Options = (*Options)(nil)
+
+// NewCmdTrace returns the "trace" command.
+func NewCmdTrace(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{RecordsNamespace: records.DefaultNamespace, Output: cmdutil.NewOutput(), IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "trace [AUDIT-LOG...] [--events | --suggest-role CREDENTIAL]",
+		Short: "Attribute every request in an audit log to the kubeaccess credential it was made with: who issued it, when, how, for whom",
+		Long: `Read API server audit logs (JSON lines, as --audit-log-format=json writes
+them; gzip-compressed or not; standard input when no file or "-" is given)
+and join each event's credential ID (authentication.kubernetes.io/credential-id,
+Kubernetes 1.32 and later) to the records kubeaccess keeps: who issued the
+credential, when, how (grant, approve, sign, token, a team, the portal, a
+renewal), for whom, and whether it is still valid.
+
+Events are flagged when made with a revoked credential (used-after-revocation
+when the request came after the revocation: a certificate outlives its
+revocation until it expires unless kubeaccess lock denies it), with a
+kubeaccess credential no record names (unknown-kubeaccess-credential), or with
+a credential whose record disagrees with its certificate (untrusted-record).
+
+By default it prints one line per credential; --events prints every event.
+--suggest-role prints the least Roles and ClusterRole, bound to the
+credential, that allow exactly the verbs and resources it was allowed in the
+logs, for a narrower grant (denied and impersonated requests are left out).
+--records reads the records from "kubeaccess list --all -o json" saved
+earlier, so that no cluster is needed.`,
+		Example: `  kubeaccess trace /var/log/kubernetes/audit.log
+  kubeaccess trace audit.log.1.gz audit.log --events
+  zcat audit-*.gz | kubeaccess trace --records records.json -o json
+  kubeaccess trace audit.log --suggest-role X509SHA256=1bfd07df79eb224a... > narrower.yaml`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Logs = args
+			return cmdutil.RunE(f, o)(cmd, args)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.Records, "records", "", `Read the records from this file ("kubeaccess list --all -o json") instead of the cluster`)
+	fs.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
+	fs.BoolVar(&o.Events, "events", false, "Print every attributed event instead of one line per credential")
+	fs.StringVar(&o.SuggestRole, "suggest-role", "", "Print the least RBAC that allows what this credential did (record ID, fingerprint, credential ID or serial)")
+	fs.BoolVar(&o.FailOnFlag, "fail-on-flag", false, "Exit 1 when any event is flagged")
+	o.Output.AddFlags(cmd)
+	return cmd
+}
+
+// Complete builds the client when the records are read from the cluster.
+func (o *Options) Complete(f cmdutil.Factory, _ []string) error {
+	if len(o.Logs) == 0 {
+		o.Logs = []string{"-"}
+	}
+	if o.Records != "" {
+		return nil
+	}
+	var err error
+	o.client, err = f.Client()
+	return err
+}
+
+// Validate checks the flags.
+func (o *Options) Validate() error {
+	if o.Events && o.SuggestRole != "" {
+		return failure.UsageErrorf("--events and --suggest-role print different things: give one")
+	}
+	if n := slices.Index(o.Logs, "-"); n >= 0 && slices.Index(o.Logs[n+1:], "-") >= 0 {
+		return failure.UsageErrorf(`standard input ("-") can be read once`)
+	}
+	return o.Output.Validate()
+}
+
+// Run reads the records and the logs, and prints.
+func (o *Options) Run(ctx context.Context) error {
+	recs, untrusted, err := o.records(ctx)
+	if err != nil {
+		return err
+	}
+	tracer := trace.New(recs, untrusted)
+	if o.SuggestRole != "" {
+		return o.suggest(ctx, tracer, recs)
+	}
+	var events []*trace.Attribution
+	report, bad, err := trace.ReadLogs(ctx, o.Logs, o.In, tracer, func(_ *trace.Event, a *trace.Attribution) {
+		if o.Events && a != nil {
+			events = append(events, a)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	o.warnUnreadable(bad)
+	if o.Events {
+		err = o.printEvents(events)
+	} else {
+		err = o.printUsage(report)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.ErrOut, "%d events read: %d made with %d kubeaccess credentials, %d flagged.\n", report.Events, report.Attributed, len(report.Usage), report.Flagged)
+	if o.FailOnFlag && report.Flagged > 0 {
+		return failure.ExitSilently(failure.ExitError)
+	}
+	return nil
+}
+
+// records reads the records, and which of them fail their own check.
+func (o *Options) records(ctx context.Context) ([]records.Record, map[string]string, error) {
+	if o.Records != "" {
+		recs, err := records.ReadExport(o.Records)
+		return recs, nil, err
+	}
+	recs, err := records.Store{Client: o.client, Namespace: o.RecordsNamespace}.List(ctx, "")
+	if apierrors.IsForbidden(errors.Unwrap(err)) {
+		return nil, nil, failure.DeniedErrorf("reading the records needs permission to list configmaps in namespace %s (or use --records): %w", o.RecordsNamespace, err)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	untrusted := map[string]string{}
+	for _, r := range recs {
+		if err := r.Check(); err != nil {
+			untrusted[r.ID] = err.Error()
+			fmt.Fprintf(o.ErrOut, "warning: %v\n", err)
+		}
+	}
+	return recs, untrusted, nil
+}
+
+func (o *Options) warnUnreadable(bad []trace.Unreadable) {
+	if len(bad) == 0 {
+		return
+	}
+	fmt.Fprintf(o.ErrOut, "warning: %d lines held no audit event and were skipped; the first: %s\n", len(bad), bad[0])
+}
+
+func (o *Options) printUsage(report *trace.Report) error {
+	usage := make([]*trace.Usage, 0, len(report.Usage))
+	for _, u := range report.Usage {
+		usage = append(usage, u)
+	}
+	slices.SortFunc(usage, func(a, b *trace.Usage) int { return a.First.Compare(b.First) })
+	if o.Output.Structured() {
+		return cmdutil.PrintList(o.Output, o.Out, "CredentialUse", usage, func(u *trace.Usage) string { return u.CredentialID })
+	}
+	now := time.Now()
+	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "USER\tCREDENTIAL\tHOW\tISSUED-BY\tISSUED\tSTATUS\tREQUESTS\tFIRST-USED\tLAST-USED\tFLAGS")
+	for _, u := range usage {
+		c := u.Credential
+		id, how, by, issued, status := shortID(u.CredentialID), "-", "-", "-", "unrecorded"
+		if c != nil {
+			id, how, by, issued, status = c.ID, c.How, c.IssuedBy, c.IssuedAt.Format(time.RFC3339), c.Status(now)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", safe.Printable(u.User), id, safe.Printable(how), safe.Printable(by), issued, status,
+			u.Requests, u.First.Format(time.RFC3339), u.Last.Format(time.RFC3339), flagCounts(u.Flags))
+	}
+	return w.Flush()
+}
+
+func (o *Options) printEvents(events []*trace.Attribution) error {
+	if o.Output.Structured() {
+		return cmdutil.PrintList(o.Output, o.Out, "TracedEvent", events, func(a *trace.Attribution) string { return a.AuditID })
+	}
+	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "TIME\tUSER\tREQUEST\tCODE\tCREDENTIAL\tHOW\tISSUED-BY\tFLAGS")
+	for _, a := range events {
+		id, how, by := shortID(a.CredentialID), "-", "-"
+		if c := a.Credential; c != nil {
+			id, how, by = c.ID, c.How, c.IssuedBy
+		}
+		user := a.User
+		if a.As != "" {
+			user += " as " + a.As
+		}
+		flags := strings.Join(a.Flags, ",")
+		if flags == "" {
+			flags = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", a.Time.Format(time.RFC3339), safe.Printable(user), safe.Printable(a.Event().What()),
+			a.Code, id, safe.Printable(how), safe.Printable(by), flags)
+	}
+	return w.Flush()
+}
+
+// shortID shortens a credential ID no record names, for the table.
+func shortID(id string) string {
+	if len(id) > 28 {
+		return id[:28] + "..."
+	}
+	if id == "" {
+		return "<none>"
+	}
+	return id
+}
+
+func flagCounts(flags map[string]int) string {
+	if len(flags) == 0 {
+		return "-"
+	}
+	var out []string
+	for f, n := range flags {
+		out = append(out, fmt.Sprintf("%s(%d)", f, n))
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
+}
+
+// suggest prints the least RBAC that allows what one credential, across
+// its renewals, was allowed to do in the logs.
+func (o *Options) suggest(ctx context.Context, tracer *trace.Tracer, recs []records.Record) error {
+	found := records.Match(recs, o.SuggestRole)
+	if len(found) == 0 {
+		return failure.UsageErrorf("no record of a credential %q: give a record ID, fingerprint, credential ID (X509SHA256=... or JTI=...) or serial (see kubeaccess list --all)", o.SuggestRole)
+	}
+	lineage := found[0].LineageID()
+	for _, r := range found[1:] {
+		if r.LineageID() != lineage {
+			return failure.UsageErrorf("%q names more than one credential: give more of it", o.SuggestRole)
+		}
+	}
+	var events []*trace.Event
+	_, bad, err := trace.ReadLogs(ctx, o.Logs, o.In, tracer, func(e *trace.Event, a *trace.Attribution) {
+		if a != nil && a.Credential != nil && a.Credential.Lineage == lineage && a.Credential.RenewalIdentityOf == "" {
+			events = append(events, e)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	o.warnUnreadable(bad)
+	s := trace.Suggest(trace.SubjectOf(found[0]), events)
+	fmt.Fprintf(o.ErrOut, "%d events of credential %s (%s): %d denied and %d impersonated left out.\n",
+		len(events), lineage, safe.Printable(found[0].User), s.Denied, s.Impersonated)
+	if s.Empty() {
+		return failure.UsageErrorf("credential %s was allowed nothing in these logs: there is no role to suggest", lineage)
+	}
+	return o.Output.PrintObjects(o.Out, s.Objects("suggested-"+lineage))
+}
