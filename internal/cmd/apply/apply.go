@@ -17,6 +17,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/failure"
+	"github.com/kubeaccess/kubeaccess/internal/impact"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/records"
@@ -37,7 +38,10 @@ type Options struct {
 	Force               bool
 	Parallel            int
 	ServerSide          bool
-	Output              *cmdutil.Output
+	// Snapshot and FailOn are diff's: the file to read the cluster from,
+	// and what the exit status reports.
+	Snapshot, FailOn string
+	Output           *cmdutil.Output
 
 	// diff only shows the plan, and exits 1 when there is one.
 	diff    bool
@@ -106,15 +110,33 @@ func NewCmdApply(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.C
 func NewCmdDiff(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := newOptions(streams)
 	o.diff = true
+	o.Output = cmdutil.NewOutput("markdown")
 	cmd := &cobra.Command{
-		Use:   "diff -f FILE [--out-dir DIR]",
-		Short: "Show what apply -f FILE would change; exit 1 when it would change anything",
+		Use:   "diff -f FILE [--out-dir DIR] [--snapshot rbac.json] [--fail-on escalation|gain]",
+		Short: "Show what apply -f FILE would change, and who would gain and lose which permissions",
 		Long: `Print the plan "kubeaccess apply -f FILE" would carry out, and change nothing:
 credentials to issue, renew and revoke, and objects to create, update and
-delete. As kubectl diff, it exits 0 when the cluster matches the file, 1 when
-it does not, and above 1 on an error.`,
+delete. Then its access impact: for each member of the file and each subject
+of a binding it changes, the permissions gained and lost, evaluated with the
+local RBAC evaluator on the roles and bindings as they are and as they would
+be, over every namespace, resource and verb, collapsed into lines ("User erin
+gains create secrets in staging"). Escalation-grade permissions of the
+privilege catalogue that someone would newly hold are flagged.
+
+With --snapshot it reads a file "kubeaccess snapshot" saved instead of the
+cluster, so that a pull request's CI needs no credentials (every member then
+counts as holding a credential). -o markdown prints a pull-request comment,
+-o json the plan and the impact for tools.
+
+As kubectl diff, it exits 0 when the cluster matches the file, 1 when it does
+not, and above 1 on an error. With --fail-on it exits 1 only when someone
+would gain an escalation-grade permission (escalation) or any permission
+(gain), and 0 otherwise.`,
 		Example: `  kubeaccess diff -f team.yaml --out-dir ./kubeconfigs
-  kubeaccess diff -f team.yaml --out-dir ./kubeconfigs -o json`,
+  kubeaccess diff -f team.yaml -o json
+  # In CI, without access to the cluster:
+  kubeaccess snapshot > rbac.json
+  kubeaccess diff -f team.yaml --snapshot rbac.json -o markdown --fail-on escalation`,
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.DryRun = "client"
@@ -122,6 +144,8 @@ it does not, and above 1 on an error.`,
 		},
 	}
 	o.addFlags(cmd)
+	cmd.Flags().StringVar(&o.Snapshot, "snapshot", "", `Read the cluster from this file ("kubeaccess snapshot") instead`)
+	cmd.Flags().StringVar(&o.FailOn, "fail-on", "", "Exit 1 only when someone would gain an escalation-grade permission (escalation) or any permission (gain)")
 	return cmd
 }
 
@@ -172,6 +196,9 @@ func (o *Options) Validate() error {
 	if o.Parallel < 1 {
 		return failure.UsageErrorf("--parallel must be at least 1")
 	}
+	if o.FailOn != "" && o.FailOn != failOnEscalation && o.FailOn != failOnGain {
+		return failure.UsageErrorf("--fail-on must be %s or %s", failOnEscalation, failOnGain)
+	}
 	if err := o.Output.Validate(); err != nil {
 		return err
 	}
@@ -202,6 +229,9 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.ServerSide {
 		return o.runServerSide(ctx)
 	}
+	if o.diff {
+		return o.runDiff(ctx)
+	}
 	if o.file.Spec.Invitations != nil {
 		fmt.Fprintf(o.ErrOut, "note: spec.invitations is kubeaccess controller's (apply --server-side); apply -f issues the users' kubeconfigs into --out-dir itself\n")
 	}
@@ -221,10 +251,10 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 	}
 	if o.dryRun != issue.DryRunNone || plan.Empty() {
-		return o.printPlan(plan)
+		return o.printPlan(plan, nil)
 	}
 	if !o.Output.Structured() {
-		if err := o.printPlan(plan); err != nil {
+		if err := o.printPlan(plan, nil); err != nil {
 			return err
 		}
 	}
@@ -243,6 +273,52 @@ func (o *Options) Run(ctx context.Context) error {
 		err = perr
 	}
 	return o.result(outcome, err)
+}
+
+// runDiff prints the plan and its access impact, and exits as diff does.
+func (o *Options) runDiff(ctx context.Context) error {
+	var (
+		plan *team.Plan
+		u    impact.Universe
+	)
+	if o.Snapshot != "" {
+		p, snap, err := o.planFromSnapshot()
+		if err != nil {
+			return err
+		}
+		plan, u = p, impact.UniverseOf(snap.Resources)
+	} else {
+		engine, err := issuing.BulkEngine(o.factory)
+		if err != nil {
+			return err
+		}
+		if plan, err = o.plan(ctx, engine, engine.Client()); err != nil {
+			return err
+		}
+		if u, err = o.universe(ctx); err != nil {
+			return err
+		}
+	}
+	im, err := impactOf(plan, u)
+	if err != nil {
+		return err
+	}
+	changes := plan.Changes()
+	switch {
+	case o.Output.Format() == "markdown":
+		printMarkdown(o.Out, plan.Resolved.Team(), o.file.Path, changes, im)
+	default:
+		if err := o.printPlan(plan, &im); err != nil {
+			return err
+		}
+		if !o.Output.Structured() {
+			printImpact(o.Out, im)
+		}
+	}
+	if o.FailOn != "" && o.failing(im) || o.FailOn == "" && (len(changes) > 0 || !im.Empty()) {
+		return failure.ExitSilently(failure.ExitError)
+	}
+	return nil
 }
 
 // plan reads the cluster and works out what the file needs.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/kubeaccess/kubeaccess/internal/failure"
+	"github.com/kubeaccess/kubeaccess/internal/impact"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/safe"
 	"github.com/kubeaccess/kubeaccess/internal/team"
@@ -19,6 +19,8 @@ type planSummary struct {
 	Unchanged int `json:"unchangedCredentials"`
 	// Untrusted are the team's records left alone as tampered.
 	Untrusted []records.Untrusted `json:"untrustedRecords,omitempty"`
+	// Impact is diff's: who gains and loses which permissions.
+	Impact *impact.Impact `json:"impact,omitempty"`
 }
 
 // resultSummary is what an apply did, as -o prints it.
@@ -41,8 +43,8 @@ func unchanged(p *team.Plan) int {
 	return n
 }
 
-// printPlan prints the plan; diff then exits 1 when there is one.
-func (o *Options) printPlan(p *team.Plan) error {
+// printPlan prints the plan, and diff's impact with -o.
+func (o *Options) printPlan(p *team.Plan, im *impact.Impact) error {
 	changes := p.Changes()
 	name := p.Resolved.Team()
 	// Records that disagree with themselves are not acted on, and are
@@ -52,7 +54,7 @@ func (o *Options) printPlan(p *team.Plan) error {
 		fmt.Fprintf(o.ErrOut, "warning: record %s of team %s is not trusted and is left alone: %s\n", u.Name, name, safe.Printable(u.Reason))
 	}
 	if o.Output.Structured() {
-		s := planSummary{File: o.file.Path, OutDir: o.OutDir, Changes: changes, Unchanged: unchanged(p), Untrusted: p.State.Untrusted}
+		s := planSummary{File: o.file.Path, OutDir: o.OutDir, Changes: changes, Unchanged: unchanged(p), Untrusted: p.State.Untrusted, Impact: im}
 		if s.Changes == nil {
 			s.Changes = []team.Change{}
 		}
@@ -71,9 +73,6 @@ func (o *Options) printPlan(p *team.Plan) error {
 		for _, c := range changes {
 			fmt.Fprintln(o.Out, "  "+safe.Printable(c.String()))
 		}
-	}
-	if o.diff && len(changes) > 0 {
-		return failure.ExitSilently(failure.ExitError)
 	}
 	return nil
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/cmd/revoke"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/serve"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/sign"
+	"github.com/kubeaccess/kubeaccess/internal/cmd/snapshot"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/token"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/trace"
 	"github.com/kubeaccess/kubeaccess/internal/cmd/version"
@@ -94,6 +95,7 @@ track of that access until it is revoked.`,
 		complete.NewCmdComplete(streams),
 		credential.NewCmdCredential(streams),
 		sign.NewCmdSign(f, streams),
+		snapshot.NewCmdSnapshot(f, streams),
 		inspect.NewCmdInspect(streams),
 		list.NewCmdList(f, streams),
 		revoke.NewCmdRevoke(f, streams),

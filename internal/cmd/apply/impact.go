@@ -1,0 +1,161 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/kubeaccess/kubeaccess/internal/failure"
+	"github.com/kubeaccess/kubeaccess/internal/impact"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/safe"
+	"github.com/kubeaccess/kubeaccess/internal/team"
+)
+
+// What --fail-on of diff takes.
+const (
+	failOnEscalation = "escalation"
+	failOnGain       = "gain"
+)
+
+// planFromSnapshot works out the plan against a snapshot instead of the
+// cluster: the snapshot's roles, bindings and namespaces, and no records,
+// so every member counts as holding a credential once applied.
+func (o *Options) planFromSnapshot() (*team.Plan, *impact.Snapshot, error) {
+	snap, err := impact.ReadSnapshot(o.Snapshot)
+	if err != nil {
+		return nil, nil, failure.UsageErrorf("--snapshot: %w", err)
+	}
+	st := team.StateFrom(o.file.Metadata.Name, snap.Index(), snap.Namespaces, nil, nil)
+	resolved, err := team.Resolve(o.file, snap.Catalog(), st.Index, o.problems)
+	if err != nil {
+		return nil, nil, failure.UsageErrorf("%w\nnothing was applied", err)
+	}
+	plan, err := team.MakePlan(resolved, st, o.OutDir, time.Now(), o.Force)
+	if err != nil {
+		return nil, nil, failure.UsageErrorf("%w\nnothing was applied", err)
+	}
+	return plan, snap, nil
+}
+
+// impactOf is what the plan's object changes give and take: its members,
+// and every subject of a binding it changes, evaluated on the roles and
+// bindings before and after.
+func impactOf(p *team.Plan, u impact.Universe) (impact.Impact, error) {
+	before := p.State.Index
+	after := before.Clone()
+	var subjects []impact.Subject
+	for _, m := range p.Resolved.Users {
+		subjects = append(subjects, impact.UserSubject(m.Name, m.Groups))
+	}
+	for _, m := range p.Resolved.ServiceAccounts {
+		subjects = append(subjects, impact.SubjectOf(rbac.ServiceAccountSubject(m.Namespace, m.ServiceAccount), ""))
+	}
+	changed := map[rbac.Ref]bool{}
+	for _, ch := range p.Objects {
+		changed[ch.Ref] = true
+		if ch.Action == "delete" {
+			after.Remove(ch.Ref)
+			continue
+		}
+		if err := after.Put(ch.Object); err != nil {
+			return impact.Impact{}, err
+		}
+	}
+	for _, ix := range []*rbac.Index{before, after} {
+		for _, b := range ix.Bindings {
+			if changed[b.Ref] {
+				for _, s := range b.Subjects {
+					subjects = append(subjects, impact.SubjectOf(s, b.Ref.Namespace))
+				}
+			}
+		}
+	}
+	return impact.Compare(before, after, u, subjects), nil
+}
+
+// universe is the cluster's resources, through discovery.
+func (o *Options) universe(ctx context.Context) (impact.Universe, error) {
+	disco, err := o.factory.Discovery()
+	if err != nil {
+		return impact.Universe{}, err
+	}
+	lists, err := impact.Resources(disco)
+	if err != nil {
+		return impact.Universe{}, err
+	}
+	return impact.UniverseOf(lists), nil
+}
+
+// printImpact prints what the plan gives and takes, after the plan.
+func printImpact(w io.Writer, im impact.Impact) {
+	if im.Empty() {
+		fmt.Fprintln(w, "Access impact: nobody gains or loses a permission.")
+		return
+	}
+	fmt.Fprintf(w, "Access impact: %d permissions gained, %d lost.\n", im.Gained, im.Lost)
+	for _, l := range im.Lines {
+		sign := "+"
+		if l.Change == "loses" {
+			sign = "-"
+		}
+		fmt.Fprintf(w, "  %s %s\n", sign, safe.Printable(l.String()))
+	}
+	for _, e := range im.Escalations {
+		fmt.Fprintf(w, "  ! ESCALATION: %s would hold %s (%s), through %s\n", safe.Printable(e.Subject), e.Entry, e.Reason, safe.Printable(e.Through))
+	}
+}
+
+// printMarkdown prints the plan and its impact for a pull request's comment.
+func printMarkdown(w io.Writer, name, file string, changes []team.Change, im impact.Impact) {
+	fmt.Fprintf(w, "### kubeaccess diff: team `%s` (`%s`)\n\n", md(name), md(file))
+	if len(im.Escalations) > 0 {
+		fmt.Fprintf(w, "> [!CAUTION]\n> This change gives escalation-grade permissions:\n")
+		for _, e := range im.Escalations {
+			fmt.Fprintf(w, "> - **%s** would hold `%s`: %s (through %s)\n", md(e.Subject), e.Entry, md(e.Reason), md(e.Through))
+		}
+		fmt.Fprintln(w)
+	}
+	if im.Empty() {
+		fmt.Fprintln(w, "Nobody gains or loses a permission.")
+	} else {
+		fmt.Fprintf(w, "%d permissions gained, %d lost.\n\n| Subject | Change | Verbs | Resources | Where |\n|---|---|---|---|---|\n", im.Gained, im.Lost)
+		for _, l := range im.Lines {
+			where := "cluster-wide"
+			switch {
+			case len(l.Namespaces) == 1 && l.Namespaces[0] == impact.AllNamespaces:
+				where = "all namespaces"
+			case len(l.Namespaces) > 0:
+				where = strings.Join(l.Namespaces, ", ")
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", md(l.Subject), l.Change, strings.Join(l.Verbs, ", "), md(strings.Join(l.Resources, ", ")), md(where))
+		}
+	}
+	if len(changes) > 0 {
+		fmt.Fprintf(w, "\n<details><summary>Plan: %s</summary>\n\n```\n", count(changes))
+		for _, c := range changes {
+			fmt.Fprintln(w, safe.Printable(c.String()))
+		}
+		fmt.Fprintln(w, "```\n</details>")
+	}
+}
+
+// md keeps a name others chose from breaking the table or the markup.
+func md(s string) string {
+	s = safe.Printable(s)
+	return strings.NewReplacer("|", `\|`, "`", "'", "<", "&lt;", ">", "&gt;", "\n", " ").Replace(s)
+}
+
+// failing is diff's verdict under --fail-on: whether the impact has what
+// it names.
+func (o *Options) failing(im impact.Impact) bool {
+	switch o.FailOn {
+	case failOnEscalation:
+		return len(im.Escalations) > 0
+	case failOnGain:
+		return im.Gained > 0 || len(im.Escalations) > 0
+	}
+	return false
+}
