@@ -70,6 +70,9 @@ func (e *Engine) Fresh() *Engine {
 // Client is the engine's client.
 func (e *Engine) Client() kubernetes.Interface { return e.client }
 
+// Discovery is the engine's API discovery.
+func (e *Engine) Discovery() discovery.CachedDiscoveryInterface { return e.discovery }
+
 // Execution is one Execute of a plan: what its source works with.
 type Execution struct {
 	Engine *Engine

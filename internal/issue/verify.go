@@ -14,6 +14,7 @@ import (
 
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
+	"github.com/kubeaccess/kubeaccess/internal/version"
 )
 
 // rbacPropagation bounds how long a fresh binding may take to reach the
@@ -35,6 +36,7 @@ func verifyWith(ctx context.Context, e kubeconfig.Entry, user string, groups []s
 		return Verification{}, err
 	}
 	cfg.QPS, cfg.Burst = 100, 200
+	cfg.UserAgent = version.HousekeepingAgent()
 	httpClient, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return Verification{}, err

@@ -37,6 +37,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/version"
 )
 
 // The credential file's kind.
@@ -362,7 +363,7 @@ func (f *File) renewToken(ctx context.Context, wait time.Duration) error {
 	if !ok {
 		return fmt.Errorf("the credential names no service account (%q)", f.ServiceAccount)
 	}
-	client, err := kubernetes.NewForConfig(&rest.Config{Host: f.Server, Timeout: wait, BearerToken: f.Token,
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: f.Server, Timeout: wait, BearerToken: f.Token, UserAgent: version.HousekeepingAgent(),
 		TLSClientConfig: rest.TLSClientConfig{CAData: f.CA, Insecure: f.Insecure}})
 	if err != nil {
 		return err
@@ -450,7 +451,7 @@ func (f *File) ask(ctx context.Context, wait time.Duration, authCert, authKey []
 	if err != nil {
 		return nil, err
 	}
-	client, err := kubernetes.NewForConfig(&rest.Config{Host: f.Server, Timeout: wait,
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: f.Server, Timeout: wait, UserAgent: version.HousekeepingAgent(),
 		TLSClientConfig: rest.TLSClientConfig{CAData: f.CA, Insecure: f.Insecure, CertData: authCert, KeyData: authKey}})
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/version"
 )
 
 // Usage is what a log says of one credential's use.
@@ -15,9 +16,11 @@ type Usage struct {
 	// Credential is nil for a kubeaccess credential no record names.
 	Credential *Credential `json:"credential,omitempty"`
 	// Requests counts requests (an event per request, by its last
-	// stage), Events every event logged.
-	Requests, Events int
-	First, Last      time.Time
+	// stage), Events every event logged. Housekeeping counts the events
+	// of kubeaccess's own checks and renewals made with the credential,
+	// which are not its use: First and Last leave them out.
+	Requests, Events, Housekeeping int
+	First, Last                    time.Time
 	// Flags counts the events of each flag.
 	Flags map[string]int `json:"flags,omitempty"`
 }
@@ -58,21 +61,25 @@ func (r *Report) Add(e *Event, a *Attribution) {
 	}
 	u := r.Usage[a.CredentialID]
 	if u == nil {
-		u = &Usage{CredentialID: a.CredentialID, User: a.User, Credential: a.Credential, First: a.Time, Flags: map[string]int{}}
+		u = &Usage{CredentialID: a.CredentialID, User: a.User, Credential: a.Credential, Flags: map[string]int{}}
 		r.Usage[a.CredentialID] = u
 	}
 	u.Events++
+	for _, f := range a.Flags {
+		u.Flags[f]++
+	}
+	if e != nil && strings.HasPrefix(e.UserAgent, version.HousekeepingAgentPrefix) {
+		u.Housekeeping++
+		return
+	}
 	if e == nil || e.Final() {
 		u.Requests++
 	}
-	if a.Time.Before(u.First) {
+	if u.First.IsZero() || a.Time.Before(u.First) {
 		u.First = a.Time
 	}
 	if a.Time.After(u.Last) {
 		u.Last = a.Time
-	}
-	for _, f := range a.Flags {
-		u.Flags[f]++
 	}
 }
 

@@ -36,3 +36,12 @@ func Get() Info {
 	}
 	return Info{Version: v, Commit: gitCommit, BuildDate: buildDate, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
 }
+
+// HousekeepingAgentPrefix starts the user agent of the requests kubeaccess
+// makes with a credential it issued, to check or renew it (grant's
+// verification, complete, the renewing plugin): the audit log shows them
+// made with the credential, and trace does not count them as its use.
+const HousekeepingAgentPrefix = "kubeaccess-housekeeping/"
+
+// HousekeepingAgent is the user agent of those requests.
+func HousekeepingAgent() string { return HousekeepingAgentPrefix + Get().Version }

@@ -258,6 +258,9 @@ func clientFor(t *testing.T, kubeconfigPath string) kubernetes.Interface {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Tests ask many access reviews; client-go's default of 5 a second
+	// would make them wait, not the API server.
+	cfg.QPS, cfg.Burst = 200, 400
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -70,8 +72,13 @@ var (
 func TestDiffImpactIsWhatTheClusterAllowsAfterApply(t *testing.T) {
 	dir := t.TempDir()
 	admin := cluster.AdminKubeconfig
-	afterTest(t, "revoke", "imp-erin")
-	afterTest(t, "revoke", "imp-fred")
+	// The team's access goes with its objects (revoke leaves a team's
+	// bindings to the team file).
+	t.Cleanup(func() {
+		cmd := exec.Command(cluster.Kubectl(), "delete", "rolebinding,role", "-A", "-l", "kubeaccess.io/team=impact-team")
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.AdminKubeconfig)
+		_ = cmd.Run()
+	})
 	for _, ns := range []string{"imp-a", "imp-b"} {
 		mustSucceed(t, "create namespace", kubectl(t, admin, "create", "namespace", ns))
 	}
@@ -132,6 +139,21 @@ func TestDiffImpactIsWhatTheClusterAllowsAfterApply(t *testing.T) {
 	// A real kubectl agrees on one of them.
 	if !canI(t, admin, "create", "secrets", "-n", "imp-b", "--as", "imp-erin", "--as-group", "imp-devs") {
 		t.Error("kubectl auth can-i: imp-erin cannot create secrets in imp-b")
+	}
+
+	// The dry runs of grant and revoke say what they give and take.
+	grant := []string{"grant", "imp-gus", "-n", "imp-b", "--verb", "get,delete", "--resource", "secrets", "--out", filepath.Join(dir, "gus.kubeconfig")}
+	r := kubeaccess(t, admin, append(grant, "--dry-run", "-o", "name")...)
+	mustSucceed(t, "grant --dry-run", r)
+	if !strings.Contains(r.stderr, "+ User imp-gus gains delete, get secrets in imp-b") {
+		t.Errorf("grant --dry-run:\n%s", r.stderr)
+	}
+	mustSucceed(t, "grant", kubeaccess(t, admin, grant...))
+	afterTest(t, "revoke", "imp-gus")
+	r = kubeaccess(t, admin, "revoke", "imp-gus", "--dry-run")
+	mustSucceed(t, "revoke --dry-run", r)
+	if !strings.Contains(r.stdout, "- User imp-gus loses delete, get secrets in imp-b") {
+		t.Errorf("revoke --dry-run:\n%s", r.stdout)
 	}
 
 	// Applied, the file changes nothing: no impact, exit 0.

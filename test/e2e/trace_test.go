@@ -209,6 +209,7 @@ func TestTraceAttributesEveryRequest(t *testing.T) {
 		}
 	}
 
+	auditUnused(t, dir)
 	for id, how := range credentialOf {
 		if how == "approve" {
 			suggestRole(t, kc["approve"], dir, recordOf[id])
@@ -252,6 +253,39 @@ func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
 			if !yield(v) {
 				return
 			}
+		}
+	}
+}
+
+// auditUnused: a credential granted and never used, and its binding, are
+// what audit --unused reports from the log; the credentials and bindings
+// the test used are not.
+func auditUnused(t *testing.T, dir string) {
+	t.Helper()
+	admin := cluster.AdminKubeconfig
+	mustSucceed(t, "grant dora", kubeaccess(t, admin, "grant", "tr-dora", "-n", "trace-ns", "--verb", "get", "--resource", "pods", "--out", filepath.Join(dir, "dora.kubeconfig")))
+	dora := decodeItems[struct{ ID string }](t, "list --user tr-dora", kubeaccess(t, admin, "list", "--user", "tr-dora", "-o", "json").stdout)[0].ID
+	r := kubeaccess(t, admin, "audit", "--unused", "30d", "--audit-log", cluster.AuditLog, "-o", "json")
+	mustSucceed(t, "audit --unused", r)
+	var credentials, bindings []string
+	for _, f := range decodeItems[struct{ Check, Object, Detail string }](t, "audit --unused", r.stdout) {
+		switch f.Check {
+		case "unused-credential":
+			credentials = append(credentials, f.Object)
+		case "unused-binding":
+			bindings = append(bindings, f.Object)
+		}
+	}
+	if !slices.Equal(credentials, []string{dora}) {
+		t.Errorf("audit --unused reports the credentials %q unused, want only dora's %s", credentials, dora)
+	}
+	joined := strings.Join(bindings, " ")
+	if !strings.Contains(joined, "tr-dora") {
+		t.Errorf("audit --unused does not report dora's binding: %q", bindings)
+	}
+	for _, used := range []string{"tr-bob", "tr-carl", "tr-bot", "tr-qa"} {
+		if strings.Contains(joined, used) {
+			t.Errorf("audit --unused reports a binding of %s, which the log shows used: %q", used, bindings)
 		}
 	}
 }

@@ -312,7 +312,7 @@ func (o *Options) runDiff(ctx context.Context) error {
 			return err
 		}
 		if !o.Output.Structured() {
-			printImpact(o.Out, im)
+			im.Print(o.Out)
 		}
 	}
 	if o.FailOn != "" && o.failing(im) || o.FailOn == "" && (len(changes) > 0 || !im.Empty()) {

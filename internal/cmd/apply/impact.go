@@ -40,40 +40,24 @@ func (o *Options) planFromSnapshot() (*team.Plan, *impact.Snapshot, error) {
 	return plan, snap, nil
 }
 
-// impactOf is what the plan's object changes give and take: its members,
-// and every subject of a binding it changes, evaluated on the roles and
-// bindings before and after.
+// impactOf is what the plan's object changes give and take: to its
+// members, and to every subject of a binding it changes.
 func impactOf(p *team.Plan, u impact.Universe) (impact.Impact, error) {
-	before := p.State.Index
-	after := before.Clone()
-	var subjects []impact.Subject
+	var c impact.Change
 	for _, m := range p.Resolved.Users {
-		subjects = append(subjects, impact.UserSubject(m.Name, m.Groups))
+		c.Subjects = append(c.Subjects, impact.UserSubject(m.Name, m.Groups))
 	}
 	for _, m := range p.Resolved.ServiceAccounts {
-		subjects = append(subjects, impact.SubjectOf(rbac.ServiceAccountSubject(m.Namespace, m.ServiceAccount), ""))
+		c.Subjects = append(c.Subjects, impact.SubjectOf(rbac.ServiceAccountSubject(m.Namespace, m.ServiceAccount), ""))
 	}
-	changed := map[rbac.Ref]bool{}
 	for _, ch := range p.Objects {
-		changed[ch.Ref] = true
 		if ch.Action == "delete" {
-			after.Remove(ch.Ref)
-			continue
-		}
-		if err := after.Put(ch.Object); err != nil {
-			return impact.Impact{}, err
+			c.Remove = append(c.Remove, ch.Ref)
+		} else {
+			c.Put = append(c.Put, ch.Object)
 		}
 	}
-	for _, ix := range []*rbac.Index{before, after} {
-		for _, b := range ix.Bindings {
-			if changed[b.Ref] {
-				for _, s := range b.Subjects {
-					subjects = append(subjects, impact.SubjectOf(s, b.Ref.Namespace))
-				}
-			}
-		}
-	}
-	return impact.Compare(before, after, u, subjects), nil
+	return impact.Of(p.State.Index, u, c)
 }
 
 // universe is the cluster's resources, through discovery.
@@ -87,25 +71,6 @@ func (o *Options) universe(ctx context.Context) (impact.Universe, error) {
 		return impact.Universe{}, err
 	}
 	return impact.UniverseOf(lists), nil
-}
-
-// printImpact prints what the plan gives and takes, after the plan.
-func printImpact(w io.Writer, im impact.Impact) {
-	if im.Empty() {
-		fmt.Fprintln(w, "Access impact: nobody gains or loses a permission.")
-		return
-	}
-	fmt.Fprintf(w, "Access impact: %d permissions gained, %d lost.\n", im.Gained, im.Lost)
-	for _, l := range im.Lines {
-		sign := "+"
-		if l.Change == "loses" {
-			sign = "-"
-		}
-		fmt.Fprintf(w, "  %s %s\n", sign, safe.Printable(l.String()))
-	}
-	for _, e := range im.Escalations {
-		fmt.Fprintf(w, "  ! ESCALATION: %s would hold %s (%s), through %s\n", safe.Printable(e.Subject), e.Entry, e.Reason, safe.Printable(e.Through))
-	}
 }
 
 // printMarkdown prints the plan and its impact for a pull request's comment.

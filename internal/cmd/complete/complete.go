@@ -24,6 +24,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/pki"
 	"github.com/kubeaccess/kubeaccess/internal/renewing"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
+	"github.com/kubeaccess/kubeaccess/internal/version"
 )
 
 // Options holds the flags of "kubeaccess complete".
@@ -225,8 +226,10 @@ func (o *Options) useCredentialFile(cfg *clientcmdapi.Config, auth *clientcmdapi
 	return kubeconfig.Write(o.Kubeconfig, cfg, true)
 }
 
-// whoAmI asks the API server who rc is.
+// whoAmI asks the API server who rc is, as kubeaccess's own check.
 func (o *Options) whoAmI(ctx context.Context, rc *rest.Config) (*verify.Identity, error) {
+	rc = rest.CopyConfig(rc)
+	rc.UserAgent = version.HousekeepingAgent()
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, err

@@ -83,6 +83,7 @@ and again when the link is used.`,
 		"which kubeaccess complete then makes renew itself where the key is; keep --ttl short", true)
 	fs.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records and invitations")
 	fs.StringVar(&o.MaxTTL, "max-ttl", o.MaxTTL, "Refuse lifetimes longer than this (e.g. 90d, 720h)")
+	issuing.AddDryRunFlag(cmd, &o.Flags.DryRun)
 	o.Output.AddFlags(cmd)
 	cmd.AddCommand(newCmdList(f, streams), newCmdRevoke(f, streams))
 	return cmd
@@ -177,8 +178,17 @@ func (o *Options) Run(ctx context.Context) error {
 	// run: nothing is created.
 	plan := invite.Plan(inv, &issue.CSR{KeyType: pki.ECDSAP256, TTL: inv.Lifetime()}, o.RecordsNamespace, o.MaxLifetime())
 	plan.DryRun = issue.DryRunClient
-	if _, err := cmd.Engine.Execute(ctx, plan); err != nil {
+	res, err := cmd.Engine.Execute(ctx, plan)
+	if err != nil {
 		return fmt.Errorf("refusing to invite %s: %w", o.User, err)
+	}
+	if o.Flags.DryRun != "none" {
+		// --dry-run: what the invitation, once used, would bind, and to
+		// whom it gives what; no invitation is made.
+		if err := o.Output.PrintObjects(o.Out, res.Objects); err != nil {
+			return err
+		}
+		return cmd.PrintImpact(ctx, plan, res.Objects)
 	}
 	token, hash, err := invite.NewToken()
 	if err != nil {

@@ -7,9 +7,12 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/failure"
+	"github.com/kubeaccess/kubeaccess/internal/impact"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/kubeconfig"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
@@ -116,7 +119,38 @@ func (c *Command) Execute(ctx context.Context, out io.Writer, p *issue.Plan) (*i
 	if err != nil || p.DryRun == issue.DryRunNone {
 		return res, err
 	}
-	return nil, c.Output.PrintObjects(out, res.Objects)
+	if err := c.Output.PrintObjects(out, res.Objects); err != nil {
+		return nil, err
+	}
+	return nil, c.PrintImpact(ctx, p, res.Objects)
+}
+
+// PrintImpact says, to stderr, what the dry run's roles and bindings
+// would give and take: to the subject, and to every subject of a binding
+// they change.
+func (c *Command) PrintImpact(ctx context.Context, p *issue.Plan, objs []runtime.Object) error {
+	if p.Offline {
+		return nil
+	}
+	before, u, err := impact.Read(ctx, c.Engine.Client(), c.Engine.Discovery())
+	if err != nil {
+		return fmt.Errorf("the access impact could not be worked out: %w", err)
+	}
+	change := impact.Change{Subjects: []impact.Subject{impact.UserSubject(p.Subject.User, p.Subject.Groups)}}
+	if sa := p.Subject.ServiceAccount; sa != nil {
+		change.Subjects = []impact.Subject{impact.SubjectOf(rbac.ServiceAccountSubject(sa.Namespace, sa.Name), "")}
+	}
+	for _, obj := range objs {
+		if obj.GetObjectKind().GroupVersionKind().Group == rbacv1.GroupName {
+			change.Put = append(change.Put, obj)
+		}
+	}
+	im, err := impact.Of(before, u, change)
+	if err != nil {
+		return err
+	}
+	im.Print(c.ErrOut)
+	return nil
 }
 
 // Events prints the engine's events to stderr: progress only when stdout

@@ -242,7 +242,7 @@ func (o *Options) addLastUsed(ctx context.Context, recs []records.Record, entrie
 	for i := range entries {
 		e := &entries[i]
 		for _, id := range []string{records.CertificateCredentialPrefix + e.SHA256, records.TokenCredentialPrefix + e.JTI} {
-			if u, ok := report.Usage[id]; ok && (e.LastUsed == nil || u.Last.After(*e.LastUsed)) {
+			if u, ok := report.Usage[id]; ok && !u.Last.IsZero() && (e.LastUsed == nil || u.Last.After(*e.LastUsed)) {
 				last := u.Last
 				e.LastUsed = &last
 			}

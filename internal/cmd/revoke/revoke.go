@@ -13,11 +13,14 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/discovery"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmd/issuing"
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/failure"
+	"github.com/kubeaccess/kubeaccess/internal/impact"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/revoke"
 )
@@ -30,6 +33,7 @@ type Options struct {
 	DryRun           string
 
 	revoker *revoke.Revoker
+	disco   discovery.DiscoveryInterface
 	genericiooptions.IOStreams
 }
 
@@ -84,7 +88,10 @@ func (o *Options) Complete(f cmdutil.Factory, args []string) error {
 		return err
 	}
 	o.revoker = &revoke.Revoker{Client: client, RecordsNamespace: o.RecordsNamespace, DryRun: dryRun}
-	return nil
+	if dryRun != issue.DryRunNone {
+		o.disco, err = f.Discovery()
+	}
+	return err
 }
 
 // Validate checks that one target is named.
@@ -121,6 +128,9 @@ func (o *Options) Run(ctx context.Context) error {
 	if dryRun != issue.DryRunNone {
 		for _, id := range res.Marked {
 			fmt.Fprintf(o.Out, "marked record %s revoked%s\n", id, dryRun.Suffix())
+		}
+		if err := o.printImpact(ctx, res); err != nil {
+			return err
 		}
 		return tamperedError(res)
 	}
@@ -191,4 +201,34 @@ func (o *Options) reportValidity(res *revoke.Result) {
 				r.ID, r.Serial, r.User, r.NotAfter.Format(time.RFC3339), r.User)
 		}
 	}
+}
+
+// printImpact says what the dry run's steps would take, and from whom:
+// the user with the groups of their credentials, and every subject of a
+// binding changed.
+func (o *Options) printImpact(ctx context.Context, res *revoke.Result) error {
+	before, u, err := impact.Read(ctx, o.revoker.Client, o.disco)
+	if err != nil {
+		return fmt.Errorf("the access impact could not be worked out: %w", err)
+	}
+	var groups []string
+	for _, r := range res.Records {
+		groups = append(groups, r.Groups...)
+	}
+	slices.Sort(groups)
+	change := impact.Change{Subjects: []impact.Subject{impact.UserSubject(res.User, slices.Compact(groups))}, Unbind: map[rbac.Ref][]string{}}
+	for _, s := range res.Steps {
+		switch s.Kind {
+		case revoke.Removed:
+			change.Unbind[s.Ref] = append(change.Unbind[s.Ref], s.Subject)
+		case revoke.Deleted:
+			change.Remove = append(change.Remove, s.Ref)
+		}
+	}
+	im, err := impact.Of(before, u, change)
+	if err != nil {
+		return err
+	}
+	im.Print(o.Out)
+	return nil
 }

@@ -193,7 +193,7 @@ func (o *Options) printUsage(report *trace.Report) error {
 			id, how, by, issued, status = c.ID, c.How, c.IssuedBy, c.IssuedAt.Format(time.RFC3339), c.Status(now)
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", safe.Printable(u.User), id, safe.Printable(how), safe.Printable(by), issued, status,
-			u.Requests, u.First.Format(time.RFC3339), u.Last.Format(time.RFC3339), flagCounts(u.Flags))
+			u.Requests, when(u.First), when(u.Last), flagCounts(u.Flags))
 	}
 	return w.Flush()
 }
@@ -221,6 +221,15 @@ func (o *Options) printEvents(events []*trace.Attribution) error {
 			a.Code, id, safe.Printable(how), safe.Printable(by), flags)
 	}
 	return w.Flush()
+}
+
+// when is a time in the table; "-" for none (a credential whose only
+// requests were kubeaccess's own checks).
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
 }
 
 // shortID shortens a credential ID no record names, for the table.
