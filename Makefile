@@ -6,7 +6,7 @@ BIN_DIR     := bin
 CLUSTER_DIR := .cluster
 GOBIN       ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build install install-plugin control-plane browser vet test test-compat fuzz demo bench bench-can bench-engine bench-apply bench-portal bench-controller bench-renewal dist dist-test cluster cluster-down clean
+.PHONY: build install install-plugin control-plane browser vet test test-compat fuzz demo bench bench-can bench-engine bench-apply bench-portal bench-controller bench-renewal bench-trace dist dist-test cluster cluster-down clean
 
 ## build: build bin/kubeaccess
 build:
@@ -71,6 +71,11 @@ bench-engine:
 bench-apply:
 	@command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
 	bench/apply.sh
+
+## bench-trace: kubeaccess trace over a generated 1 GB audit log against jq doing the same join (jq, bc and GNU time installed when missing)
+bench-trace:
+	@command -v bc >/dev/null || { apt-get update -qq && apt-get install -y -qq bc; }
+	bench/trace.sh
 
 ## bench-portal: 50 invitations redeemed at once against one kubeaccess serve
 bench-portal:

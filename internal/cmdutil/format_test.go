@@ -1,6 +1,10 @@
 package cmdutil
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
 	"testing"
 
 	"github.com/kubeaccess/kubeaccess/internal/failure"
@@ -20,4 +24,50 @@ func TestValidateOutputFormat(t *testing.T) {
 	if failure.ExitCode(err) != failure.ExitUsage {
 		t.Errorf("xml: exit code %d, want %d", failure.ExitCode(err), failure.ExitUsage)
 	}
+}
+
+// A streamed list is one JSON document, as PrintList's, with each item's
+// fields, kind and name.
+func TestListStream(t *testing.T) {
+	for _, n := range []int{0, 1, 3} {
+		var buf bytes.Buffer
+		s := NewListStream(&buf, "Thing")
+		for i := range n {
+			s.Add(fmt.Sprintf("t%d", i), struct {
+				N    int    `json:"n"`
+				Note string `json:"note"`
+			}{i, "a \"quoted\" note"})
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var list struct {
+			Kind  string
+			Items []struct {
+				Kind     string
+				Metadata struct{ Name string }
+				N        int
+				Note     string
+			}
+		}
+		if err := json.Unmarshal(buf.Bytes(), &list); err != nil {
+			t.Fatalf("%d items: %v\n%s", n, err, buf.String())
+		}
+		if list.Kind != "ThingList" || len(list.Items) != n {
+			t.Fatalf("%d items: got %+v", n, list)
+		}
+		for i, it := range list.Items {
+			if it.Kind != "Thing" || it.Metadata.Name != fmt.Sprintf("t%d", i) || it.N != i || it.Note != `a "quoted" note` {
+				t.Errorf("item %d: %+v", i, it)
+			}
+		}
+	}
+	if err := NewListStream(io.Discard, "Thing").addAndClose("x", 3); err == nil {
+		t.Error("a value that is not an object was printed")
+	}
+}
+
+func (s *ListStream) addAndClose(name string, v any) error {
+	s.Add(name, v)
+	return s.Close()
 }

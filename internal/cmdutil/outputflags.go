@@ -3,7 +3,9 @@ package cmdutil
 import (
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 
+	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -136,4 +138,53 @@ func summaryObject(kind, name string, v any) (*unstructured.Unstructured, error)
 	fields["apiVersion"], fields["kind"] = SummaryAPIVersion, kind
 	fields["metadata"] = map[string]any{"name": name}
 	return &unstructured.Unstructured{Object: fields}, nil
+}
+
+// ListStream prints a list as PrintList does for -o json, one item at a
+// time as they come, so that a long list (every event of an audit log) is
+// never held whole. Items are objects of kind, named by name.
+type ListStream struct {
+	w     *bufio.Writer
+	kind  string
+	count int
+	err   error
+}
+
+// NewListStream starts a list of kind KindList on w.
+func NewListStream(w io.Writer, kind string) *ListStream {
+	s := &ListStream{w: bufio.NewWriterSize(w, 1<<16), kind: kind}
+	fmt.Fprintf(s.w, `{"apiVersion":%q,"kind":%q,"items":[`, SummaryAPIVersion, kind+"List")
+	return s
+}
+
+// Add prints one item: v's fields (an object with no kind or metadata of
+// its own), with the item's apiVersion, kind and name.
+func (s *ListStream) Add(name string, v any) {
+	if s.err != nil {
+		return
+	}
+	data, err := json.Marshal(v)
+	if err != nil || len(data) < 2 || data[0] != '{' {
+		s.err = fmt.Errorf("printing %s %q: not an object (%v)", s.kind, name, err)
+		return
+	}
+	if s.count > 0 {
+		s.w.WriteByte(',')
+	}
+	s.count++
+	meta, _ := json.Marshal(map[string]string{"name": name})
+	fmt.Fprintf(s.w, "\n{\"apiVersion\":%q,\"kind\":%q,\"metadata\":%s", SummaryAPIVersion, s.kind, meta)
+	if len(data) > 2 {
+		s.w.WriteByte(',')
+	}
+	_, s.err = s.w.Write(data[1:])
+}
+
+// Close ends the list.
+func (s *ListStream) Close() error {
+	if s.err != nil {
+		return s.err
+	}
+	s.w.WriteString("\n]}\n")
+	return s.w.Flush()
 }

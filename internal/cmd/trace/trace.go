@@ -119,9 +119,20 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.SuggestRole != "" {
 		return o.suggest(ctx, tracer, recs)
 	}
-	var events []*trace.Attribution
+	var (
+		events []*trace.Attribution
+		stream *cmdutil.ListStream
+	)
+	if o.Events && o.Output.Format() == "json" {
+		// Every event of a log may be many: printed as read.
+		stream = cmdutil.NewListStream(o.Out, "TracedEvent")
+	}
 	report, bad, err := trace.ReadLogs(ctx, o.Logs, o.In, tracer, func(_ *trace.Event, a *trace.Attribution) {
-		if o.Events && a != nil {
+		switch {
+		case a == nil || !o.Events:
+		case stream != nil:
+			stream.Add(a.AuditID, a)
+		default:
 			events = append(events, a)
 		}
 	})
@@ -129,9 +140,12 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	o.warnUnreadable(bad)
-	if o.Events {
+	switch {
+	case stream != nil:
+		err = stream.Close()
+	case o.Events:
 		err = o.printEvents(events)
-	} else {
+	default:
 		err = o.printUsage(report)
 	}
 	if err != nil {
