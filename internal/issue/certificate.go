@@ -49,11 +49,10 @@ func awaitCertificate(ctx context.Context, client kubernetes.Interface, req *cer
 	case errors.As(err, &denied):
 		return nil, failure.DeniedErrorf("%w", err)
 	case errors.Is(err, csr.ErrNotIssued) && outcome.Approved && len(diagnosis) > 0:
-		return nil, failure.TimeoutErrorf("certificate approved but not issued: %s, so none is coming; %s, or use kubeaccess token for a service account",
-			<-diagnosis, instead)
+		return nil, failure.TimeoutErrorf("certificate approved but not issued: %s, so none is coming; %s", <-diagnosis, instead)
 	case errors.Is(err, csr.ErrNotIssued) && outcome.Approved:
 		return nil, failure.TimeoutErrorf("certificate approved but not issued after %s: no signer for %s is running "+
-			"(managed clusters such as EKS do not sign client certificates); %s",
+			"(EKS, for one, never signs client certificates); %s",
 			timeout, certificatesv1.KubeAPIServerClientSignerName, instead)
 	case errors.Is(err, csr.ErrNotIssued):
 		return nil, failure.TimeoutErrorf("CertificateSigningRequest %s was not approved within %s", req.Name, timeout)

@@ -31,7 +31,8 @@ type CSR struct {
 	// Approve approves the request; otherwise another approver must.
 	Approve bool
 	Timeout time.Duration
-	// Instead says what to do when no signer signs ("sign offline with
+	// Instead says what to do when no signer signs (NoSigner for the
+	// commands an admin runs) ("sign offline with
 	// --ca-cert and --ca-key instead").
 	Instead string
 	// ApprovedBy is the approval's message ("approved by kubeaccess grant").
@@ -153,4 +154,14 @@ func awaitAndApprove(ctx context.Context, x *Execution, req *certificatesv1.Cert
 		return nil, err
 	}
 	return cert, nil
+}
+
+// NoSigner is what an admin's command says to do where client
+// certificates are not signed: first a service account's token, which
+// every cluster issues (on EKS the way for bots, beside access entries
+// for people); then offline, which takes the cluster's client CA key,
+// which no managed cluster (EKS, GKE, AKS) hands out.
+func NoSigner(offline string) string {
+	return "give a service-account token instead (kubeaccess token NAME -n NAMESPACE: every cluster issues those), " +
+		"or, on a cluster whose client CA key you hold (not EKS, GKE or AKS), " + offline
 }

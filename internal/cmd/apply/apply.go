@@ -361,7 +361,7 @@ func (o *Options) applier(engine *issue.Engine, client kubernetes.Interface) (*t
 	approvedBy := "approved by kubeaccess apply -f (team " + o.file.Metadata.Name + ")"
 	a.Source = func(c team.Credential) issue.Source {
 		return &issue.CSR{KeyType: o.keyType, TTL: c.Lifetime, Approve: true, Timeout: o.Timeout, ApprovedBy: approvedBy,
-			Instead: "sign offline: kubeaccess apply --ca-cert --ca-key"}
+			Instead: issue.NoSigner("sign offline: kubeaccess apply --ca-cert --ca-key")}
 	}
 	if o.CACert != "" {
 		authority, err := pki.LoadAuthority(o.CACert, o.CAKey)

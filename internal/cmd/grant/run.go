@@ -39,7 +39,7 @@ func (o *Options) plan() (*issue.Plan, error) {
 	}
 	var source issue.Source = &issue.CSR{
 		KeyType: o.keyType, TTL: o.TTL, Approve: o.Approve, Timeout: o.Timeout,
-		Instead:    "sign offline with --ca-cert and --ca-key instead",
+		Instead:    issue.NoSigner("sign offline with --ca-cert and --ca-key"),
 		ApprovedBy: fmt.Sprintf("approved by kubeaccess grant for %s", o.User),
 	}
 	if o.CACert != "" {
