@@ -31,7 +31,7 @@ time_run() {
 }
 
 echo "== trace over $((bytes >> 20)) MB of audit log (GOMAXPROCS $(nproc))"
-time_run kubeaccess "$dir/kubeaccess.json" bin/kubeaccess trace --records "$dir/records.json" "$dir/audit.log" --events -o json
+time_run kubeaccess "$dir/kubeaccess.json" bin/kubeaccess trace --records "$dir/records.json" "$dir/audit.log" -o json
 k_secs=$(cut -d' ' -f1 "$dir/kubeaccess.time")
 time_run jq "$dir/jq.json" jq -c --slurpfile r "$dir/recmap.json" \
   '(.user.extra["authentication.kubernetes.io/credential-id"] // [])[0] as $id | ($r[0][$id // ""]) as $c

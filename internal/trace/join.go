@@ -64,15 +64,17 @@ func (c *Credential) Status(now time.Time) string {
 
 // Attribution is one event joined to the credential it was made with.
 type Attribution struct {
-	AuditID      string    `json:"auditID"`
-	Stage        string    `json:"stage,omitempty"`
-	Time         time.Time `json:"time"`
-	Verb         string    `json:"verb"`
-	RequestURI   string    `json:"requestURI"`
-	User         string    `json:"user"`
-	As           string    `json:"impersonatedUser,omitempty"`
-	Code         int32     `json:"code,omitempty"`
-	CredentialID string    `json:"credentialID,omitempty"`
+	AuditID    string    `json:"auditID"`
+	Stage      string    `json:"stage,omitempty"`
+	Time       time.Time `json:"time"`
+	Verb       string    `json:"verb"`
+	RequestURI string    `json:"requestURI"`
+	// Request names what was asked: "get pods/log development/web".
+	Request      string `json:"request"`
+	User         string `json:"user"`
+	As           string `json:"impersonatedUser,omitempty"`
+	Code         int32  `json:"code,omitempty"`
+	CredentialID string `json:"credentialID,omitempty"`
 	// Credential is nil for a kubeaccess credential no record names.
 	Credential *Credential `json:"credential,omitempty"`
 	Flags      []string    `json:"flags,omitempty"`
@@ -82,6 +84,13 @@ type Attribution struct {
 
 // Event is the audit event attributed.
 func (a *Attribution) Event() *Event { return a.event }
+
+// Detached is the attribution without its event, to keep many of them.
+func (a *Attribution) Detached() *Attribution {
+	c := *a
+	c.event = nil
+	return &c
+}
 
 // Tracer attributes events to the credentials of a set of records.
 type Tracer struct {
@@ -236,7 +245,7 @@ func (t *Tracer) AttributeEvent(e *Event) *Attribution {
 	}
 	a := &Attribution{
 		AuditID: e.AuditID, Stage: e.Stage, Time: e.Received, Verb: e.Verb, RequestURI: e.RequestURI,
-		User: e.User.Username, Code: e.Code(), CredentialID: id, Credential: c, event: e,
+		User: e.User.Username, Code: e.Code(), CredentialID: id, Credential: c, Request: e.What(), event: e,
 	}
 	if e.ImpersonatedUser != nil {
 		a.As = e.ImpersonatedUser.Username

@@ -46,7 +46,7 @@ type auditEvent struct {
 	} `json:"user"`
 }
 
-// tracedEvent is the part of "trace --events -o json" the test reads.
+// tracedEvent is the part of "trace -o json" the test reads.
 type tracedEvent struct {
 	AuditID    string `json:"auditID"`
 	Stage      string `json:"stage"`
@@ -155,9 +155,9 @@ func TestTraceAttributesEveryRequest(t *testing.T) {
 	}
 	f.Close()
 
-	r := kubeaccess(t, admin, "trace", cluster.AuditLog, "--events", "-o", "json")
-	mustSucceed(t, "trace --events", r)
-	got := decodeItems[tracedEvent](t, "trace --events", r.stdout)
+	r := kubeaccess(t, admin, "trace", cluster.AuditLog, "-o", "json")
+	mustSucceed(t, "trace", r)
+	got := decodeItems[tracedEvent](t, "trace", r.stdout)
 	afterRevocation := 0
 	for _, e := range got {
 		key := e.AuditID + "/" + e.Stage
@@ -188,12 +188,18 @@ func TestTraceAttributesEveryRequest(t *testing.T) {
 		t.Error("alice's request after her revocation was not flagged")
 	}
 	mustFailWith(t, "trace --fail-on-flag", kubeaccess(t, admin, "trace", cluster.AuditLog, "--fail-on-flag"), 1, "flagged")
+	// The table says it too: alice's credential, revoked, used after it.
+	summary := kubeaccess(t, admin, "trace", cluster.AuditLog, "--summary")
+	mustSucceed(t, "trace --summary", summary)
+	if !strings.Contains(summary.stdout, "used-after-revocation(") || !strings.Contains(summary.stdout, "revoked") {
+		t.Errorf("trace --summary:\n%s", summary.stdout)
+	}
 
 	// The same from a saved copy of the records, with no cluster, and
 	// the log through gzip on stdin.
 	saved := filepath.Join(dir, "records.json")
 	writeFile(t, saved, kubeaccess(t, admin, "list", "--all", "-o", "json").stdout)
-	zipped := run(t, "", "bash", "-c", fmt.Sprintf("gzip -c %s | %s trace --records %s --events -o json", cluster.AuditLog, kubeaccessBin, saved))
+	zipped := run(t, "", "bash", "-c", fmt.Sprintf("gzip -c %s | %s trace --records %s -o json", cluster.AuditLog, kubeaccessBin, saved))
 	mustSucceed(t, "trace of gzip on stdin with --records", zipped)
 	if n := len(decodeItems[tracedEvent](t, "trace --records", zipped.stdout)); n != len(got) {
 		t.Errorf("trace --records attributed %d events, want %d", n, len(got))

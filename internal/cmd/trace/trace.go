@@ -30,7 +30,7 @@ type Options struct {
 	Logs             []string
 	Records          string
 	RecordsNamespace string
-	Events           bool
+	Summary          bool
 	SuggestRole      string
 	FailOnFlag       bool
 	Output           *cmdutil.Output
@@ -45,7 +45,7 @@ var _ cmdutil.Options = (*Options)(nil)
 func NewCmdTrace(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{RecordsNamespace: records.DefaultNamespace, Output: cmdutil.NewOutput(), IOStreams: streams}
 	cmd := &cobra.Command{
-		Use:   "trace [AUDIT-LOG...] [--events | --suggest-role CREDENTIAL]",
+		Use:   "trace [AUDIT-LOG...] [--summary | --suggest-role CREDENTIAL]",
 		Short: "Attribute every request in an audit log to the kubeaccess credential it was made with: who issued it, when, how, for whom",
 		Long: `Read API server audit logs (JSON lines, as --audit-log-format=json writes
 them; gzip-compressed or not; standard input when no file or "-" is given)
@@ -60,14 +60,16 @@ revocation until it expires unless kubeaccess lock denies it), with a
 kubeaccess credential no record names (unknown-kubeaccess-credential), or with
 a credential whose record disagrees with its certificate (untrusted-record).
 
-By default it prints one line per credential; --events prints every event.
+It prints every event made with a kubeaccess credential, attributed;
+--summary prints one line per credential instead: its requests, first and
+last use, and flags.
 --suggest-role prints the least Roles and ClusterRole, bound to the
 credential, that allow exactly the verbs and resources it was allowed in the
 logs, for a narrower grant (denied and impersonated requests are left out).
 --records reads the records from "kubeaccess list --all -o json" saved
 earlier, so that no cluster is needed.`,
 		Example: `  kubeaccess trace /var/log/kubernetes/audit.log
-  kubeaccess trace audit.log.1.gz audit.log --events
+  kubeaccess trace audit.log.1.gz audit.log --summary
   zcat audit-*.gz | kubeaccess trace --records records.json -o json
   kubeaccess trace audit.log --suggest-role X509SHA256=1bfd07df79eb224a... > narrower.yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -78,7 +80,7 @@ earlier, so that no cluster is needed.`,
 	fs := cmd.Flags()
 	fs.StringVar(&o.Records, "records", "", `Read the records from this file ("kubeaccess list --all -o json") instead of the cluster`)
 	fs.StringVar(&o.RecordsNamespace, "records-namespace", o.RecordsNamespace, "Namespace of the records")
-	fs.BoolVar(&o.Events, "events", false, "Print every attributed event instead of one line per credential")
+	fs.BoolVar(&o.Summary, "summary", false, "Print one line per credential instead of every attributed event")
 	fs.StringVar(&o.SuggestRole, "suggest-role", "", "Print the least RBAC that allows what this credential did (record ID, fingerprint, credential ID or serial)")
 	fs.BoolVar(&o.FailOnFlag, "fail-on-flag", false, "Exit 1 when any event is flagged")
 	o.Output.AddFlags(cmd)
@@ -100,8 +102,8 @@ func (o *Options) Complete(f cmdutil.Factory, _ []string) error {
 
 // Validate checks the flags.
 func (o *Options) Validate() error {
-	if o.Events && o.SuggestRole != "" {
-		return failure.UsageErrorf("--events and --suggest-role print different things: give one")
+	if o.Summary && o.SuggestRole != "" {
+		return failure.UsageErrorf("--summary and --suggest-role print different things: give one")
 	}
 	if n := slices.Index(o.Logs, "-"); n >= 0 && slices.Index(o.Logs[n+1:], "-") >= 0 {
 		return failure.UsageErrorf(`standard input ("-") can be read once`)
@@ -119,33 +121,22 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.SuggestRole != "" {
 		return o.suggest(ctx, tracer, recs)
 	}
-	var (
-		events []*trace.Attribution
-		stream *cmdutil.ListStream
-	)
-	if o.Events && o.Output.Format() == "json" {
-		// Every event of a log may be many: printed as read.
-		stream = cmdutil.NewListStream(o.Out, "TracedEvent")
+	var sink eventSink
+	if !o.Summary {
+		sink = o.eventSink()
 	}
 	report, bad, err := trace.ReadLogs(ctx, o.Logs, o.In, tracer, func(_ *trace.Event, a *trace.Attribution) {
-		switch {
-		case a == nil || !o.Events:
-		case stream != nil:
-			stream.Add(a.AuditID, a)
-		default:
-			events = append(events, a)
+		if a != nil && sink != nil {
+			sink.add(a)
 		}
 	})
 	if err != nil {
 		return err
 	}
 	o.warnUnreadable(bad)
-	switch {
-	case stream != nil:
-		err = stream.Close()
-	case o.Events:
-		err = o.printEvents(events)
-	default:
+	if sink != nil {
+		err = sink.close()
+	} else {
 		err = o.printUsage(report)
 	}
 	if err != nil {
@@ -212,29 +203,77 @@ func (o *Options) printUsage(report *trace.Report) error {
 	return w.Flush()
 }
 
-func (o *Options) printEvents(events []*trace.Attribution) error {
-	if o.Output.Structured() {
-		return cmdutil.PrintList(o.Output, o.Out, "TracedEvent", events, func(a *trace.Attribution) string { return a.AuditID })
+// eventSink prints attributed events as they are read.
+type eventSink interface {
+	add(*trace.Attribution)
+	close() error
+}
+
+// eventSink is the printer of -o: a streamed list for json, the table in
+// chunks, or, for the other formats, a list printed at the end.
+func (o *Options) eventSink() eventSink {
+	switch {
+	case o.Output.Format() == "json":
+		return streamSink{cmdutil.NewListStream(o.Out, "TracedEvent")}
+	case o.Output.Structured():
+		return &listSink{o: o}
 	}
 	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "TIME\tUSER\tREQUEST\tCODE\tCREDENTIAL\tHOW\tISSUED-BY\tFLAGS")
-	for _, a := range events {
-		id, how, by := shortID(a.CredentialID), "-", "-"
-		if c := a.Credential; c != nil {
-			id, how, by = c.ID, c.How, c.IssuedBy
-		}
-		user := a.User
-		if a.As != "" {
-			user += " as " + a.As
-		}
-		flags := strings.Join(a.Flags, ",")
-		if flags == "" {
-			flags = "-"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", a.Time.Format(time.RFC3339), safe.Printable(user), safe.Printable(a.Event().What()),
-			a.Code, id, safe.Printable(how), safe.Printable(by), flags)
+	return &tableSink{w: w}
+}
+
+type streamSink struct{ *cmdutil.ListStream }
+
+func (s streamSink) add(a *trace.Attribution) { s.Add(a.AuditID, a) }
+func (s streamSink) close() error             { return s.Close() }
+
+type listSink struct {
+	o      *Options
+	events []*trace.Attribution
+}
+
+func (s *listSink) add(a *trace.Attribution) { s.events = append(s.events, a.Detached()) }
+func (s *listSink) close() error {
+	return cmdutil.PrintList(s.o.Output, s.o.Out, "TracedEvent", s.events, func(a *trace.Attribution) string { return a.AuditID })
+}
+
+// tableSink prints the table, aligned a chunk of rows at a time, so that
+// a long log is neither held nor waited for.
+type tableSink struct {
+	w    *tabwriter.Writer
+	rows int
+	err  error
+}
+
+// tableChunk is how many rows are aligned together.
+const tableChunk = 256
+
+func (s *tableSink) add(a *trace.Attribution) {
+	id, how, by := shortID(a.CredentialID), "-", "-"
+	if c := a.Credential; c != nil {
+		id, how, by = c.ID, c.How, c.IssuedBy
 	}
-	return w.Flush()
+	user := a.User
+	if a.As != "" {
+		user += " as " + a.As
+	}
+	flags := strings.Join(a.Flags, ",")
+	if flags == "" {
+		flags = "-"
+	}
+	fmt.Fprintf(s.w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", a.Time.Format(time.RFC3339), safe.Printable(user), safe.Printable(a.Request),
+		a.Code, id, safe.Printable(how), safe.Printable(by), flags)
+	if s.rows++; s.rows%tableChunk == 0 && s.err == nil {
+		s.err = s.w.Flush()
+	}
+}
+
+func (s *tableSink) close() error {
+	if s.err != nil {
+		return s.err
+	}
+	return s.w.Flush()
 }
 
 // when is a time in the table; "-" for none (a credential whose only
