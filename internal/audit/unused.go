@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/safe"
 	"github.com/kubeaccess/kubeaccess/internal/trace"
 )
@@ -33,10 +32,8 @@ func checkUnused(s *state) []Finding {
 	}
 	lastUsed := map[string]time.Time{}
 	for _, r := range s.records {
-		for _, id := range []string{records.CertificateCredentialPrefix + r.SHA256, records.TokenCredentialPrefix + r.JTI} {
-			if use, ok := u.Report.Usage[id]; ok && use.Last.After(lastUsed[r.LineageID()]) {
-				lastUsed[r.LineageID()] = use.Last
-			}
+		if last := u.Report.LastUsed(r); last.After(lastUsed[r.LineageID()]) {
+			lastUsed[r.LineageID()] = last
 		}
 	}
 	firstIssued := map[string]time.Time{}

@@ -23,6 +23,19 @@ const (
 	TokenCredentialPrefix       = "JTI="
 )
 
+// CredentialIDs are the IDs the API server gives r's credential in audit
+// events and whoami: X509SHA256=<fingerprint>, or JTI=<token ID>.
+func (r Record) CredentialIDs() []string {
+	var ids []string
+	if r.SHA256 != "" {
+		ids = append(ids, CertificateCredentialPrefix+r.SHA256)
+	}
+	if r.JTI != "" {
+		ids = append(ids, TokenCredentialPrefix+r.JTI)
+	}
+	return ids
+}
+
 // minPrefix is the shortest prefix of a fingerprint, serial or group
 // suffix taken as naming a credential.
 const minPrefix = 6

@@ -132,23 +132,11 @@ func New(recs []records.Record, untrusted map[string]string) *Tracer {
 		if rev, ok := revokedLineage[lineage]; ok && (c.Revoked == nil || rev.Revoked.Before(*c.Revoked)) {
 			c.Revoked, c.RevokedBy = rev.Revoked, rev.RevokedBy
 		}
-		for _, id := range credentialIDs(r) {
+		for _, id := range r.CredentialIDs() {
 			t.byID[id] = c
 		}
 	}
 	return t
-}
-
-// credentialIDs are the IDs the API server gives r's credential.
-func credentialIDs(r records.Record) []string {
-	var ids []string
-	if r.SHA256 != "" {
-		ids = append(ids, records.CertificateCredentialPrefix+r.SHA256)
-	}
-	if r.JTI != "" {
-		ids = append(ids, records.TokenCredentialPrefix+r.JTI)
-	}
-	return ids
 }
 
 // How says how a record's credential came to be, as trace prints it.

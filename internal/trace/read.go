@@ -18,6 +18,14 @@ type Unreadable struct {
 
 func (u Unreadable) String() string { return fmt.Sprintf("%s line %d: %v", u.Source, u.Line, u.Err) }
 
+// WarnUnreadable says, on w, how many lines held no audit event, and the
+// first of them.
+func WarnUnreadable(w io.Writer, bad []Unreadable) {
+	if len(bad) > 0 {
+		fmt.Fprintf(w, "warning: %d lines held no audit event and were skipped; the first: %s\n", len(bad), bad[0])
+	}
+}
+
 // batchLines is how many lines to decode a worker takes at once.
 const batchLines = 512
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/version"
 )
 
@@ -102,4 +103,16 @@ func allowedBy(reason string) (rbac.Ref, bool) {
 		return rbac.Ref{}, false
 	}
 	return rbac.Ref{Kind: m[1], Namespace: m[2][i+1:], Name: m[2][:i]}, true
+}
+
+// LastUsed is when the logs last show r's credential used, zero when they
+// do not.
+func (r *Report) LastUsed(rec records.Record) time.Time {
+	var last time.Time
+	for _, id := range rec.CredentialIDs() {
+		if u, ok := r.Usage[id]; ok && u.Last.After(last) {
+			last = u.Last
+		}
+	}
+	return last
 }

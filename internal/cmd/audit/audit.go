@@ -140,9 +140,7 @@ func (o *Options) readUsage(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(bad) > 0 {
-		fmt.Fprintf(o.ErrOut, "warning: %d lines held no audit event and were skipped; the first: %s\n", len(bad), bad[0])
-	}
+	trace.WarnUnreadable(o.ErrOut, bad)
 	o.options.Unused.Report = report
 	return nil
 }

@@ -236,16 +236,10 @@ func (o *Options) addLastUsed(ctx context.Context, recs []records.Record, entrie
 	if err != nil {
 		return err
 	}
-	if len(bad) > 0 {
-		fmt.Fprintf(o.ErrOut, "warning: %d lines held no audit event and were skipped; the first: %s\n", len(bad), bad[0])
-	}
+	trace.WarnUnreadable(o.ErrOut, bad)
 	for i := range entries {
-		e := &entries[i]
-		for _, id := range []string{records.CertificateCredentialPrefix + e.SHA256, records.TokenCredentialPrefix + e.JTI} {
-			if u, ok := report.Usage[id]; ok && !u.Last.IsZero() && (e.LastUsed == nil || u.Last.After(*e.LastUsed)) {
-				last := u.Last
-				e.LastUsed = &last
-			}
+		if last := report.LastUsed(entries[i].Record); !last.IsZero() {
+			entries[i].LastUsed = &last
 		}
 	}
 	return nil

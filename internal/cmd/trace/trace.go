@@ -133,7 +133,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	o.warnUnreadable(bad)
+	trace.WarnUnreadable(o.ErrOut, bad)
 	if sink != nil {
 		err = sink.close()
 	} else {
@@ -170,13 +170,6 @@ func (o *Options) records(ctx context.Context) ([]records.Record, map[string]str
 		}
 	}
 	return recs, untrusted, nil
-}
-
-func (o *Options) warnUnreadable(bad []trace.Unreadable) {
-	if len(bad) == 0 {
-		return
-	}
-	fmt.Fprintf(o.ErrOut, "warning: %d lines held no audit event and were skipped; the first: %s\n", len(bad), bad[0])
 }
 
 func (o *Options) printUsage(report *trace.Report) error {
@@ -330,7 +323,7 @@ func (o *Options) suggest(ctx context.Context, tracer *trace.Tracer, recs []reco
 	if err != nil {
 		return err
 	}
-	o.warnUnreadable(bad)
+	trace.WarnUnreadable(o.ErrOut, bad)
 	s := trace.Suggest(trace.SubjectOf(found[0]), events)
 	fmt.Fprintf(o.ErrOut, "%d events of credential %s (%s): %d denied and %d impersonated left out.\n",
 		len(events), lineage, safe.Printable(found[0].User), s.Denied, s.Impersonated)
