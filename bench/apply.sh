@@ -75,6 +75,8 @@ apply_measured() {
 	printf '%-34s first apply %6.1f s   peak RSS %4d MB   unchanged re-apply %5.2f s\n' "$label" \
 		"$(awk -v m="$first" 'BEGIN {print m / 1000}')" "$rss" "$(awk -v m="$second" 'BEGIN {print m / 1000}')"
 	echo "$first $rss $second" >"$work/$name.figures"
+	# What each credential cost the API server, as apply counted it.
+	sed -n 's/^\([0-9]* credentials, [0-9]* API requests: \)/    /p' "$work/$name.err"
 }
 
 echo "apply -f of $n users in 10 groups over 5 namespaces, from nothing, on a local Kubernetes $("$kubectl" version -o json | sed -n 's/.*"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -1) control plane" >&2

@@ -42,6 +42,7 @@ func newClient(flags *genericclioptions.ConfigFlags, qps float32, burst int) (ku
 	if qps < 0 {
 		cfg.Wrap(limitInFlight(bulkInFlight))
 	}
+	cfg.Wrap(RequestCounter.wrap)
 	cfg.ContentType = runtime.ContentTypeProtobuf
 	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	return kubernetes.NewForConfig(cfg)

@@ -71,3 +71,27 @@ func (s *ListStream) addAndClose(name string, v any) error {
 	s.Add(name, v)
 	return s.Close()
 }
+
+func TestRequestKind(t *testing.T) {
+	cases := map[string]struct {
+		method, path string
+		watch        bool
+		want         string
+	}{
+		"create a review":    {"POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", false, "create subjectaccessreviews.authorization.k8s.io"},
+		"get a configmap":    {"GET", "/api/v1/namespaces/kubeaccess-system/configmaps/kubeaccess-c-1", false, "get configmaps"},
+		"list rolebindings":  {"GET", "/apis/rbac.authorization.k8s.io/v1/rolebindings", false, "list rolebindings.rbac.authorization.k8s.io"},
+		"get a namespace":    {"GET", "/api/v1/namespaces/dev", false, "get namespaces"},
+		"list namespaces":    {"GET", "/api/v1/namespaces", false, "list namespaces"},
+		"approve a request":  {"PUT", "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-1/approval", false, "update certificatesigningrequests/approval.certificates.k8s.io"},
+		"watch requests":     {"GET", "/apis/certificates.k8s.io/v1/certificatesigningrequests", true, "watch certificatesigningrequests.certificates.k8s.io"},
+		"a token":            {"POST", "/api/v1/namespaces/ci/serviceaccounts/bot/token", false, "create serviceaccounts/token"},
+		"discovery":          {"GET", "/apis/apps/v1", false, "get discovery"},
+		"a non-resource URL": {"GET", "/healthz", false, "get /healthz"},
+	}
+	for name, tc := range cases {
+		if got := requestKind(tc.method, tc.path, tc.watch); got != tc.want {
+			t.Errorf("%s: %q, want %q", name, got, tc.want)
+		}
+	}
+}

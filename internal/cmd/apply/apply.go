@@ -272,6 +272,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if perr := o.printOutcome(plan, outcome); perr != nil && err == nil {
 		err = perr
 	}
+	o.printRequests(outcome)
 	return o.result(outcome, err)
 }
 
@@ -373,6 +374,24 @@ func (o *Options) applier(engine *issue.Engine, client kubernetes.Interface) (*t
 		}
 	}
 	return a, nil
+}
+
+// printRequests says, on stderr, what each credential issued or renewed
+// cost the API server, by kind of request: the whole run's requests
+// (reading the cluster, binding, recording) shared among them.
+func (o *Options) printRequests(out *team.Outcome) {
+	if out == nil {
+		return
+	}
+	n := 0
+	for _, c := range out.Done {
+		if c.Action == team.Issue || c.Action == team.Renew {
+			n++
+		}
+	}
+	if line := cmdutil.RequestCounter.PerCredential(n); line != "" {
+		fmt.Fprintf(o.ErrOut, "%d credentials, %d API requests: %s\n", n, cmdutil.RequestCounter.Total(), line)
+	}
 }
 
 // result is the command's error: interrupted (130), or failures (1).
