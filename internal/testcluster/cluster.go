@@ -41,6 +41,10 @@ type Options struct {
 	// AuditLog has the API server write every request, with its body, to
 	// Cluster.AuditLog: what went over the wire, for tests to read.
 	AuditLog bool
+	// AuthorizationWebhook, when set, is an authorizer the API server asks
+	// after RBAC, as a managed cluster's own may be (EKS's IAM, GKE's):
+	// only a SubjectAccessReview sees what it allows.
+	AuthorizationWebhook *Webhook
 	// Detach lets the processes outlive the caller (for "make cluster").
 	Detach bool
 	// Progress receives one line per start-up step; nil discards them.
@@ -136,7 +140,7 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 		return err
 	}
 	progress("starting kube-apiserver on %s", c.Server)
-	if err := c.startAPIServer(ctx, pki, etcdURL, ports[2], opts.Detach); err != nil {
+	if err := c.startAPIServer(ctx, pki, etcdURL, ports[2], opts); err != nil {
 		return err
 	}
 	progress("starting kube-controller-manager (signer: %v)", !opts.NoSigner)
@@ -166,7 +170,7 @@ func (c *Cluster) startEtcd(ctx context.Context, clientURL string, peerPort int,
 	return waitForEtcd(ctx, p, clientURL)
 }
 
-func (c *Cluster) startAPIServer(ctx context.Context, pki *clusterPKI, etcdURL string, port int, detach bool) error {
+func (c *Cluster) startAPIServer(ctx context.Context, pki *clusterPKI, etcdURL string, port int, opts Options) error {
 	c.AdminKubeconfig = filepath.Join(c.Dir, "admin.kubeconfig")
 	if err := writeKubeconfig(c.AdminKubeconfig, c.Server, pki.caCert, "admin", pki.adminCert, pki.adminKey); err != nil {
 		return err
@@ -181,7 +185,15 @@ func (c *Cluster) startAPIServer(ctx context.Context, pki *clusterPKI, etcdURL s
 		}
 		audit = []string{"--audit-policy-file=" + policy, "--audit-log-path=" + c.AuditLog, "--audit-log-format=json"}
 	}
-	p, err := c.run("kube-apiserver", detach, append([]string{
+	authorization := []string{"--authorization-mode=RBAC"}
+	if opts.AuthorizationWebhook != nil {
+		config, err := c.writeAuthorizationConfig(opts.AuthorizationWebhook)
+		if err != nil {
+			return err
+		}
+		authorization = []string{"--authorization-config=" + config}
+	}
+	p, err := c.run("kube-apiserver", opts.Detach, append(append([]string{
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
@@ -190,14 +202,13 @@ func (c *Cluster) startAPIServer(ctx context.Context, pki *clusterPKI, etcdURL s
 		"--tls-cert-file=" + pki.servingCert,
 		"--tls-private-key-file=" + pki.servingKey,
 		"--client-ca-file=" + pki.caCert,
-		"--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + pki.serviceAccountPub,
 		"--service-account-signing-key-file=" + pki.serviceAccountKey,
 		"--service-cluster-ip-range=10.96.0.0/16",
 		// The "kubernetes" service cannot have a loopback endpoint.
 		"--endpoint-reconciler-type=none",
-	}, audit...)...)
+	}, authorization...), audit...)...)
 	if err != nil {
 		return err
 	}
