@@ -1,7 +1,8 @@
 // Command trace writes, for bench/trace.sh, an API server audit log of a
-// given size and the kubeaccess records its events refer to: records.json
-// as "kubeaccess list --all -o json" prints them, and recmap.json, the
-// same records keyed by credential ID, for jq's side of the join.
+// given size and the kubeaccess records its events refer to: records.json,
+// an array of records as "kubeaccess trace --records" reads them, and
+// recmap.json, the same records keyed by credential ID, for jq's side of
+// the join.
 //
 // The log is a busy cluster's: most events are the control plane's and
 // the nodes' (certificates and service-account tokens kubeaccess did not
@@ -23,6 +24,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
 type userInfo struct {
@@ -58,23 +61,7 @@ type event struct {
 	Annotations    map[string]string `json:"annotations"`
 }
 
-type record struct {
-	ID             string    `json:"id"`
-	User           string    `json:"user"`
-	Groups         []string  `json:"groups,omitempty"`
-	CredentialKind string    `json:"credentialKind"`
-	IssuedVia      string    `json:"issuedVia"`
-	Action         string    `json:"action"`
-	IssuedBy       string    `json:"issuedBy"`
-	IssuedAt       time.Time `json:"issuedAt"`
-	SHA256         string    `json:"sha256,omitempty"`
-	JTI            string    `json:"jti,omitempty"`
-	ServiceAccount string    `json:"serviceAccount,omitempty"`
-	NotBefore      time.Time `json:"notBefore"`
-	NotAfter       time.Time `json:"notAfter"`
-}
-
-const credentialIDExtra = "authentication.kubernetes.io/credential-id"
+const credentialIDExtra = records.CredentialIDExtra
 
 func randomHex(n int) string {
 	b := make([]byte, n)
@@ -96,24 +83,25 @@ func main() {
 		log.Fatal("-out is required")
 	}
 	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	recs := make([]record, *nrecs)
+	recs := make([]records.Record, *nrecs)
 	recmap := map[string]map[string]any{}
 	for i := range recs {
-		r := record{User: fmt.Sprintf("user%04d", i), Groups: []string{"dev"}, CredentialKind: "certificate", IssuedVia: "csr-api", Action: "grant",
+		r := records.Record{User: fmt.Sprintf("user%04d", i), Groups: []string{"dev"}, Kind: "certificate", IssuedVia: "csr-api", Action: "grant",
 			IssuedBy: "admin", IssuedAt: start, NotBefore: start, NotAfter: start.Add(90 * 24 * time.Hour)}
 		if i%4 == 0 {
-			r.CredentialKind, r.IssuedVia, r.Action, r.JTI = "token", "token-request", "token", uuid()
+			r.Kind, r.IssuedVia, r.Action, r.JTI = "token", "token-request", "token", uuid()
 			r.User, r.ServiceAccount, r.Groups = fmt.Sprintf("system:serviceaccount:ci:bot%04d", i), fmt.Sprintf("ci/bot%04d", i), nil
-			r.ID = "t-" + randomHex(8)
-			recmap["JTI="+r.JTI] = map[string]any{"id": r.ID, "user": r.User, "issuedBy": r.IssuedBy, "issuedAt": r.IssuedAt, "how": r.Action}
+			r.ID = records.TokenID(r.JTI)
 		} else {
 			r.SHA256 = randomHex(32)
-			r.ID = "c-" + r.SHA256[:16]
-			recmap["X509SHA256="+r.SHA256] = map[string]any{"id": r.ID, "user": r.User, "issuedBy": r.IssuedBy, "issuedAt": r.IssuedAt, "how": r.Action}
+			r.ID = records.CertificateID(r.SHA256)
 		}
+		recmap[r.CredentialIDs()[0]] = map[string]any{"id": r.ID, "user": r.User, "issuedBy": r.IssuedBy, "issuedAt": r.IssuedAt, "how": r.Action}
 		recs[i] = r
 	}
-	writeJSON(filepath.Join(*out, "records.json"), map[string]any{"apiVersion": "kubeaccess.io/v1alpha1", "kind": "CredentialList", "items": recs})
+	// A JSON array of records, which trace --records reads as it reads
+	// "kubeaccess list --all -o json".
+	writeJSON(filepath.Join(*out, "records.json"), recs)
 	writeJSON(filepath.Join(*out, "recmap.json"), recmap)
 
 	nodes := make([]string, 50)
@@ -160,7 +148,7 @@ func main() {
 			e.Annotations = allowed(`RBAC: allowed by ClusterRoleBinding "system:controller:replicaset-controller" of ClusterRole "system:controller:replicaset-controller" to ServiceAccount "replicaset-controller/kube-system"`)
 		case p < 80: // an admin makes a CSR whose extra names a kubeaccess credential
 			r := recs[rng.IntN(len(recs))]
-			id := credentialID(r)
+			id := r.CredentialIDs()[0]
 			e.Level = "Request"
 			e.User = userInfo{Username: "admin", Groups: []string{"system:masters", "system:authenticated"}, Extra: map[string][]string{credentialIDExtra: {nodes[0]}}}
 			e.UserAgent, e.Verb, e.RequestURI = "kubectl/v1.37.2", "create", "/apis/certificates.k8s.io/v1/certificatesigningrequests"
@@ -170,7 +158,7 @@ func main() {
 		default: // a kubeaccess credential
 			ours++
 			r := recs[rng.IntN(len(recs))]
-			e.User = userInfo{Username: r.User, Groups: append(append([]string{}, r.Groups...), "system:authenticated"), Extra: map[string][]string{credentialIDExtra: {credentialID(r)}}}
+			e.User = userInfo{Username: r.User, Groups: append(append([]string{}, r.Groups...), "system:authenticated"), Extra: map[string][]string{credentialIDExtra: r.CredentialIDs()}}
 			e.UserAgent, e.Verb = "kubectl/v1.37.2 (linux/amd64) kubernetes/abcdef", "list"
 			e.RequestURI = "/api/v1/namespaces/" + ns + "/configmaps?limit=500"
 			e.ObjectRef = &objectRef{Resource: "configmaps", Namespace: ns, APIVersion: "v1"}
@@ -193,13 +181,6 @@ func main() {
 	}
 	f.Close()
 	fmt.Printf("wrote %d events (%d MB), %d of them made with the %d kubeaccess credentials\n", n, written>>20, ours, len(recs))
-}
-
-func credentialID(r record) string {
-	if r.JTI != "" {
-		return "JTI=" + r.JTI
-	}
-	return "X509SHA256=" + r.SHA256
 }
 
 func writeJSON(path string, v any) {

@@ -103,6 +103,11 @@ func read(ctx context.Context, client kubernetes.Interface, o Options) (*state, 
 	if s.records, err = (records.Store{Client: client, Namespace: o.RecordsNamespace}).List(ctx, ""); err != nil {
 		return nil, err
 	}
+	if o.Unused != nil {
+		if err := o.Unused.read(ctx, s.records); err != nil {
+			return nil, err
+		}
+	}
 	// Their data are tokens: the list is never logged (cmdutil.Quiet).
 	secrets, err := client.CoreV1().Secrets("").List(safe.Quiet(ctx), metav1.ListOptions{FieldSelector: "type=" + string(corev1.SecretTypeServiceAccountToken)})
 	if err != nil {

@@ -1,9 +1,12 @@
 package audit
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"time"
 
+	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/safe"
 	"github.com/kubeaccess/kubeaccess/internal/trace"
 )
@@ -11,11 +14,24 @@ import (
 // Unused asks for the credentials and bindings that audit logs show no
 // use of since a time.
 type Unused struct {
-	// Report is what kubeaccess trace read from the logs.
-	Report *trace.Report
-	Since  time.Time
+	// Logs are the audit logs to read ("-" for Stdin).
+	Logs  []string
+	Stdin io.Reader
+	Since time.Time
 	// Window is what Since was given as ("30d"), for the findings.
 	Window string
+
+	// Report is what the logs say, read with the records the audit reads;
+	// Unreadable the lines that held no audit event.
+	Report     *trace.Report
+	Unreadable []trace.Unreadable
+}
+
+// read reads the logs, joined to recs.
+func (u *Unused) read(ctx context.Context, recs []records.Record) error {
+	var err error
+	u.Report, u.Unreadable, err = trace.ReadLogs(ctx, u.Logs, u.Stdin, trace.New(recs, nil), nil)
+	return err
 }
 
 // checkUnused reports the active credentials kubeaccess issued that made

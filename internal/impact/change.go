@@ -81,17 +81,32 @@ func Of(before *rbac.Index, u Universe, c Change) (Impact, error) {
 	return Compare(before, after, u, subjects), nil
 }
 
-// Read is the cluster's roles and bindings, and its resources.
-func Read(ctx context.Context, client kubernetes.Interface, disco discovery.DiscoveryInterface) (*rbac.Index, Universe, error) {
-	ix, err := rbac.ReadIndex(ctx, client)
-	if err != nil {
-		return nil, Universe{}, err
-	}
+// UniverseFrom is the universe of the server's resources.
+func UniverseFrom(disco discovery.DiscoveryInterface) (Universe, error) {
 	lists, err := Resources(disco)
 	if err != nil {
-		return nil, Universe{}, err
+		return Universe{}, err
 	}
-	return ix, UniverseOf(lists), nil
+	return UniverseOf(lists), nil
+}
+
+// Show reads the cluster's roles, bindings and resources, and prints on w
+// what the change would give and take (a dry run's impact).
+func Show(ctx context.Context, client kubernetes.Interface, disco discovery.DiscoveryInterface, c Change, w io.Writer) error {
+	before, err := rbac.ReadIndex(ctx, client)
+	if err != nil {
+		return fmt.Errorf("the access impact could not be worked out: %w", err)
+	}
+	u, err := UniverseFrom(disco)
+	if err != nil {
+		return fmt.Errorf("the access impact could not be worked out: %w", err)
+	}
+	im, err := Of(before, u, c)
+	if err != nil {
+		return err
+	}
+	im.Print(w)
+	return nil
 }
 
 // Print writes the impact for people, one line per change.

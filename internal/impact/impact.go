@@ -13,6 +13,7 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
@@ -30,14 +31,11 @@ type Resource struct {
 // Name is how a line names it, as kubectl does: "pods",
 // "deployments.apps", "pods/exec", "deployments.apps/scale".
 func (r Resource) Name() string {
-	n := r.Resource
-	if r.Group != "" {
-		n += "." + r.Group
-	}
+	res := r.Resource
 	if r.Subresource != "" {
-		n += "/" + r.Subresource
+		res += "/" + r.Subresource
 	}
-	return n
+	return rbac.GroupResource{Group: r.Group, Resource: res}.String()
 }
 
 // Universe is every resource with its verbs. The namespaces evaluated are
@@ -52,10 +50,14 @@ func UniverseOf(lists []*metav1.APIResourceList) Universe {
 	var u Universe
 	seen := map[string]bool{}
 	for _, l := range lists {
-		group, _, _ := strings.Cut(l.GroupVersion, "/")
-		if !strings.Contains(l.GroupVersion, "/") {
-			group = ""
+		if l == nil {
+			continue
 		}
+		gv, err := schema.ParseGroupVersion(l.GroupVersion)
+		if err != nil {
+			continue
+		}
+		group := gv.Group
 		for _, r := range l.APIResources {
 			res, sub, _ := strings.Cut(r.Name, "/")
 			key := group + "/" + r.Name
@@ -125,14 +127,22 @@ type Line struct {
 
 // String reads "User erin gains create, delete secrets in staging".
 func (l Line) String() string {
-	where := "cluster-wide"
-	switch {
-	case slices.Equal(l.Namespaces, []string{AllNamespaces}):
-		where = "in all namespaces"
-	case len(l.Namespaces) > 0:
-		where = "in " + strings.Join(l.Namespaces, ", ")
+	where := l.Where()
+	if len(l.Namespaces) > 0 {
+		where = "in " + where
 	}
 	return fmt.Sprintf("%s %s %s %s %s", l.Subject, l.Change, strings.Join(l.Verbs, ", "), strings.Join(l.Resources, ", "), where)
+}
+
+// Where reads "cluster-wide", "all namespaces" or "staging, dev".
+func (l Line) Where() string {
+	switch {
+	case slices.Equal(l.Namespaces, []string{AllNamespaces}):
+		return "all namespaces"
+	case len(l.Namespaces) > 0:
+		return strings.Join(l.Namespaces, ", ")
+	}
+	return "cluster-wide"
 }
 
 // Escalation is an escalation-grade entry of the privilege catalogue

@@ -70,19 +70,21 @@ func Take(ctx context.Context, client kubernetes.Interface, disco discovery.Disc
 		return nil, fmt.Errorf("listing RoleBindings: %w", err)
 	}
 	s.ClusterRoles, s.ClusterRoleBindings, s.Roles, s.RoleBindings = crs.Items, crbs.Items, roles.Items, rbs.Items
-	for i := range s.ClusterRoles {
-		s.ClusterRoles[i].ManagedFields = nil
-	}
-	for i := range s.ClusterRoleBindings {
-		s.ClusterRoleBindings[i].ManagedFields = nil
-	}
-	for i := range s.Roles {
-		s.Roles[i].ManagedFields = nil
-	}
-	for i := range s.RoleBindings {
-		s.RoleBindings[i].ManagedFields = nil
-	}
+	withoutManagedFields(s.ClusterRoles)
+	withoutManagedFields(s.ClusterRoleBindings)
+	withoutManagedFields(s.Roles)
+	withoutManagedFields(s.RoleBindings)
 	return s, nil
+}
+
+// withoutManagedFields drops what no review needs from each object.
+func withoutManagedFields[T any, P interface {
+	*T
+	metav1.Object
+}](items []T) {
+	for i := range items {
+		P(&items[i]).SetManagedFields(nil)
+	}
 }
 
 // Resources are the server's resources in each group's preferred
@@ -124,16 +126,8 @@ func ReadSnapshot(path string) (*Snapshot, error) {
 
 // Index is the snapshot's roles and bindings.
 func (s *Snapshot) Index() *rbac.Index {
-	return rbac.IndexOf(ptrs(s.ClusterRoleBindings), ptrs(s.RoleBindings), ptrs(s.ClusterRoles), ptrs(s.Roles))
+	return rbac.IndexOfItems(s.ClusterRoleBindings, s.RoleBindings, s.ClusterRoles, s.Roles)
 }
 
 // Catalog is the snapshot's resources, as discovery gives them.
 func (s *Snapshot) Catalog() *rbac.Catalog { return rbac.NewCatalog(s.Resources) }
-
-func ptrs[T any](items []T) []*T {
-	out := make([]*T, len(items))
-	for i := range items {
-		out[i] = &items[i]
-	}
-	return out
-}

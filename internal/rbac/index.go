@@ -209,7 +209,12 @@ func readIndex(ctx context.Context, client kubernetes.Interface, resourceVersion
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return IndexOf(ptrs(crbs.Items), ptrs(rbs.Items), ptrs(crs.Items), ptrs(roles.Items)), nil
+	return IndexOfItems(crbs.Items, rbs.Items, crs.Items, roles.Items), nil
+}
+
+// IndexOfItems is IndexOf of listed items (a list's, or a snapshot's).
+func IndexOfItems(crbs []rbacv1.ClusterRoleBinding, rbs []rbacv1.RoleBinding, crs []rbacv1.ClusterRole, roles []rbacv1.Role) *Index {
+	return IndexOf(ptrs(crbs), ptrs(rbs), ptrs(crs), ptrs(roles))
 }
 
 // IndexOf indexes bindings and roles as read (a list, or an informer's

@@ -36,6 +36,19 @@ type GroupResource struct {
 	Resource string
 }
 
+// String names the resource as kubectl does: "pods", "deployments.apps",
+// and a subresource after its group: "pods/exec", "deployments.apps/scale".
+func (g GroupResource) String() string {
+	res, sub, _ := strings.Cut(g.Resource, "/")
+	if g.Group != "" {
+		res += "." + g.Group
+	}
+	if sub != "" {
+		res += "/" + sub
+	}
+	return res
+}
+
 // Catalog indexes the resources an API server serves, in discovery order
 // (the server lists the core group first).
 type Catalog struct {

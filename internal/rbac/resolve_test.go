@@ -91,3 +91,16 @@ func TestBuildRoleBinding(t *testing.T) {
 		t.Errorf("BuildRoleBinding = %+v\nwant %+v", got, want)
 	}
 }
+
+func TestGroupResourceString(t *testing.T) {
+	for in, want := range map[GroupResource]string{
+		{Resource: "pods"}:                             "pods",
+		{Group: "apps", Resource: "deployments"}:       "deployments.apps",
+		{Resource: "pods/exec"}:                        "pods/exec",
+		{Group: "apps", Resource: "deployments/scale"}: "deployments.apps/scale",
+	} {
+		if got := in.String(); got != want {
+			t.Errorf("%+v: %q, want %q", in, got, want)
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
@@ -98,9 +99,7 @@ func (e *Event) What() string {
 	if r.Subresource != "" {
 		res += "/" + r.Subresource
 	}
-	if r.APIGroup != "" {
-		res += "." + r.APIGroup
-	}
+	res = rbac.GroupResource{Group: r.APIGroup, Resource: res}.String()
 	where := r.Name
 	if r.Namespace != "" {
 		where = r.Namespace + "/" + r.Name

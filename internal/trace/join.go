@@ -207,15 +207,10 @@ var (
 	idPrefixes       = [][]byte{[]byte(records.CertificateCredentialPrefix), []byte(records.TokenCredentialPrefix)}
 )
 
-// Read decodes one event line when it may concern kubeaccess (a
-// recorded credential's ID, or a kubeaccess group, user or binding is in
-// it) and joins it to its credential. The event is nil when the line
-// concerns kubeaccess in none of these ways; the attribution is nil when
-// the event was not made with a kubeaccess credential.
-func (t *Tracer) Read(line []byte) (*Event, *Attribution, error) {
-	if !t.mayConcern(line) {
-		return nil, nil, nil
-	}
+// decode reads a line that may concern kubeaccess (mayConcern) and joins
+// its event to its credential; the attribution is nil when the event was
+// not made with a kubeaccess credential.
+func (t *Tracer) decode(line []byte) (*Event, *Attribution, error) {
 	e, err := Decode(line)
 	if err != nil {
 		return nil, nil, err

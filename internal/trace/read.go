@@ -69,11 +69,8 @@ func ReadLogs(ctx context.Context, names []string, stdin io.Reader, t *Tracer, e
 			for b := range work {
 				out := make([]decoded, len(b.lines))
 				for i, l := range b.lines {
-					e, err := Decode(l.line)
-					out[i] = decoded{n: l.n, e: e, err: err}
-					if err == nil {
-						out[i].a = t.AttributeEvent(e)
-					}
+					e, a, err := t.decode(l.line)
+					out[i] = decoded{n: l.n, e: e, a: a, err: err}
 				}
 				b.done <- out
 			}

@@ -296,7 +296,11 @@ func (o *Options) runDiff(ctx context.Context) error {
 		if plan, err = o.plan(ctx, engine, engine.Client()); err != nil {
 			return err
 		}
-		if u, err = o.universe(ctx); err != nil {
+		disco, err := o.factory.Discovery()
+		if err != nil {
+			return err
+		}
+		if u, err = impact.UniverseFrom(disco); err != nil {
 			return err
 		}
 	}

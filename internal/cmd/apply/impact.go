@@ -1,7 +1,6 @@
 package apply
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -60,19 +59,6 @@ func impactOf(p *team.Plan, u impact.Universe) (impact.Impact, error) {
 	return impact.Of(p.State.Index, u, c)
 }
 
-// universe is the cluster's resources, through discovery.
-func (o *Options) universe(ctx context.Context) (impact.Universe, error) {
-	disco, err := o.factory.Discovery()
-	if err != nil {
-		return impact.Universe{}, err
-	}
-	lists, err := impact.Resources(disco)
-	if err != nil {
-		return impact.Universe{}, err
-	}
-	return impact.UniverseOf(lists), nil
-}
-
 // printMarkdown prints the plan and its impact for a pull request's comment.
 func printMarkdown(w io.Writer, name, file string, changes []team.Change, im impact.Impact) {
 	fmt.Fprintf(w, "### kubeaccess diff: team `%s` (`%s`)\n\n", md(name), md(file))
@@ -88,14 +74,7 @@ func printMarkdown(w io.Writer, name, file string, changes []team.Change, im imp
 	} else {
 		fmt.Fprintf(w, "%d permissions gained, %d lost.\n\n| Subject | Change | Verbs | Resources | Where |\n|---|---|---|---|---|\n", im.Gained, im.Lost)
 		for _, l := range im.Lines {
-			where := "cluster-wide"
-			switch {
-			case len(l.Namespaces) == 1 && l.Namespaces[0] == impact.AllNamespaces:
-				where = "all namespaces"
-			case len(l.Namespaces) > 0:
-				where = strings.Join(l.Namespaces, ", ")
-			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", md(l.Subject), l.Change, strings.Join(l.Verbs, ", "), md(strings.Join(l.Resources, ", ")), md(where))
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", md(l.Subject), l.Change, strings.Join(l.Verbs, ", "), md(strings.Join(l.Resources, ", ")), md(l.Where()))
 		}
 	}
 	if len(changes) > 0 {

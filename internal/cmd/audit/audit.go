@@ -86,12 +86,10 @@ func (o *Options) Validate() error {
 
 // Run audits the cluster and prints the findings.
 func (o *Options) Run(ctx context.Context) error {
-	if o.Unused != "" {
-		if err := o.readUsage(ctx); err != nil {
-			return err
-		}
-	}
 	findings, err := audit.Run(ctx, o.client, o.options)
+	if o.options.Unused != nil {
+		trace.WarnUnreadable(o.ErrOut, o.options.Unused.Unreadable)
+	}
 	if err != nil {
 		return err
 	}
@@ -125,24 +123,9 @@ func (o *Options) auditOptions() (audit.Options, error) {
 		if err != nil {
 			return audit.Options{}, failure.UsageErrorf("--unused: %w", err)
 		}
-		opts.Unused = &audit.Unused{Since: opts.Now.Add(-window), Window: o.Unused}
+		opts.Unused = &audit.Unused{Logs: o.AuditLogs, Stdin: o.In, Since: opts.Now.Add(-window), Window: o.Unused}
 	}
 	return opts, nil
-}
-
-// readUsage reads the audit logs for --unused.
-func (o *Options) readUsage(ctx context.Context) error {
-	recs, err := records.Store{Client: o.client, Namespace: o.RecordsNamespace}.List(ctx, "")
-	if err != nil {
-		return err
-	}
-	report, bad, err := trace.ReadLogs(ctx, o.AuditLogs, o.In, trace.New(recs, nil), nil)
-	if err != nil {
-		return err
-	}
-	trace.WarnUnreadable(o.ErrOut, bad)
-	o.options.Unused.Report = report
-	return nil
 }
 
 func (o *Options) print(findings []audit.Finding) error {

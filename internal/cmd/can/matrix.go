@@ -27,12 +27,7 @@ type Row struct {
 }
 
 // name is the resource as kubectl names it: pods, deployments.apps.
-func (r Row) name() string {
-	if r.Group == "" {
-		return r.Resource
-	}
-	return r.Resource + "." + r.Group
-}
+func (r Row) name() string { return rbac.GroupResource{Group: r.Group, Resource: r.Resource}.String() }
 
 // matrix prints every resource of the namespace (every resource with -A)
 // against the standard verbs.

@@ -159,14 +159,7 @@ func Resources(flags *genericclioptions.ConfigFlags) Func {
 				group = ""
 			}
 			for _, r := range list.APIResources {
-				name, sub, _ := strings.Cut(r.Name, "/")
-				if group != "" {
-					name += "." + group
-				}
-				if sub != "" {
-					name += "/" + sub
-				}
-				names = append(names, name)
+				names = append(names, rbac.GroupResource{Group: group, Resource: r.Name}.String())
 			}
 		}
 		head := ""

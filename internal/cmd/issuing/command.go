@@ -132,10 +132,6 @@ func (c *Command) PrintImpact(ctx context.Context, p *issue.Plan, objs []runtime
 	if p.Offline {
 		return nil
 	}
-	before, u, err := impact.Read(ctx, c.Engine.Client(), c.Engine.Discovery())
-	if err != nil {
-		return fmt.Errorf("the access impact could not be worked out: %w", err)
-	}
 	change := impact.Change{Subjects: []impact.Subject{impact.UserSubject(p.Subject.User, p.Subject.Groups)}}
 	if sa := p.Subject.ServiceAccount; sa != nil {
 		change.Subjects = []impact.Subject{impact.SubjectOf(rbac.ServiceAccountSubject(sa.Namespace, sa.Name), "")}
@@ -145,12 +141,7 @@ func (c *Command) PrintImpact(ctx context.Context, p *issue.Plan, objs []runtime
 			change.Put = append(change.Put, obj)
 		}
 	}
-	im, err := impact.Of(before, u, change)
-	if err != nil {
-		return err
-	}
-	im.Print(c.ErrOut)
-	return nil
+	return impact.Show(ctx, c.Engine.Client(), c.Engine.Discovery(), change, c.ErrOut)
 }
 
 // Events prints the engine's events to stderr: progress only when stdout

@@ -207,10 +207,6 @@ func (o *Options) reportValidity(res *revoke.Result) {
 // the user with the groups of their credentials, and every subject of a
 // binding changed.
 func (o *Options) printImpact(ctx context.Context, res *revoke.Result) error {
-	before, u, err := impact.Read(ctx, o.revoker.Client, o.disco)
-	if err != nil {
-		return fmt.Errorf("the access impact could not be worked out: %w", err)
-	}
 	var groups []string
 	for _, r := range res.Records {
 		groups = append(groups, r.Groups...)
@@ -225,10 +221,5 @@ func (o *Options) printImpact(ctx context.Context, res *revoke.Result) error {
 			change.Remove = append(change.Remove, s.Ref)
 		}
 	}
-	im, err := impact.Of(before, u, change)
-	if err != nil {
-		return err
-	}
-	im.Print(o.Out)
-	return nil
+	return impact.Show(ctx, o.revoker.Client, o.disco, change, o.Out)
 }
