@@ -58,7 +58,7 @@ func run(kubeaccess string, n int) error {
 
 	flags := genericclioptions.NewConfigFlags(true)
 	flags.KubeConfig = &c.AdminKubeconfig
-	f := cmdutil.NewFactory(flags)
+	f := cmdutil.NewFactory(flags, &cmdutil.ReviewFlags{})
 	engine, err := issuing.BulkEngine(f)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -29,13 +30,42 @@ type Factory interface {
 	Cluster() (kubeconfig.Cluster, error)
 	// Dynamic is a client for custom resources (TeamAccess).
 	Dynamic() (dynamic.Interface, error)
+	// FullReview reports whether privilege reviews must ask one
+	// SubjectAccessReview per question (--full-privilege-review), where
+	// they would otherwise use rules reviews made impersonating the
+	// identity: also when the connection itself impersonates (--as), so
+	// that kubeaccess never impersonates with authority other than the one
+	// it was given.
+	FullReview() bool
+}
+
+// ReviewFlags choose how privilege reviews are asked.
+type ReviewFlags struct {
+	Full bool
+}
+
+// AddFlags registers --full-privilege-review.
+func (r *ReviewFlags) AddFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&r.Full, "full-privilege-review", false,
+		"ask one SubjectAccessReview per question of the privilege review, instead of one rules review per identity where that is the whole answer (the same answers, slower; for comparison)")
 }
 
 // NewFactory returns the Factory of the kubectl flags.
-func NewFactory(flags *genericclioptions.ConfigFlags) Factory { return flagsFactory{flags} }
+func NewFactory(flags *genericclioptions.ConfigFlags, review *ReviewFlags) Factory {
+	return flagsFactory{flags, review}
+}
 
 type flagsFactory struct {
-	flags *genericclioptions.ConfigFlags
+	flags  *genericclioptions.ConfigFlags
+	review *ReviewFlags
+}
+
+func (f flagsFactory) FullReview() bool {
+	if f.review != nil && f.review.Full {
+		return true
+	}
+	cfg, err := f.flags.ToRESTConfig()
+	return err != nil || cfg.Impersonate.UserName != "" || cfg.Impersonate.UID != "" || len(cfg.Impersonate.Groups) > 0
 }
 
 func (f flagsFactory) Client() (kubernetes.Interface, error) { return NewClient(f.flags) }
@@ -76,7 +106,12 @@ type TestFactory struct {
 	ClusterEntry kubeconfig.Cluster
 	// DynamicClient serves custom resources.
 	DynamicClient dynamic.Interface
+	// Full is FullReview's answer.
+	Full bool
 }
+
+// FullReview is f.Full.
+func (f TestFactory) FullReview() bool { return f.Full }
 
 // Dynamic returns the test's dynamic client.
 func (f TestFactory) Dynamic() (dynamic.Interface, error) { return f.DynamicClient, nil }

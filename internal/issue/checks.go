@@ -63,7 +63,7 @@ func (x *Execution) runsAsFindings(ctx context.Context, id privilege.Identity, g
 	if len(accounts) == 0 {
 		return nil, nil
 	}
-	return privilege.RunsAsFindings(ctx, x.Client, id, accounts, grants)
+	return privilege.RunsAsFindings(ctx, x.Engine.asker, id, accounts, grants)
 }
 
 // refusing starts a refusal by the plan's own policy.

@@ -32,6 +32,10 @@ type Engine struct {
 	namespaces map[string]*memo[bool]
 	accounts   map[string]*memo[[]privilege.Account]
 	powerful   map[string]*memo[[]privilege.Account]
+	// asker answers the privilege reviews; full forces one
+	// SubjectAccessReview per question (FullReview).
+	asker privilege.Asker
+	full  bool
 	// parent, for an engine made by Fresh, answers what the issuer may do.
 	parent *Engine
 }
@@ -47,11 +51,34 @@ func (e *Engine) base() *Engine {
 // New returns an Engine that issues with client, resolves resources
 // through discovery, and writes kubeconfigs for cluster.
 func New(client kubernetes.Interface, disc discovery.CachedDiscoveryInterface, cluster kubeconfig.Cluster) *Engine {
-	return &Engine{
+	e := &Engine{
 		client: client, discovery: disc, cluster: cluster,
 		issuer: &memo[*verify.Identity]{}, index: &memo[*rbac.Index]{}, catalog: &memo[*rbac.Catalog]{},
 		lacking: map[string]*memo[[]verify.Permission]{}, namespaces: map[string]*memo[bool]{},
 		accounts: map[string]*memo[[]privilege.Account]{}, powerful: map[string]*memo[[]privilege.Account]{},
+	}
+	e.asker = &privilege.Rules{Client: client, Index: e.readIndex}
+	return e
+}
+
+// FullReview makes the engine ask one SubjectAccessReview for every
+// question of its privilege reviews, as privilege.Rules does only where
+// the API server's list of an identity's rules is not the whole answer:
+// the same answers, at the full cost, for comparison.
+func (e *Engine) FullReview() {
+	e.full = true
+	e.asker = privilege.SubjectAccessReviews{Client: e.client}
+}
+
+// Reviews says how the engine's privilege reviews were answered: "" when
+// by rules reviews where they are the whole answer, else why every
+// question went to a SubjectAccessReview.
+func (e *Engine) Reviews() string {
+	switch a := e.asker.(type) {
+	case *privilege.Rules:
+		return a.Unusable()
+	default:
+		return "--full-privilege-review"
 	}
 }
 
@@ -64,6 +91,9 @@ func (e *Engine) Fresh() *Engine {
 	f := New(e.client, e.discovery, e.cluster)
 	f.issuer, f.catalog = e.issuer, e.catalog
 	f.parent = e.base()
+	if e.full {
+		f.FullReview()
+	}
 	return f
 }
 

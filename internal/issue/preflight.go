@@ -57,7 +57,7 @@ func (x *Execution) preflight(ctx context.Context) (preflighted, error) {
 		wg.Go(func() { missing, permErr = x.Engine.missing(ctx, perms) })
 	}
 	if !p.Policy.AllowPrivileged {
-		wg.Go(func() { held, heldErr = privilege.Review(ctx, x.Client, identity) })
+		wg.Go(func() { held, heldErr = privilege.Review(ctx, x.Engine.asker, identity) })
 	}
 	wg.Go(func() { index, indexErr = x.Engine.readIndex(ctx) })
 	wg.Go(func() { x.issuance, sourceErr = p.Source.Prepare(ctx, x) })
@@ -188,7 +188,7 @@ func (e *Engine) UseIndex(ix *rbac.Index) {
 // engine.
 func (e *Engine) serviceAccounts(ctx context.Context, ix *rbac.Index, namespace string) ([]privilege.Account, error) {
 	return keyed(e, e.accounts, namespace).get(func() ([]privilege.Account, error) {
-		return privilege.Accounts(ctx, e.client, ix, namespace)
+		return privilege.Accounts(ctx, e.client, e.asker, ix, namespace)
 	})
 }
 
@@ -199,7 +199,7 @@ func (e *Engine) powerfulAccounts(ctx context.Context, ix *rbac.Index, namespace
 		return e.serviceAccounts(ctx, ix, ns)
 	}
 	return keyed(e, e.powerful, namespace).get(func() ([]privilege.Account, error) {
-		return privilege.Powerful(ctx, e.client, ix, namespace, nil, of)
+		return privilege.Powerful(ctx, e.asker, ix, namespace, nil, of)
 	})
 }
 

@@ -5,13 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
-	"golang.org/x/sync/errgroup"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	rbacvalidation "k8s.io/component-helpers/auth/rbac/validation"
 
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
@@ -96,11 +92,11 @@ type Held struct {
 	allowed map[authorizationv1.ResourceAttributes]bool
 }
 
-// Review asks the API server, one SubjectAccessReview per request of the
-// catalogue, what id may do. An error means it could not tell: callers
-// refuse unless told otherwise.
-func Review(ctx context.Context, client kubernetes.Interface, id Identity) (Held, error) {
-	allowed, err := review(ctx, client, id, attributes(Catalogue))
+// Review asks the API server, through asker, what id may do of the
+// catalogue. An error means it could not tell: callers refuse unless told
+// otherwise.
+func Review(ctx context.Context, asker Asker, id Identity) (Held, error) {
+	allowed, err := asker.Allowed(ctx, id, attributes(Catalogue))
 	return Held{allowed: allowed}, err
 }
 
@@ -111,39 +107,12 @@ func (h Held) Findings(grants ...Grant) []Finding {
 }
 
 // Check is Review, then Findings.
-func Check(ctx context.Context, client kubernetes.Interface, id Identity, grants []Grant) ([]Finding, error) {
-	held, err := Review(ctx, client, id)
+func Check(ctx context.Context, asker Asker, id Identity, grants []Grant) ([]Finding, error) {
+	held, err := Review(ctx, asker, id)
 	if err != nil {
 		return nil, err
 	}
 	return held.Findings(grants...), nil
-}
-
-// review asks about every request concurrently.
-func review(ctx context.Context, client kubernetes.Interface, id Identity, attrs []authorizationv1.ResourceAttributes) (map[authorizationv1.ResourceAttributes]bool, error) {
-	var mu sync.Mutex
-	allowed := make(map[authorizationv1.ResourceAttributes]bool, len(attrs))
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(reviewConcurrency)
-	for _, a := range attrs {
-		g.Go(func() error {
-			r := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-				User: id.User, Groups: id.Groups, ResourceAttributes: &a,
-			}}
-			got, err := client.AuthorizationV1().SubjectAccessReviews().Create(ctx, r, metav1.CreateOptions{})
-			if err != nil {
-				return fmt.Errorf("asking the API server whether %q may %s: %w", id.User, Describe(a), err)
-			}
-			if got.Status.EvaluationError != "" && !got.Status.Allowed && !got.Status.Denied {
-				return fmt.Errorf("the API server could not decide whether %q may %s: %s", id.User, Describe(a), got.Status.EvaluationError)
-			}
-			mu.Lock()
-			allowed[a] = got.Status.Allowed
-			mu.Unlock()
-			return nil
-		})
-	}
-	return allowed, g.Wait()
 }
 
 // evaluate combines what the identity holds with what grants give.

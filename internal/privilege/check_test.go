@@ -94,7 +94,7 @@ func TestCheckHeldPermissions(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			var asked []authorizationv1.SubjectAccessReviewSpec
-			got, err := Check(t.Context(), reviewer(t, tc.namespace, tc.rules, &asked), ForUser("dave", []string{"dev"}), nil)
+			got, err := Check(t.Context(), &Rules{Client: reviewer(t, tc.namespace, tc.rules, &asked)}, ForUser("dave", []string{"dev"}), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,7 +128,7 @@ func TestCheckGrantedAccess(t *testing.T) {
 		"granted half without the other": {grant: Grant{Rules: approve}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			got, err := Check(t.Context(), reviewer(t, "", tc.held, nil), ForUser("dave", nil), []Grant{tc.grant})
+			got, err := Check(t.Context(), SubjectAccessReviews{reviewer(t, "", tc.held, nil)}, ForUser("dave", nil), []Grant{tc.grant})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,7 +158,7 @@ func TestCheckFailsClosed(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			client := fake.NewClientset()
 			client.PrependReactor("create", "subjectaccessreviews", reaction)
-			got, err := Check(t.Context(), client, ForUser("dave", nil), nil)
+			got, err := Check(t.Context(), SubjectAccessReviews{client}, ForUser("dave", nil), nil)
 			if err == nil {
 				t.Fatalf("no error, findings %v: a review that cannot be made must not pass", ids(got))
 			}

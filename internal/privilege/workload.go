@@ -84,7 +84,7 @@ func (a Account) Powerful() bool { return len(a.Findings) > 0 }
 // default, which every namespace has or will have; an account's groups (system:serviceaccounts and
 // system:serviceaccounts:NS) are part of each review. An error means it
 // could not tell, and callers refuse.
-func Accounts(ctx context.Context, client kubernetes.Interface, ix *rbac.Index, namespace string) ([]Account, error) {
+func Accounts(ctx context.Context, client kubernetes.Interface, asker Asker, ix *rbac.Index, namespace string) ([]Account, error) {
 	names := map[string]bool{"default": true}
 	list, err := client.CoreV1().ServiceAccounts(namespace).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 	if err != nil {
@@ -109,7 +109,7 @@ func Accounts(ctx context.Context, client kubernetes.Interface, ix *rbac.Index, 
 	}
 	var out []Account
 	for _, name := range slices.Sorted(maps.Keys(names)) {
-		held, err := Review(ctx, client, ForServiceAccount(namespace, name))
+		held, err := Review(ctx, asker, ForServiceAccount(namespace, name))
 		if err != nil {
 			return nil, err
 		}
@@ -129,7 +129,7 @@ type AccountsOf func(ctx context.Context, namespace string) ([]Account, error)
 // (WorkloadNamespaces); the API server confirms it may run workloads there.
 // A namespace already being judged on this path adds nothing new, so a
 // cycle ends there.
-func Powerful(ctx context.Context, client kubernetes.Interface, ix *rbac.Index, namespace string, visiting []string, of AccountsOf) ([]Account, error) {
+func Powerful(ctx context.Context, asker Asker, ix *rbac.Index, namespace string, visiting []string, of AccountsOf) ([]Account, error) {
 	all, err := of(ctx, namespace)
 	if err != nil {
 		return nil, err
@@ -147,7 +147,7 @@ func Powerful(ctx context.Context, client kubernetes.Interface, ix *rbac.Index, 
 			if slices.Contains(visiting, ns) {
 				continue
 			}
-			accs, err := Powerful(ctx, client, ix, ns, visiting, of)
+			accs, err := Powerful(ctx, asker, ix, ns, visiting, of)
 			if err != nil {
 				return nil, err
 			}
@@ -156,7 +156,7 @@ func Powerful(ctx context.Context, client kubernetes.Interface, ix *rbac.Index, 
 		if len(reached) == 0 {
 			continue
 		}
-		findings, err := RunsAsFindings(ctx, client, id, reached, nil)
+		findings, err := RunsAsFindings(ctx, asker, id, reached, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -203,7 +203,7 @@ func WorkloadNamespaces(ix *rbac.Index, id Identity, grants []Grant) []string {
 // that id holds or with grants would hold a way to run as it: the first
 // request of RunsAs that the API server allows id in the account's
 // namespace, or that a grant gives.
-func RunsAsFindings(ctx context.Context, client kubernetes.Interface, id Identity, accounts []Account, grants []Grant) ([]Finding, error) {
+func RunsAsFindings(ctx context.Context, asker Asker, id Identity, accounts []Account, grants []Grant) ([]Finding, error) {
 	byNamespace := map[string][]Account{}
 	for _, a := range accounts {
 		if a.Powerful() {
@@ -213,7 +213,7 @@ func RunsAsFindings(ctx context.Context, client kubernetes.Interface, id Identit
 	var out []Finding
 	for _, ns := range slices.Sorted(maps.Keys(byNamespace)) {
 		attrs := RunsAs(ns)
-		allowed, err := review(ctx, client, id, attrs)
+		allowed, err := asker.Allowed(ctx, id, attrs)
 		if err != nil {
 			return nil, err
 		}

@@ -77,13 +77,13 @@ func TestRunsAsServiceAccounts(t *testing.T) {
 			id := ForUser("dave", []string{"dev"})
 			var accounts []Account
 			for _, ns := range WorkloadNamespaces(ix, id, tc.grants) {
-				accs, err := Accounts(t.Context(), client, ix, ns)
+				accs, err := Accounts(t.Context(), client, SubjectAccessReviews{client}, ix, ns)
 				if err != nil {
 					t.Fatal(err)
 				}
 				accounts = append(accounts, accs...)
 			}
-			findings, err := RunsAsFindings(t.Context(), client, id, accounts, tc.grants)
+			findings, err := RunsAsFindings(t.Context(), SubjectAccessReviews{client}, id, accounts, tc.grants)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,18 +152,18 @@ func TestRunsAsThroughAnotherNamespace(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ix := &rbac.Index{Bindings: tc.bindings, Roles: map[rbac.Ref][]rbacv1.PolicyRule{{Kind: "ClusterRole", Name: "edit"}: edit}}
 			client := byUser(t, nil, tc.grants)
-			of := func(ctx context.Context, ns string) ([]Account, error) { return Accounts(ctx, client, ix, ns) }
+			of := func(ctx context.Context, ns string) ([]Account, error) { return Accounts(ctx, client, SubjectAccessReviews{client}, ix, ns) }
 			id := ForUser("bob", nil)
 			grants := []Grant{{Namespace: "x", Rules: edit, Via: "Role x/edit"}}
 			var accounts []Account
 			for _, ns := range WorkloadNamespaces(ix, id, grants) {
-				accs, err := Powerful(t.Context(), client, ix, ns, nil, of)
+				accs, err := Powerful(t.Context(), SubjectAccessReviews{client}, ix, ns, nil, of)
 				if err != nil {
 					t.Fatal(err)
 				}
 				accounts = append(accounts, accs...)
 			}
-			findings, err := RunsAsFindings(t.Context(), client, id, accounts, grants)
+			findings, err := RunsAsFindings(t.Context(), SubjectAccessReviews{client}, id, accounts, grants)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -89,6 +89,63 @@ func (ix *Index) Decide(u User, r Request) Decision {
 	return d
 }
 
+// RulesFor are the rules RBAC gives u in namespace, as kube-apiserver's
+// RBAC authorizer lists them for a SelfSubjectRulesReview: those of every
+// ClusterRoleBinding that names u, then of every RoleBinding in namespace
+// that does, a role bound twice counted twice. ok is false when a bound
+// role is missing, which the API server reports as an evaluation error.
+func (ix *Index) RulesFor(u User, namespace string) (rules []rbacv1.PolicyRule, ok bool) {
+	for _, b := range ix.Bindings {
+		if b.Ref.Namespace != "" && b.Ref.Namespace != namespace {
+			continue
+		}
+		if !slices.ContainsFunc(b.Subjects, func(s rbacv1.Subject) bool { return appliesTo(u, s, b.Ref.Namespace) }) {
+			continue
+		}
+		role, found := ix.Roles[b.RoleOf()]
+		if !found {
+			return nil, false
+		}
+		rules = append(rules, role...)
+	}
+	return rules, true
+}
+
+// SameResourceRules reports whether a and b hold the same resource rules
+// (those naming resources), each as many times, in any order: whether a
+// list of rules the API server gave is exactly the list RBAC gives.
+// Rules for non-resource URLs are left out of both.
+func SameResourceRules(a, b []rbacv1.PolicyRule) bool {
+	count := map[string]int{}
+	for _, r := range a {
+		if len(r.Resources) > 0 {
+			count[ruleKey(r)]++
+		}
+	}
+	for _, r := range b {
+		if len(r.Resources) == 0 {
+			continue
+		}
+		k := ruleKey(r)
+		if count[k] == 0 {
+			return false
+		}
+		count[k]--
+	}
+	for _, n := range count {
+		if n != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// ruleKey is a resource rule's verbs, groups, resources and names, in
+// their order: an empty list and none are the same.
+func ruleKey(r rbacv1.PolicyRule) string {
+	return strings.Join([]string{strings.Join(r.Verbs, "\x00"), strings.Join(r.APIGroups, "\x00"), strings.Join(r.Resources, "\x00"), strings.Join(r.ResourceNames, "\x00")}, "\x01")
+}
+
 // Named reports whether subject s of a binding in bindingNamespace ("" for
 // a ClusterRoleBinding) names u, as the API server matches them.
 func (u User) Named(s rbacv1.Subject, bindingNamespace string) bool {

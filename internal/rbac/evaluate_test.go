@@ -155,3 +155,26 @@ func TestBindingsNaming(t *testing.T) {
 		t.Errorf("bindings naming dave in dev: %+v", got)
 	}
 }
+
+func TestSameResourceRules(t *testing.T) {
+	pods := rbacv1.PolicyRule{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"pods"}}
+	podsNamed := rbacv1.PolicyRule{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"pods"}, ResourceNames: []string{"a"}}
+	secrets := rbacv1.PolicyRule{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"secrets"}}
+	healthz := rbacv1.PolicyRule{Verbs: []string{"get"}, NonResourceURLs: []string{"/healthz"}}
+	for _, tc := range []struct {
+		a, b []rbacv1.PolicyRule
+		want bool
+	}{
+		{nil, nil, true},
+		{[]rbacv1.PolicyRule{pods, secrets}, []rbacv1.PolicyRule{secrets, pods}, true},
+		{[]rbacv1.PolicyRule{pods, healthz}, []rbacv1.PolicyRule{pods}, true},
+		{[]rbacv1.PolicyRule{pods}, []rbacv1.PolicyRule{pods, pods}, false},
+		{[]rbacv1.PolicyRule{pods, pods}, []rbacv1.PolicyRule{pods, secrets}, false},
+		{[]rbacv1.PolicyRule{pods}, []rbacv1.PolicyRule{podsNamed}, false},
+		{[]rbacv1.PolicyRule{pods}, nil, false},
+	} {
+		if got := SameResourceRules(tc.a, tc.b); got != tc.want {
+			t.Errorf("SameResourceRules(%v, %v) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

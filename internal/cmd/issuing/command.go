@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeaccess/kubeaccess/internal/cmdutil"
 	"github.com/kubeaccess/kubeaccess/internal/failure"
@@ -51,7 +53,7 @@ func NewCommand(flags *Flags, f cmdutil.Factory, output *cmdutil.Output, errOut 
 	if flags.Server != "" {
 		c.Cluster.Server = flags.Server
 	}
-	c.Engine = issue.New(client, disc, c.Cluster)
+	c.Engine = NewEngine(f, client, disc, c.Cluster)
 	return c, nil
 }
 
@@ -70,7 +72,16 @@ func BulkEngine(f cmdutil.Factory) (*issue.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return issue.New(client, disc, cluster), nil
+	return NewEngine(f, client, disc, cluster), nil
+}
+
+// NewEngine is issue.New, with the factory's choice of privilege review.
+func NewEngine(f cmdutil.Factory, client kubernetes.Interface, disc discovery.CachedDiscoveryInterface, cluster kubeconfig.Cluster) *issue.Engine {
+	e := issue.New(client, disc, cluster)
+	if f.FullReview() {
+		e.FullReview()
+	}
+	return e
 }
 
 // Validate checks the flags and -o without I/O.

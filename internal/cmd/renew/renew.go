@@ -126,7 +126,7 @@ func (o *Options) Complete(f cmdutil.Factory, args []string) error {
 	if err != nil {
 		return err
 	}
-	r.ClusterCA, r.Engine = cluster.CA, issue.New(client, nil, cluster)
+	r.ClusterCA, r.Engine = cluster.CA, issuing.NewEngine(f, client, nil, cluster)
 	o.renewer = r
 	return nil
 }

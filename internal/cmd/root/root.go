@@ -52,7 +52,10 @@ const pluginBinary = "kubectl-access"
 // in help and completion text.
 func NewCmdRoot(streams genericiooptions.IOStreams, displayName string) *cobra.Command {
 	configFlags := genericclioptions.NewConfigFlags(true)
-	return newCmdRoot(streams, displayName, configFlags, cmdutil.NewFactory(configFlags))
+	review := &cmdutil.ReviewFlags{}
+	cmd := newCmdRoot(streams, displayName, configFlags, cmdutil.NewFactory(configFlags, review))
+	review.AddFlags(cmd.PersistentFlags())
+	return cmd
 }
 
 // newCmdRoot builds the tree with f as the commands' factory (tests give
