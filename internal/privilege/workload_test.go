@@ -152,7 +152,9 @@ func TestRunsAsThroughAnotherNamespace(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ix := &rbac.Index{Bindings: tc.bindings, Roles: map[rbac.Ref][]rbacv1.PolicyRule{{Kind: "ClusterRole", Name: "edit"}: edit}}
 			client := byUser(t, nil, tc.grants)
-			of := func(ctx context.Context, ns string) ([]Account, error) { return Accounts(ctx, client, SubjectAccessReviews{client}, ix, ns) }
+			of := func(ctx context.Context, ns string) ([]Account, error) {
+				return Accounts(ctx, client, SubjectAccessReviews{client}, ix, ns)
+			}
 			id := ForUser("bob", nil)
 			grants := []Grant{{Namespace: "x", Rules: edit, Via: "Role x/edit"}}
 			var accounts []Account
