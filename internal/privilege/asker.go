@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -104,7 +105,18 @@ type Rules struct {
 	mu       sync.Mutex
 	reviews  map[string]*rulesReview
 	unusable string
+	// byRules and bySAR count the (identity, namespace) pairs answered
+	// each way.
+	byRules, bySAR atomic.Int64
 }
+
+// Answered counts the (identity, namespace) pairs answered by rules
+// reviews, and by SubjectAccessReviews.
+func (r *Rules) Answered() (byRules, bySAR int64) { return r.byRules.Load(), r.bySAR.Load() }
+
+// CatalogueRequests are the distinct requests a catalogue review asks
+// about.
+func CatalogueRequests() []authorizationv1.ResourceAttributes { return attributes(Catalogue) }
 
 // ClusterScope is the namespace whose rules review answers questions
 // across all namespaces and about cluster-scoped resources: no namespace
@@ -141,6 +153,7 @@ func (r *Rules) setUnusable(why string) {
 func (r *Rules) Allowed(ctx context.Context, id Identity, attrs []authorizationv1.ResourceAttributes) (map[authorizationv1.ResourceAttributes]bool, error) {
 	full := SubjectAccessReviews{Client: r.Client}
 	if id.User == "" || slices.Contains(id.Groups, "system:masters") || r.Unusable() != "" {
+		r.bySAR.Add(1)
 		return full.Allowed(ctx, id, attrs)
 	}
 	byNamespace := map[string][]authorizationv1.ResourceAttributes{}
@@ -163,9 +176,13 @@ func (r *Rules) Allowed(ctx context.Context, id Identity, attrs []authorizationv
 			}
 			var got map[authorizationv1.ResourceAttributes]bool
 			if exact {
+				r.byRules.Add(1)
 				got = allowedBy(rules, asked)
-			} else if got, err = full.Allowed(ctx, id, asked); err != nil {
-				return err
+			} else {
+				r.bySAR.Add(1)
+				if got, err = full.Allowed(ctx, id, asked); err != nil {
+					return err
+				}
 			}
 			mu.Lock()
 			maps.Copy(allowed, got)

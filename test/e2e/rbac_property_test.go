@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/testcluster"
 )
@@ -353,4 +354,88 @@ func explainDisagreement(ix *rbac.Index, u rbac.User, q rbac.Request, want bool,
 		}
 	}
 	return b.String()
+}
+
+// TestPrivilegeRulesReviewAgreesWithTheFullReview: on random RBAC (the
+// evaluator's property test's), the privilege review's shortcut
+// (privilege.Rules: one rules review per identity and namespace, where it
+// is the whole answer) gives every identity the answers the full review
+// (one SubjectAccessReview per question) gives, to the catalogue, to the
+// ways of running as another namespace's service accounts, and to random
+// questions; and where the full review cannot tell (a binding to a
+// missing role), neither can the shortcut.
+func TestPrivilegeRulesReviewAgreesWithTheFullReview(t *testing.T) {
+	seed, _ := propConfig(t)
+	t.Logf("seed %d (KUBEACCESS_RBAC_SEED=%d reproduces it)", seed, seed)
+	c := testcluster.StartForTest(t, testcluster.Options{NoSigner: true})
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.AdminKubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.QPS, cfg.Burst = 1000, 1000
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	seedRBAC(t, client, r)
+	settle(t, client)
+	ix, err := rbac.ReadIndex(t.Context(), client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs := privilege.CatalogueRequests()
+	for _, ns := range propNamespaces {
+		attrs = append(attrs, privilege.RunsAs(ns)...)
+	}
+	for range 150 {
+		if _, q := randomQuestion(r); q.Path == "" {
+			attrs = append(attrs, authorizationv1.ResourceAttributes{Verb: q.Verb, Group: q.Group, Resource: q.Resource, Subresource: q.Subresource, Name: q.Name, Namespace: q.Namespace})
+		}
+	}
+	var ids []privilege.Identity
+	for _, u := range propUsers {
+		for range 2 {
+			var groups []string
+			for _, g := range propUserGroups {
+				if r.IntN(2) == 0 {
+					groups = append(groups, g)
+				}
+			}
+			ids = append(ids, privilege.ForUser(u, groups))
+		}
+	}
+	for _, a := range propAccounts {
+		ids = append(ids, privilege.ForServiceAccount(a[0], a[1]))
+	}
+	ids = append(ids, privilege.ForUser("prop-root", []string{"system:masters"}))
+	shortcut := &privilege.Rules{Client: client, Index: func(context.Context) (*rbac.Index, error) { return ix, nil }}
+	full := privilege.SubjectAccessReviews{Client: client}
+	var allowed, cannotTell int
+	for _, id := range ids {
+		want, wantErr := full.Allowed(t.Context(), id, attrs)
+		got, gotErr := shortcut.Allowed(t.Context(), id, attrs)
+		if (wantErr != nil) != (gotErr != nil) {
+			t.Errorf("%+v: the full review says %v, the shortcut %v", id, wantErr, gotErr)
+			continue
+		}
+		if wantErr != nil {
+			cannotTell++
+			continue
+		}
+		for _, a := range attrs {
+			if got[a] != want[a] {
+				t.Errorf("%+v may %s: the full review says %v, the shortcut %v", id, privilege.Describe(a), want[a], got[a])
+			}
+			if want[a] {
+				allowed++
+			}
+		}
+	}
+	byRules, bySAR := shortcut.Answered()
+	t.Logf("%d identities × %d questions: %d allowed, %d identities the full review cannot tell about; the shortcut answered %d (identity, namespace) pairs by rules reviews, %d by SubjectAccessReviews",
+		len(ids), len(attrs), allowed, cannotTell, byRules, bySAR)
+	if allowed == 0 || byRules == 0 || bySAR == 0 || shortcut.Unusable() != "" {
+		t.Fatalf("the case tests nothing: %d allowed, %d pairs by rules, %d by SubjectAccessReviews, unusable: %q", allowed, byRules, bySAR, shortcut.Unusable())
+	}
 }
