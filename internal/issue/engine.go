@@ -30,8 +30,10 @@ type Engine struct {
 	catalog    *memo[*rbac.Catalog]
 	lacking    map[string]*memo[[]verify.Permission]
 	namespaces map[string]*memo[bool]
-	accounts   map[string]*memo[[]privilege.Account]
-	powerful   map[string]*memo[[]privilege.Account]
+	// recordsNamespace holds that a records namespace exists, once seen.
+	recordsNamespace map[string]*memo[bool]
+	accounts         map[string]*memo[[]privilege.Account]
+	powerful         map[string]*memo[[]privilege.Account]
 	// asker answers the privilege reviews; full forces one
 	// SubjectAccessReview per question (FullReview).
 	asker privilege.Asker
@@ -54,7 +56,7 @@ func New(client kubernetes.Interface, disc discovery.CachedDiscoveryInterface, c
 	e := &Engine{
 		client: client, discovery: disc, cluster: cluster,
 		issuer: &memo[*verify.Identity]{}, index: &memo[*rbac.Index]{}, catalog: &memo[*rbac.Catalog]{},
-		lacking: map[string]*memo[[]verify.Permission]{}, namespaces: map[string]*memo[bool]{},
+		lacking: map[string]*memo[[]verify.Permission]{}, namespaces: map[string]*memo[bool]{}, recordsNamespace: map[string]*memo[bool]{},
 		accounts: map[string]*memo[[]privilege.Account]{}, powerful: map[string]*memo[[]privilege.Account]{},
 	}
 	e.asker = &privilege.Rules{Client: client, Index: e.readIndex}

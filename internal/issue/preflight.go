@@ -15,6 +15,7 @@ import (
 	"github.com/kubeaccess/kubeaccess/internal/failure"
 	"github.com/kubeaccess/kubeaccess/internal/privilege"
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/records"
 	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
@@ -67,7 +68,7 @@ func (x *Execution) preflight(ctx context.Context) (preflighted, error) {
 	if p.DryRun == DryRunNone && p.RecordsNamespace != "" {
 		// The records namespace is created on first use, which needs the
 		// same permissions as creating the access's namespace.
-		wg.Go(func() { recordsNsExists, recordsErr = x.records().CheckNamespace(ctx) })
+		wg.Go(func() { recordsNsExists, recordsErr = x.Engine.recordsNamespaceExists(ctx, x.records()) })
 	}
 	if p.Subject.CredentialGroup != "" && p.RecordsNamespace != "" {
 		wg.Go(func() { freshErr = x.checkCredentialGroupUnused(ctx) })
@@ -201,6 +202,18 @@ func (e *Engine) powerfulAccounts(ctx context.Context, ix *rbac.Index, namespace
 	return keyed(e, e.powerful, namespace).get(func() ([]privilege.Account, error) {
 		return privilege.Powerful(ctx, e.asker, ix, namespace, nil, of)
 	})
+}
+
+// recordsNamespaceExists checks the records namespace (records.Store's
+// CheckNamespace) until it is found to exist, then no more in this
+// engine: a run's first issuance creates it, and the rest find it.
+func (e *Engine) recordsNamespaceExists(ctx context.Context, store records.Store) (bool, error) {
+	m := keyed(e, e.recordsNamespace, store.Namespace)
+	exists, err := m.get(func() (bool, error) { return store.CheckNamespace(ctx) })
+	if !exists {
+		m.reset()
+	}
+	return exists, err
 }
 
 // namespaceExists reads a namespace when it is needed, once per engine.

@@ -272,7 +272,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if perr := o.printOutcome(plan, outcome); perr != nil && err == nil {
 		err = perr
 	}
-	o.printRequests(outcome)
+	o.printRequests(outcome, engine)
 	return o.result(outcome, err)
 }
 
@@ -382,8 +382,9 @@ func (o *Options) applier(engine *issue.Engine, client kubernetes.Interface) (*t
 
 // printRequests says, on stderr, what each credential issued or renewed
 // cost the API server, by kind of request: the whole run's requests
-// (reading the cluster, binding, recording) shared among them.
-func (o *Options) printRequests(out *team.Outcome) {
+// (reading the cluster, binding, recording) shared among them; and, when
+// the privilege reviews could not use rules reviews, why.
+func (o *Options) printRequests(out *team.Outcome, engine *issue.Engine) {
 	if out == nil {
 		return
 	}
@@ -395,6 +396,9 @@ func (o *Options) printRequests(out *team.Outcome) {
 	}
 	if line := cmdutil.RequestCounter.PerCredential(n); line != "" {
 		fmt.Fprintf(o.ErrOut, "%d credentials, %d API requests: %s\n", n, cmdutil.RequestCounter.Total(), line)
+	}
+	if why := engine.Reviews(); why != "" && n > 0 {
+		fmt.Fprintf(o.ErrOut, "privilege reviews asked one SubjectAccessReview per question: %s\n", why)
 	}
 }
 
