@@ -95,3 +95,14 @@ func TestRequestKind(t *testing.T) {
 		}
 	}
 }
+
+func TestPerCredential(t *testing.T) {
+	c := &Requests{count: map[string]int{"create selfsubjectrulesreviews.authorization.k8s.io": 2000, "create configmaps": 1000, "list roles.rbac.authorization.k8s.io": 1, "create rolebindings.rbac.authorization.k8s.io": 20}}
+	want := "3.0 requests per credential: 2.0 create selfsubjectrulesreviews.authorization.k8s.io, 1.0 create configmaps, and 21 requests of 2 other kinds in the whole run"
+	if got := c.PerCredential(1000); got != want {
+		t.Errorf("PerCredential:\n got %s\nwant %s", got, want)
+	}
+	if got := c.PerCredential(0); got != "" {
+		t.Errorf("PerCredential(0) = %q, want nothing", got)
+	}
+}

@@ -70,9 +70,21 @@ func (c *Requests) PerCredential(n int) string {
 	if n == 0 {
 		return ""
 	}
-	var parts []string
+	var (
+		parts      []string
+		rest, kind int
+	)
 	for _, k := range c.Counts() {
-		parts = append(parts, fmt.Sprintf("%.1f %s", float64(k.N)/float64(n), k.Kind))
+		// Kinds made a few times in the whole run (reading the cluster
+		// once, binding a team) would print as 0.0: they are summed.
+		if per := float64(k.N) / float64(n); per >= 0.05 {
+			parts = append(parts, fmt.Sprintf("%.1f %s", per, k.Kind))
+		} else {
+			rest, kind = rest+k.N, kind+1
+		}
+	}
+	if kind > 0 {
+		parts = append(parts, fmt.Sprintf("and %d requests of %d other kinds in the whole run", rest, kind))
 	}
 	return fmt.Sprintf("%.1f requests per credential: %s", float64(c.Total())/float64(n), strings.Join(parts, ", "))
 }
