@@ -46,6 +46,10 @@ func (x *Execution) preflight(ctx context.Context) (preflighted, error) {
 		index                                                      *rbac.Index
 		indexErr                                                   error
 	)
+	// Who issues is asked first, alone: it decides whether their
+	// permissions need asking about, and its request opens the one
+	// connection every later request shares (requests made at once before
+	// it is open would each open their own, a TLS handshake apiece).
 	var err error
 	if x.Issuer, err = x.Engine.WhoIssues(ctx); err != nil {
 		return out, err

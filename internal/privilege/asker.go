@@ -229,12 +229,8 @@ func (r *Rules) review(ctx context.Context, id Identity, namespace string) ([]rb
 		r.setUnusable("the client makes no rules reviews")
 		return nil, r.Unusable(), nil
 	}
-	ix, err := r.Index(ctx)
-	if err != nil {
-		return nil, "", err
-	}
 	out := &authorizationv1.SelfSubjectRulesReview{}
-	err = rc.Post().Resource("selfsubjectrulesreviews").
+	err := rc.Post().Resource("selfsubjectrulesreviews").
 		SetHeader(transport.ImpersonateUserHeader, id.User).
 		SetHeader(transport.ImpersonateGroupHeader, id.Groups...).
 		Body(&authorizationv1.SelfSubjectRulesReview{Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: namespace}}).
@@ -252,6 +248,11 @@ func (r *Rules) review(ctx context.Context, id Identity, namespace string) ([]rb
 		return nil, "incomplete", nil
 	case out.Status.EvaluationError != "":
 		return nil, "evaluation error: " + out.Status.EvaluationError, nil
+	}
+	// The bindings are read while the rules review is under way.
+	ix, err := r.Index(ctx)
+	if err != nil {
+		return nil, "", err
 	}
 	rules := make([]rbacv1.PolicyRule, len(out.Status.ResourceRules))
 	for i, rr := range out.Status.ResourceRules {

@@ -58,8 +58,12 @@ type Options struct {
 
 var _ cmdutil.Options = (*Options)(nil)
 
-// bulkMemoryLimit is the soft memory limit of an apply.
-const bulkMemoryLimit = 96 << 20
+// bulkMemoryLimit is the soft memory limit of an apply. With privilege
+// reviews of one rules review per identity, credentials are issued several
+// times faster and more of them are in flight at once: at 96 MB an offline
+// apply of 1,000 users peaked at 156 MB of RSS in 7.1 s, at 64 MB at 129 MB
+// in 7.7 s.
+const bulkMemoryLimit = 64 << 20
 
 func newOptions(streams genericiooptions.IOStreams) *Options {
 	return &Options{OutDir: ".", KeyType: string(pki.DefaultKeyType), Timeout: time.Minute, RecordsNamespace: records.DefaultNamespace,
