@@ -125,22 +125,22 @@ func TestRulesAnswersAsTheFullReview(t *testing.T) {
 	rbacRules := map[string][]rbacv1.PolicyRule{"": {{Verbs: []string{"list"}, APIGroups: []string{""}, Resources: []string{"namespaces"}}}, SystemNamespace: {secrets}}
 	dev := ForUser("dave", []string{"dev"})
 	for name, tc := range map[string]struct {
-		server   apiServer
+		server   *apiServer
 		id       Identity
 		wantSARs bool
 		// unusable: the shortcut is off for the rest of the run.
 		unusable bool
 	}{
-		"RBAC alone: rules answer":                 {server: apiServer{rules: rbacRules}, id: dev},
-		"a webhook: incomplete":                    {server: apiServer{rules: rbacRules, incomplete: true, allows: func(a authorizationv1.ResourceAttributes) bool { return a.Verb == "impersonate" }}, id: dev, wantSARs: true, unusable: true},
-		"ABAC: pods also gives pods/exec":          {server: apiServer{rules: rbacRules, extra: []rbacv1.PolicyRule{pods}, allows: func(a authorizationv1.ResourceAttributes) bool { return a.Resource == "pods" }}, id: dev, wantSARs: true},
-		"AlwaysAllow: lists everything":            {server: apiServer{rules: rbacRules, extra: []rbacv1.PolicyRule{everything}}, id: dev, wantSARs: true},
-		"an evaluation error":                      {server: apiServer{rules: rbacRules, evalError: "clusterrole.rbac.authorization.k8s.io \"gone\" not found"}, id: dev, wantSARs: true},
-		"impersonation refused":                    {server: apiServer{rules: rbacRules, forbidden: true}, id: dev, wantSARs: true, unusable: true},
-		"system:masters lists nothing it is given": {server: apiServer{rules: rbacRules, allows: func(authorizationv1.ResourceAttributes) bool { return true }}, id: ForUser("root", []string{"system:masters"}), wantSARs: true},
+		"RBAC alone: rules answer":                 {server: &apiServer{rules: rbacRules}, id: dev},
+		"a webhook: incomplete":                    {server: &apiServer{rules: rbacRules, incomplete: true, allows: func(a authorizationv1.ResourceAttributes) bool { return a.Verb == "impersonate" }}, id: dev, wantSARs: true, unusable: true},
+		"ABAC: pods also gives pods/exec":          {server: &apiServer{rules: rbacRules, extra: []rbacv1.PolicyRule{pods}, allows: func(a authorizationv1.ResourceAttributes) bool { return a.Resource == "pods" }}, id: dev, wantSARs: true},
+		"AlwaysAllow: lists everything":            {server: &apiServer{rules: rbacRules, extra: []rbacv1.PolicyRule{everything}}, id: dev, wantSARs: true},
+		"an evaluation error":                      {server: &apiServer{rules: rbacRules, evalError: "clusterrole.rbac.authorization.k8s.io \"gone\" not found"}, id: dev, wantSARs: true},
+		"impersonation refused":                    {server: &apiServer{rules: rbacRules, forbidden: true}, id: dev, wantSARs: true, unusable: true},
+		"system:masters lists nothing it is given": {server: &apiServer{rules: rbacRules, allows: func(authorizationv1.ResourceAttributes) bool { return true }}, id: ForUser("root", []string{"system:masters"}), wantSARs: true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			s := &tc.server
+			s := tc.server
 			client := clientOf(t, s)
 			ix := s.indexOf()
 			attrs := slices.Concat(attributes(Catalogue), RunsAs("apps"))
