@@ -10,11 +10,15 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
 	"github.com/kubeaccess/kubeaccess/internal/pki"
+	"github.com/kubeaccess/kubeaccess/internal/rbac"
 	"github.com/kubeaccess/kubeaccess/internal/records"
 )
 
@@ -101,7 +105,11 @@ func (c *Controller) refused(ctx context.Context, req *certificatesv1.Certificat
 // approveRenewal has the engine make the checks every issuance makes
 // (escalation among them), approve req as old's renewal, and record it.
 func (c *Controller) approveRenewal(ctx context.Context, req *certificatesv1.CertificateSigningRequest, old records.Record, how string) (outcome, error) {
-	res, err := c.Engine.Fresh().Execute(ctx, c.renewalPlan(req, old))
+	engine := c.Engine.Fresh()
+	if ix := c.rbacIndex(); ix != nil {
+		engine.UseIndex(ix)
+	}
+	res, err := engine.Execute(ctx, c.renewalPlan(req, old))
 	if err != nil && (res == nil || res.RecordID == "") {
 		c.Metrics.Renewals.WithLabelValues("refused").Inc()
 		c.Metrics.Refusals.WithLabelValues("renewal", "checks").Inc()
@@ -284,4 +292,37 @@ func (c *Controller) recordApprovedIdentity(ctx context.Context, req *certificat
 	}
 	c.Logf("renewal: request %s: recorded the renewal identity approved before a failover as %s, of credential %s", req.Name, id, old.ID)
 	return outcome{result: "recorded"}, nil
+}
+
+// rbacIndex is every role and binding as the team informers hold them, for
+// a renewal's checks: the view a team's reconcile judges on, with the lag
+// of a watch (as the API server's watch cache, which the engine would
+// otherwise list all four kinds from, one list each per renewal). nil
+// when the controller runs without teams, and so without those informers.
+func (c *Controller) rbacIndex() *rbac.Index {
+	if c.roles == nil || c.clusterRoles == nil || c.roleBindingIndex == nil || c.clusterRoleBindingIndex == nil {
+		return nil
+	}
+	everything := labels.Everything()
+	crs, err := c.clusterRoles.List(everything)
+	if err != nil {
+		return nil
+	}
+	roles, err := c.roles.List(everything)
+	if err != nil {
+		return nil
+	}
+	return rbac.IndexOf(cached[*rbacv1.ClusterRoleBinding](c.clusterRoleBindingIndex), cached[*rbacv1.RoleBinding](c.roleBindingIndex), crs, roles)
+}
+
+// cached is every object of type T an informer's cache holds.
+func cached[T any](ix cache.Indexer) []T {
+	objs := ix.List()
+	out := make([]T, 0, len(objs))
+	for _, o := range objs {
+		if t, ok := o.(T); ok {
+			out = append(out, t)
+		}
+	}
+	return out
 }

@@ -95,6 +95,10 @@ func (e *Engine) Fresh() *Engine {
 	f.parent = e.base()
 	if e.full {
 		f.FullReview()
+	} else if rules, ok := f.base().asker.(*privilege.Rules); ok {
+		// Whether rules reviews are usable at all (impersonation allowed,
+		// no webhook) holds for the cluster, not for one decision.
+		f.asker.(*privilege.Rules).Of = rules
 	}
 	return f
 }

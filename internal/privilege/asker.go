@@ -101,6 +101,11 @@ type Rules struct {
 	Client kubernetes.Interface
 	// Index is the roles and bindings of this run, read once.
 	Index func(context.Context) (*rbac.Index, error)
+	// Of, when set, is the longer-lived Rules whose finding that the
+	// shortcut is unusable this one shares, both ways: a controller's
+	// reconciles each make a fresh Rules, and each need not find out
+	// again that its service account may not impersonate.
+	Of *Rules
 
 	mu       sync.Mutex
 	reviews  map[string]*rulesReview
@@ -135,12 +140,20 @@ type rulesReview struct {
 
 // Unusable says why the shortcut is off for this run ("" while it is on).
 func (r *Rules) Unusable() string {
+	if r.Of != nil {
+		if why := r.Of.Unusable(); why != "" {
+			return why
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.unusable
 }
 
 func (r *Rules) setUnusable(why string) {
+	if r.Of != nil {
+		r.Of.setUnusable(why)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.unusable == "" {
