@@ -256,7 +256,9 @@ func TestControllerAnswersRenewals(t *testing.T) {
 	renaKC, malloryKC := filepath.Join(dir, "rena.kubeconfig"), filepath.Join(dir, "mallory.kubeconfig")
 	rena := grantJSON(t, cluster.AdminKubeconfig, "ctl-rena", "-g", "dev", "-n", "ctl-renew", "--verb", "get", "--resource", "pods", "--out", renaKC)
 	grantJSON(t, cluster.AdminKubeconfig, "ctl-mallory", "-g", "dev", "-n", "ctl-renew", "--verb", "get", "--resource", "pods", "--out", malloryKC)
-	allowRequests(t, "ctl-renew-request", "ctl-rena", "ctl-mallory")
+	eveKC := filepath.Join(dir, "eve.kubeconfig")
+	grantJSON(t, cluster.AdminKubeconfig, "ctl-eve", "-n", "ctl-renew", "--verb", "get", "--resource", "pods", "--out", eveKC)
+	allowRequests(t, "ctl-renew-request", "ctl-rena", "ctl-mallory", "ctl-eve")
 	submit := func(kubeconfig, user string, groups []string) *certificatesv1.CertificateSigningRequest {
 		return submitRequest(t, kubeconfig, user, groups)
 	}
@@ -301,6 +303,26 @@ func TestControllerAnswersRenewals(t *testing.T) {
 			t.Errorf("%s: the controller decided a request it should leave alone: %+v", what, c)
 		}
 	}
+	// Eve came to hold an escalation-grade permission after her
+	// certificate was issued: the renewal's privilege review, as every
+	// issuance's, refuses it.
+	mustSucceed(t, "a role reading kube-system's secrets", kubectl(t, cluster.AdminKubeconfig, "-n", "kube-system", "create", "role", "ctl-eve-secrets", "--verb", "get", "--resource", "secrets"))
+	mustSucceed(t, "bound to eve", kubectl(t, cluster.AdminKubeconfig, "-n", "kube-system", "create", "rolebinding", "ctl-eve-secrets", "--role", "ctl-eve-secrets", "--user", "ctl-eve"))
+	kubectlPath, adminKC := cluster.Kubectl(), cluster.AdminKubeconfig
+	t.Cleanup(func() {
+		_ = exec.Command(kubectlPath, "--kubeconfig", adminKC, "-n", "kube-system", "delete", "role,rolebinding", "ctl-eve-secrets").Run()
+	})
+	escalated := submit(eveKC, "ctl-eve", nil)
+	waitUntil(t, "eve's renewal is refused by the privilege review", 30*time.Second, func() bool {
+		return strings.Contains(ctl.stderr.String(), `refusing to issue a credential to "ctl-eve": it would hold escalation-grade permissions`)
+	})
+	if c := decided(escalated.Name).Status.Conditions; len(c) > 0 && c[0].Type == certificatesv1.CertificateApproved {
+		t.Errorf("eve's renewal was approved although she may read kube-system's secrets: %+v", c)
+	}
+	if log := ctl.stderr.String(); !strings.Contains(log, "kube-system-secrets-get") || ctl.metric(`kubeaccess_refusals_total{loop="renewal",reason="checks"}`) == "" {
+		t.Errorf("the controller does not say eve's renewal would hold kube-system-secrets-get, or counts no refusal:\n%s", grepLines(log, "ctl-eve"))
+	}
+	forged["eve, escalated"] = escalated
 	if ctl.metric(`kubeaccess_renewals_total{result="approved"}`) != "2" || ctl.metric(`kubeaccess_renewals_total{result="refused"}`) == "" ||
 		ctl.metric(`kubeaccess_renewals_total{result="ignored"}`) == "" {
 		t.Errorf("renewal metrics:\n%s", grepLines(ctl.get("metrics", "/metrics"), "kubeaccess_renewals_total"))
