@@ -195,12 +195,15 @@ func Register(root *cobra.Command, flags *genericclioptions.ConfigFlags) {
 		if f, ok := positional[cmd.Name()]; ok && cmd.Parent() == root {
 			cmd.ValidArgsFunction = f
 		}
+		// LocalNonPersistentFlags builds a new flag set at each call: once
+		// per command, since every invocation walks the whole tree.
+		local := cmd.LocalNonPersistentFlags()
 		for name, f := range byFlag {
-			if cmd.LocalNonPersistentFlags().Lookup(name) != nil {
+			if local.Lookup(name) != nil {
 				_ = cmd.RegisterFlagCompletionFunc(name, f)
 			}
 		}
-		if cmd.Name() == "list" && cmd.LocalNonPersistentFlags().Lookup("user") != nil {
+		if cmd.Name() == "list" && local.Lookup("user") != nil {
 			_ = cmd.RegisterFlagCompletionFunc("user", Users(flags))
 		}
 		for _, c := range cmd.Commands() {
