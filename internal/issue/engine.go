@@ -33,7 +33,9 @@ type Engine struct {
 	// recordsNamespace holds that a records namespace exists, once seen.
 	recordsNamespace map[string]*memo[bool]
 	accounts         map[string]*memo[[]privilege.Account]
-	powerful         map[string]*memo[[]privilege.Account]
+	// accountNames are the service accounts listed in a namespace.
+	accountNames map[string]*memo[[]string]
+	powerful     map[string]*memo[[]privilege.Account]
 	// asker answers the privilege reviews; full forces one
 	// SubjectAccessReview per question (FullReview).
 	asker privilege.Asker
@@ -58,6 +60,7 @@ func New(client kubernetes.Interface, disc discovery.CachedDiscoveryInterface, c
 		issuer: &memo[*verify.Identity]{}, index: &memo[*rbac.Index]{}, catalog: &memo[*rbac.Catalog]{},
 		lacking: map[string]*memo[[]verify.Permission]{}, namespaces: map[string]*memo[bool]{}, recordsNamespace: map[string]*memo[bool]{},
 		accounts: map[string]*memo[[]privilege.Account]{}, powerful: map[string]*memo[[]privilege.Account]{},
+		accountNames: map[string]*memo[[]string]{},
 	}
 	e.asker = &privilege.Rules{Client: client, Index: e.readIndex}
 	return e

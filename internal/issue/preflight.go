@@ -69,6 +69,9 @@ func (x *Execution) preflight(ctx context.Context) (preflighted, error) {
 	wg.Go(func() { out.access, accessErr = x.resolveAccess(ctx) })
 	needsNamespace := p.Subject.ServiceAccount != nil || !p.Access.Empty() && !p.Access.ClusterWide
 	wg.Go(func() { nsExists, nsErr = x.Engine.namespaceExists(ctx, p.Namespace, needsNamespace) })
+	if needsNamespace && !p.Policy.AllowPrivileged && p.Subject.ServiceAccount == nil {
+		wg.Go(func() { x.Engine.prefetchAccounts(ctx, p.Namespace) })
+	}
 	if p.DryRun == DryRunNone && p.RecordsNamespace != "" {
 		// The records namespace is created on first use, which needs the
 		// same permissions as creating the access's namespace.
@@ -193,8 +196,42 @@ func (e *Engine) UseIndex(ix *rbac.Index) {
 // engine.
 func (e *Engine) serviceAccounts(ctx context.Context, ix *rbac.Index, namespace string) ([]privilege.Account, error) {
 	return keyed(e, e.accounts, namespace).get(func() ([]privilege.Account, error) {
-		return privilege.Accounts(ctx, e.client, e.asker, ix, namespace)
+		listed, err := e.accountNamesIn(ctx, namespace)
+		if err != nil {
+			return nil, err
+		}
+		return privilege.AccountsNamed(ctx, e.asker, listed, ix, namespace)
 	})
+}
+
+// accountNamesIn lists a namespace's service accounts, once per engine.
+func (e *Engine) accountNamesIn(ctx context.Context, namespace string) ([]string, error) {
+	return keyed(e, e.accountNames, namespace).get(func() ([]string, error) {
+		return privilege.ServiceAccountNames(ctx, e.client, namespace)
+	})
+}
+
+// prefetchAccounts starts, while the bindings are read, the reviews of the
+// service accounts of the namespace an access is bound in: whoever may run
+// workloads there runs as them, and the check of that (runsAsFindings)
+// otherwise waits for the bindings, then for the list, then for the
+// reviews. Only rules reviews are made ahead (privilege.Rules.Warm), never
+// SubjectAccessReviews; a failure here is left for the check itself to
+// meet and report.
+func (e *Engine) prefetchAccounts(ctx context.Context, namespace string) {
+	rules, ok := e.asker.(*privilege.Rules)
+	if !ok || rules.Unusable() != "" {
+		return
+	}
+	listed, err := e.accountNamesIn(ctx, namespace)
+	if err != nil {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, name := range append(listed, "default") {
+		wg.Go(func() { rules.Warm(ctx, privilege.ForServiceAccount(namespace, name)) })
+	}
+	wg.Wait()
 }
 
 // powerfulAccounts are a namespace's accounts that hold catalogue entries,

@@ -206,6 +206,21 @@ func (r *Rules) Allowed(ctx context.Context, id Identity, attrs []authorizationv
 	return allowed, g.Wait()
 }
 
+// Warm makes, ahead of a review of id that may come, the rules reviews
+// that review would make (across all namespaces, and in kube-system),
+// and keeps them for the run; it never asks SubjectAccessReviews, and a
+// failure is left for the review itself to meet.
+func (r *Rules) Warm(ctx context.Context, id Identity) {
+	if id.User == "" || slices.Contains(id.Groups, "system:masters") || r.Unusable() != "" {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, ns := range []string{ClusterScope, SystemNamespace} {
+		wg.Go(func() { _, _, _ = r.rulesIn(ctx, id, ns) })
+	}
+	wg.Wait()
+}
+
 // allowedBy answers each request by whether any rule allows it.
 func allowedBy(rules []rbacv1.PolicyRule, attrs []authorizationv1.ResourceAttributes) map[authorizationv1.ResourceAttributes]bool {
 	out := make(map[authorizationv1.ResourceAttributes]bool, len(attrs))

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -85,13 +87,33 @@ func (a Account) Powerful() bool { return len(a.Findings) > 0 }
 // system:serviceaccounts:NS) are part of each review. An error means it
 // could not tell, and callers refuse.
 func Accounts(ctx context.Context, client kubernetes.Interface, asker Asker, ix *rbac.Index, namespace string) ([]Account, error) {
-	names := map[string]bool{"default": true}
+	listed, err := ServiceAccountNames(ctx, client, namespace)
+	if err != nil {
+		return nil, err
+	}
+	return AccountsNamed(ctx, asker, listed, ix, namespace)
+}
+
+// ServiceAccountNames lists the names of namespace's service accounts,
+// from the watch cache.
+func ServiceAccountNames(ctx context.Context, client kubernetes.Interface, namespace string) ([]string, error) {
 	list, err := client.CoreV1().ServiceAccounts(namespace).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 	if err != nil {
 		return nil, fmt.Errorf("listing the service accounts of namespace %s, whose workloads run as them: %w", namespace, err)
 	}
-	for _, sa := range list.Items {
-		names[sa.Name] = true
+	names := make([]string, len(list.Items))
+	for i, sa := range list.Items {
+		names[i] = sa.Name
+	}
+	return names, nil
+}
+
+// AccountsNamed is Accounts with the accounts that exist already listed:
+// those, default, and those a binding in ix names, each reviewed.
+func AccountsNamed(ctx context.Context, asker Asker, listed []string, ix *rbac.Index, namespace string) ([]Account, error) {
+	names := map[string]bool{"default": true}
+	for _, name := range listed {
+		names[name] = true
 	}
 	for _, b := range ix.Bindings {
 		for _, s := range b.Subjects {
@@ -107,13 +129,23 @@ func Accounts(ctx context.Context, client kubernetes.Interface, asker Asker, ix 
 			}
 		}
 	}
-	var out []Account
-	for _, name := range slices.Sorted(maps.Keys(names)) {
-		held, err := Review(ctx, asker, ForServiceAccount(namespace, name))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, Account{Namespace: namespace, Name: name, Findings: held.Findings()})
+	sorted := slices.Sorted(maps.Keys(names))
+	out := make([]Account, len(sorted))
+	g, ctx := errgroup.WithContext(ctx)
+	// Each review asks its own questions concurrently.
+	g.SetLimit(4)
+	for i, name := range sorted {
+		g.Go(func() error {
+			held, err := Review(ctx, asker, ForServiceAccount(namespace, name))
+			if err != nil {
+				return err
+			}
+			out[i] = Account{Namespace: namespace, Name: name, Findings: held.Findings()}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
