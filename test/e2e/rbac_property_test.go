@@ -270,20 +270,18 @@ func randomQuestion(r *rand.Rand) (rbac.User, rbac.Request) {
 	return u, q
 }
 
-// TestRBACEvaluatorAgreesWithTheAPIServer: random roles, cluster roles
-// (wildcards, subresources, resourceNames, non-resource URLs, one
-// aggregated), random bindings to users, groups and service accounts,
-// then random questions answered by rbac.Index.Decide and by
-// SubjectAccessReview. There must be no disagreement.
-func TestRBACEvaluatorAgreesWithTheAPIServer(t *testing.T) {
-	seed, cases := propConfig(t)
-	t.Logf("RBAC property test: seed %d, %d questions (KUBEACCESS_RBAC_SEED=%d reproduces it)", seed, cases, seed)
+// randomRBACCluster starts a cluster of the test's own, gives it random
+// RBAC drawn from seed, and waits until its authorizer has seen all of it.
+// It returns a client allowed the thousands of reviews the property tests
+// ask (client-go's default of 5 a second would take minutes), the random
+// source to draw questions from, and the RBAC as one read.
+func randomRBACCluster(t *testing.T, seed uint64) (kubernetes.Interface, *rand.Rand, *rbac.Index) {
+	t.Helper()
 	c := testcluster.StartForTest(t, testcluster.Options{NoSigner: true})
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.AdminKubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Thousands of reviews: client-go's default 5 per second would take minutes.
 	cfg.QPS, cfg.Burst = 1000, 1000
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -296,6 +294,18 @@ func TestRBACEvaluatorAgreesWithTheAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return client, r, ix
+}
+
+// TestRBACEvaluatorAgreesWithTheAPIServer: random roles, cluster roles
+// (wildcards, subresources, resourceNames, non-resource URLs, one
+// aggregated), random bindings to users, groups and service accounts,
+// then random questions answered by rbac.Index.Decide and by
+// SubjectAccessReview. There must be no disagreement.
+func TestRBACEvaluatorAgreesWithTheAPIServer(t *testing.T) {
+	seed, cases := propConfig(t)
+	t.Logf("RBAC property test: seed %d, %d questions (KUBEACCESS_RBAC_SEED=%d reproduces it)", seed, cases, seed)
+	client, r, ix := randomRBACCluster(t, seed)
 	type question struct {
 		user rbac.User
 		req  rbac.Request
@@ -367,23 +377,7 @@ func explainDisagreement(ix *rbac.Index, u rbac.User, q rbac.Request, want bool,
 func TestPrivilegeRulesReviewAgreesWithTheFullReview(t *testing.T) {
 	seed, _ := propConfig(t)
 	t.Logf("seed %d (KUBEACCESS_RBAC_SEED=%d reproduces it)", seed, seed)
-	c := testcluster.StartForTest(t, testcluster.Options{NoSigner: true})
-	cfg, err := clientcmd.BuildConfigFromFlags("", c.AdminKubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.QPS, cfg.Burst = 1000, 1000
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	seedRBAC(t, client, r)
-	settle(t, client)
-	ix, err := rbac.ReadIndex(t.Context(), client)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, r, ix := randomRBACCluster(t, seed)
 	attrs := privilege.CatalogueRequests()
 	for _, ns := range propNamespaces {
 		attrs = append(attrs, privilege.RunsAs(ns)...)
