@@ -36,10 +36,9 @@ type Engine struct {
 	// accountNames are the service accounts listed in a namespace.
 	accountNames map[string]*memo[[]string]
 	powerful     map[string]*memo[[]privilege.Account]
-	// asker answers the privilege reviews; full forces one
-	// SubjectAccessReview per question (FullReview).
+	// asker answers the privilege reviews: privilege.Rules, or
+	// SubjectAccessReviews after FullReview.
 	asker privilege.Asker
-	full  bool
 	// parent, for an engine made by Fresh, answers what the issuer may do.
 	parent *Engine
 }
@@ -71,7 +70,6 @@ func New(client kubernetes.Interface, disc discovery.CachedDiscoveryInterface, c
 // the API server's list of an identity's rules is not the whole answer:
 // the same answers, at the full cost, for comparison.
 func (e *Engine) FullReview() {
-	e.full = true
 	e.asker = privilege.SubjectAccessReviews{Client: e.client}
 }
 
@@ -96,7 +94,7 @@ func (e *Engine) Fresh() *Engine {
 	f := New(e.client, e.discovery, e.cluster)
 	f.issuer, f.catalog = e.issuer, e.catalog
 	f.parent = e.base()
-	if e.full {
+	if _, full := e.asker.(privilege.SubjectAccessReviews); full {
 		f.FullReview()
 	} else if rules, ok := f.base().asker.(*privilege.Rules); ok {
 		// Whether rules reviews are usable at all (impersonation allowed,

@@ -200,7 +200,7 @@ func (e *Engine) serviceAccounts(ctx context.Context, ix *rbac.Index, namespace 
 		if err != nil {
 			return nil, err
 		}
-		return privilege.AccountsNamed(ctx, e.asker, listed, ix, namespace)
+		return privilege.Accounts(ctx, e.asker, listed, ix, namespace)
 	})
 }
 

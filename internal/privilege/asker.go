@@ -161,11 +161,18 @@ func (r *Rules) setUnusable(why string) {
 	}
 }
 
+// mayList reports whether a rules review can be the whole answer for id:
+// it can be made (an impersonated user), id is not in system:masters,
+// and the shortcut is usable in this run.
+func (r *Rules) mayList(id Identity) bool {
+	return id.User != "" && !slices.Contains(id.Groups, "system:masters") && r.Unusable() == ""
+}
+
 // Allowed answers from rules reviews where they are the whole answer, and
 // asks SubjectAccessReviews for the rest.
 func (r *Rules) Allowed(ctx context.Context, id Identity, attrs []authorizationv1.ResourceAttributes) (map[authorizationv1.ResourceAttributes]bool, error) {
 	full := SubjectAccessReviews{Client: r.Client}
-	if id.User == "" || slices.Contains(id.Groups, "system:masters") || r.Unusable() != "" {
+	if !r.mayList(id) {
 		r.bySAR.Add(1)
 		return full.Allowed(ctx, id, attrs)
 	}
@@ -211,7 +218,7 @@ func (r *Rules) Allowed(ctx context.Context, id Identity, attrs []authorizationv
 // and keeps them for the run; it never asks SubjectAccessReviews, and a
 // failure is left for the review itself to meet.
 func (r *Rules) Warm(ctx context.Context, id Identity) {
-	if id.User == "" || slices.Contains(id.Groups, "system:masters") || r.Unusable() != "" {
+	if !r.mayList(id) {
 		return
 	}
 	var wg sync.WaitGroup

@@ -79,21 +79,6 @@ func (a Account) String() string {
 // Powerful reports whether the account holds anything of the catalogue.
 func (a Account) Powerful() bool { return len(a.Findings) > 0 }
 
-// Accounts asks the API server what each service account of namespace
-// holds of the catalogue, and returns them all, each with its findings
-// (none for most). The accounts are those that exist, those a binding in
-// ix names (one may be created later, under a binding made for it), and
-// default, which every namespace has or will have; an account's groups (system:serviceaccounts and
-// system:serviceaccounts:NS) are part of each review. An error means it
-// could not tell, and callers refuse.
-func Accounts(ctx context.Context, client kubernetes.Interface, asker Asker, ix *rbac.Index, namespace string) ([]Account, error) {
-	listed, err := ServiceAccountNames(ctx, client, namespace)
-	if err != nil {
-		return nil, err
-	}
-	return AccountsNamed(ctx, asker, listed, ix, namespace)
-}
-
 // ServiceAccountNames lists the names of namespace's service accounts,
 // from the watch cache.
 func ServiceAccountNames(ctx context.Context, client kubernetes.Interface, namespace string) ([]string, error) {
@@ -108,9 +93,15 @@ func ServiceAccountNames(ctx context.Context, client kubernetes.Interface, names
 	return names, nil
 }
 
-// AccountsNamed is Accounts with the accounts that exist already listed:
-// those, default, and those a binding in ix names, each reviewed.
-func AccountsNamed(ctx context.Context, asker Asker, listed []string, ix *rbac.Index, namespace string) ([]Account, error) {
+// Accounts asks, through asker, what each service account of namespace
+// holds of the catalogue, and returns them all, each with its findings
+// (none for most). The accounts are those that exist (listed, from
+// ServiceAccountNames), those a binding in ix names (one may be created
+// later, under a binding made for it), and default, which every namespace
+// has or will have; an account's groups (system:serviceaccounts and
+// system:serviceaccounts:NS) are part of each review. An error means it
+// could not tell, and callers refuse.
+func Accounts(ctx context.Context, asker Asker, listed []string, ix *rbac.Index, namespace string) ([]Account, error) {
 	names := map[string]bool{"default": true}
 	for _, name := range listed {
 		names[name] = true

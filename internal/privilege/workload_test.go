@@ -11,6 +11,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -77,7 +78,7 @@ func TestRunsAsServiceAccounts(t *testing.T) {
 			id := ForUser("dave", []string{"dev"})
 			var accounts []Account
 			for _, ns := range WorkloadNamespaces(ix, id, tc.grants) {
-				accs, err := Accounts(t.Context(), client, SubjectAccessReviews{client}, ix, ns)
+				accs, err := listedAccounts(t.Context(), client, ix, ns)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -153,7 +154,7 @@ func TestRunsAsThroughAnotherNamespace(t *testing.T) {
 			ix := &rbac.Index{Bindings: tc.bindings, Roles: map[rbac.Ref][]rbacv1.PolicyRule{{Kind: "ClusterRole", Name: "edit"}: edit}}
 			client := byUser(t, nil, tc.grants)
 			of := func(ctx context.Context, ns string) ([]Account, error) {
-				return Accounts(ctx, client, SubjectAccessReviews{client}, ix, ns)
+				return listedAccounts(ctx, client, ix, ns)
 			}
 			id := ForUser("bob", nil)
 			grants := []Grant{{Namespace: "x", Rules: edit, Via: "Role x/edit"}}
@@ -177,4 +178,14 @@ func TestRunsAsThroughAnotherNamespace(t *testing.T) {
 			}
 		})
 	}
+}
+
+// listedAccounts lists namespace's service accounts and reviews them with
+// SubjectAccessReviews, as the engine does with its own asker.
+func listedAccounts(ctx context.Context, client kubernetes.Interface, ix *rbac.Index, namespace string) ([]Account, error) {
+	listed, err := ServiceAccountNames(ctx, client, namespace)
+	if err != nil {
+		return nil, err
+	}
+	return Accounts(ctx, SubjectAccessReviews{client}, listed, ix, namespace)
 }
