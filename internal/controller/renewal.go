@@ -13,7 +13,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/kubeaccess/kubeaccess/internal/csr"
 	"github.com/kubeaccess/kubeaccess/internal/issue"
@@ -312,17 +311,5 @@ func (c *Controller) rbacIndex() *rbac.Index {
 	if err != nil {
 		return nil
 	}
-	return rbac.IndexOf(cached[*rbacv1.ClusterRoleBinding](c.clusterRoleBindingIndex), cached[*rbacv1.RoleBinding](c.roleBindingIndex), crs, roles)
-}
-
-// cached is every object of type T an informer's cache holds.
-func cached[T any](ix cache.Indexer) []T {
-	objs := ix.List()
-	out := make([]T, 0, len(objs))
-	for _, o := range objs {
-		if t, ok := o.(T); ok {
-			out = append(out, t)
-		}
-	}
-	return out
+	return rbac.IndexOf(ofType[*rbacv1.ClusterRoleBinding](c.clusterRoleBindingIndex.List()), ofType[*rbacv1.RoleBinding](c.roleBindingIndex.List()), crs, roles)
 }

@@ -432,11 +432,16 @@ func byIndex[T any](ix cache.Indexer, team string) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ofType[T](objs), nil
+}
+
+// ofType are those of objs, an informer cache's, that are a T.
+func ofType[T any](objs []any) []T {
 	out := make([]T, 0, len(objs))
 	for _, o := range objs {
 		if t, ok := o.(T); ok {
 			out = append(out, t)
 		}
 	}
-	return out, nil
+	return out
 }
