@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/transport"
 
 	"github.com/kubeaccess/kubeaccess/internal/rbac"
+	"github.com/kubeaccess/kubeaccess/internal/verify"
 )
 
 // Asker answers which of attrs the API server allows id: every one of
@@ -165,7 +166,7 @@ func (r *Rules) setUnusable(why string) {
 // it can be made (an impersonated user), id is not in system:masters,
 // and the shortcut is usable in this run.
 func (r *Rules) mayList(id Identity) bool {
-	return id.User != "" && !slices.Contains(id.Groups, "system:masters") && r.Unusable() == ""
+	return id.User != "" && !slices.Contains(id.Groups, verify.MastersGroup) && r.Unusable() == ""
 }
 
 // Allowed answers from rules reviews where they are the whole answer, and
@@ -277,7 +278,7 @@ func (r *Rules) review(ctx context.Context, id Identity, namespace string) ([]rb
 	case err != nil:
 		return nil, fmt.Sprintf("the rules review of %q failed: %v", id.User, err), nil
 	case out.Status.Incomplete:
-		if !isNode(id) {
+		if !id.RBACUser().Node() {
 			r.setUnusable("an authorizer of the API server cannot list the rules it allows (a webhook)")
 		}
 		return nil, "incomplete", nil
@@ -302,9 +303,4 @@ func (r *Rules) review(ctx context.Context, id Identity, namespace string) ([]rb
 		return nil, "the rules listed are not the rules RBAC gives", nil
 	}
 	return rules, "", nil
-}
-
-// isNode reports whether the Node authorizer decides for id too.
-func isNode(id Identity) bool {
-	return strings.HasPrefix(id.User, "system:node:") && slices.Contains(id.Groups, "system:nodes")
 }

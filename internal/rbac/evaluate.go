@@ -2,6 +2,7 @@ package rbac
 
 import (
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 
@@ -64,29 +65,51 @@ type Decision struct {
 // server uses too.
 func (ix *Index) Decide(u User, r Request) Decision {
 	var d Decision
-	for _, b := range ix.Bindings {
-		if b.Ref.Namespace != "" && (r.Path != "" || b.Ref.Namespace != r.Namespace) {
-			continue
-		}
-		i := slices.IndexFunc(b.Subjects, func(s rbacv1.Subject) bool { return appliesTo(u, s, b.Ref.Namespace) })
-		if i < 0 {
-			continue
-		}
+	namespace := r.Namespace
+	if r.Path != "" {
+		namespace = "" // only ClusterRoleBindings give non-resource URLs
+	}
+	for b, subject := range ix.applying(u, namespace) {
 		role := b.RoleOf()
 		for _, rule := range ix.Roles[role] {
 			if RuleAllows(rule, r) {
 				d.Allowed = true
-				d.Reasons = append(d.Reasons, Reason{Binding: b.Ref, Role: role, Rule: rule, Subject: b.Subjects[i]})
+				d.Reasons = append(d.Reasons, Reason{Binding: b.Ref, Role: role, Rule: rule, Subject: subject})
 			}
 		}
 	}
 	switch {
 	case slices.Contains(u.Groups, "system:masters"):
 		d.Allowed, d.Outside = true, "system:masters is allowed everything by the API server, before RBAC is asked"
-	case strings.HasPrefix(u.Name, "system:node:") && slices.Contains(u.Groups, "system:nodes"):
+	case u.Node():
 		d.Outside = "the Node authorizer also decides for nodes"
 	}
 	return d
+}
+
+// applying yields, in order, the bindings whose rules RBAC applies to u's
+// requests in namespace ("" for requests across all namespaces, of
+// cluster-scoped resources, or of non-resource URLs): each
+// ClusterRoleBinding, and each RoleBinding in namespace, that names u,
+// with its first subject that does.
+func (ix *Index) applying(u User, namespace string) iter.Seq2[Binding, rbacv1.Subject] {
+	return func(yield func(Binding, rbacv1.Subject) bool) {
+		for _, b := range ix.Bindings {
+			if b.Ref.Namespace != "" && b.Ref.Namespace != namespace {
+				continue
+			}
+			i := slices.IndexFunc(b.Subjects, func(s rbacv1.Subject) bool { return appliesTo(u, s, b.Ref.Namespace) })
+			if i >= 0 && !yield(b, b.Subjects[i]) {
+				return
+			}
+		}
+	}
+}
+
+// Node reports whether u is a node, which the Node authorizer decides for
+// besides RBAC.
+func (u User) Node() bool {
+	return strings.HasPrefix(u.Name, "system:node:") && slices.Contains(u.Groups, "system:nodes")
 }
 
 // RulesFor are the rules RBAC gives u in namespace, as kube-apiserver's
@@ -95,13 +118,7 @@ func (ix *Index) Decide(u User, r Request) Decision {
 // that does, a role bound twice counted twice. ok is false when a bound
 // role is missing, which the API server reports as an evaluation error.
 func (ix *Index) RulesFor(u User, namespace string) (rules []rbacv1.PolicyRule, ok bool) {
-	for _, b := range ix.Bindings {
-		if b.Ref.Namespace != "" && b.Ref.Namespace != namespace {
-			continue
-		}
-		if !slices.ContainsFunc(b.Subjects, func(s rbacv1.Subject) bool { return appliesTo(u, s, b.Ref.Namespace) }) {
-			continue
-		}
+	for b := range ix.applying(u, namespace) {
 		role, found := ix.Roles[b.RoleOf()]
 		if !found {
 			return nil, false
